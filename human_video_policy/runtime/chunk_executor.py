@@ -1,0 +1,170 @@
+"""Play action chunks as joint commands at the control rate, safely.
+
+The policy publishes a chunk of ``horizon`` joint targets every 0.1 s; the controller wants one
+command every 1/control_rate_hz. The executor interpolates the active chunk in time, switches
+to a newer chunk after ``execute_steps`` rows (receding horizon, "execute k of N"), and clamps
+every command to joint position limits and to a per-tick velocity bound, so a bad model output
+becomes a slow, in-limits motion instead of a jump.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from human_video_policy.errors import InputError
+from human_video_policy.robots.joint_limits import JointLimits
+from human_video_policy.runtime.action_chunk import ActionChunk
+from human_video_policy.validation import (
+    check_int_range,
+    check_non_negative,
+    check_positive,
+    check_range,
+)
+
+
+@dataclass
+class ChunkExecutorConfig:
+    """Settings of :class:`ChunkExecutor`.
+
+    Attributes:
+        execute_steps: rows of a chunk played before a newer chunk may replace it (k of N).
+            1 = always follow the newest chunk; horizon = play whole chunks.
+        control_rate_hz: rate at which :meth:`ChunkExecutor.command` is called (Hz); sets
+            the per-tick velocity bound.
+        max_chunk_age_s: a chunk whose observation is older than this when it arrives is
+            refused (s). 0 disables the check.
+        max_velocity_scale: fraction (0, 1] of the URDF velocity limits allowed.
+    """
+
+    execute_steps: int = 2
+    control_rate_hz: float = 50.0
+    max_chunk_age_s: float = 0.5
+    max_velocity_scale: float = 0.5
+
+    def __post_init__(self) -> None:
+        check_int_range("execute_steps", self.execute_steps, 1)
+        check_positive("control_rate_hz", self.control_rate_hz)
+        check_non_negative("max_chunk_age_s", self.max_chunk_age_s)
+        check_range("max_velocity_scale", self.max_velocity_scale, 1e-6, 1.0)
+
+
+@dataclass
+class ExecutorCounters:
+    """Everything the executor accepted, refused or clamped (for /diagnostics)."""
+
+    chunks_accepted: int = 0
+    chunks_refused_stale: int = 0
+    chunks_refused_invalid: int = 0
+    position_clamps: int = 0
+    velocity_clamps: int = 0
+    invalid_states: int = 0
+    commands: int = 0
+
+
+class ChunkExecutor:
+    """Turns ActionChunks into clamped joint position commands.
+
+    Thread-compatible, not thread-safe: call submit/command from one thread (one executor
+    callback group in a node).
+    """
+
+    def __init__(self, config: ChunkExecutorConfig, limits: JointLimits) -> None:
+        self.config = config
+        self.limits = limits
+        self.counters = ExecutorCounters()
+        self._max_step = limits.max_velocity * config.max_velocity_scale / config.control_rate_hz
+        self._active: tuple[np.ndarray, np.ndarray] | None = None  # (times, targets)
+        self._active_stamp = -np.inf
+        self._pending: ActionChunk | None = None
+        self._last_command: np.ndarray | None = None
+
+    # -- input -------------------------------------------------------------------------------
+    def _columns(self, chunk: ActionChunk) -> np.ndarray:
+        """Chunk actions reordered to the limits' joint order."""
+        if chunk.names == self.limits.names:
+            return chunk.actions
+        index = {name: i for i, name in enumerate(chunk.names)}
+        missing = [n for n in self.limits.names if n not in index]
+        if missing:
+            raise InputError(
+                f"action chunk ({chunk.action_space}) lacks joints {missing}; it has "
+                f"{list(chunk.names)}"
+            )
+        return chunk.actions[:, [index[n] for n in self.limits.names]]
+
+    def submit(self, chunk: ActionChunk, now: float) -> bool:
+        """Queue a chunk; returns False (and counts why) when it is refused."""
+        try:
+            self._columns(chunk)
+        except InputError:
+            self.counters.chunks_refused_invalid += 1
+            raise
+        age = now - chunk.observation_stamp
+        if self.config.max_chunk_age_s > 0 and age > self.config.max_chunk_age_s:
+            self.counters.chunks_refused_stale += 1
+            return False
+        newest = self._pending.observation_stamp if self._pending else self._active_stamp
+        if chunk.observation_stamp <= newest:
+            self.counters.chunks_refused_stale += 1
+            return False
+        self._pending = chunk
+        self.counters.chunks_accepted += 1
+        return True
+
+    # -- output ------------------------------------------------------------------------------
+    def _activate(self, chunk: ActionChunk, now: float, start: np.ndarray) -> None:
+        targets = self._columns(chunk).astype(np.float64)
+        times = chunk.observation_stamp + chunk.dt * np.arange(1, chunk.horizon + 1)
+        # Start the interpolation from where the arm is being commanded now.
+        if times[0] > now:
+            times = np.concatenate([[now], times])
+            targets = np.vstack([start, targets])
+        self._active = (times, targets)
+        self._active_stamp = chunk.observation_stamp
+        self._switch_after = chunk.observation_stamp + chunk.dt * self.config.execute_steps
+        self._pending = None
+
+    def _target(self, now: float) -> np.ndarray:
+        times, targets = self._active  # type: ignore[misc]
+        return np.array([np.interp(now, times, targets[:, j]) for j in range(targets.shape[1])])
+
+    def command(self, now: float, measured_q: np.ndarray) -> np.ndarray | None:
+        """The joint command for time ``now`` (s), or None before the first chunk arrived.
+
+        ``measured_q`` (command-joint order) seeds the first command; a NaN state is counted
+        and ignored once a command exists, and refused (InputError) before.
+        """
+        measured_q = np.asarray(measured_q, dtype=np.float64)
+        n = len(self.limits.names)
+        if measured_q.shape != (n,):
+            raise InputError(f"measured_q must have shape ({n},), got {measured_q.shape}")
+        if not np.all(np.isfinite(measured_q)):
+            self.counters.invalid_states += 1
+            if self._last_command is None:
+                raise InputError(f"measured joint state contains NaN/inf: {measured_q.tolist()}")
+            measured_q = self._last_command
+        previous = self._last_command if self._last_command is not None else measured_q
+        if self._pending is not None and (self._active is None or now >= self._switch_after):
+            self._activate(self._pending, now, previous)
+        if self._active is None:
+            return None
+        target = self._target(now)
+        clipped = self.limits.clip(target)
+        if np.any(clipped != target):
+            self.counters.position_clamps += 1
+        step = np.clip(clipped - previous, -self._max_step, self._max_step)
+        if np.any(np.abs(clipped - previous) > self._max_step + 1e-12):
+            self.counters.velocity_clamps += 1
+        command = self.limits.clip(previous + step)
+        self._last_command = command
+        self.counters.commands += 1
+        return command
+
+    def reset(self) -> None:
+        """Forget chunks and the last command (e.g. after an episode reset or e-stop)."""
+        self._active = None
+        self._active_stamp = -np.inf
+        self._pending = None
+        self._last_command = None

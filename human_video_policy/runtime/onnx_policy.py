@@ -1,0 +1,199 @@
+"""Run an exported policy with ONNX Runtime: image + joint state in, ActionChunk out.
+
+No torch on this path. The model file carries its own description (metadata_props, see
+docs/CONTRACTS.md), so a node needs only the path: action space, joint names, horizon, dt and
+image size are read from the file and checked against the graph's inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from human_video_policy.errors import InputError, ModelLoadError
+from human_video_policy.runtime.action_chunk import ActionChunk
+from human_video_policy.runtime.image_ops import check_rgb, resize_rgb, to_chw_float
+
+FORMAT_VERSION = "1"
+_REQUIRED_KEYS = (
+    "hvp.format_version", "hvp.action_space", "hvp.action_names", "hvp.state_names",
+    "hvp.dt", "hvp.horizon", "hvp.image_size",
+)
+
+
+@dataclass(frozen=True)
+class PolicyMetadata:
+    """What a policy file says about itself.
+
+    Attributes:
+        action_space: action-space id of the output columns.
+        action_names: one name per output column (dims).
+        state_names: one name per state input element, in input order.
+        horizon: rows per chunk.
+        dt: seconds between rows.
+        image_height / image_width: pixels the model expects (inputs are resized to this).
+        training: free-form training report (seed, command, dataset...).
+    """
+
+    action_space: str
+    action_names: tuple[str, ...]
+    state_names: tuple[str, ...]
+    horizon: int
+    dt: float
+    image_height: int
+    image_width: int
+    training: dict
+
+    @property
+    def dims(self) -> int:
+        return len(self.action_names)
+
+
+def _parse_metadata(path: Path, props: dict[str, str]) -> PolicyMetadata:
+    missing = [k for k in _REQUIRED_KEYS if k not in props]
+    if missing:
+        raise ModelLoadError(
+            f"{path}: not a human_video_policy model (metadata keys missing: {missing}); "
+            "export it with human_video_policy.training.export_onnx"
+        )
+    if props["hvp.format_version"] != FORMAT_VERSION:
+        raise ModelLoadError(
+            f"{path}: model format version {props['hvp.format_version']!r}, this runtime reads "
+            f"version {FORMAT_VERSION!r}"
+        )
+    try:
+        image_size = json.loads(props["hvp.image_size"])
+        meta = PolicyMetadata(
+            action_space=props["hvp.action_space"],
+            action_names=tuple(json.loads(props["hvp.action_names"])),
+            state_names=tuple(json.loads(props["hvp.state_names"])),
+            horizon=int(props["hvp.horizon"]),
+            dt=float(props["hvp.dt"]),
+            image_height=int(image_size[0]),
+            image_width=int(image_size[1]),
+            training=json.loads(props.get("hvp.training", "{}")),
+        )
+    except (ValueError, TypeError, IndexError) as exc:
+        raise ModelLoadError(f"{path}: malformed hvp.* metadata: {exc}") from exc
+    if meta.horizon < 1 or not meta.action_names or not (meta.dt > 0):
+        raise ModelLoadError(f"{path}: metadata has horizon={meta.horizon}, "
+                             f"dims={meta.dims}, dt={meta.dt}; all must be positive")
+    return meta
+
+
+def _check_dim(path: Path, what: str, got: object, expected: int) -> None:
+    # Symbolic (dynamic) dims are strings or None: accept them, check numbers.
+    if isinstance(got, int) and got != expected:
+        raise ModelLoadError(f"{path}: {what} is {got} in the graph but {expected} in metadata")
+
+
+class OnnxPolicy:
+    """An image+state -> action-chunk policy running in an ONNX Runtime session.
+
+    Args:
+        model_path: the .onnx file.
+        providers: ONNX Runtime execution providers in priority order; default CPU. Unknown
+            or unavailable providers are rejected with the list of available ones.
+        intra_op_threads: threads for one inference (1 keeps the 10 Hz loop jitter low on
+            small machines).
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        providers: Sequence[str] | None = None,
+        intra_op_threads: int = 1,
+    ) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(model_path).expanduser()
+        if not self.path.is_file():
+            raise ModelLoadError(f"policy model not found: {self.path}")
+        available = ort.get_available_providers()
+        providers = list(providers or ["CPUExecutionProvider"])
+        unknown = [p for p in providers if p not in available]
+        if unknown:
+            raise ModelLoadError(
+                f"execution providers {unknown} are not available here; available: {available}"
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(1, int(intra_op_threads))
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=providers)
+        except Exception as exc:  # ORT raises its own exception types for corrupt files
+            raise ModelLoadError(f"cannot load policy model {self.path}: {exc}") from exc
+        props = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.metadata = _parse_metadata(self.path, props)
+        self._check_graph()
+        self.providers = self.session.get_providers()
+
+    def _check_graph(self) -> None:
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        if set(inputs) != {"image", "state"} or "actions" not in outputs:
+            raise ModelLoadError(
+                f"{self.path}: graph inputs {sorted(inputs)} / outputs {sorted(outputs)}; "
+                "expected inputs ['image', 'state'] and output 'actions'"
+            )
+        meta = self.metadata
+        image_shape = inputs["image"].shape
+        state_shape = inputs["state"].shape
+        action_shape = outputs["actions"].shape
+        if len(image_shape) != 4 or len(state_shape) != 2 or len(action_shape) != 3:
+            raise ModelLoadError(
+                f"{self.path}: input/output ranks image{image_shape} state{state_shape} "
+                f"actions{action_shape}; expected [B,3,H,W], [B,S], [B,horizon,dims]"
+            )
+        _check_dim(self.path, "image channels", image_shape[1], 3)
+        _check_dim(self.path, "image height", image_shape[2], meta.image_height)
+        _check_dim(self.path, "image width", image_shape[3], meta.image_width)
+        _check_dim(self.path, "state size", state_shape[1], len(meta.state_names))
+        _check_dim(self.path, "action horizon", action_shape[1], meta.horizon)
+        _check_dim(self.path, "action dims", action_shape[2], meta.dims)
+
+    def predict(self, image: np.ndarray, state: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 image + (S,) state -> (horizon, dims) float32 actions."""
+        check_rgb(image)
+        state = np.asarray(state, dtype=np.float32)
+        expected = len(self.metadata.state_names)
+        if state.shape != (expected,):
+            raise InputError(
+                f"state must have shape ({expected},) for {list(self.metadata.state_names)}, "
+                f"got {state.shape}"
+            )
+        if not np.all(np.isfinite(state)):
+            raise InputError(f"state contains NaN/inf: {state.tolist()}")
+        meta = self.metadata
+        pixels = to_chw_float(resize_rgb(image, meta.image_height, meta.image_width))
+        (actions,) = self.session.run(["actions"], {"image": pixels, "state": state[None]})
+        actions = np.asarray(actions[0], dtype=np.float32)
+        if actions.shape != (meta.horizon, meta.dims):
+            raise InputError(
+                f"model returned actions of shape {actions.shape}, metadata says "
+                f"({meta.horizon}, {meta.dims})"
+            )
+        if not np.all(np.isfinite(actions)):
+            raise InputError("model returned NaN/inf actions; refusing to pass them on")
+        return actions
+
+    def predict_chunk(
+        self, image: np.ndarray, state: np.ndarray, observation_stamp: float = 0.0
+    ) -> ActionChunk:
+        """Like :meth:`predict`, wrapped as a validated ActionChunk."""
+        actions = self.predict(image, state)
+        meta = self.metadata
+        return ActionChunk(actions, meta.dt, meta.action_names, meta.action_space,
+                           observation_stamp)
+
+    def time_inference(self, image: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, float]:
+        """Predict and return (actions, milliseconds spent)."""
+        start = time.perf_counter()
+        actions = self.predict(image, state)
+        return actions, (time.perf_counter() - start) * 1e3

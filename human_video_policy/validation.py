@@ -1,0 +1,76 @@
+"""The one parameter-validation helper used by configs and nodes alike.
+
+Each check raises :class:`ConfigError` with a message that names the field, the value and what
+is allowed, e.g. ``policy_rate_hz=-3.0 is invalid: must be > 0``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from human_video_policy.errors import ConfigError
+
+
+def _fail(name: str, value: Any, rule: str) -> ConfigError:
+    return ConfigError(f"{name}={value!r} is invalid: {rule}")
+
+
+def check_finite(name: str, value: float) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise _fail(name, value, "must be a finite number")
+    return float(value)
+
+
+def check_positive(name: str, value: float) -> float:
+    value = check_finite(name, value)
+    if value <= 0:
+        raise _fail(name, value, "must be > 0")
+    return value
+
+
+def check_non_negative(name: str, value: float) -> float:
+    value = check_finite(name, value)
+    if value < 0:
+        raise _fail(name, value, "must be >= 0")
+    return value
+
+
+def check_range(name: str, value: float, low: float, high: float) -> float:
+    value = check_finite(name, value)
+    if not low <= value <= high:
+        raise _fail(name, value, f"must be in [{low}, {high}]")
+    return value
+
+
+def check_int_range(name: str, value: int, low: int, high: int | None = None) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _fail(name, value, "must be an integer")
+    if value < low or (high is not None and value > high):
+        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise _fail(name, value, f"must be {allowed}")
+    return value
+
+
+def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
+    choices = list(choices)
+    if value not in choices:
+        raise _fail(name, value, f"must be one of {choices}")
+    return value
+
+
+def check_file(name: str, value: str | Path) -> Path:
+    path = Path(value).expanduser()
+    if not str(value):
+        raise _fail(name, value, "must name a file")
+    if not path.is_file():
+        raise _fail(name, str(value), f"file not found ({path.resolve()})")
+    return path
+
+
+def check_same_length(name: str, value: Sequence[Any], expected: int) -> Sequence[Any]:
+    if len(value) != expected:
+        raise _fail(name, list(value), f"must have {expected} elements, got {len(value)}")
+    return value
