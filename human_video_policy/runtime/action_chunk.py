@@ -40,7 +40,8 @@ class ActionChunk:
         actions = np.asarray(self.actions, dtype=np.float32)
         if actions.ndim != 2 or actions.shape[0] < 1 or actions.shape[1] < 1:
             raise InputError(
-                f"ActionChunk.actions must have shape (horizon >= 1, dims >= 1), got {actions.shape}"
+                "ActionChunk.actions must have shape (horizon >= 1, dims >= 1), "
+                f"got {actions.shape}"
             )
         if not np.all(np.isfinite(actions)):
             bad = np.argwhere(~np.isfinite(actions))[0]
@@ -85,5 +86,6 @@ class ActionChunk:
             raise InputError(
                 f"ActionChunk data has {flat.size} values but horizon x dims = {horizon} x {dims}"
             )
-        return cls(flat.reshape(horizon, dims), dt, tuple(names), action_space,
-                   observation_stamp, frame_id)
+        return cls(
+            flat.reshape(horizon, dims), dt, tuple(names), action_space, observation_stamp, frame_id
+        )

@@ -38,5 +38,9 @@ class LatencyStats:
         return self.percentile(99.0)
 
     def summary(self) -> dict[str, float]:
-        return {"last_ms": self.last, "median_ms": self.median, "p99_ms": self.p99,
-                "count": float(self.count)}
+        return {
+            "last_ms": self.last,
+            "median_ms": self.median,
+            "p99_ms": self.p99,
+            "count": float(self.count),
+        }

@@ -21,8 +21,13 @@ from human_video_policy.runtime.image_ops import check_rgb, resize_rgb, to_chw_f
 
 FORMAT_VERSION = "1"
 _REQUIRED_KEYS = (
-    "hvp.format_version", "hvp.action_space", "hvp.action_names", "hvp.state_names",
-    "hvp.dt", "hvp.horizon", "hvp.image_size",
+    "hvp.format_version",
+    "hvp.action_space",
+    "hvp.action_names",
+    "hvp.state_names",
+    "hvp.dt",
+    "hvp.horizon",
+    "hvp.image_size",
 )
 
 
@@ -81,8 +86,10 @@ def _parse_metadata(path: Path, props: dict[str, str]) -> PolicyMetadata:
     except (ValueError, TypeError, IndexError) as exc:
         raise ModelLoadError(f"{path}: malformed hvp.* metadata: {exc}") from exc
     if meta.horizon < 1 or not meta.action_names or not (meta.dt > 0):
-        raise ModelLoadError(f"{path}: metadata has horizon={meta.horizon}, "
-                             f"dims={meta.dims}, dt={meta.dt}; all must be positive")
+        raise ModelLoadError(
+            f"{path}: metadata has horizon={meta.horizon}, "
+            f"dims={meta.dims}, dt={meta.dt}; all must be positive"
+        )
     return meta
 
 
@@ -189,8 +196,9 @@ class OnnxPolicy:
         """Like :meth:`predict`, wrapped as a validated ActionChunk."""
         actions = self.predict(image, state)
         meta = self.metadata
-        return ActionChunk(actions, meta.dt, meta.action_names, meta.action_space,
-                           observation_stamp)
+        return ActionChunk(
+            actions, meta.dt, meta.action_names, meta.action_space, observation_stamp
+        )
 
     def time_inference(self, image: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, float]:
         """Predict and return (actions, milliseconds spent)."""

@@ -1,0 +1,337 @@
+"""A simulated WidowX 250s on a table with a reach target, in MuJoCo.
+
+``WidowXWorld`` is the sim half of the stack's robot interface (docs/CONTRACTS.md): joint
+position commands in, joint states, camera images and depth out, all in the base frame
+``wx250s/base_link`` (x forward, y left, z up, metres; the MuJoCo world origin is the base).
+The scene is the project's own model, ``mjcf/wx250s_reach_scene.xml``.
+
+Rendering is offscreen: with no display, ``MUJOCO_GL`` defaults to ``egl`` (set it before the
+first ``import mujoco`` in the process to choose otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+
+if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+    os.environ["MUJOCO_GL"] = "egl"
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+from human_video_policy.errors import ConfigError, InputError
+from human_video_policy.robots.widowx import (
+    HOME_POSITION,
+    WIDOWX_COMMAND_JOINTS,
+    WIDOWX_STATE_JOINTS,
+)
+from human_video_policy.sim.reach_task import ReachLayout, ReachTask, ReachTaskConfig
+from human_video_policy.validation import check_file, check_int_range, check_positive
+
+DEFAULT_SCENE = ("mjcf", "wx250s_reach_scene.xml")
+EE_SITE = "ee_site"
+BASE_BODY = "wx250s/base_link"
+_OBJECT_BODIES = ("distractor_0", "distractor_1")
+
+
+def default_scene_path() -> Path:
+    """The project's reach scene (mjcf/wx250s_reach_scene.xml)."""
+    from human_video_policy.resources import resource_path
+
+    return resource_path(*DEFAULT_SCENE)
+
+
+@dataclass(frozen=True)
+class CameraIntrinsics:
+    """Pinhole intrinsics of a rendered image (ROS CameraInfo / OpenCV conventions).
+
+    Attributes:
+        width, height: image size in pixels.
+        fx, fy: focal lengths in pixels.
+        cx, cy: principal point in pixels (pixel centres at integer coordinates).
+        frame_id: optical frame of the camera (z forward, x right, y down).
+    """
+
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    frame_id: str
+
+    def matrix(self) -> np.ndarray:
+        """The 3x3 camera matrix K."""
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
+
+@dataclass
+class WidowXWorldConfig:
+    """Settings of :class:`WidowXWorld`.
+
+    Attributes:
+        scene_path: MJCF scene file; empty = the project's mjcf/wx250s_reach_scene.xml.
+        image_width, image_height: rendered image size in pixels (1..1280 x 1..960).
+        camera_name: MJCF camera the images come from.
+        camera_frame_id: frame_id reported with the intrinsics (the camera's optical frame).
+        home_position: 7 command-joint positions (rad, rad, ..., m) the arm starts from on
+            reset; None = robots.widowx.HOME_POSITION.
+        task: where targets appear and what counts as success.
+    """
+
+    scene_path: str = ""
+    image_width: int = 96
+    image_height: int = 96
+    camera_name: str = "scene_camera"
+    camera_frame_id: str = "scene_camera_optical_frame"
+    home_position: tuple[float, ...] | None = None
+    task: ReachTaskConfig = field(default_factory=ReachTaskConfig)
+
+    def __post_init__(self) -> None:
+        if self.scene_path:
+            check_file("scene_path", self.scene_path)
+        check_int_range("image_width", self.image_width, 1, 1280)
+        check_int_range("image_height", self.image_height, 1, 960)
+        if not self.camera_name:
+            raise ConfigError("camera_name='' is invalid: must name an MJCF camera")
+        if not self.camera_frame_id:
+            raise ConfigError("camera_frame_id='' is invalid: must be a frame name")
+        if self.home_position is not None:
+            home = np.asarray(self.home_position, dtype=np.float64)
+            if home.shape != (len(WIDOWX_COMMAND_JOINTS),) or not np.all(np.isfinite(home)):
+                raise ConfigError(
+                    f"home_position={self.home_position!r} is invalid: must be "
+                    f"{len(WIDOWX_COMMAND_JOINTS)} finite values for {WIDOWX_COMMAND_JOINTS}"
+                )
+            self.home_position = tuple(float(v) for v in home)
+        if not isinstance(self.task, ReachTaskConfig):
+            raise ConfigError(f"task={self.task!r} is invalid: must be a ReachTaskConfig")
+
+
+class WidowXWorld:
+    """MuJoCo WidowX 250s + table + target; see docs/CONTRACTS.md.
+
+    Not thread-safe. Call :meth:`close` (or use as a context manager) to free the renderer.
+    """
+
+    joint_names: tuple[str, ...] = tuple(WIDOWX_COMMAND_JOINTS)
+    state_joint_names: tuple[str, ...] = tuple(WIDOWX_STATE_JOINTS)
+
+    def __init__(self, config: WidowXWorldConfig | None = None) -> None:
+        self.config = config or WidowXWorldConfig()
+        path = Path(self.config.scene_path) if self.config.scene_path else default_scene_path()
+        try:
+            self.model = mujoco.MjModel.from_xml_path(str(path))
+        except ValueError as exc:
+            raise ConfigError(f"cannot load MuJoCo scene {path}: {exc}") from exc
+        self.scene_path = path
+        self.data = mujoco.MjData(self.model)
+        self.task = ReachTask(self.config.task)
+        m = self.model
+        try:
+            self._qpos_index = np.array(
+                [m.jnt_qposadr[m.joint(n).id] for n in self.state_joint_names]
+            )
+            self._qvel_index = np.array(
+                [m.jnt_dofadr[m.joint(n).id] for n in self.state_joint_names]
+            )
+            self._actuator_index = np.array(
+                [
+                    next(a for a in range(m.nu) if m.actuator_trnid[a, 0] == m.joint(n).id)
+                    for n in self.joint_names
+                ]
+            )
+            self._camera_id = m.camera(self.config.camera_name).id
+            self._ee_site = m.site(EE_SITE).id
+            self._target_mocap = m.body_mocapid[m.body("target").id]
+            self._distractor_mocap = [m.body_mocapid[m.body(b).id] for b in _OBJECT_BODIES]
+            self._base_body = m.body(BASE_BODY).id
+        except (KeyError, StopIteration) as exc:
+            raise ConfigError(
+                f"scene {path} lacks a joint/actuator/camera/site the world needs "
+                f"(joints {self.state_joint_names}, camera {self.config.camera_name!r}, site "
+                f"{EE_SITE!r}, mocap bodies target/{'/'.join(_OBJECT_BODIES)}): {exc}"
+            ) from exc
+        self._ctrl_low = m.actuator_ctrlrange[self._actuator_index, 0].copy()
+        self._ctrl_high = m.actuator_ctrlrange[self._actuator_index, 1].copy()
+        home = self.config.home_position or tuple(HOME_POSITION)[: len(self.joint_names)]
+        self.home_position = np.clip(np.asarray(home, dtype=np.float64), self._ctrl_low,
+                                     self._ctrl_high)
+        w, h = self.config.image_width, self.config.image_height
+        m.vis.global_.offwidth = max(m.vis.global_.offwidth, w)
+        m.vis.global_.offheight = max(m.vis.global_.offheight, h)
+        self._renderer: mujoco.Renderer | None = None
+        self._depth_renderer: mujoco.Renderer | None = None
+        self.layout: ReachLayout | None = None
+        self.seed: int | None = None
+        self.reset(0)
+
+    # -- episode -----------------------------------------------------------------------------
+    def reset(self, seed: int) -> None:
+        """Arm at home and at rest, new object layout drawn from ``seed``, time = 0."""
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+            raise InputError(f"seed={seed!r} is invalid: must be an integer >= 0")
+        self.seed = int(seed)
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+        q = self._state_from_command(self.home_position)
+        d.qpos[self._qpos_index] = q
+        d.ctrl[self._actuator_index] = self.home_position
+        self.layout = self.task.sample_layout(np.random.default_rng(self.seed))
+        d.mocap_pos[self._target_mocap] = self.layout.target_base
+        for i, mocap in enumerate(self._distractor_mocap):
+            if i < len(self.layout.distractor_bases):
+                d.mocap_pos[mocap] = self.layout.distractor_bases[i]
+            else:  # park unused distractors out of sight under the table
+                d.mocap_pos[mocap] = np.array([0.0, 0.0, -1.0])
+        mujoco.mj_forward(m, d)
+
+    @staticmethod
+    def _state_from_command(q7: np.ndarray) -> np.ndarray:
+        return np.concatenate([q7, [-q7[-1]]])
+
+    @property
+    def time(self) -> float:
+        """Sim time (s) since the last reset."""
+        return float(self.data.time)
+
+    @property
+    def timestep(self) -> float:
+        """Physics step (s)."""
+        return float(self.model.opt.timestep)
+
+    def set_joint_command(self, q: np.ndarray) -> None:
+        """Position targets for the 7 command joints (clamped to the actuator ranges)."""
+        q = np.asarray(q, dtype=np.float64)
+        if q.shape != (len(self.joint_names),):
+            raise InputError(
+                f"joint command must have shape ({len(self.joint_names)},) for "
+                f"{self.joint_names}, got {q.shape}"
+            )
+        if not np.all(np.isfinite(q)):
+            raise InputError(f"joint command contains NaN/inf: {q.tolist()}")
+        self.data.ctrl[self._actuator_index] = np.clip(q, self._ctrl_low, self._ctrl_high)
+
+    def joint_command(self) -> np.ndarray:
+        """(7,) the position targets currently applied."""
+        return self.data.ctrl[self._actuator_index].copy()
+
+    def step(self, seconds: float) -> int:
+        """Advance by round(seconds / timestep) whole physics steps; returns the step count."""
+        if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds >= 0):
+            raise InputError(f"step seconds={seconds!r} is invalid: must be a finite number >= 0")
+        steps = int(round(seconds / self.timestep))
+        if steps:
+            mujoco.mj_step(self.model, self.data, nstep=steps)
+        return steps
+
+    # -- state -------------------------------------------------------------------------------
+    def joint_positions(self) -> np.ndarray:
+        """(8,) positions of ``state_joint_names`` (rad, m)."""
+        return self.data.qpos[self._qpos_index].copy()
+
+    def joint_velocities(self) -> np.ndarray:
+        """(8,) velocities of ``state_joint_names`` (rad/s, m/s)."""
+        return self.data.qvel[self._qvel_index].copy()
+
+    def ee_position(self) -> np.ndarray:
+        """(3,) end-effector point (vendor ee_gripper_link) in the base frame."""
+        return self._in_base(self.data.site_xpos[self._ee_site])
+
+    def target_position(self) -> np.ndarray:
+        """(3,) the reach goal, the centre of the red target's top face, in the base frame."""
+        assert self.layout is not None
+        return self._in_base(self.layout.target_top)
+
+    def distractor_positions(self) -> np.ndarray:
+        """(n, 3) centres of the distractors' bases in the base frame."""
+        assert self.layout is not None
+        return np.array([self._in_base(p) for p in self.layout.distractor_bases]).reshape(-1, 3)
+
+    def target_distance(self) -> float:
+        """Distance (m) from the end effector to the reach goal."""
+        return float(np.linalg.norm(self.ee_position() - self.target_position()))
+
+    def success(self) -> bool:
+        """True when the end effector is within the task's success radius of the goal."""
+        return self.target_distance() <= self.task.config.success_radius
+
+    def _in_base(self, world_point: np.ndarray) -> np.ndarray:
+        d = self.data
+        rotation = d.xmat[self._base_body].reshape(3, 3)
+        return rotation.T @ (np.asarray(world_point, dtype=np.float64) - d.xpos[self._base_body])
+
+    # -- camera ------------------------------------------------------------------------------
+    def _ensure_renderer(self, depth: bool) -> mujoco.Renderer:
+        h, w = self.config.image_height, self.config.image_width
+        if depth:
+            if self._depth_renderer is None:
+                self._depth_renderer = mujoco.Renderer(self.model, h, w)
+                self._depth_renderer.enable_depth_rendering()
+            return self._depth_renderer
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.model, h, w)
+        return self._renderer
+
+    def render_rgb(self) -> np.ndarray:
+        """(H, W, 3) uint8 RGB image from the scene camera."""
+        renderer = self._ensure_renderer(depth=False)
+        renderer.update_scene(self.data, camera=self._camera_id)
+        return renderer.render().copy()
+
+    def render_depth(self) -> np.ndarray:
+        """(H, W) float32 depth (m) along the optical axis, from the scene camera."""
+        renderer = self._ensure_renderer(depth=True)
+        renderer.update_scene(self.data, camera=self._camera_id)
+        return renderer.render().astype(np.float32, copy=True)
+
+    def camera_intrinsics(self) -> CameraIntrinsics:
+        """Pinhole intrinsics of the rendered images (from the camera's vertical fovy)."""
+        w, h = self.config.image_width, self.config.image_height
+        fovy = math.radians(float(self.model.cam_fovy[self._camera_id]))
+        f = 0.5 * h / math.tan(0.5 * fovy)
+        return CameraIntrinsics(
+            width=w,
+            height=h,
+            fx=f,
+            fy=f,
+            cx=(w - 1) / 2.0,
+            cy=(h - 1) / 2.0,
+            frame_id=self.config.camera_frame_id,
+        )
+
+    def camera_pose(self) -> np.ndarray:
+        """4x4 transform base <- camera optical frame (z forward, x right, y down)."""
+        d = self.data
+        rotation_cam = d.cam_xmat[self._camera_id].reshape(3, 3)  # MuJoCo: -z forward, y up
+        base_rotation = d.xmat[self._base_body].reshape(3, 3)
+        pose = np.eye(4)
+        pose[:3, :3] = base_rotation.T @ rotation_cam @ np.diag([1.0, -1.0, -1.0])
+        pose[:3, 3] = self._in_base(d.cam_xpos[self._camera_id])
+        return pose
+
+    def project(self, point_base: np.ndarray) -> np.ndarray:
+        """Pixel (u, v) of a base-frame point in the rendered image."""
+        pose = self.camera_pose()
+        p = pose[:3, :3].T @ (np.asarray(point_base, dtype=np.float64) - pose[:3, 3])
+        k = self.camera_intrinsics()
+        return np.array([k.fx * p[0] / p[2] + k.cx, k.fy * p[1] / p[2] + k.cy])
+
+    # -- lifetime ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Free the renderers (GL contexts)."""
+        for renderer in (self._renderer, self._depth_renderer):
+            if renderer is not None:
+                renderer.close()
+        self._renderer = None
+        self._depth_renderer = None
+
+    def __enter__(self) -> WidowXWorld:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
