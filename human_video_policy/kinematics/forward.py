@@ -37,13 +37,13 @@ class MimicJoint:
 
 
 def parse_mimic_joints(urdf_xml: str) -> tuple[MimicJoint, ...]:
-    """The ``<mimic>`` tags of a URDF; pinocchio builds mimic joints as free ones, we couple them."""
+    """The ``<mimic>`` tags of a URDF: pinocchio builds mimic joints free, we couple them."""
     try:
         root = ET.fromstring(urdf_xml)
     except ET.ParseError as exc:
         raise ConfigError(f"URDF is not valid XML: {exc}") from exc
     mimics = []
-    for joint in root.iter("joint"):
+    for joint in root.findall("joint"):
         tag = joint.find("mimic")
         if tag is None:
             continue
@@ -172,7 +172,7 @@ class ForwardKinematics:
         """
         if len(names) != len(positions):
             raise InputError(f"{len(names)} joint names but {len(positions)} positions")
-        by_name = dict(zip(names, positions))
+        by_name = dict(zip(names, positions, strict=True))
         missing = [n for n in self.input_joints if n not in by_name]
         if missing:
             raise InputError(f"joint values missing for {missing} (got {list(names)})")
@@ -240,5 +240,5 @@ class ForwardKinematics:
         pin.forwardKinematics(self.model, self.data, self._load(q))
         return {
             name: pin.updateFramePlacement(self.model, self.data, fid).homogeneous
-            for name, fid in zip(frames, frame_ids)
+            for name, fid in zip(frames, frame_ids, strict=True)
         }

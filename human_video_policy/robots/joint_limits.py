@@ -48,14 +48,14 @@ class JointLimits:
                     f"to match names {names}"
                 )
             if not np.all(np.isfinite(values)):
-                bad = [n for n, v in zip(names, values) if not math.isfinite(v)]
+                bad = [n for n, v in zip(names, values, strict=True) if not math.isfinite(v)]
                 raise ConfigError(f"JointLimits.{field} must be finite; not finite for {bad}")
             values.setflags(write=False)
             object.__setattr__(self, field, values)
-        swapped = [n for n, lo, hi in zip(names, self.lower, self.upper) if lo > hi]
+        swapped = [n for n, lo, hi in zip(names, self.lower, self.upper, strict=True) if lo > hi]
         if swapped:
             raise ConfigError(f"JointLimits.lower > JointLimits.upper for joints {swapped}")
-        slow = [n for n, v in zip(names, self.max_velocity) if v <= 0.0]
+        slow = [n for n, v in zip(names, self.max_velocity, strict=True) if v <= 0.0]
         if slow:
             raise ConfigError(f"JointLimits.max_velocity must be > 0; not for joints {slow}")
 
@@ -75,7 +75,7 @@ class JointLimits:
         """q clamped into [lower, upper] (new array); NaN/inf raise rather than pass through."""
         vector = self._as_vector(q)
         if not np.all(np.isfinite(vector)):
-            bad = [n for n, v in zip(self.names, vector) if not math.isfinite(v)]
+            bad = [n for n, v in zip(self.names, vector, strict=True) if not math.isfinite(v)]
             raise InputError(f"cannot clip a non-finite joint vector: not finite for {bad}")
         return np.clip(vector, self.lower, self.upper)
 
@@ -95,7 +95,7 @@ def read_urdf_joint_limits(urdf_path: str | Path, joint_names: Sequence[str]) ->
         root = ET.parse(path).getroot()
     except (OSError, ET.ParseError) as exc:
         raise ConfigError(f"cannot read joint limits from URDF {path}: {exc}") from exc
-    joints = {j.get("name"): j for j in root.iter("joint")}
+    joints = {j.get("name"): j for j in root.findall("joint")}
     lower, upper, velocity = [], [], []
     for name in joint_names:
         joint = joints.get(name)

@@ -28,7 +28,11 @@ import mujoco
 import numpy as np
 
 from human_video_policy.errors import InputError
-from human_video_policy.robots.widowx import WIDOWX_COMMAND_JOINTS, WIDOWX_STATE_JOINTS
+from human_video_policy.robots.widowx import (
+    HOME_POSITION,
+    WIDOWX_COMMAND_JOINTS,
+    WIDOWX_STATE_JOINTS,
+)
 from human_video_policy.runtime.action_chunk import ActionChunk
 from human_video_policy.validation import (
     check_int_range,
@@ -40,7 +44,8 @@ ACTION_SPACE = "widowx_joint_position"
 ARM_JOINTS = WIDOWX_COMMAND_JOINTS[:6]
 # Joints the IK moves; forearm_roll and wrist_rotate stay at IK_SEED's 0.
 IK_JOINTS = ("waist", "shoulder", "elbow", "wrist_angle")
-IK_SEED = (0.0, -0.96, 1.16, 0.0, -0.3, 0.0)
+# Every solve starts here (the home pose), so a target always maps to the same configuration.
+IK_SEED = tuple(float(v) for v in HOME_POSITION[:6])
 
 
 @dataclass(frozen=True)

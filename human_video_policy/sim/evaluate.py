@@ -1,0 +1,205 @@
+"""Closed-loop evaluation of a chunk source (scripted expert or learned policy) in the sim.
+
+One loop serves both: every ``policy_period_s`` of sim time the source gets the rendered image
+and the joint state and returns an :class:`ActionChunk`; the runtime's :class:`ChunkExecutor`
+(the same one the ROS executor node runs) turns chunks into clamped joint commands at
+``control_rate_hz``. An episode ends at success or after the task's ``max_episode_s``.
+Deterministic for a given seed (MuJoCo and ONNX Runtime on CPU are).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+import numpy as np
+from tqdm import tqdm
+
+from human_video_policy.robots.widowx import widowx_joint_limits
+from human_video_policy.runtime.action_chunk import ActionChunk
+from human_video_policy.runtime.chunk_executor import ChunkExecutor, ChunkExecutorConfig
+from human_video_policy.sim.widowx_world import WidowXWorld, WidowXWorldConfig
+from human_video_policy.validation import check_int_range, check_positive
+
+
+class ChunkSource(Protocol):
+    """Anything with the policy interface (OnnxPolicy, PrivilegedExpertSource...)."""
+
+    def predict_chunk(
+        self, image: np.ndarray, state: np.ndarray, observation_stamp: float = 0.0
+    ) -> ActionChunk: ...
+
+
+# observer(world, image or None, state, stamp) is called at every policy tick, before the source.
+Observer = Callable[[WidowXWorld, "np.ndarray | None", np.ndarray, float], None]
+
+
+@dataclass
+class EvaluationConfig:
+    """Settings of :func:`evaluate`.
+
+    Attributes:
+        episodes: number of episodes; episode i uses seed ``seed + i``.
+        seed: first episode seed (>= 0).
+        policy_period_s: sim seconds between chunk requests (the policy node runs at 10 Hz).
+        control_rate_hz: executor command rate (Hz); physics runs between commands.
+        stop_on_success: end an episode as soon as it succeeds.
+        executor: chunk executor settings (its control_rate_hz is overridden by the above).
+        world: sim world settings (image size, task...).
+        progress: show a tqdm bar on stderr.
+    """
+
+    episodes: int = 20
+    seed: int = 1000
+    policy_period_s: float = 0.1
+    control_rate_hz: float = 50.0
+    stop_on_success: bool = True
+    executor: ChunkExecutorConfig = field(default_factory=ChunkExecutorConfig)
+    world: WidowXWorldConfig = field(default_factory=WidowXWorldConfig)
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        check_int_range("episodes", self.episodes, 1)
+        check_int_range("seed", self.seed, 0)
+        check_positive("policy_period_s", self.policy_period_s)
+        check_positive("control_rate_hz", self.control_rate_hz)
+        self.executor.control_rate_hz = self.control_rate_hz
+
+
+@dataclass
+class EpisodeResult:
+    """Outcome of one episode.
+
+    Attributes:
+        seed: the world seed.
+        success: reached the target within the time limit.
+        time_to_success: sim seconds until success (None on failure).
+        final_distance: end-effector-to-goal distance at the end (m).
+        min_distance: smallest distance during the episode (m).
+        chunks: chunk requests made.
+    """
+
+    seed: int
+    success: bool
+    time_to_success: float | None
+    final_distance: float
+    min_distance: float
+    chunks: int
+
+
+@dataclass
+class EvaluationSummary:
+    """Aggregate of :class:`EpisodeResult` s."""
+
+    results: list[EpisodeResult]
+
+    @property
+    def episodes(self) -> int:
+        return len(self.results)
+
+    @property
+    def success_rate(self) -> float:
+        return float(np.mean([r.success for r in self.results])) if self.results else 0.0
+
+    @property
+    def mean_time_to_success(self) -> float | None:
+        """Mean sim seconds to success over the successful episodes (None if none)."""
+        times = [r.time_to_success for r in self.results if r.time_to_success is not None]
+        return float(np.mean(times)) if times else None
+
+    def to_dict(self) -> dict:
+        return {
+            "episodes": self.episodes,
+            "success_rate": self.success_rate,
+            "mean_time_to_success_s": self.mean_time_to_success,
+            "results": [asdict(r) for r in self.results],
+        }
+
+
+def run_episode(
+    world: WidowXWorld,
+    source: ChunkSource,
+    seed: int,
+    config: EvaluationConfig,
+    observer: Observer | None = None,
+) -> EpisodeResult:
+    """Reset ``world`` with ``seed`` and run ``source`` in closed loop until success/timeout."""
+    world.reset(seed)
+    executor = ChunkExecutor(config.executor, widowx_joint_limits())
+    control_dt = 1.0 / config.control_rate_hz
+    ticks_per_chunk = max(1, int(round(config.policy_period_s / control_dt)))
+    max_time = world.task.config.max_episode_s
+    needs_image = getattr(source, "needs_image", True)
+    time_to_success: float | None = None
+    min_distance = world.target_distance()
+    chunks = 0
+    while world.time < max_time - 1e-9:
+        now = world.time
+        state = world.joint_positions()
+        image = world.render_rgb() if needs_image else None
+        if observer is not None:
+            observer(world, image, state, now)
+        chunk = source.predict_chunk(image, state, now)  # type: ignore[arg-type]
+        executor.submit(chunk, now)
+        chunks += 1
+        for _ in range(ticks_per_chunk):
+            measured = world.joint_positions()[: len(world.joint_names)]
+            command = executor.command(world.time, measured)
+            if command is not None:
+                world.set_joint_command(command)
+            world.step(control_dt)
+            distance = world.target_distance()
+            min_distance = min(min_distance, distance)
+            if time_to_success is None and world.success():
+                time_to_success = world.time
+        if time_to_success is not None and config.stop_on_success:
+            break
+    return EpisodeResult(
+        seed=int(seed),
+        success=time_to_success is not None,
+        time_to_success=time_to_success,
+        final_distance=world.target_distance(),
+        min_distance=min_distance,
+        chunks=chunks,
+    )
+
+
+def evaluate(
+    source_factory: Callable[[WidowXWorld], ChunkSource],
+    config: EvaluationConfig | None = None,
+    description: str = "eval",
+    observer: Observer | None = None,
+) -> EvaluationSummary:
+    """Run ``config.episodes`` episodes of the source built by ``source_factory(world)``."""
+    config = config or EvaluationConfig()
+    results: list[EpisodeResult] = []
+    with WidowXWorld(config.world) as world:
+        source = source_factory(world)
+        bar = tqdm(
+            range(config.episodes), desc=description, file=sys.stderr,
+            disable=not config.progress, unit="ep",
+        )
+        for i in bar:
+            results.append(run_episode(world, source, config.seed + i, config, observer))
+            bar.set_postfix(success=f"{np.mean([r.success for r in results]):.2f}")
+    return EvaluationSummary(results)
+
+
+def expert_factory(world: WidowXWorld) -> ChunkSource:
+    """Source factory for the privileged scripted expert."""
+    from human_video_policy.sim.reach_expert import PrivilegedExpertSource
+
+    return PrivilegedExpertSource(world)
+
+
+def onnx_factory(model_path: str, intra_op_threads: int = 1) -> Callable[[WidowXWorld], ChunkSource]:
+    """Source factory for an exported ONNX policy (runtime.onnx_policy.OnnxPolicy)."""
+
+    def factory(world: WidowXWorld) -> ChunkSource:
+        from human_video_policy.runtime.onnx_policy import OnnxPolicy
+
+        return OnnxPolicy(model_path, intra_op_threads=intra_op_threads)
+
+    return factory
