@@ -21,7 +21,7 @@ from human_video_policy.robots.widowx import widowx_joint_limits
 from human_video_policy.runtime.action_chunk import ActionChunk
 from human_video_policy.runtime.chunk_executor import ChunkExecutor, ChunkExecutorConfig
 from human_video_policy.sim.widowx_world import WidowXWorld, WidowXWorldConfig
-from human_video_policy.validation import check_int_range, check_positive
+from human_video_policy.validation import check_int_range, check_non_negative, check_positive
 
 
 class ChunkSource(Protocol):
@@ -45,7 +45,9 @@ class EvaluationConfig:
         seed: first episode seed (>= 0).
         policy_period_s: sim seconds between chunk requests (the policy node runs at 10 Hz).
         control_rate_hz: executor command rate (Hz); physics runs between commands.
-        stop_on_success: end an episode as soon as it succeeds.
+        stop_on_success: end an episode once it has succeeded (after ``linger_s``).
+        linger_s: sim seconds to keep running after success before stopping (data
+            collection uses it to record the settling phase; evaluation leaves it at 0).
         executor: chunk executor settings (its control_rate_hz is overridden by the above).
         world: sim world settings (image size, task...).
         progress: show a tqdm bar on stderr.
@@ -56,6 +58,7 @@ class EvaluationConfig:
     policy_period_s: float = 0.1
     control_rate_hz: float = 50.0
     stop_on_success: bool = True
+    linger_s: float = 0.0
     executor: ChunkExecutorConfig = field(default_factory=ChunkExecutorConfig)
     world: WidowXWorldConfig = field(default_factory=WidowXWorldConfig)
     progress: bool = True
@@ -65,6 +68,7 @@ class EvaluationConfig:
         check_int_range("seed", self.seed, 0)
         check_positive("policy_period_s", self.policy_period_s)
         check_positive("control_rate_hz", self.control_rate_hz)
+        check_non_negative("linger_s", self.linger_s)
         self.executor.control_rate_hz = self.control_rate_hz
 
 
@@ -129,7 +133,7 @@ def run_episode(
     world.reset(seed)
     executor = ChunkExecutor(config.executor, widowx_joint_limits())
     control_dt = 1.0 / config.control_rate_hz
-    ticks_per_chunk = max(1, int(round(config.policy_period_s / control_dt)))
+    ticks_per_chunk = max(1, round(config.policy_period_s / control_dt))
     max_time = world.task.config.max_episode_s
     needs_image = getattr(source, "needs_image", True)
     time_to_success: float | None = None
@@ -154,7 +158,11 @@ def run_episode(
             min_distance = min(min_distance, distance)
             if time_to_success is None and world.success():
                 time_to_success = world.time
-        if time_to_success is not None and config.stop_on_success:
+        if (
+            time_to_success is not None
+            and config.stop_on_success
+            and world.time >= time_to_success + config.linger_s - 1e-9
+        ):
             break
     return EpisodeResult(
         seed=int(seed),
@@ -178,8 +186,11 @@ def evaluate(
     with WidowXWorld(config.world) as world:
         source = source_factory(world)
         bar = tqdm(
-            range(config.episodes), desc=description, file=sys.stderr,
-            disable=not config.progress, unit="ep",
+            range(config.episodes),
+            desc=description,
+            file=sys.stderr,
+            disable=not config.progress,
+            unit="ep",
         )
         for i in bar:
             results.append(run_episode(world, source, config.seed + i, config, observer))
@@ -194,7 +205,9 @@ def expert_factory(world: WidowXWorld) -> ChunkSource:
     return PrivilegedExpertSource(world)
 
 
-def onnx_factory(model_path: str, intra_op_threads: int = 1) -> Callable[[WidowXWorld], ChunkSource]:
+def onnx_factory(
+    model_path: str, intra_op_threads: int = 1
+) -> Callable[[WidowXWorld], ChunkSource]:
     """Source factory for an exported ONNX policy (runtime.onnx_policy.OnnxPolicy)."""
 
     def factory(world: WidowXWorld) -> ChunkSource:

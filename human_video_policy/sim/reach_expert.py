@@ -7,8 +7,10 @@ state a learned policy visits (DAgger) and is judged by the same evaluation loop
    always maps to the same joint configuration) for a *pre-touch* point above the target's top
    and a *touch* point just above it, gripper pointing straight down, forearm_roll and
    wrist_rotate held at 0.
-2. Goal: the pre-touch configuration until the end effector is inside a narrow vertical funnel
-   above the target, then the touch configuration.
+2. Goal: a point above the target whose height falls smoothly from the pre-touch height to the
+   touch height as the end effector closes in horizontally (a funnel: full height beyond
+   ``funnel_outer``, touch height inside ``funnel_inner``), solved by IK from the pre-touch
+   configuration. Smooth in the state, so a network can imitate it.
 3. Chunk: ``horizon`` rows ``dt`` apart moving from the measured joints toward the goal along a
    straight joint-space line: exponential approach (rate ``gain``) capped at
    ``max_joint_speed``, so the targets are smooth and velocity limited.
@@ -58,9 +60,10 @@ class ReachExpertConfig:
         pre_touch_height: pre-touch point height (m) above the target's top.
         touch_height: touch point height (m) above the target's top (the fingertips reach
             ~1.6 cm below the end-effector point, so ~1 cm makes them touch the top).
-        funnel_radius: the expert descends once the end effector is within this horizontal
-            distance (m) of the target ...
-        funnel_margin: ... and no higher than this (m) above the pre-touch point.
+        funnel_outer: horizontal end-effector-to-target distance (m) beyond which the goal is
+            the pre-touch point.
+        funnel_inner: horizontal distance (m) within which the goal is the touch point; in
+            between the goal height is interpolated (smoothstep).
         max_joint_speed: cap (rad/s) on the fastest joint's speed along the planned line.
         gain: exponential approach rate (1/s) toward the goal configuration.
         gripper_position: left_finger target (m) held throughout (0.015 closed .. 0.037 open).
@@ -73,8 +76,8 @@ class ReachExpertConfig:
     dt: float = 0.1
     pre_touch_height: float = 0.07
     touch_height: float = 0.012
-    funnel_radius: float = 0.015
-    funnel_margin: float = 0.02
+    funnel_outer: float = 0.04
+    funnel_inner: float = 0.01
     max_joint_speed: float = 1.0
     gain: float = 3.0
     gripper_position: float = 0.037
@@ -87,8 +90,8 @@ class ReachExpertConfig:
         check_positive("dt", self.dt)
         check_range("pre_touch_height", self.pre_touch_height, 0.0, 0.3)
         check_range("touch_height", self.touch_height, -0.03, 0.1)
-        check_positive("funnel_radius", self.funnel_radius)
-        check_range("funnel_margin", self.funnel_margin, 0.0, 0.3)
+        check_positive("funnel_outer", self.funnel_outer)
+        check_range("funnel_inner", self.funnel_inner, 0.0, self.funnel_outer)
         check_positive("max_joint_speed", self.max_joint_speed)
         check_positive("gain", self.gain)
         check_range("gripper_position", self.gripper_position, 0.015, 0.037)
@@ -129,9 +132,7 @@ class ReachExpert:
         self._site = m.site("ee_site").id
         self._jacp = np.zeros((3, m.nv))
         self._jacr = np.zeros((3, m.nv))
-        self._cache: OrderedDict[tuple[float, ...], tuple[np.ndarray, np.ndarray]] = (
-            OrderedDict()
-        )
+        self._cache: OrderedDict[tuple[float, ...], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self.names = tuple(WIDOWX_COMMAND_JOINTS)
 
     # -- kinematics --------------------------------------------------------------------------
@@ -153,8 +154,9 @@ class ReachExpert:
         w_rot = 0.3
         lam2 = cfg.ik_damping**2
         pos_err = rot_err = math.inf
-        it = 0
-        for it in range(1, cfg.ik_iterations + 1):
+        iterations = 0
+        while iterations < cfg.ik_iterations:
+            iterations += 1
             pos, rot = self.forward(q)
             e_pos = position - pos
             e_rot = np.cross(rot[:, 0], down)
@@ -168,7 +170,7 @@ class ReachExpert:
             dq = jac.T @ np.linalg.solve(jac @ jac.T + lam2 * np.eye(6), err)
             q[self._ik_pos] += dq
             q = np.clip(q, self._lower, self._upper)
-        return IkResult(q, pos_err, rot_err, it)
+        return IkResult(q, pos_err, rot_err, iterations)
 
     def waypoints(self, target_top: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(pre-touch, touch) arm configurations (6,) for a target top point (cached)."""
@@ -179,8 +181,8 @@ class ReachExpert:
             self._cache.move_to_end(key)
             return hit
         cfg = self.config
-        pre = self.solve_ik(target_top + [0.0, 0.0, cfg.pre_touch_height])
-        touch = self.solve_ik(target_top + [0.0, 0.0, cfg.touch_height], seed=pre.q)
+        pre = self.solve_ik(target_top + np.array([0.0, 0.0, cfg.pre_touch_height]))
+        touch = self.solve_ik(target_top + np.array([0.0, 0.0, cfg.touch_height]), seed=pre.q)
         for name, result in (("pre-touch", pre), ("touch", touch)):
             if result.position_error > 0.005:
                 raise InputError(
@@ -193,17 +195,26 @@ class ReachExpert:
         return pre.q, touch.q
 
     # -- policy ------------------------------------------------------------------------------
-    def goal(self, state: np.ndarray, target_top: np.ndarray) -> tuple[np.ndarray, str]:
-        """The 7-joint goal configuration for this state and the phase name."""
+    def goal(self, state: np.ndarray, target_top: np.ndarray) -> tuple[np.ndarray, float]:
+        """The 7-joint goal configuration for this state and its height (m) above the top."""
         state = self._check_state(state)
         cfg = self.config
+        target_top = np.asarray(target_top, dtype=np.float64)
         pre, touch = self.waypoints(target_top)
         ee, _ = self.forward(state[:6])
-        horizontal = float(np.linalg.norm(ee[:2] - np.asarray(target_top)[:2]))
-        ceiling = target_top[2] + cfg.pre_touch_height + cfg.funnel_margin
-        phase = "touch" if horizontal <= cfg.funnel_radius and ee[2] <= ceiling else "pre_touch"
-        arm = touch if phase == "touch" else pre
-        return np.concatenate([arm, [cfg.gripper_position]]), phase
+        horizontal = float(np.linalg.norm(ee[:2] - target_top[:2]))
+        span = max(cfg.funnel_outer - cfg.funnel_inner, 1e-9)
+        u = min(max((horizontal - cfg.funnel_inner) / span, 0.0), 1.0)
+        blend = u * u * (3.0 - 2.0 * u)  # smoothstep: 0 inside, 1 outside the funnel
+        if blend >= 1.0:
+            arm = pre
+        elif blend <= 0.0:
+            arm = touch
+        else:
+            height = cfg.touch_height + blend * (cfg.pre_touch_height - cfg.touch_height)
+            arm = self.solve_ik(target_top + np.array([0.0, 0.0, height]), seed=pre).q
+        height = cfg.touch_height + blend * (cfg.pre_touch_height - cfg.touch_height)
+        return np.concatenate([arm, [cfg.gripper_position]]), height
 
     def plan(self, state: np.ndarray, target_top: np.ndarray) -> np.ndarray:
         """(horizon, 7) joint targets from the measured ``state`` (8,) toward the goal."""
@@ -228,7 +239,10 @@ class ReachExpert:
     ) -> ActionChunk:
         """:meth:`plan` as an ActionChunk (action space ``widowx_joint_position``)."""
         return ActionChunk(
-            self.plan(state, target_top), self.config.dt, self.names, ACTION_SPACE,
+            self.plan(state, target_top),
+            self.config.dt,
+            self.names,
+            ACTION_SPACE,
             float(observation_stamp),
         )
 

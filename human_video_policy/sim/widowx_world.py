@@ -30,7 +30,7 @@ from human_video_policy.robots.widowx import (
     WIDOWX_STATE_JOINTS,
 )
 from human_video_policy.sim.reach_task import ReachLayout, ReachTask, ReachTaskConfig
-from human_video_policy.validation import check_file, check_int_range, check_positive
+from human_video_policy.validation import check_file, check_int_range
 
 DEFAULT_SCENE = ("mjcf", "wx250s_reach_scene.xml")
 EE_SITE = "ee_site"
@@ -159,8 +159,9 @@ class WidowXWorld:
         self._ctrl_low = m.actuator_ctrlrange[self._actuator_index, 0].copy()
         self._ctrl_high = m.actuator_ctrlrange[self._actuator_index, 1].copy()
         home = self.config.home_position or tuple(HOME_POSITION)[: len(self.joint_names)]
-        self.home_position = np.clip(np.asarray(home, dtype=np.float64), self._ctrl_low,
-                                     self._ctrl_high)
+        self.home_position = np.clip(
+            np.asarray(home, dtype=np.float64), self._ctrl_low, self._ctrl_high
+        )
         w, h = self.config.image_width, self.config.image_height
         m.vis.global_.offwidth = max(m.vis.global_.offwidth, w)
         m.vis.global_.offheight = max(m.vis.global_.offheight, h)
@@ -224,7 +225,7 @@ class WidowXWorld:
         """Advance by round(seconds / timestep) whole physics steps; returns the step count."""
         if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds >= 0):
             raise InputError(f"step seconds={seconds!r} is invalid: must be a finite number >= 0")
-        steps = int(round(seconds / self.timestep))
+        steps = round(seconds / self.timestep)
         if steps:
             mujoco.mj_step(self.model, self.data, nstep=steps)
         return steps

@@ -1,0 +1,82 @@
+"""``hvp sim-eval``: closed-loop success rate of a policy (and the expert) in the WidowX sim."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _default_model() -> str:
+    from human_video_policy.resources import resource_path
+
+    try:
+        return str(resource_path("assets", "policies", "widowx_reach.onnx"))
+    except Exception:  # missing file: reported when the command runs
+        return "assets/policies/widowx_reach.onnx"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sim-eval",
+        help="evaluate a policy (and the scripted expert) on the simulated reach task",
+        description="Run N reach episodes in the MuJoCo WidowX sim (episode i uses seed S+i) "
+        "with the learned ONNX policy and optionally the privileged scripted expert, and "
+        "print success rate and mean time to success side by side.",
+    )
+    parser.add_argument("--episodes", type=int, default=20, help="episodes (default 20)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=1_000_000,
+        help="first episode seed (default 1000000, held out from training)",
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="ONNX policy (default: the committed assets/policies/widowx_reach.onnx)",
+    )
+    parser.add_argument("--expert", action="store_true", help="also evaluate the scripted expert")
+    parser.add_argument("--no-model", action="store_true", help="skip the learned policy")
+    parser.add_argument("--json", default="", help="also write per-episode results here")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from human_video_policy.errors import ConfigError
+    from human_video_policy.sim.evaluate import (
+        EvaluationConfig,
+        evaluate,
+        expert_factory,
+        onnx_factory,
+    )
+    from human_video_policy.training.record_demos import default_world_config
+    from human_video_policy.validation import check_file
+
+    if args.no_model and not args.expert:
+        raise ConfigError("--no-model without --expert leaves nothing to evaluate")
+    config = EvaluationConfig(
+        episodes=args.episodes,
+        seed=args.seed,
+        world=default_world_config(),
+        progress=not args.no_progress,
+    )
+    rows: dict[str, dict] = {}
+    if not args.no_model:
+        model = str(check_file("--model", args.model or _default_model()))
+        summary = evaluate(onnx_factory(model), config, description="learned")
+        rows[f"learned ({Path(model).name})"] = summary.to_dict()
+    if args.expert:
+        rows["expert (privileged)"] = evaluate(
+            expert_factory, config, description="expert"
+        ).to_dict()
+    print(f"{args.episodes} episodes, seeds {args.seed}..{args.seed + args.episodes - 1}")
+    print(f"{'source':<36} {'success':>8} {'mean time':>10}")
+    for name, row in rows.items():
+        t = row["mean_time_to_success_s"]
+        time_text = f"{t:.2f} s" if t is not None else "-"
+        print(f"{name:<36} {row['success_rate'] * 100:7.1f}% {time_text:>10}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    return 0

@@ -1,0 +1,144 @@
+"""The default learned reach policy: image + joint state -> a chunk of absolute joint targets.
+
+Small enough to train on two CPU cores in minutes and to run at 10 Hz anywhere:
+
+- image encoder: 3 convolutions (64x64 -> 16x16 feature maps) and a *spatial softmax* that
+  turns each of ``keypoints`` feature maps into an expected (x, y) image location, which is
+  what a reach policy needs (where is the red target, where is the gripper);
+- state MLP input: the 8 raw joint positions, normalised inside the module;
+- head: MLP -> (horizon, 7) *offsets* from the measured command joints, scaled by the
+  per-row/per-joint spread seen in training and added back to the state, so the output is
+  absolute joint targets (rad / m) as docs/CONTRACTS.md requires.
+
+All normalisation constants are registered buffers, so the exported ONNX graph takes raw
+inputs: ``image`` float32 [B, 3, H, W] in [0, 1] and ``state`` float32 [B, 8].
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from human_video_policy.validation import check_int_range
+
+
+@dataclass(frozen=True)
+class ReachPolicyConfig:
+    """Architecture of :class:`ReachPolicy`.
+
+    Attributes:
+        image_height, image_width: input image size (pixels).
+        state_dim: joint positions in the state input (8 for the WidowX state joints).
+        action_dim: joints per action row (7 command joints); the first ``action_dim`` state
+            entries must be the same joints (offsets are added to them).
+        horizon: action rows per chunk.
+        channels: convolution width.
+        keypoints: spatial-softmax keypoints (2 coordinates each).
+        hidden: MLP width.
+    """
+
+    image_height: int = 64
+    image_width: int = 64
+    state_dim: int = 8
+    action_dim: int = 7
+    horizon: int = 10
+    channels: int = 32
+    keypoints: int = 32
+    hidden: int = 256
+
+    def __post_init__(self) -> None:
+        check_int_range("image_height", self.image_height, 16, 512)
+        check_int_range("image_width", self.image_width, 16, 512)
+        check_int_range("state_dim", self.state_dim, 1)
+        check_int_range("action_dim", self.action_dim, 1, self.state_dim)
+        check_int_range("horizon", self.horizon, 1)
+        check_int_range("channels", self.channels, 1)
+        check_int_range("keypoints", self.keypoints, 1)
+        check_int_range("hidden", self.hidden, 1)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class SpatialSoftmax(nn.Module):
+    """(B, K, h, w) feature maps -> (B, 2K) expected (x, y) in [-1, 1] per map."""
+
+    def __init__(self, height: int, width: int) -> None:
+        super().__init__()
+        ys, xs = torch.meshgrid(
+            torch.linspace(-1.0, 1.0, height), torch.linspace(-1.0, 1.0, width), indexing="ij"
+        )
+        self.register_buffer("grid", torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        b, k, h, w = features.shape
+        weights = torch.softmax(features.reshape(b, k, h * w), dim=-1)
+        return torch.matmul(weights, self.grid).reshape(b, 2 * k)
+
+
+class ReachPolicy(nn.Module):
+    """Image + raw joint state -> (B, horizon, action_dim) absolute joint targets."""
+
+    def __init__(self, config: ReachPolicyConfig | None = None) -> None:
+        super().__init__()
+        self.config = cfg = config or ReachPolicyConfig()
+        c = cfg.channels
+        self.encoder = nn.Sequential(
+            nn.Conv2d(3, c, kernel_size=5, stride=2, padding=2),
+            nn.ReLU(),
+            nn.Conv2d(c, c, kernel_size=3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(c, c, kernel_size=3, stride=1, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(c, cfg.keypoints, kernel_size=1),
+        )
+        feat_h = (cfg.image_height + 3) // 4
+        feat_w = (cfg.image_width + 3) // 4
+        self.spatial_softmax = SpatialSoftmax(feat_h, feat_w)
+        self.head = nn.Sequential(
+            nn.Linear(2 * cfg.keypoints + cfg.state_dim, cfg.hidden),
+            nn.ReLU(),
+            nn.Linear(cfg.hidden, cfg.hidden),
+            nn.ReLU(),
+            nn.Linear(cfg.hidden, cfg.horizon * cfg.action_dim),
+        )
+        # Normalisation (set from the training data with set_normalization).
+        self.register_buffer("image_mean", torch.full((1, 3, 1, 1), 0.5))
+        self.register_buffer("image_std", torch.full((1, 3, 1, 1), 0.25))
+        self.register_buffer("state_mean", torch.zeros(cfg.state_dim))
+        self.register_buffer("state_std", torch.ones(cfg.state_dim))
+        self.register_buffer("delta_scale", torch.ones(cfg.horizon, cfg.action_dim))
+
+    def set_normalization(
+        self,
+        images: torch.Tensor,
+        states: torch.Tensor,
+        actions: torch.Tensor,
+    ) -> None:
+        """Fit the buffers: images (N,3,H,W) in [0,1], states (N,S), actions (N,horizon,A)."""
+        with torch.no_grad():
+            self.image_mean.copy_(images.mean(dim=(0, 2, 3)).reshape(1, 3, 1, 1))
+            self.image_std.copy_(images.std(dim=(0, 2, 3)).clamp_min(1e-3).reshape(1, 3, 1, 1))
+            self.state_mean.copy_(states.mean(dim=0))
+            self.state_std.copy_(states.std(dim=0).clamp_min(1e-3))
+            deltas = actions - states[:, None, : self.config.action_dim]
+            self.delta_scale.copy_(deltas.std(dim=0).clamp_min(1e-3))
+
+    def normalized_delta(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Training target: (actions - state) / delta_scale, shape (N, horizon, A)."""
+        return (actions - states[:, None, : self.config.action_dim]) / self.delta_scale
+
+    def forward_delta(self, image: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """Normalised offsets (B, horizon, A); ``forward`` turns them into joint targets."""
+        cfg = self.config
+        x = (image - self.image_mean) / self.image_std
+        keypoints = self.spatial_softmax(self.encoder(x))
+        s = (state - self.state_mean) / self.state_std
+        out = self.head(torch.cat([keypoints, s], dim=1))
+        return out.reshape(-1, cfg.horizon, cfg.action_dim)
+
+    def forward(self, image: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        delta = self.forward_delta(image, state) * self.delta_scale
+        return state[:, None, : self.config.action_dim] + delta

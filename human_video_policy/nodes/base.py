@@ -1,0 +1,350 @@
+"""What every node of the stack shares: parameters, diagnostics, and how a node process runs.
+
+A node subclasses :class:`HvpNode`, declares its parameters with :meth:`HvpNode.param` (one
+description each, validated with ``human_video_policy.validation``), overrides
+:meth:`HvpNode.diagnostics_report` to say how it is doing, and ends its module with::
+
+    def main(args: list[str] | None = None) -> int:
+        return run_node(MyNode, args)
+
+:func:`run_node` gives every node the same life cycle:
+
+- an invalid parameter (or model file) ends the process with exit code 2 and one line on
+  stderr naming the parameter, its value and what is allowed;
+- SIGINT and SIGTERM end it cleanly with exit code 0, shutting down in the order rclpy needs
+  (executor.shutdown, join the spin thread, destroy the node, rclpy.shutdown);
+- an unexpected exception in a callback or in the node's main loop ends it with exit code 1.
+
+Time: nodes read time from ``self.get_clock()`` (see :meth:`HvpNode.now_s`), so the
+``use_sim_time`` parameter that rclpy declares on every node makes them follow /clock.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import rclpy
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.clock import Clock, ClockType
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
+
+from human_video_policy.errors import ConfigError, HvpError, ModelLoadError
+from human_video_policy.nodes.qos import RELIABLE
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG_ERROR = 2
+
+Check = Callable[[str, Any], Any]
+"""A parameter check: ``check(name, value) -> value``, raising ConfigError (see validation)."""
+
+_KIND_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+
+
+# -- diagnostics -----------------------------------------------------------------------------
+class Level:
+    """DiagnosticStatus levels (the message field is a byte)."""
+
+    OK = DiagnosticStatus.OK
+    WARN = DiagnosticStatus.WARN
+    ERROR = DiagnosticStatus.ERROR
+    STALE = DiagnosticStatus.STALE
+
+
+@dataclass
+class DiagnosticsReport:
+    """One node's health for /diagnostics: a level, a one-line message and key/values."""
+
+    level: bytes = Level.OK
+    message: str = "ok"
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def format_value(value: Any) -> str:
+    """A diagnostics value as text: floats with 3 decimals, NaN as 'nan'."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.3f}"
+    return str(value)
+
+
+def diagnostic_status(
+    name: str, report: DiagnosticsReport, hardware_id: str = ""
+) -> DiagnosticStatus:
+    """A DiagnosticStatus named ``name`` from a report."""
+    status = DiagnosticStatus()
+    status.level = report.level
+    status.name = name
+    status.message = report.message
+    status.hardware_id = hardware_id
+    status.values = [KeyValue(key=k, value=format_value(v)) for k, v in report.values.items()]
+    return status
+
+
+class RateMeter:
+    """Events per second over the last ``window_s`` seconds of a monotonic clock."""
+
+    def __init__(self, window_s: float = 2.0, clock: Callable[[], float] = time.monotonic):
+        self.window_s = float(window_s)
+        self._clock = clock
+        self._times: deque[float] = deque()
+        self.count = 0
+
+    def tick(self) -> None:
+        now = self._clock()
+        self._times.append(now)
+        self.count += 1
+        self._trim(now)
+
+    def _trim(self, now: float) -> None:
+        while self._times and now - self._times[0] > self.window_s:
+            self._times.popleft()
+
+    @property
+    def rate_hz(self) -> float:
+        """Average rate over the window (0 when fewer than two events)."""
+        self._trim(self._clock())
+        if len(self._times) < 2:
+            return 0.0
+        span = self._times[-1] - self._times[0]
+        return (len(self._times) - 1) / span if span > 0 else 0.0
+
+
+# -- the node base -------------------------------------------------------------------------
+class HvpNode(Node):
+    """rclpy Node with the stack's parameter, time and diagnostics conventions.
+
+    Subclasses call ``super().__init__(default_name)``, declare parameters with :meth:`param`,
+    and override :meth:`diagnostics_report`; :meth:`run` is the node's main loop in the main
+    thread (default: wait for shutdown) while callbacks run in the executor's spin thread.
+    """
+
+    def __init__(self, default_name: str, **kwargs: Any) -> None:
+        super().__init__(default_name, **kwargs)
+        self._exit_request: tuple[int, str] | None = None
+        self._diagnostics_pub = None
+
+    # -- parameters ------------------------------------------------------------------------
+    def param(
+        self,
+        name: str,
+        default: bool | int | float | str | Sequence[Any],
+        description: str,
+        check: Check | None = None,
+    ) -> Any:
+        """Declare a read-only parameter and return its validated value.
+
+        The value must have the type of ``default`` (an integer is accepted for a float
+        parameter); ``check(name, value)`` then validates it (e.g.
+        ``lambda n, v: check_range(n, v, 10.0, 30.0)``). Any problem raises ConfigError with
+        a message naming the parameter, the value and what is allowed.
+        """
+        descriptor = ParameterDescriptor(
+            description=description, read_only=True, dynamic_typing=True
+        )
+        value = self.declare_parameter(name, default, descriptor).value
+        value = self._coerce(name, value, default)
+        if check is not None:
+            try:
+                value = check(name, value)
+            except ConfigError as exc:
+                raise ConfigError(f"parameter {exc}") from None
+        return value
+
+    @staticmethod
+    def _coerce(name: str, value: Any, default: Any) -> Any:
+        kind = type(default)
+        if isinstance(default, (list, tuple)):
+            if not isinstance(value, (list, tuple)):
+                raise ConfigError(f"parameter {name}={value!r} is invalid: must be a list")
+            return list(value)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if type(value) is not kind:
+            raise ConfigError(
+                f"parameter {name}={value!r} is invalid: must be {_KIND_NAMES.get(kind, kind)}"
+            )
+        return value
+
+    # -- time ------------------------------------------------------------------------------
+    def now_s(self) -> float:
+        """Current time of the node's clock (sim time when use_sim_time is true), seconds."""
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def now_msg(self) -> Time:
+        """Current time of the node's clock as a message stamp."""
+        return self.get_clock().now().to_msg()
+
+    def use_sim_time(self) -> bool:
+        return bool(self.get_parameter("use_sim_time").value)
+
+    def create_wall_timer(self, period_s: float, callback: Callable[[], None]):
+        """A timer on the steady clock (keeps firing when /clock stops, e.g. for reports)."""
+        return self.create_timer(period_s, callback, clock=Clock(clock_type=ClockType.STEADY_TIME))
+
+    # -- diagnostics -----------------------------------------------------------------------
+    def enable_diagnostics(self, period_s: float = 1.0, hardware_id: str = "") -> None:
+        """Publish :meth:`diagnostics_report` on /diagnostics every ``period_s`` (steady clock)."""
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE)
+        self._hardware_id = hardware_id
+        self.create_wall_timer(period_s, self.publish_diagnostics)
+
+    def diagnostics_report(self) -> DiagnosticsReport:
+        """The node's current health; nodes override this."""
+        return DiagnosticsReport()
+
+    def publish_diagnostics(self) -> None:
+        if self._diagnostics_pub is None:
+            return
+        msg = DiagnosticArray()
+        msg.header.stamp = self.now_msg()
+        msg.status = [
+            diagnostic_status(self.get_name(), self.diagnostics_report(), self._hardware_id)
+        ]
+        self._diagnostics_pub.publish(msg)
+
+    # -- life cycle ------------------------------------------------------------------------
+    def request_exit(self, code: int, message: str) -> None:
+        """Ask :func:`run_node` to end the process with ``code`` (logs ``message``)."""
+        if self._exit_request is None:
+            self._exit_request = (code, message)
+
+    @property
+    def exit_request(self) -> tuple[int, str] | None:
+        return self._exit_request
+
+    def run(self, stop: threading.Event) -> None:
+        """The node's main loop, run in the main thread until ``stop`` is set.
+
+        Override for work that must stay in one thread (e.g. an OpenGL renderer); return when
+        ``stop`` is set. Subscriptions, timers and services run in the spin thread meanwhile.
+        """
+        stop.wait()
+
+    def close(self) -> None:
+        """Release non-ROS resources (called after the executor stopped, before destroy_node)."""
+
+
+# -- running a node process ----------------------------------------------------------------
+def node_name_from_args(args: Sequence[str], default: str) -> str:
+    """The name a ``-r __node:=name`` (or ``__name:=``) remap in ``args`` gives, else default."""
+    for arg in args:
+        for prefix in ("__node:=", "__name:="):
+            if arg.startswith(prefix):
+                return arg[len(prefix) :]
+    return default
+
+
+def run_node(
+    node_factory: Callable[[], HvpNode],
+    args: Sequence[str] | None = None,
+    default_name: str | None = None,
+) -> int:
+    """Run one node process: init, spin, and shut down cleanly; returns the exit code.
+
+    Exit codes: 0 after SIGINT/SIGTERM; 2 when the node cannot start because of a parameter,
+    configuration or model file (one line on stderr says which); 1 on an unexpected error.
+    """
+    argv = list(sys.argv if args is None else args)
+    name = node_name_from_args(
+        argv, default_name or getattr(node_factory, "default_name", None) or "node"
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    context = rclpy.Context()
+    node: HvpNode | None = None
+    executor: SingleThreadedExecutor | None = None
+    spin_thread: threading.Thread | None = None
+    failure: list[BaseException] = []
+    code = EXIT_OK
+    try:
+        rclpy.init(args=argv, context=context, signal_handler_options=SignalHandlerOptions.NO)
+        try:
+            node = node_factory(context=context)  # type: ignore[call-arg]
+        except (ConfigError, ModelLoadError) as exc:
+            print(f"{name}: error: {exc}", file=sys.stderr, flush=True)
+            return EXIT_CONFIG_ERROR
+        except HvpError as exc:
+            print(f"{name}: error: {exc}", file=sys.stderr, flush=True)
+            return EXIT_FAILURE
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+
+        def spin() -> None:
+            try:
+                executor.spin()
+            except BaseException as exc:  # reported below; ends the process
+                failure.append(exc)
+                stop.set()
+
+        spin_thread = threading.Thread(target=spin, name=f"{name}-spin", daemon=True)
+        spin_thread.start()
+        watcher = threading.Thread(
+            target=_watch, args=(node, stop, spin_thread), name=f"{name}-watch", daemon=True
+        )
+        watcher.start()
+        try:
+            node.run(stop)
+        except BaseException as exc:  # reported below
+            failure.append(exc)
+        stop.set()
+        watcher.join()
+        if failure:
+            exc = failure[0]
+            if isinstance(exc, (ConfigError, ModelLoadError)):
+                print(f"{name}: error: {exc}", file=sys.stderr, flush=True)
+                code = EXIT_CONFIG_ERROR
+            else:
+                print(f"{name}: unexpected error, exiting:", file=sys.stderr)
+                traceback.print_exception(exc, file=sys.stderr)
+                code = EXIT_FAILURE
+        elif node.exit_request is not None:
+            code, message = node.exit_request
+            print(f"{name}: {message}", file=sys.stderr, flush=True)
+        return code
+    finally:
+        # Shutdown order matters: a spin thread still running when rclpy shuts down can abort.
+        stop.set()
+        if executor is not None:
+            executor.shutdown(timeout_sec=5.0)
+        if spin_thread is not None:
+            spin_thread.join(timeout=5.0)
+        if node is not None:
+            try:
+                node.close()
+            finally:
+                node.destroy_node()
+        rclpy.try_shutdown(context=context)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _watch(node: HvpNode, stop: threading.Event, spin_thread: threading.Thread) -> None:
+    """Sets ``stop`` when the spin thread died or the node asked to exit."""
+    while not stop.wait(0.05):
+        if not spin_thread.is_alive() or node.exit_request is not None:
+            stop.set()
+
+
+def parameters_from_mapping(values: Mapping[str, Any]) -> list[Parameter]:
+    """rclpy Parameters from a plain mapping (for nodes built in-process, e.g. in tests)."""
+    return [Parameter(k, value=v) for k, v in values.items()]

@@ -1,0 +1,172 @@
+"""Plays action chunks as joint commands at the control rate (receding horizon, clamped).
+
+Subscribes /policy/action_chunk and /arm/joint_states, runs
+:class:`runtime.chunk_executor.ChunkExecutor` at ``control_rate_hz`` on the node clock (sim time
+under use_sim_time) and publishes /arm/joint_commands (JointState, the 7 WidowX command joints).
+Every command is within the URDF joint limits and the scaled velocity limits; chunks that are
+stale, malformed or for other joints are refused and counted on /diagnostics.
+
+/safety/estop (std_msgs/Bool, latched): while true, no command is published (the controllers
+hold position) and the executor forgets its chunks, so motion resumes only from a new chunk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import Any
+
+import numpy as np
+from human_video_policy_msgs.msg import ActionChunk as ActionChunkMsg
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool
+
+from human_video_policy.errors import InputError
+from human_video_policy.nodes.base import DiagnosticsReport, HvpNode, Level, RateMeter, run_node
+from human_video_policy.nodes.conversions import (
+    action_chunk_from_msg,
+    joint_state_to_numpy,
+    numpy_to_joint_state,
+)
+from human_video_policy.nodes.qos import LATCHED, RELIABLE
+from human_video_policy.runtime.chunk_executor import ChunkExecutor, ChunkExecutorConfig
+from human_video_policy.validation import check_choice, check_int_range, check_range
+
+
+def _robot_limits(robot: str):
+    """(command joint names, JointLimits) of a supported robot."""
+    if robot == "widowx":
+        from human_video_policy.robots.widowx import WIDOWX_COMMAND_JOINTS, widowx_joint_limits
+
+        return tuple(WIDOWX_COMMAND_JOINTS), widowx_joint_limits()
+    raise AssertionError(robot)  # parameter validation allows only the robots above
+
+
+class ExecutorNode(HvpNode):
+    """ActionChunk + joint states -> clamped joint commands; see the module docstring."""
+
+    default_name = "executor"
+    ROBOTS = ("widowx",)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(self.default_name, **kwargs)
+        robot = self.param(
+            "robot",
+            "widowx",
+            f"Robot whose joints and URDF limits are used: one of {list(self.ROBOTS)}.",
+            lambda n, v: check_choice(n, v, self.ROBOTS),
+        )
+        config = ChunkExecutorConfig(
+            execute_steps=self.param(
+                "execute_steps",
+                2,
+                "Chunk rows played before a newer chunk replaces the active one (k of N).",
+                lambda n, v: check_int_range(n, v, 1, 1000),
+            ),
+            control_rate_hz=self.param(
+                "control_rate_hz",
+                50.0,
+                "Joint commands per second of the node clock (Hz).",
+                lambda n, v: check_range(n, v, 1.0, 1000.0),
+            ),
+            max_chunk_age_s=self.param(
+                "max_chunk_age_s",
+                0.5,
+                "Refuse a chunk whose observation is older than this on arrival (s); 0 = off.",
+                lambda n, v: check_range(n, v, 0.0, 60.0),
+            ),
+            max_velocity_scale=self.param(
+                "max_velocity_scale",
+                0.5,
+                "Fraction (0, 1] of the URDF joint velocity limits a command may use.",
+                lambda n, v: check_range(n, v, 0.01, 1.0),
+            ),
+        )
+        self.joint_names, limits = _robot_limits(robot)
+        self.chunk_executor = ChunkExecutor(config, limits)
+        self._command_pub = self.create_publisher(JointState, "/arm/joint_commands", RELIABLE)
+        self.create_subscription(ActionChunkMsg, "/policy/action_chunk", self._on_chunk, RELIABLE)
+        self.create_subscription(JointState, "/arm/joint_states", self._on_joint_state, RELIABLE)
+        self.create_subscription(Bool, "/safety/estop", self._on_estop, LATCHED)
+        self.create_timer(1.0 / config.control_rate_hz, self._tick)
+
+        self._measured: np.ndarray | None = None
+        self._estop = False
+        self._last_chunk_stamp = float("nan")
+        self.invalid_chunks = 0
+        self.invalid_states = 0
+        self.estop_ticks = 0
+        self._command_rate = RateMeter()
+        self.enable_diagnostics()
+        self.get_logger().info(
+            f"executing chunks for {robot} at {config.control_rate_hz:g} Hz "
+            f"(execute {config.execute_steps} steps, velocity scale {config.max_velocity_scale:g})"
+        )
+
+    def _on_chunk(self, msg: ActionChunkMsg) -> None:
+        try:
+            chunk = action_chunk_from_msg(msg)
+            self.chunk_executor.submit(chunk, self.now_s())
+        except InputError as exc:
+            self.invalid_chunks += 1
+            self.get_logger().warning(f"refusing action chunk: {exc}", throttle_duration_sec=2.0)
+            return
+        self._last_chunk_stamp = chunk.observation_stamp
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        try:
+            self._measured = joint_state_to_numpy(msg, self.joint_names)
+        except InputError as exc:
+            self.invalid_states += 1
+            self._measured = np.full(len(self.joint_names), np.nan)  # counted by the executor
+            self.get_logger().warning(f"invalid joint state: {exc}", throttle_duration_sec=2.0)
+
+    def _on_estop(self, msg: Bool) -> None:
+        if bool(msg.data) != self._estop:
+            self._estop = bool(msg.data)
+            self.chunk_executor.reset()
+            self.get_logger().warning(f"e-stop {'ENGAGED' if self._estop else 'released'}")
+
+    def _tick(self) -> None:
+        if self._estop:
+            self.estop_ticks += 1
+            return
+        if self._measured is None:
+            return
+        try:
+            command = self.chunk_executor.command(self.now_s(), self._measured)
+        except InputError as exc:
+            self.get_logger().warning(f"no command: {exc}", throttle_duration_sec=2.0)
+            return
+        if command is None:
+            return
+        self._command_pub.publish(numpy_to_joint_state(self.joint_names, command, self.now_msg()))
+        self._command_rate.tick()
+
+    def diagnostics_report(self) -> DiagnosticsReport:
+        counters = dataclasses.asdict(self.chunk_executor.counters)
+        values: dict[str, Any] = {
+            "command_rate_hz_wall": self._command_rate.rate_hz,
+            "estop": self._estop,
+            "last_chunk_age_s": self.now_s() - self._last_chunk_stamp,
+            "invalid_chunk_messages": self.invalid_chunks,
+            "invalid_joint_state_messages": self.invalid_states,
+            **counters,
+        }
+        if self._estop:
+            return DiagnosticsReport(Level.WARN, "e-stop engaged: holding position", values)
+        if self._measured is None:
+            return DiagnosticsReport(Level.WARN, "waiting for /arm/joint_states", values)
+        if counters["commands"] == 0:
+            return DiagnosticsReport(Level.WARN, "waiting for action chunks", values)
+        clamps = counters["position_clamps"]
+        message = f"running ({clamps} position clamps)" if clamps else "running"
+        return DiagnosticsReport(Level.OK, message, values)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(ExecutorNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

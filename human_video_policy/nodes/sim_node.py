@@ -1,0 +1,304 @@
+"""The simulated WidowX 250s: a MuJoCo world stepped in real time behind the robot's topics.
+
+Publishes, all stamped with sim time:
+- /clock (rosgraph_msgs/Clock) every physics tick, so nodes with use_sim_time follow the sim;
+- /arm/joint_states (8 state joints) at ``joint_state_rate_hz`` (Hz of sim time);
+- /camera/color/image_raw (rgb8), /camera/color/camera_info and
+  /camera/aligned_depth_to_color/image_raw (16UC1, mm) at ``camera_rate_hz``, rendered offscreen
+  (MUJOCO_GL=egl unless set);
+- /sim/target_pose and /sim/ee_pose (geometry_msgs/PoseStamped, base frame) at the camera rate,
+  so tests and evaluators can see the task.
+
+Subscribes /arm/joint_commands (JointState positions of the 7 command joints, matched by name);
+a command with missing joints or NaN is ignored, counted on /diagnostics and warned about
+(throttled). The ``~/reset`` service (std_srvs/Trigger) starts a new episode with the next seed.
+
+The physics loop runs in the main thread (the OpenGL context of the renderer belongs to the
+thread that created it); callbacks only hand data to it.
+"""
+
+from __future__ import annotations
+
+import os
+
+if "MUJOCO_GL" not in os.environ:
+    os.environ["MUJOCO_GL"] = "egl"  # headless rendering; must be set before mujoco is imported
+
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_srvs.srv import Trigger
+
+from human_video_policy.errors import InputError
+from human_video_policy.nodes.base import DiagnosticsReport, HvpNode, Level, RateMeter, run_node
+from human_video_policy.nodes.conversions import (
+    camera_info_from_intrinsics,
+    depth_to_image,
+    joint_state_to_numpy,
+    numpy_to_joint_state,
+    position_to_pose,
+    rgb_to_image,
+    seconds_to_stamp,
+)
+from human_video_policy.nodes.qos import CLOCK, RELIABLE, SENSOR_DATA
+from human_video_policy.robots.widowx import BASE_FRAME
+from human_video_policy.validation import check_int_range, check_range
+
+# Ticks may fall this far behind the wall clock before the sim gives up catching up (and runs
+# slower than real time for a moment instead of bursting).
+_MAX_LAG_S = 0.1
+
+
+class SimNode(HvpNode):
+    """Owns a WidowXWorld and plays it in real time; see the module docstring."""
+
+    default_name = "sim"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(self.default_name, **kwargs)
+        self.joint_state_rate_hz = self.param(
+            "joint_state_rate_hz",
+            100.0,
+            "Physics ticks and /arm/joint_states messages per second of sim time (Hz).",
+            lambda n, v: check_range(n, v, 100.0, 1000.0),
+        )
+        self.camera_rate_hz = self.param(
+            "camera_rate_hz",
+            15.0,
+            "Camera frames (colour, depth, camera_info) per second of sim time (Hz).",
+            lambda n, v: check_range(n, v, 10.0, 30.0),
+        )
+        width = self.param(
+            "image_width",
+            128,
+            "Rendered image width (pixels). 128 matches what the default policy was trained on.",
+            lambda n, v: check_int_range(n, v, 16, 1280),
+        )
+        height = self.param(
+            "image_height",
+            128,
+            "Rendered image height (pixels).",
+            lambda n, v: check_int_range(n, v, 16, 960),
+        )
+        self.episode_seed = self.param(
+            "episode_seed",
+            0,
+            "Seed of the first episode's target layout; each ~/reset uses the next seed.",
+            lambda n, v: check_int_range(n, v, 0),
+        )
+        self.realtime_factor = self.param(
+            "realtime_factor",
+            1.0,
+            "Sim seconds per wall-clock second (1 = real time).",
+            lambda n, v: check_range(n, v, 0.05, 10.0),
+        )
+        self.episode_timeout_s = self.param(
+            "episode_timeout_s",
+            0.0,
+            "Start a new episode after this much sim time (s); 0 = never (use ~/reset).",
+            lambda n, v: check_range(n, v, 0.0, 3600.0),
+        )
+        self.publish_depth = self.param(
+            "publish_depth", True, "Render and publish the aligned depth image (16UC1, mm)."
+        )
+
+        from human_video_policy.sim.widowx_world import WidowXWorld, WidowXWorldConfig
+
+        self.world = WidowXWorld(WidowXWorldConfig(image_width=width, image_height=height))
+        self.world.reset(self.episode_seed)
+        self.intrinsics = self.world.camera_intrinsics()
+
+        self._clock_pub = self.create_publisher(Clock, "/clock", CLOCK)
+        self._joint_pub = self.create_publisher(JointState, "/arm/joint_states", RELIABLE)
+        self._image_pub = self.create_publisher(Image, "/camera/color/image_raw", SENSOR_DATA)
+        self._info_pub = self.create_publisher(CameraInfo, "/camera/color/camera_info", SENSOR_DATA)
+        self._depth_pub = self.create_publisher(
+            Image, "/camera/aligned_depth_to_color/image_raw", SENSOR_DATA
+        )
+        self._target_pub = self.create_publisher(PoseStamped, "/sim/target_pose", RELIABLE)
+        self._ee_pub = self.create_publisher(PoseStamped, "/sim/ee_pose", RELIABLE)
+        self.create_subscription(JointState, "/arm/joint_commands", self._on_command, RELIABLE)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+
+        # Hand-over from callbacks (spin thread) to the physics loop (main thread).
+        self._lock = threading.Lock()
+        self._command: np.ndarray | None = None
+        self._reset_requests: list[threading.Event] = []
+        # Counters and meters for /diagnostics.
+        self.commands_applied = 0
+        self.commands_rejected = 0
+        self.episodes = 1
+        self.successes = 0
+        self._episode_success = False
+        self.late_ticks = 0
+        self.render_ms = 0.0
+        self._joint_rate = RateMeter()
+        self._camera_rate = RateMeter()
+        self._wall_rtf = float("nan")
+        self._target_distance = self.world.target_distance()
+        self.enable_diagnostics()
+        self.get_logger().info(
+            f"WidowX sim ready: seed {self.episode_seed}, {width}x{height} camera at "
+            f"{self.camera_rate_hz:g} Hz, joint states at {self.joint_state_rate_hz:g} Hz, "
+            f"realtime factor {self.realtime_factor:g}"
+        )
+
+    # -- callbacks (spin thread) -----------------------------------------------------------
+    def _on_command(self, msg: JointState) -> None:
+        try:
+            q = joint_state_to_numpy(msg, self.world.joint_names)
+        except InputError as exc:
+            with self._lock:
+                self.commands_rejected += 1
+            self.get_logger().warning(
+                f"ignoring /arm/joint_commands: {exc}", throttle_duration_sec=2.0
+            )
+            return
+        with self._lock:
+            self._command = q
+
+    def _on_reset(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        done = threading.Event()
+        with self._lock:
+            self._reset_requests.append(done)
+        if done.wait(timeout=5.0):
+            response.success = True
+            response.message = f"episode {self.episodes} started (seed {self.world.seed})"
+        else:
+            response.success = False
+            response.message = "the physics loop did not answer within 5 s"
+        return response
+
+    # -- physics loop (main thread) --------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        tick_sim = 1.0 / self.joint_state_rate_hz
+        tick_wall = tick_sim / self.realtime_factor
+        camera_period = 1.0 / self.camera_rate_hz
+        next_camera = 0.0
+        next_wall = time.monotonic()
+        wall_start, sim_start = next_wall, self.world.time
+        self._publish_tick(camera=True)
+        next_camera = self.world.time + camera_period
+        while not stop.is_set():
+            next_wall += tick_wall
+            delay = next_wall - time.monotonic()
+            if delay > 0:
+                stop.wait(delay)
+            elif -delay > _MAX_LAG_S:
+                self.late_ticks += 1
+                next_wall = time.monotonic()
+            if stop.is_set():
+                break
+            if self._handle_requests():
+                next_camera = 0.0
+                wall_start, sim_start = time.monotonic(), 0.0
+            self.world.step(tick_sim)
+            camera = self.world.time >= next_camera - 1e-9
+            if camera:
+                next_camera += camera_period
+                if next_camera <= self.world.time:  # fell behind: no burst of frames
+                    next_camera = self.world.time + camera_period
+            self._publish_tick(camera)
+            self._track_episode()
+            elapsed = time.monotonic() - wall_start
+            if elapsed > 1.0:
+                self._wall_rtf = (self.world.time - sim_start) / elapsed
+
+    def _handle_requests(self) -> bool:
+        """Apply the newest command and any reset request; True when the episode restarted."""
+        with self._lock:
+            command, self._command = self._command, None
+            resets, self._reset_requests = self._reset_requests, []
+        if command is not None:
+            self.world.set_joint_command(command)
+            self.commands_applied += 1
+        if resets:
+            self._new_episode()
+            for done in resets:
+                done.set()
+            return True
+        return False
+
+    def _new_episode(self) -> None:
+        self.episode_seed += 1
+        self.episodes += 1
+        self._episode_success = False
+        self.world.reset(self.episode_seed)
+        self.get_logger().info(f"episode {self.episodes}: reset with seed {self.episode_seed}")
+
+    def _track_episode(self) -> None:
+        self._target_distance = self.world.target_distance()
+        if not self._episode_success and self.world.success():
+            self._episode_success = True
+            self.successes += 1
+            self.get_logger().info(
+                f"episode {self.episodes}: target reached after {self.world.time:.2f} s"
+            )
+        if self.episode_timeout_s > 0 and self.world.time >= self.episode_timeout_s:
+            self._new_episode()
+
+    def _publish_tick(self, camera: bool) -> None:
+        world = self.world
+        stamp = seconds_to_stamp(world.time)
+        self._clock_pub.publish(Clock(clock=stamp))
+        self._joint_pub.publish(
+            numpy_to_joint_state(
+                world.state_joint_names,
+                world.joint_positions(),
+                stamp,
+                velocities=world.joint_velocities(),
+            )
+        )
+        self._joint_rate.tick()
+        if not camera:
+            return
+        start = time.perf_counter()
+        frame = self.intrinsics.frame_id
+        self._image_pub.publish(rgb_to_image(world.render_rgb(), stamp, frame))
+        self._info_pub.publish(camera_info_from_intrinsics(self.intrinsics, stamp))
+        if self.publish_depth:
+            self._depth_pub.publish(depth_to_image(world.render_depth(), stamp, frame))
+        self.render_ms = (time.perf_counter() - start) * 1e3
+        self._camera_rate.tick()
+        self._target_pub.publish(position_to_pose(world.target_position(), stamp, BASE_FRAME))
+        self._ee_pub.publish(position_to_pose(world.ee_position(), stamp, BASE_FRAME))
+
+    # -- reports ---------------------------------------------------------------------------
+    def diagnostics_report(self) -> DiagnosticsReport:
+        world = self.world
+        values = {
+            "sim_time_s": world.time,
+            "realtime_factor_measured": self._wall_rtf,
+            "joint_state_rate_hz_wall": self._joint_rate.rate_hz,
+            "camera_rate_hz_wall": self._camera_rate.rate_hz,
+            "render_ms_last": self.render_ms,
+            "late_ticks": self.late_ticks,
+            "commands_applied": self.commands_applied,
+            "commands_rejected": self.commands_rejected,
+            "episode": self.episodes,
+            "episode_seed": self.episode_seed,
+            "successes": self.successes,
+            "target_distance_m": self._target_distance,
+        }
+        if self.commands_rejected:
+            return DiagnosticsReport(
+                Level.WARN, f"{self.commands_rejected} invalid joint commands ignored", values
+            )
+        return DiagnosticsReport(Level.OK, "running", values)
+
+    def close(self) -> None:
+        self.world.close()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(SimNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Export a trained :class:`ReachPolicy` to the project's ONNX policy format.
+
+The file follows docs/CONTRACTS.md: inputs ``image`` float32 [B, 3, H, W] (RGB in [0, 1]) and
+``state`` float32 [B, S] (raw joint positions), output ``actions`` float32 [B, horizon, dims]
+(absolute joint targets), a dynamic batch dimension, and ``hvp.*`` metadata_props describing
+the action space, joint names, dt, horizon, image size and how the model was trained. The
+export is checked with ONNX Runtime against torch on random and given inputs.
+
+Usage: ``python -m human_video_policy.training.export_onnx --checkpoint model.pt --out p.onnx``
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from human_video_policy.errors import ModelLoadError
+from human_video_policy.models.reach_policy import ReachPolicy
+from human_video_policy.robots.widowx import WIDOWX_COMMAND_JOINTS, WIDOWX_STATE_JOINTS
+from human_video_policy.runtime.onnx_policy import FORMAT_VERSION
+
+ACTION_SPACE = "widowx_joint_position"
+OPSET = 17
+
+
+def policy_metadata(
+    model: ReachPolicy,
+    dt: float,
+    training: dict,
+    action_space: str = ACTION_SPACE,
+    action_names: Sequence[str] = WIDOWX_COMMAND_JOINTS,
+    state_names: Sequence[str] = WIDOWX_STATE_JOINTS,
+) -> dict[str, str]:
+    """The ``hvp.*`` metadata_props for ``model`` (all values are strings)."""
+    cfg = model.config
+    if len(action_names) != cfg.action_dim or len(state_names) != cfg.state_dim:
+        raise ModelLoadError(
+            f"model has {cfg.action_dim} action dims / {cfg.state_dim} state dims but "
+            f"{len(action_names)} action names / {len(state_names)} state names were given"
+        )
+    return {
+        "hvp.format_version": FORMAT_VERSION,
+        "hvp.action_space": action_space,
+        "hvp.action_names": json.dumps(list(action_names)),
+        "hvp.state_names": json.dumps(list(state_names)),
+        "hvp.dt": repr(float(dt)),
+        "hvp.horizon": str(cfg.horizon),
+        "hvp.image_size": json.dumps([cfg.image_height, cfg.image_width]),
+        "hvp.training": json.dumps(training, sort_keys=True),
+        "hvp.model": json.dumps(cfg.to_dict(), sort_keys=True),
+    }
+
+
+def _torch_to_onnx(model: ReachPolicy) -> onnx.ModelProto:
+    cfg = model.config
+    image = torch.rand(2, 3, cfg.image_height, cfg.image_width)
+    state = torch.zeros(2, cfg.state_dim)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (image, state),
+            buffer,
+            input_names=["image", "state"],
+            output_names=["actions"],
+            dynamic_axes={"image": {0: "batch"}, "state": {0: "batch"}, "actions": {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def verify_onnx(
+    model: ReachPolicy,
+    path: str | Path,
+    images: np.ndarray | None = None,
+    states: np.ndarray | None = None,
+    seed: int = 0,
+) -> float:
+    """Max |ORT - torch| over given (N,3,H,W)/(N,S) inputs or 8 random ones."""
+    import onnxruntime as ort
+
+    cfg = model.config
+    if images is None or states is None:
+        rng = np.random.default_rng(seed)
+        images = rng.random((8, 3, cfg.image_height, cfg.image_width), dtype=np.float32)
+        states = rng.normal(0.0, 0.5, (8, cfg.state_dim)).astype(np.float32)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    (onnx_out,) = session.run(["actions"], {"image": images, "state": states})
+    model.eval()
+    with torch.no_grad():
+        torch_out = model(torch.from_numpy(images), torch.from_numpy(states)).numpy()
+    return float(np.max(np.abs(onnx_out - torch_out)))
+
+
+def export_policy(
+    model: ReachPolicy,
+    path: str | Path,
+    dt: float,
+    training: dict,
+    tolerance: float = 1e-4,
+    check_images: np.ndarray | None = None,
+    check_states: np.ndarray | None = None,
+) -> dict:
+    """Write ``model`` to ``path`` with metadata; verify with ORT. Returns an export report."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    proto = _torch_to_onnx(model)
+    proto.producer_name = "human_video_policy"
+    del proto.metadata_props[:]
+    for key, value in policy_metadata(model, dt, training).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+    errors = [verify_onnx(model, path)]
+    if check_images is not None and check_states is not None:
+        errors.append(verify_onnx(model, path, check_images, check_states))
+    max_error = max(errors)
+    if not max_error <= tolerance:
+        raise ModelLoadError(
+            f"exported {path} disagrees with torch: max |ORT - torch| = {max_error:.3g} > "
+            f"{tolerance:g}"
+        )
+    return {
+        "path": str(path),
+        "bytes": path.stat().st_size,
+        "max_abs_error_vs_torch": max_error,
+        "opset": OPSET,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    from human_video_policy.training.train_reach import load_checkpoint
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", required=True, help=".pt from train_reach")
+    parser.add_argument("--out", required=True, help="output .onnx")
+    parser.add_argument("--dt", type=float, default=0.1, help="seconds between action rows")
+    args = parser.parse_args(argv)
+    model = load_checkpoint(args.checkpoint)
+    blob = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
+    report = export_policy(model, args.out, args.dt, blob.get("extra", {}))
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
