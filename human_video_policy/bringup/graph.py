@@ -206,9 +206,7 @@ def graph_from_dict(
     nodes_data = data["nodes"]
     if not isinstance(nodes_data, list) or not nodes_data:
         raise ConfigError(f"{where}: nodes must be a non-empty list of node entries")
-    nodes = tuple(
-        _parse_node(where, i, entry, declared, values) for i, entry in enumerate(nodes_data)
-    )
+    nodes = tuple(_parse_node(where, i, entry, values) for i, entry in enumerate(nodes_data))
     names = [n.name for n in nodes]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -324,7 +322,6 @@ def _parse_node(
     where: str,
     index: int,
     entry: Any,
-    declared: Mapping[str, GraphArgument],
     values: Mapping[str, str],
 ) -> NodeSpec:
     context = f"nodes[{index}]"

@@ -159,6 +159,7 @@ class GraphLauncher:
                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
             self.processes.append(NodeProcess(spec, popen))
+            self.log(f"started {spec.name} (pid {popen.pid})")
         for process in self.processes:
             process.reader = threading.Thread(
                 target=self._pump, args=(process,), name=f"out-{process.name}", daemon=True

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-MAX_ITEMS = 8
+MAX_ITEMS = 16
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -165,13 +165,21 @@ def _is_message(value: Any) -> bool:
 
 
 def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str):
         return repr(value) if value == "" or value.strip() != value or ":" in value else value
     if isinstance(value, bytes):
-        return "0x" + value.hex() if len(value) == 1 else repr(value)
+        return str(value[0]) if len(value) == 1 else repr(value)
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else str(value)
     return str(value)
+
+
+def _is_sequence(value: Any) -> bool:
+    if isinstance(value, bytes):
+        return len(value) != 1  # a `byte` field arrives as bytes of length 1
+    return isinstance(value, (list, tuple, array.array)) or hasattr(value, "tolist")
 
 
 def format_message(msg: Any, indent: int = 0, max_items: int | None = MAX_ITEMS) -> list[str]:
@@ -183,25 +191,22 @@ def format_message(msg: Any, indent: int = 0, max_items: int | None = MAX_ITEMS)
         if _is_message(value):
             lines.append(f"{pad}{field}:")
             lines += format_message(value, indent + 1, max_items)
-        elif isinstance(value, (list, tuple, array.array, bytes)) or hasattr(value, "tolist"):
-            items = list(value) if not hasattr(value, "tolist") else value.tolist()
+        elif _is_sequence(value):
+            items = value.tolist() if hasattr(value, "tolist") else list(value)
             count = len(items)
+            shown = items if max_items is None else items[:max_items]
             if items and _is_message(items[0]):
-                lines.append(f"{pad}{field}:" + (" []" if not items else ""))
-                shown = items if max_items is None else items[:max_items]
+                lines.append(f"{pad}{field}:")
                 for item in shown:
-                    sub = format_message(item, indent + 2, max_items)
-                    lines.append(f"{pad}- " + sub[0].lstrip())
-                    lines += [f"  {line}" for line in sub[1:]]
+                    sub = format_message(item, indent + 1, max_items)
+                    lines.append(f"{pad}- {sub[0].lstrip()}")
+                    lines += sub[1:]
                 if len(shown) < count:
                     lines.append(f"{pad}# ... {count - len(shown)} more ({count} items)")
             else:
-                shown = items if max_items is None else items[:max_items]
                 text = ", ".join(_scalar(v) for v in shown)
-                if len(shown) < count:
-                    lines.append(f"{pad}{field}: [{text}, ...]  # {count} values")
-                else:
-                    lines.append(f"{pad}{field}: [{text}]")
+                more = f", ...]  # {count} values" if len(shown) < count else "]"
+                lines.append(f"{pad}{field}: [{text}{more}")
         else:
             lines.append(f"{pad}{field}: {_scalar(value)}")
     return lines

@@ -28,7 +28,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +39,6 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 
 from human_video_policy.errors import ConfigError, HvpError, ModelLoadError
@@ -251,7 +250,7 @@ def node_name_from_args(args: Sequence[str], default: str) -> str:
 
 
 def run_node(
-    node_factory: Callable[[], HvpNode],
+    node_factory: Callable[..., HvpNode],
     args: Sequence[str] | None = None,
     default_name: str | None = None,
 ) -> int:
@@ -279,7 +278,7 @@ def run_node(
     try:
         rclpy.init(args=argv, context=context, signal_handler_options=SignalHandlerOptions.NO)
         try:
-            node = node_factory(context=context)  # type: ignore[call-arg]
+            node = node_factory(context=context)
         except (ConfigError, ModelLoadError) as exc:
             print(f"{name}: error: {exc}", file=sys.stderr, flush=True)
             return EXIT_CONFIG_ERROR
@@ -343,8 +342,3 @@ def _watch(node: HvpNode, stop: threading.Event, spin_thread: threading.Thread) 
     while not stop.wait(0.05):
         if not spin_thread.is_alive() or node.exit_request is not None:
             stop.set()
-
-
-def parameters_from_mapping(values: Mapping[str, Any]) -> list[Parameter]:
-    """rclpy Parameters from a plain mapping (for nodes built in-process, e.g. in tests)."""
-    return [Parameter(k, value=v) for k, v in values.items()]

@@ -11,7 +11,9 @@ Publishes, all stamped with sim time:
 
 Subscribes /arm/joint_commands (JointState positions of the 7 command joints, matched by name);
 a command with missing joints or NaN is ignored, counted on /diagnostics and warned about
-(throttled). The ``~/reset`` service (std_srvs/Trigger) starts a new episode with the next seed.
+(throttled). The ``~/reset`` service (std_srvs/Trigger) starts a new episode with the next seed:
+arm home, new target. Sim time (/clock and every stamp) keeps running across episodes, so nodes
+with use_sim_time never see time jump back.
 
 The physics loop runs in the main thread (the OpenGL context of the renderer belongs to the
 thread that created it); callbacks only hand data to it.
@@ -112,6 +114,7 @@ class SimNode(HvpNode):
 
         self.world = WidowXWorld(WidowXWorldConfig(image_width=width, image_height=height))
         self.world.reset(self.episode_seed)
+        self._time_offset = 0.0
         self.intrinsics = self.world.camera_intrinsics()
 
         self._clock_pub = self.create_publisher(Clock, "/clock", CLOCK)
@@ -176,15 +179,19 @@ class SimNode(HvpNode):
         return response
 
     # -- physics loop (main thread) --------------------------------------------------------
+    @property
+    def sim_time(self) -> float:
+        """Seconds of simulation since the node started (keeps running across episodes)."""
+        return self._time_offset + self.world.time
+
     def run(self, stop: threading.Event) -> None:
         tick_sim = 1.0 / self.joint_state_rate_hz
         tick_wall = tick_sim / self.realtime_factor
         camera_period = 1.0 / self.camera_rate_hz
-        next_camera = 0.0
         next_wall = time.monotonic()
-        wall_start, sim_start = next_wall, self.world.time
+        wall_start, sim_start = next_wall, self.sim_time
         self._publish_tick(camera=True)
-        next_camera = self.world.time + camera_period
+        next_camera = self.sim_time + camera_period
         while not stop.is_set():
             next_wall += tick_wall
             delay = next_wall - time.monotonic()
@@ -195,23 +202,21 @@ class SimNode(HvpNode):
                 next_wall = time.monotonic()
             if stop.is_set():
                 break
-            if self._handle_requests():
-                next_camera = 0.0
-                wall_start, sim_start = time.monotonic(), 0.0
+            self._handle_requests()
             self.world.step(tick_sim)
-            camera = self.world.time >= next_camera - 1e-9
+            camera = self.sim_time >= next_camera - 1e-9
             if camera:
                 next_camera += camera_period
-                if next_camera <= self.world.time:  # fell behind: no burst of frames
-                    next_camera = self.world.time + camera_period
+                if next_camera <= self.sim_time:  # fell behind: no burst of frames
+                    next_camera = self.sim_time + camera_period
             self._publish_tick(camera)
             self._track_episode()
             elapsed = time.monotonic() - wall_start
             if elapsed > 1.0:
-                self._wall_rtf = (self.world.time - sim_start) / elapsed
+                self._wall_rtf = (self.sim_time - sim_start) / elapsed
 
-    def _handle_requests(self) -> bool:
-        """Apply the newest command and any reset request; True when the episode restarted."""
+    def _handle_requests(self) -> None:
+        """Apply the newest command and any reset request."""
         with self._lock:
             command, self._command = self._command, None
             resets, self._reset_requests = self._reset_requests, []
@@ -222,13 +227,12 @@ class SimNode(HvpNode):
             self._new_episode()
             for done in resets:
                 done.set()
-            return True
-        return False
 
     def _new_episode(self) -> None:
         self.episode_seed += 1
         self.episodes += 1
         self._episode_success = False
+        self._time_offset += self.world.time  # /clock never jumps back
         self.world.reset(self.episode_seed)
         self.get_logger().info(f"episode {self.episodes}: reset with seed {self.episode_seed}")
 
@@ -245,7 +249,7 @@ class SimNode(HvpNode):
 
     def _publish_tick(self, camera: bool) -> None:
         world = self.world
-        stamp = seconds_to_stamp(world.time)
+        stamp = seconds_to_stamp(self.sim_time)
         self._clock_pub.publish(Clock(clock=stamp))
         self._joint_pub.publish(
             numpy_to_joint_state(
@@ -273,7 +277,8 @@ class SimNode(HvpNode):
     def diagnostics_report(self) -> DiagnosticsReport:
         world = self.world
         values = {
-            "sim_time_s": world.time,
+            "sim_time_s": self.sim_time,
+            "episode_time_s": world.time,
             "realtime_factor_measured": self._wall_rtf,
             "joint_state_rate_hz_wall": self._joint_rate.rate_hz,
             "camera_rate_hz_wall": self._camera_rate.rate_hz,

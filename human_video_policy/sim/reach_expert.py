@@ -206,14 +206,13 @@ class ReachExpert:
         span = max(cfg.funnel_outer - cfg.funnel_inner, 1e-9)
         u = min(max((horizontal - cfg.funnel_inner) / span, 0.0), 1.0)
         blend = u * u * (3.0 - 2.0 * u)  # smoothstep: 0 inside, 1 outside the funnel
+        height = cfg.touch_height + blend * (cfg.pre_touch_height - cfg.touch_height)
         if blend >= 1.0:
             arm = pre
         elif blend <= 0.0:
             arm = touch
         else:
-            height = cfg.touch_height + blend * (cfg.pre_touch_height - cfg.touch_height)
             arm = self.solve_ik(target_top + np.array([0.0, 0.0, height]), seed=pre).q
-        height = cfg.touch_height + blend * (cfg.pre_touch_height - cfg.touch_height)
         return np.concatenate([arm, [cfg.gripper_position]]), height
 
     def plan(self, state: np.ndarray, target_top: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ from human_video_policy.robots.widowx import (
     WIDOWX_STATE_JOINTS,
 )
 from human_video_policy.sim.reach_task import ReachLayout, ReachTask, ReachTaskConfig
-from human_video_policy.validation import check_file, check_int_range
+from human_video_policy.validation import check_file, check_int_range, check_range
 
 DEFAULT_SCENE = ("mjcf", "wx250s_reach_scene.xml")
 EE_SITE = "ee_site"
@@ -78,6 +78,9 @@ class WidowXWorldConfig:
         image_width, image_height: rendered image size in pixels (1..1280 x 1..960).
         camera_name: MJCF camera the images come from.
         camera_frame_id: frame_id reported with the intrinsics (the camera's optical frame).
+        max_depth_m: depth beyond this (m; the background behind the table) is reported as
+            0.0 = no return, as depth cameras (RealSense) do, so a 16UC1 mm image cannot
+            overflow.
         home_position: 7 command-joint positions (rad, rad, ..., m) the arm starts from on
             reset; None = robots.widowx.HOME_POSITION.
         task: where targets appear and what counts as success.
@@ -88,6 +91,7 @@ class WidowXWorldConfig:
     image_height: int = 96
     camera_name: str = "scene_camera"
     camera_frame_id: str = "scene_camera_optical_frame"
+    max_depth_m: float = 10.0
     home_position: tuple[float, ...] | None = None
     task: ReachTaskConfig = field(default_factory=ReachTaskConfig)
 
@@ -98,6 +102,7 @@ class WidowXWorldConfig:
         check_int_range("image_height", self.image_height, 1, 960)
         if not self.camera_name:
             raise ConfigError("camera_name='' is invalid: must name an MJCF camera")
+        check_range("max_depth_m", self.max_depth_m, 0.1, 65.0)
         if not self.camera_frame_id:
             raise ConfigError("camera_frame_id='' is invalid: must be a frame name")
         if self.home_position is not None:
@@ -285,10 +290,12 @@ class WidowXWorld:
         return renderer.render().copy()
 
     def render_depth(self) -> np.ndarray:
-        """(H, W) float32 depth (m) along the optical axis, from the scene camera."""
+        """(H, W) float32 depth (m) along the optical axis; 0.0 where nothing is in range."""
         renderer = self._ensure_renderer(depth=True)
         renderer.update_scene(self.data, camera=self._camera_id)
-        return renderer.render().astype(np.float32, copy=True)
+        depth = renderer.render().astype(np.float32, copy=True)
+        depth[~(depth <= self.config.max_depth_m)] = 0.0
+        return depth
 
     def camera_intrinsics(self) -> CameraIntrinsics:
         """Pinhole intrinsics of the rendered images (from the camera's vertical fovy)."""

@@ -1,0 +1,111 @@
+"""Measure the real policy_node over DDS: image stamp -> ActionChunk received, chunk period.
+
+A probe node publishes camera-sized images (sensor-data QoS) at 30 Hz and joint states at
+100 Hz, stamped with its wall clock; the policy node runs as its own process (the same command
+line `hvp launch` uses) with use_sim_time false, so stamps and receive times share one clock.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def measure_policy_node(model: Path, frames, state, seconds: float) -> dict:
+    import rclpy
+    from human_video_policy_msgs.msg import ActionChunk
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import Image, JointState
+
+    from human_video_policy.bringup.launcher import node_environment
+    from human_video_policy.nodes.conversions import rgb_to_image, stamp_to_seconds
+    from human_video_policy.nodes.qos import RELIABLE, SENSOR_DATA
+    from human_video_policy.robots.widowx import WIDOWX_COMMAND_JOINTS
+
+    env = node_environment(os.environ)
+    env["ROS_DOMAIN_ID"] = str(150 + os.getpid() % 70)
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    if "FASTRTPS_DEFAULT_PROFILES_FILE" in env:
+        os.environ["FASTRTPS_DEFAULT_PROFILES_FILE"] = env["FASTRTPS_DEFAULT_PROFILES_FILE"]
+    command = [
+        sys.executable, "-m", "human_video_policy.nodes.policy_node", "--ros-args",
+        "-r", "__node:=policy", "-p", f"model_path:={model}", "-p", "use_sim_time:=false",
+    ]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.STDOUT)
+    rclpy.init()
+    node = rclpy.create_node("latency_probe")
+    image_pub = node.create_publisher(Image, "/camera/color/image_raw", SENSOR_DATA)
+    joint_pub = node.create_publisher(JointState, "/arm/joint_states", RELIABLE)
+    latencies: list[float] = []
+    stamps: list[float] = []
+
+    def on_chunk(msg: ActionChunk) -> None:
+        now = time.time()
+        latencies.append((now - stamp_to_seconds(msg.observation_stamp)) * 1e3)
+        stamps.append(stamp_to_seconds(msg.header.stamp))
+
+    node.create_subscription(ActionChunk, "/policy/action_chunk", on_chunk, RELIABLE)
+    counter = {"i": 0}
+
+    def publish_image() -> None:
+        stamp = node.get_clock().now().to_msg()
+        frame = frames[counter["i"] % len(frames)]
+        counter["i"] += 1
+        image_pub.publish(rgb_to_image(frame, stamp, "camera_color_optical_frame"))
+
+    def publish_joints() -> None:
+        msg = JointState()
+        msg.header.stamp = node.get_clock().now().to_msg()
+        msg.name = list(WIDOWX_COMMAND_JOINTS) + ["right_finger"]
+        msg.position = [float(v) for v in state] + [-float(state[-1])]
+        joint_pub.publish(msg)
+
+    node.create_timer(1 / 30, publish_image)
+    node.create_timer(1 / 100, publish_joints)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    spin = threading.Thread(target=executor.spin, daemon=True)
+    spin.start()
+    try:
+        deadline = time.time() + 60
+        while not latencies and time.time() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        if not latencies:
+            raise RuntimeError("policy_node produced no ActionChunk within 60 s")
+        latencies.clear()
+        stamps.clear()
+        time.sleep(seconds)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        executor.shutdown()
+        spin.join(timeout=5)
+        node.destroy_node()
+        rclpy.shutdown()
+    lat = np.asarray(latencies)
+    periods = np.diff(np.asarray(stamps)) * 1e3
+    jitter = np.abs(periods - 100.0)
+    return {
+        "chunks": int(lat.size),
+        "rate_hz": float(lat.size / seconds),
+        "median_ms": float(np.median(lat)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "max_ms": float(lat.max()),
+        "chunk_period_median_ms": float(np.median(periods)),
+        "chunk_jitter_median_ms": float(np.median(jitter)),
+        "chunk_jitter_p99_ms": float(np.percentile(jitter, 99)),
+        "note": "latency = probe receive time - image stamp (includes image age up to 33 ms "
+        "at 30 Hz, DDS transport both ways, resize + ONNX inference)",
+    }
+
+
+if __name__ == "__main__":
+    print(Path(__file__).name, "is used by policy_latency.py")

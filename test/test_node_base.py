@@ -1,0 +1,216 @@
+"""The node base pattern: parameters, exit codes, clean shutdown on signals, sim time."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from ros_helpers import RosProbe, node_command, start_process, wait_for
+from rosgraph_msgs.msg import Clock
+
+from human_video_policy.errors import ConfigError
+from human_video_policy.nodes.base import (
+    HvpNode,
+    RateMeter,
+    format_value,
+    node_name_from_args,
+    run_node,
+)
+from human_video_policy.nodes.conversions import seconds_to_stamp, stamp_to_seconds
+from human_video_policy.validation import check_range
+
+pytestmark = pytest.mark.ros
+
+
+# -- parameters, in process ----------------------------------------------------------------
+class _Demo(HvpNode):
+    def __init__(self, **kwargs):
+        super().__init__("demo", **kwargs)
+        self.rate = self.param(
+            "rate_hz", 15.0, "a rate", lambda n, v: check_range(n, v, 10.0, 30.0)
+        )
+        self.label = self.param("label", "x", "a label")
+        self.count = self.param("count", 3, "a count")
+
+
+def _make_demo(overrides: dict) -> tuple[rclpy.Context, _Demo | None, Exception | None]:
+    from rclpy.parameter import Parameter
+
+    context = rclpy.Context()
+    rclpy.init(args=[], context=context)
+    try:
+        node = _Demo(
+            context=context,
+            parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()],
+        )
+        return context, node, None
+    except ConfigError as exc:
+        return context, None, exc
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({}, (15.0, "x", 3)),
+        ({"rate_hz": 20}, (20.0, "x", 3)),  # an integer is fine for a float parameter
+        ({"label": "y", "count": 5}, (15.0, "y", 5)),
+    ],
+)
+def test_parameters_are_declared_and_coerced(overrides: dict, expected: tuple) -> None:
+    context, node, error = _make_demo(overrides)
+    try:
+        assert error is None
+        assert (node.rate, node.label, node.count) == expected
+        assert isinstance(node.rate, float)
+        descriptor = node.describe_parameter("rate_hz")
+        assert descriptor.description == "a rate" and descriptor.read_only
+        result = node.set_parameters([rclpy.parameter.Parameter("rate_hz", value=25.0)])[0]
+        assert not result.successful  # read at start only: changing it later is refused
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"rate_hz": 5.0}, "parameter rate_hz=5.0 is invalid: must be in [10.0, 30.0]"),
+        ({"rate_hz": "fast"}, "parameter rate_hz='fast' is invalid: must be a number"),
+        ({"count": 2.5}, "parameter count=2.5 is invalid: must be an integer"),
+        ({"label": 7}, "parameter label=7 is invalid: must be a string"),
+    ],
+)
+def test_invalid_parameters_raise_a_clear_config_error(overrides: dict, message: str) -> None:
+    context, node, error = _make_demo(overrides)
+    try:
+        assert node is None
+        assert str(error) == message
+    finally:
+        rclpy.try_shutdown(context=context)
+
+
+def test_run_node_returns_2_for_config_errors(capsys: pytest.CaptureFixture) -> None:
+    code = run_node(_Demo, ["demo", "--ros-args", "-r", "__node:=named", "-p", "rate_hz:=99.0"])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "named: error: parameter rate_hz=99.0 is invalid: must be in [10.0, 30.0]"
+
+
+def test_node_name_from_args() -> None:
+    assert node_name_from_args(["x", "--ros-args", "-r", "__node:=policy"], "d") == "policy"
+    assert node_name_from_args(["x"], "d") == "d"
+
+
+def test_rate_meter_and_value_format() -> None:
+    now = [0.0]
+    meter = RateMeter(window_s=2.0, clock=lambda: now[0])
+    assert meter.rate_hz == 0.0
+    for _ in range(21):
+        meter.tick()
+        now[0] += 0.1
+    assert meter.rate_hz == pytest.approx(10.0)
+    now[0] += 5.0
+    assert meter.rate_hz == 0.0  # old events leave the window
+    assert format_value(0.12345) == "0.123" and format_value(float("nan")) == "nan"
+    assert format_value(True) == "true" and format_value(3) == "3"
+
+
+# -- node processes ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("module", "args", "expected"),
+    [
+        (
+            "executor_node",
+            ["-r", "__node:=executor", "-p", "execute_steps:=0"],
+            "executor: error: parameter execute_steps=0 is invalid: must be in [1, 1000]",
+        ),
+        (
+            "executor_node",
+            ["-p", "robot:=ur5"],
+            "executor: error: parameter robot='ur5' is invalid: must be one of ['widowx']",
+        ),
+        (
+            "sim_node",
+            ["-r", "__node:=sim", "-p", "camera_rate_hz:=5.0"],
+            "sim: error: parameter camera_rate_hz=5.0 is invalid: must be in [10.0, 30.0]",
+        ),
+    ],
+)
+def test_invalid_parameter_exits_2_with_one_line(module: str, args: list, expected: str) -> None:
+    with start_process(node_command(module, *args)) as process:
+        assert process.wait(timeout=60) == 2
+        lines = [line for line in process.output().splitlines() if line.strip()]
+    assert lines == [expected]
+
+
+def _wait_for_diagnostics(probe: RosProbe, name: str, timeout: float = 30.0) -> list:
+    recording = probe.record("/diagnostics", DiagnosticArray)
+    ok = wait_for(
+        lambda: any(s.name == name for m in recording.messages() for s in m.status), timeout
+    )
+    assert ok, f"no /diagnostics from {name} within {timeout} s"
+    return recording
+
+
+@pytest.mark.parametrize(
+    ("module", "sig"),
+    [
+        ("executor_node", signal.SIGINT),
+        ("executor_node", signal.SIGTERM),
+        ("sim_node", signal.SIGTERM),
+    ],
+)
+def test_signals_end_a_node_cleanly_with_exit_0(module: str, sig: signal.Signals) -> None:
+    name = f"clean_{module}"
+    with (
+        RosProbe("probe_signals") as probe,
+        start_process(node_command(module, "-r", f"__node:={name}")) as process,
+    ):
+        _wait_for_diagnostics(probe, name)
+        start = time.monotonic()
+        code = process.stop(sig, timeout=15.0)
+        output = process.output()
+    assert code == 0, output
+    assert time.monotonic() - start < 10.0
+    assert "Traceback" not in output
+
+
+def test_use_sim_time_makes_the_node_follow_clock() -> None:
+    name = "simtime_executor"
+    with (
+        RosProbe("probe_clock") as probe,
+        start_process(
+            node_command("executor_node", "-r", f"__node:={name}", "-p", "use_sim_time:=true")
+        ) as process,
+    ):
+        clock = probe.publisher("/clock", Clock)
+        stop = threading.Event()
+
+        def tick() -> None:
+            t = 1000.0
+            while not stop.is_set():
+                clock.publish(Clock(clock=seconds_to_stamp(t)))
+                t += 0.02
+                time.sleep(0.02)
+
+        thread = threading.Thread(target=tick, daemon=True)
+        thread.start()
+        try:
+            recording = _wait_for_diagnostics(probe, name)
+            assert wait_for(lambda: len(recording) >= 2, 10.0)
+            stamps = [
+                stamp_to_seconds(m.header.stamp)
+                for m in recording.messages()
+                if any(s.name == name for s in m.status)
+            ]
+        finally:
+            stop.set()
+            thread.join()
+        assert process.stop(signal.SIGINT) == 0
+    # Stamps come from the node's clock: sim time (~1000 s), not wall time (~1.7e9 s).
+    assert 1000.0 <= stamps[-1] < 1100.0, stamps
