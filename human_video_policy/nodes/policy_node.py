@@ -25,7 +25,7 @@ from human_video_policy_msgs.msg import ActionChunk as ActionChunkMsg
 from human_video_policy_msgs.msg import PolicyStatus
 from sensor_msgs.msg import Image, JointState
 
-from human_video_policy.errors import InputError, ModelLoadError
+from human_video_policy.errors import ConfigError, InputError, ModelLoadError
 from human_video_policy.nodes.base import DiagnosticsReport, HvpNode, Level, RateMeter, run_node
 from human_video_policy.nodes.conversions import (
     action_chunk_to_msg,
@@ -100,6 +100,7 @@ class PolicyNode(HvpNode):
 
         from human_video_policy.runtime.onnx_policy import OnnxPolicy
 
+        _check_provider_available(provider)
         try:
             self.policy = OnnxPolicy(self.model_path, PROVIDERS[provider], threads)
         except ModelLoadError as exc:
@@ -256,6 +257,18 @@ class PolicyNode(HvpNode):
             PolicyStatus.STATE_ERROR: Level.ERROR,
         }.get(self._status, Level.WARN)
         return DiagnosticsReport(level, self._status_message, values)
+
+
+def _check_provider_available(choice: str) -> None:
+    import onnxruntime as ort
+
+    wanted, available = PROVIDERS[choice][0], ort.get_available_providers()
+    if wanted not in available:
+        raise ConfigError(
+            f"parameter execution_provider={choice!r} is invalid: {wanted} is not available in "
+            f"this onnxruntime (available: {available}); install onnxruntime-gpu for cuda / "
+            "tensorrt, or use cpu"
+        )
 
 
 def _finite_or_nan(value: float) -> float:

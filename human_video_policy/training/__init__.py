@@ -1,1 +1,1 @@
-
+"""Offline training (torch): demonstrations, the default reach policy, ONNX export."""

@@ -121,6 +121,7 @@ def build_default_policy(config: DefaultPolicyConfig, command: str = "") -> dict
         TorchPolicySource,
         TrainConfig,
         save_checkpoint,
+        seed_everything,
         train,
     )
 
@@ -158,7 +159,8 @@ def build_default_policy(config: DefaultPolicyConfig, command: str = "") -> dict
         }
     ]
 
-    # 2. behaviour cloning
+    # 2. behaviour cloning (seed torch first: the initial weights come from its generator)
+    seed_everything(config.seed, config.threads)
     model = ReachPolicy(
         ReachPolicyConfig(image_height=size, image_width=size, horizon=expert_cfg.horizon)
     )

@@ -87,6 +87,7 @@ def _images_to_tensor(images: np.ndarray) -> torch.Tensor:
 
 
 def seed_everything(seed: int, threads: int) -> None:
+    """Seed torch and numpy and fix torch's CPU thread count."""
     torch.manual_seed(seed)
     np.random.seed(seed % (2**32))
     torch.set_num_threads(threads)
@@ -221,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         parser.error(str(exc))
     demos = Demos.load(args.demos)
+    seed_everything(config.seed, config.threads)  # the initial weights come from torch's RNG
     horizon = demos.actions.shape[1]
     model = ReachPolicy(
         ReachPolicyConfig(
