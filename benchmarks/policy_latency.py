@@ -25,8 +25,8 @@ import numpy as np
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from human_video_policy.resources import resource_path  # noqa: E402
-from human_video_policy.runtime.onnx_policy import OnnxPolicy  # noqa: E402
+from human_video_policy.resources import resource_path
+from human_video_policy.runtime.onnx_policy import OnnxPolicy
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -159,12 +159,16 @@ def main() -> int:
     print("\n| measurement | median ms | p99 ms | max ms |\n|---|---|---|---|")
     for key, value in results.items():
         if isinstance(value, dict) and "median_ms" in value:
-            print(f"| {key} | {value['median_ms']:.2f} | {value['p99_ms']:.2f} | "
-                  f"{value['max_ms']:.2f} |")
+            print(
+                f"| {key} | {value['median_ms']:.2f} | {value['p99_ms']:.2f} | "
+                f"{value['max_ms']:.2f} |"
+            )
     loop = results["loop_10hz"]
-    print(f"\n10 Hz loop: period median {loop['period_median_ms']:.2f} ms, jitter median "
-          f"{loop['jitter_median_ms']:.3f} ms, p99 {loop['jitter_p99_ms']:.3f} ms, "
-          f"max {loop['jitter_max_ms']:.3f} ms, misses {loop['deadline_misses']}")
+    print(
+        f"\n10 Hz loop: period median {loop['period_median_ms']:.2f} ms, jitter median "
+        f"{loop['jitter_median_ms']:.3f} ms, p99 {loop['jitter_p99_ms']:.3f} ms, "
+        f"max {loop['jitter_max_ms']:.3f} ms, misses {loop['deadline_misses']}"
+    )
     if "ros_policy_node" in results:
         print("ros:", json.dumps(results["ros_policy_node"], indent=1))
     return 0

@@ -35,11 +35,20 @@ def measure_policy_node(model: Path, frames, state, seconds: float) -> dict:
     if "FASTRTPS_DEFAULT_PROFILES_FILE" in env:
         os.environ["FASTRTPS_DEFAULT_PROFILES_FILE"] = env["FASTRTPS_DEFAULT_PROFILES_FILE"]
     command = [
-        sys.executable, "-m", "human_video_policy.nodes.policy_node", "--ros-args",
-        "-r", "__node:=policy", "-p", f"model_path:={model}", "-p", "use_sim_time:=false",
+        sys.executable,
+        "-m",
+        "human_video_policy.nodes.policy_node",
+        "--ros-args",
+        "-r",
+        "__node:=policy",
+        "-p",
+        f"model_path:={model}",
+        "-p",
+        "use_sim_time:=false",
     ]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
     rclpy.init()
     node = rclpy.create_node("latency_probe")
     image_pub = node.create_publisher(Image, "/camera/color/image_raw", SENSOR_DATA)
@@ -64,7 +73,7 @@ def measure_policy_node(model: Path, frames, state, seconds: float) -> dict:
     def publish_joints() -> None:
         msg = JointState()
         msg.header.stamp = node.get_clock().now().to_msg()
-        msg.name = list(WIDOWX_COMMAND_JOINTS) + ["right_finger"]
+        msg.name = [*WIDOWX_COMMAND_JOINTS, "right_finger"]
         msg.position = [float(v) for v in state] + [-float(state[-1])]
         joint_pub.publish(msg)
 

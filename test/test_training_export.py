@@ -77,11 +77,19 @@ def test_demos_hold_expert_labels_for_the_recorded_states(tiny_demos, tmp_path):
 def test_training_reduces_the_loss_and_is_seeded(tiny_demos):
     torch.manual_seed(0)
     a = ReachPolicy(TINY)
-    report = train(a, tiny_demos, TrainConfig(epochs=25, batch_size=16, learning_rate=3e-3, seed=3, progress=False))
+    report = train(
+        a,
+        tiny_demos,
+        TrainConfig(epochs=25, batch_size=16, learning_rate=3e-3, seed=3, progress=False),
+    )
     assert report.final_loss < 0.5 * report.losses[0]
     torch.manual_seed(0)
     b = ReachPolicy(TINY)
-    train(b, tiny_demos, TrainConfig(epochs=25, batch_size=16, learning_rate=3e-3, seed=3, progress=False))
+    train(
+        b,
+        tiny_demos,
+        TrainConfig(epochs=25, batch_size=16, learning_rate=3e-3, seed=3, progress=False),
+    )
     for pa, pb in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
         torch.testing.assert_close(pa, pb)
     with pytest.raises(ConfigError):

@@ -83,11 +83,9 @@ class NodeProcess:
 
     @property
     def failed(self) -> bool:
-        if self.returncode is None:
-            return False
-        if self.returncode != 0:
-            return True
-        return self.spec.required and not self.asked_to_stop
+        # A node that exits 0 finished its job (e.g. the sim after its episodes); if it is
+        # required, the graph stops cleanly with it, as ros2 launch's Shutdown action does.
+        return self.returncode is not None and self.returncode != 0
 
 
 @dataclass

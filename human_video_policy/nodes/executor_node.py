@@ -8,6 +8,8 @@ stale, malformed or for other joints are refused and counted on /diagnostics.
 
 /safety/estop (std_msgs/Bool, latched): while true, no command is published (the controllers
 hold position) and the executor forgets its chunks, so motion resumes only from a new chunk.
+/episode/start (std_msgs/UInt32) also makes it forget its chunks and last command, so a new
+episode starts from the measured state instead of the previous episode's targets.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import numpy as np
 from human_video_policy_msgs.msg import ActionChunk as ActionChunkMsg
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool
+from std_msgs.msg import Bool, UInt32
 
 from human_video_policy.errors import InputError
 from human_video_policy.nodes.base import DiagnosticsReport, HvpNode, Level, RateMeter, run_node
@@ -88,6 +90,7 @@ class ExecutorNode(HvpNode):
         self.create_subscription(ActionChunkMsg, "/policy/action_chunk", self._on_chunk, RELIABLE)
         self.create_subscription(JointState, "/arm/joint_states", self._on_joint_state, RELIABLE)
         self.create_subscription(Bool, "/safety/estop", self._on_estop, LATCHED)
+        self.create_subscription(UInt32, "/episode/start", self._on_episode_start, RELIABLE)
         self.create_timer(1.0 / config.control_rate_hz, self._tick)
 
         self._measured: np.ndarray | None = None
@@ -126,6 +129,11 @@ class ExecutorNode(HvpNode):
             self._estop = bool(msg.data)
             self.chunk_executor.reset()
             self.get_logger().warning(f"e-stop {'ENGAGED' if self._estop else 'released'}")
+
+    def _on_episode_start(self, msg: UInt32) -> None:
+        self.chunk_executor.reset()
+        self._measured = None  # wait for a joint state of the new episode
+        self.get_logger().info(f"episode {msg.data} started: chunks and last command cleared")
 
     def _tick(self) -> None:
         if self._estop:

@@ -13,7 +13,13 @@ Subscribes /arm/joint_commands (JointState positions of the 7 command joints, ma
 a command with missing joints or NaN is ignored, counted on /diagnostics and warned about
 (throttled). The ``~/reset`` service (std_srvs/Trigger) starts a new episode with the next seed:
 arm home, new target. Sim time (/clock and every stamp) keeps running across episodes, so nodes
-with use_sim_time never see time jump back.
+with use_sim_time never see time jump back. Every new episode is announced on /episode/start
+(std_msgs/UInt32, the episode number) so executors drop the previous episode's chunks.
+
+With ``episodes`` > 0 the node runs that many episodes by itself: an episode ends
+``success_hold_s`` after the target is reached, or at ``episode_timeout_s``; each result is
+logged, and after the last one a summary line (success rate, mean time) is logged and the node
+exits 0, which ends the graph (`hvp launch sim_widowx episodes:=10`).
 
 The physics loop runs in the main thread (the OpenGL context of the renderer belongs to the
 thread that created it); callbacks only hand data to it.
@@ -35,9 +41,10 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import UInt32
 from std_srvs.srv import Trigger
 
-from human_video_policy.errors import InputError
+from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.nodes.base import DiagnosticsReport, HvpNode, Level, RateMeter, run_node
 from human_video_policy.nodes.conversions import (
     camera_info_from_intrinsics,
@@ -109,6 +116,25 @@ class SimNode(HvpNode):
         self.publish_depth = self.param(
             "publish_depth", True, "Render and publish the aligned depth image (16UC1, mm)."
         )
+        self.episodes_to_run = self.param(
+            "episodes",
+            0,
+            "Run this many episodes, log a summary and exit 0 (ends the graph); 0 = run until "
+            "stopped, new episodes only by ~/reset or episode_timeout_s.",
+            lambda n, v: check_int_range(n, v, 0),
+        )
+        self.success_hold_s = self.param(
+            "success_hold_s",
+            0.5,
+            "With episodes > 0: sim seconds to keep running after the target is reached before "
+            "the next episode starts.",
+            lambda n, v: check_range(n, v, 0.0, 60.0),
+        )
+        if self.episodes_to_run and self.episode_timeout_s <= 0:
+            raise ConfigError(
+                f"episodes={self.episodes_to_run} needs episode_timeout_s > 0 (got "
+                f"{self.episode_timeout_s}), otherwise a failed episode never ends"
+            )
 
         from human_video_policy.sim.widowx_world import WidowXWorld, WidowXWorldConfig
 
@@ -126,6 +152,7 @@ class SimNode(HvpNode):
         )
         self._target_pub = self.create_publisher(PoseStamped, "/sim/target_pose", RELIABLE)
         self._ee_pub = self.create_publisher(PoseStamped, "/sim/ee_pose", RELIABLE)
+        self._episode_pub = self.create_publisher(UInt32, "/episode/start", RELIABLE)
         self.create_subscription(JointState, "/arm/joint_commands", self._on_command, RELIABLE)
         self.create_service(Trigger, "~/reset", self._on_reset)
 
@@ -139,6 +166,8 @@ class SimNode(HvpNode):
         self.episodes = 1
         self.successes = 0
         self._episode_success = False
+        self._success_time: float | None = None
+        self.results: list[tuple[bool, float]] = []  # (reached, sim seconds to reach or end)
         self.late_ticks = 0
         self.render_ms = 0.0
         self._joint_rate = RateMeter()
@@ -211,6 +240,9 @@ class SimNode(HvpNode):
                     next_camera = self.sim_time + camera_period
             self._publish_tick(camera)
             self._track_episode()
+            if self.episodes_to_run and len(self.results) >= self.episodes_to_run:
+                self._log_summary()
+                return
             elapsed = time.monotonic() - wall_start
             if elapsed > 1.0:
                 self._wall_rtf = (self.sim_time - sim_start) / elapsed
@@ -229,23 +261,51 @@ class SimNode(HvpNode):
                 done.set()
 
     def _new_episode(self) -> None:
+        if self.episodes_to_run and len(self.results) >= self.episodes_to_run:
+            return  # the run is over; keep the final state for the summary
         self.episode_seed += 1
         self.episodes += 1
         self._episode_success = False
         self._time_offset += self.world.time  # /clock never jumps back
+        self._success_time = None
         self.world.reset(self.episode_seed)
+        self._episode_pub.publish(UInt32(data=self.episodes))
         self.get_logger().info(f"episode {self.episodes}: reset with seed {self.episode_seed}")
 
     def _track_episode(self) -> None:
         self._target_distance = self.world.target_distance()
         if not self._episode_success and self.world.success():
             self._episode_success = True
+            self._success_time = self.world.time
             self.successes += 1
             self.get_logger().info(
                 f"episode {self.episodes}: target reached after {self.world.time:.2f} s"
             )
-        if self.episode_timeout_s > 0 and self.world.time >= self.episode_timeout_s:
+        held = (
+            self._success_time is not None
+            and self.world.time - self._success_time >= self.success_hold_s
+        )
+        timed_out = self.episode_timeout_s > 0 and self.world.time >= self.episode_timeout_s
+        if self.episodes_to_run and (held or timed_out):
+            reached = self._success_time is not None
+            self.results.append((reached, self._success_time if reached else self.world.time))
+            outcome = f"SUCCESS in {self._success_time:.2f} s" if reached else "TIMEOUT"
+            self.get_logger().info(
+                f"episode {len(self.results)}/{self.episodes_to_run}: {outcome} "
+                f"(seed {self.episode_seed})"
+            )
             self._new_episode()
+        elif timed_out:
+            self._new_episode()
+
+    def _log_summary(self) -> None:
+        reached = [t for ok, t in self.results if ok]
+        rate = 100.0 * len(reached) / len(self.results)
+        mean = f"{sum(reached) / len(reached):.2f} s" if reached else "n/a"
+        self.get_logger().info(
+            f"SUMMARY: {len(reached)}/{len(self.results)} episodes reached the target "
+            f"({rate:.0f} % success), mean time to target {mean}"
+        )
 
     def _publish_tick(self, camera: bool) -> None:
         world = self.world

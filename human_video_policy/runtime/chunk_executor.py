@@ -23,6 +23,10 @@ from human_video_policy.validation import (
     check_range,
 )
 
+# Clamps smaller than this (rad or m) are applied but not counted: a model that outputs the
+# gripper limit plus float32 rounding should not flood /diagnostics.
+CLAMP_REPORT_TOLERANCE = 1e-5
+
 
 @dataclass
 class ChunkExecutorConfig:
@@ -152,7 +156,7 @@ class ChunkExecutor:
             return None
         target = self._target(now)
         clipped = self.limits.clip(target)
-        if np.any(clipped != target):
+        if np.any(np.abs(clipped - target) > CLAMP_REPORT_TOLERANCE):
             self.counters.position_clamps += 1
         step = np.clip(clipped - previous, -self._max_step, self._max_step)
         if np.any(np.abs(clipped - previous) > self._max_step + 1e-12):
