@@ -71,7 +71,7 @@ def bench_torch(checkpoint: Path, frames, state, iterations: int) -> dict | None
         import torch
 
         from human_video_policy.models.reach_policy import load_checkpoint
-        from human_video_policy.runtime.image_ops import resize_rgb, to_chw_float
+        from human_video_policy.runtime.image_ops import prepare_rgb, to_chw_float
     except ImportError as exc:
         print(f"(torch peer skipped: {exc})")
         return None
@@ -82,7 +82,7 @@ def bench_torch(checkpoint: Path, frames, state, iterations: int) -> dict | None
     with torch.inference_mode():
         for i in range(iterations + 5):
             start = time.perf_counter()
-            pixels = to_chw_float(resize_rgb(frames[i % len(frames)], height, width))
+            pixels = to_chw_float(prepare_rgb(frames[i % len(frames)], height, width))
             module(torch.from_numpy(pixels), torch.from_numpy(state[None]))
             if i >= 5:
                 samples.append((time.perf_counter() - start) * 1e3)

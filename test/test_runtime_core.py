@@ -7,7 +7,7 @@ import pytest
 
 from human_video_policy.errors import InputError
 from human_video_policy.runtime.action_chunk import ActionChunk
-from human_video_policy.runtime.image_ops import resize_rgb, to_chw_float
+from human_video_policy.runtime.image_ops import prepare_rgb, resize_rgb, to_chw_float
 from human_video_policy.runtime.latency import LatencyStats
 
 
@@ -72,3 +72,15 @@ def test_latency_stats():
     assert stats.p99 == pytest.approx(99.01)
     with pytest.raises(ValueError):
         LatencyStats(window=0)
+
+
+def test_prepare_rgb_crops_to_the_model_aspect_instead_of_stretching():
+    wide = np.zeros((120, 160, 3), dtype=np.uint8)
+    wide[:, 20:140] = 255  # the centred 120x120 square is white, the side bands black
+    out = prepare_rgb(wide, 64, 64)
+    assert out.shape == (64, 64, 3) and out.min() == 255  # side bands cropped away
+    tall = np.zeros((160, 120, 3), dtype=np.uint8)
+    tall[20:140] = 255
+    assert prepare_rgb(tall, 32, 32).min() == 255
+    square = np.full((128, 128, 3), 7, dtype=np.uint8)
+    np.testing.assert_array_equal(prepare_rgb(square, 64, 64), resize_rgb(square, 64, 64))

@@ -55,6 +55,31 @@ def resize_rgb(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
+def center_crop_to_aspect(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The largest centred crop of ``image`` with the aspect ratio height:width (a view)."""
+    check_rgb(image)
+    in_h, in_w = image.shape[:2]
+    if in_h * width == in_w * height:
+        return image
+    if in_w * height > in_h * width:  # too wide: crop columns
+        crop_w = max(1, round(in_h * width / height))
+        left = (in_w - crop_w) // 2
+        return image[:, left : left + crop_w]
+    crop_h = max(1, round(in_w * height / width))
+    top = (in_h - crop_h) // 2
+    return image[top : top + crop_h]
+
+
+def prepare_rgb(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """What a policy sees: centre-cropped to the model's aspect ratio, then resized.
+
+    Cropping instead of stretching keeps objects' shapes and the vertical field of view of a
+    camera the same whatever its aspect (a 640x480 camera and a 128x128 render of the same
+    fovy show the target at the same place in the model's input).
+    """
+    return resize_rgb(center_crop_to_aspect(image, height, width), height, width)
+
+
 def to_chw_float(image: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 -> (1, 3, H, W) float32 in [0, 1], the ONNX model's ``image`` input."""
     check_rgb(image)

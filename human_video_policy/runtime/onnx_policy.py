@@ -17,7 +17,7 @@ import numpy as np
 
 from human_video_policy.errors import InputError, ModelLoadError
 from human_video_policy.runtime.action_chunk import ActionChunk
-from human_video_policy.runtime.image_ops import check_rgb, resize_rgb, to_chw_float
+from human_video_policy.runtime.image_ops import check_rgb, prepare_rgb, to_chw_float
 
 FORMAT_VERSION = "1"
 _REQUIRED_KEYS = (
@@ -178,7 +178,7 @@ class OnnxPolicy:
         if not np.all(np.isfinite(state)):
             raise InputError(f"state contains NaN/inf: {state.tolist()}")
         meta = self.metadata
-        pixels = to_chw_float(resize_rgb(image, meta.image_height, meta.image_width))
+        pixels = to_chw_float(prepare_rgb(image, meta.image_height, meta.image_width))
         (actions,) = self.session.run(["actions"], {"image": pixels, "state": state[None]})
         actions = np.asarray(actions[0], dtype=np.float32)
         if actions.shape != (meta.horizon, meta.dims):

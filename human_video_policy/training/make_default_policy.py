@@ -51,7 +51,7 @@ class DefaultPolicyConfig:
         eval_episodes: held-out evaluation episodes (expert and learned each).
         eval_seed: first evaluation seed.
         threads: torch CPU threads.
-        image_size: policy input side (px); renders are 128x128, resized with resize_rgb.
+        image_size: policy input side (px); renders are 128x128, resized with prepare_rgb.
         progress: tqdm bars on stderr.
         work_dir: if set, demos and checkpoints are kept there.
     """

@@ -1,7 +1,7 @@
 """Record reach demonstrations: (image, joint state, expert action chunk) samples.
 
 Rollouts run in the closed-loop evaluation loop (sim/evaluate.py); at every policy tick the
-observer stores the rendered image (resized with ``runtime.image_ops.resize_rgb``, exactly as
+observer stores the rendered image (resized with ``runtime.image_ops.prepare_rgb``, exactly as
 ``OnnxPolicy`` does at run time), the measured joint state and the privileged expert's chunk
 for that state. Who *drives* the arm is a separate choice:
 
@@ -25,7 +25,7 @@ import numpy as np
 
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.runtime.action_chunk import ActionChunk
-from human_video_policy.runtime.image_ops import resize_rgb
+from human_video_policy.runtime.image_ops import prepare_rgb
 from human_video_policy.sim.evaluate import (
     ChunkSource,
     EvaluationConfig,
@@ -210,7 +210,7 @@ class _Recorder:
     ) -> None:
         if image is None:
             image = world.render_rgb()
-        self.images.append(resize_rgb(image, self.height, self.width))
+        self.images.append(prepare_rgb(image, self.height, self.width))
         self.states.append(state.astype(np.float32))
         self.actions.append(self.expert.plan(state, world.target_position()))
         self.episodes.append(int(world.seed or 0))

@@ -24,7 +24,7 @@ from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.models.reach_policy import ReachPolicy, ReachPolicyConfig
 from human_video_policy.robots.widowx import WIDOWX_COMMAND_JOINTS
 from human_video_policy.runtime.action_chunk import ActionChunk
-from human_video_policy.runtime.image_ops import resize_rgb, to_chw_float
+from human_video_policy.runtime.image_ops import prepare_rgb, to_chw_float
 from human_video_policy.training.record_demos import Demos
 from human_video_policy.validation import check_int_range, check_non_negative, check_positive
 
@@ -170,7 +170,7 @@ class TorchPolicySource:
         self, image: np.ndarray, state: np.ndarray, observation_stamp: float = 0.0
     ) -> ActionChunk:
         cfg = self.model.config
-        pixels = to_chw_float(resize_rgb(image, cfg.image_height, cfg.image_width))
+        pixels = to_chw_float(prepare_rgb(image, cfg.image_height, cfg.image_width))
         with torch.no_grad():
             actions = self.model(
                 torch.from_numpy(pixels), torch.from_numpy(np.asarray(state, np.float32)[None])
