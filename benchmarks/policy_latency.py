@@ -9,7 +9,7 @@ Three measurements, one run:
 
     .venv/bin/python benchmarks/policy_latency.py [--model M] [--iterations 300] [--loop-s 20]
 
-Prints a Markdown table and writes benchmarks/results/policy_latency.json.
+Prints a Markdown table and writes benchmarks/results/policy_latency_<W>x<H>.json.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def camera_frames(count: int, width: int, height: int) -> tuple[list[np.ndarray]
         for seed in range(count):
             world.reset(seed)
             frames.append(world.render_rgb().copy())
-        state = world.joint_positions()[: len(world.joint_names)].astype(np.float32)
+        state = world.joint_positions().astype(np.float32)  # the 8 state joints
     return frames, state
 
 
@@ -66,18 +66,26 @@ def bench_core(model: Path, frames, state, iterations: int, threads: int) -> dic
     return stats(samples)
 
 
-def bench_torch(checkpoint: Path, frames, state, iterations: int) -> dict | None:
+def bench_torch(checkpoint: Path | None, frames, state, iterations: int) -> dict | None:
+    """The same network in PyTorch eager (the peer): trained weights from a checkpoint, or the
+    default model's architecture (assets/policies/widowx_reach.json) with fresh weights - the
+    cost of a forward pass does not depend on the values of the weights."""
     try:
         import torch
 
-        from human_video_policy.models.reach_policy import load_checkpoint
+        from human_video_policy.models.reach_policy import ReachPolicy, ReachPolicyConfig
         from human_video_policy.runtime.image_ops import prepare_rgb, to_chw_float
+        from human_video_policy.training.train_reach import load_checkpoint
     except ImportError as exc:
         print(f"(torch peer skipped: {exc})")
         return None
     torch.set_num_threads(1)
-    module = load_checkpoint(checkpoint).eval()
-    height, width = module.image_size
+    if checkpoint is not None:
+        module = load_checkpoint(checkpoint)
+    else:
+        report = json.loads(resource_path("assets", "policies", "widowx_reach.json").read_text())
+        module = ReachPolicy(ReachPolicyConfig(**report["model_config"])).eval()
+    height, width = module.config.image_height, module.config.image_width
     samples = []
     with torch.inference_mode():
         for i in range(iterations + 5):
@@ -144,9 +152,11 @@ def main() -> int:
     print(f"model {model} | camera {width}x{height} | {os.cpu_count()} CPUs")
     results["core_ort_1thread"] = bench_core(model, frames, state, args.iterations, 1)
     results["core_ort_2threads"] = bench_core(model, frames, state, args.iterations, 2)
-    if args.checkpoint:
-        results["core_torch_eager_1thread"] = bench_torch(
-            args.checkpoint, frames, state, args.iterations
+    torch_result = bench_torch(args.checkpoint, frames, state, args.iterations)
+    if torch_result is not None:
+        results["core_torch_eager_1thread"] = torch_result
+        results["ratio_torch_over_ort_median"] = (
+            torch_result["median_ms"] / results["core_ort_1thread"]["median_ms"]
         )
     results["loop_10hz"] = bench_loop(model, frames, state, args.loop_s)
     if not args.skip_ros:
@@ -155,7 +165,9 @@ def main() -> int:
         results["ros_policy_node"] = measure_policy_node(model, frames, state, args.ros_s)
 
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "policy_latency.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / f"policy_latency_{width}x{height}.json").write_text(
+        json.dumps(results, indent=2) + "\n"
+    )
     print("\n| measurement | median ms | p99 ms | max ms |\n|---|---|---|---|")
     for key, value in results.items():
         if isinstance(value, dict) and "median_ms" in value:
@@ -169,6 +181,11 @@ def main() -> int:
         f"{loop['jitter_median_ms']:.3f} ms, p99 {loop['jitter_p99_ms']:.3f} ms, "
         f"max {loop['jitter_max_ms']:.3f} ms, misses {loop['deadline_misses']}"
     )
+    if "ratio_torch_over_ort_median" in results:
+        print(
+            f"PyTorch eager / ONNX Runtime (median, 1 thread): "
+            f"{results['ratio_torch_over_ort_median']:.2f}x"
+        )
     if "ros_policy_node" in results:
         print("ros:", json.dumps(results["ros_policy_node"], indent=1))
     return 0

@@ -26,7 +26,7 @@ def measure_policy_node(model: Path, frames, state, seconds: float) -> dict:
     from human_video_policy.bringup.launcher import node_environment
     from human_video_policy.nodes.conversions import rgb_to_image, stamp_to_seconds
     from human_video_policy.nodes.qos import RELIABLE, SENSOR_DATA
-    from human_video_policy.robots.widowx import WIDOWX_COMMAND_JOINTS
+    from human_video_policy.robots.widowx import WIDOWX_STATE_JOINTS
 
     env = node_environment(os.environ)
     env["ROS_DOMAIN_ID"] = str(150 + os.getpid() % 70)
@@ -73,8 +73,8 @@ def measure_policy_node(model: Path, frames, state, seconds: float) -> dict:
     def publish_joints() -> None:
         msg = JointState()
         msg.header.stamp = node.get_clock().now().to_msg()
-        msg.name = [*WIDOWX_COMMAND_JOINTS, "right_finger"]
-        msg.position = [float(v) for v in state] + [-float(state[-1])]
+        msg.name = list(WIDOWX_STATE_JOINTS)
+        msg.position = [float(v) for v in state]
         joint_pub.publish(msg)
 
     node.create_timer(1 / 30, publish_image)
