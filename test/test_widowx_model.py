@@ -59,9 +59,21 @@ REQUIRED_FRAMES = (
     "wx250s/ee_gripper_link",
 )
 
-needs_vendor = pytest.mark.skipif(
-    not VENDOR_URDF.is_file(), reason=f"vendor reference URDF not found at {VENDOR_URDF}"
-)
+
+def _require_vendor() -> None:
+    """The comparison against the vendor model is the point of these tests: fail, never skip."""
+    assert VENDOR_URDF.is_file(), (
+        f"vendor reference URDF not found at {VENDOR_URDF}: the shared data folder must sit "
+        "beside the checkout (../shared/data)"
+    )
+
+
+needs_vendor = pytest.mark.usefixtures("vendor_present")
+
+
+@pytest.fixture()
+def vendor_present() -> None:
+    _require_vendor()
 
 
 def urdf_joints(path_or_xml: Path | str) -> dict[str, ET.Element]:
@@ -108,8 +120,7 @@ def project_fk() -> ForwardKinematics:
 
 @pytest.fixture(scope="module")
 def vendor_fk() -> ForwardKinematics:
-    if not VENDOR_URDF.is_file():
-        pytest.skip(f"vendor reference URDF not found at {VENDOR_URDF}")
+    _require_vendor()
     # pin.buildModelFromXML ignores meshes: the package:// paths need not resolve.
     return ForwardKinematics.from_urdf(VENDOR_URDF, FK_INPUTS)
 
