@@ -15,7 +15,7 @@ from ros_helpers import RosProbe, ros_env
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool
 
-from human_video_policy.cli.topic import format_message, import_message_type
+from human_video_policy.bringup.topic_tools import format_message, import_message_type
 from human_video_policy.nodes.conversions import numpy_to_joint_state, seconds_to_stamp
 from human_video_policy.nodes.qos import LATCHED
 

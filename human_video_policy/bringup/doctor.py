@@ -1,0 +1,288 @@
+"""``hvp doctor``: check that this machine can run the stack, one line per check.
+
+Each check prints OK, FAIL (required: exit code 1) or WARN (optional: e.g. no GPU) with a
+one-line fix. Checks: rclpy imports; two nodes exchange a message over DDS in this process; the
+project's interfaces (human_video_policy_msgs) import; ONNX Runtime and its execution providers;
+MuJoCo renders a small scene headless (EGL, in a subprocess); an NVIDIA GPU (nvidia-smi); the
+default policy model loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass
+class CheckResult:
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+@dataclass
+class Check:
+    name: str
+    required: bool
+    run: Callable[[], CheckResult]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "doctor", help="check this machine: ROS 2, DDS, interfaces, ONNX Runtime, MuJoCo, GPU"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, metavar="S", help="limit of the slow checks (s)"
+    )
+    parser.set_defaults(func=run)
+
+
+# -- checks --------------------------------------------------------------------------------
+def check_rclpy() -> CheckResult:
+    try:
+        import rclpy  # noqa: F401
+        from rclpy.node import Node  # noqa: F401
+    except ImportError as exc:
+        return CheckResult(
+            False,
+            f"cannot import rclpy: {exc}",
+            "pip install 'ros-jazzy-rclpy[fastrtps]' ros-jazzy-sensor-msgs ... (scripts/setup.sh)",
+        )
+    rmw = os.environ.get("RMW_IMPLEMENTATION", "default (Fast DDS)")
+    return CheckResult(True, f"rclpy imports; RMW {rmw}")
+
+
+def check_interfaces() -> CheckResult:
+    try:
+        from human_video_policy_msgs.msg import (  # noqa: F401
+            ActionChunk,
+            HandKeypoints,
+            PolicyStatus,
+            PromptEmbedding,
+        )
+    except ImportError as exc:
+        return CheckResult(
+            False,
+            f"human_video_policy_msgs does not import: {exc}",
+            "build the interfaces in msg/ (scripts/setup.sh; colcon build on a lab machine)",
+        )
+    return CheckResult(True, "human_video_policy_msgs (ActionChunk, PolicyStatus, ...) import")
+
+
+def check_dds_round_trip(timeout_s: float = 10.0) -> CheckResult:
+    try:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.signals import SignalHandlerOptions
+        from std_msgs.msg import String
+    except ImportError as exc:
+        return CheckResult(False, f"rclpy missing: {exc}", "fix the rclpy check first")
+    from human_video_policy.nodes.qos import RELIABLE
+
+    if "FASTRTPS_DEFAULT_PROFILES_FILE" not in os.environ:
+        from human_video_policy.bringup.launcher import fastdds_profile
+
+        os.environ["FASTRTPS_DEFAULT_PROFILES_FILE"] = str(fastdds_profile())
+    context = rclpy.Context()
+    rclpy.init(args=[], context=context, signal_handler_options=SignalHandlerOptions.NO)
+    executor = SingleThreadedExecutor(context=context)
+    nodes = []
+    try:
+        topic = f"/hvp_doctor_{os.getpid()}"
+        talker = rclpy.create_node(f"hvp_doctor_talker_{os.getpid()}", context=context)
+        listener = rclpy.create_node(f"hvp_doctor_listener_{os.getpid()}", context=context)
+        nodes = [talker, listener]
+        received: list[float] = []
+        publisher = talker.create_publisher(String, topic, RELIABLE)
+        listener.create_subscription(
+            String, topic, lambda m: received.append(time.monotonic()), RELIABLE
+        )
+        for node in nodes:
+            executor.add_node(node)
+        start = time.monotonic()
+        while not received and time.monotonic() - start < timeout_s:
+            publisher.publish(String(data="ping"))
+            executor.spin_once(timeout_sec=0.05)
+        if not received:
+            return CheckResult(
+                False,
+                f"no message between two nodes within {timeout_s:g} s",
+                "check ROS_DOMAIN_ID / ROS_AUTOMATIC_DISCOVERY_RANGE and that loopback UDP works",
+            )
+        domain = os.environ.get("ROS_DOMAIN_ID", "0")
+        return CheckResult(
+            True, f"publish/subscribe round trip in {received[0] - start:.2f} s (domain {domain})"
+        )
+    finally:
+        executor.shutdown(timeout_sec=2.0)
+        for node in nodes:
+            node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+def check_onnxruntime() -> CheckResult:
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        return CheckResult(False, f"cannot import onnxruntime: {exc}", "pip install onnxruntime")
+    providers = ort.get_available_providers()
+    return CheckResult(True, f"onnxruntime {ort.__version__}; providers {providers}")
+
+
+def check_gpu_providers() -> CheckResult:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return CheckResult(False, "onnxruntime missing", "pip install onnxruntime")
+    providers = ort.get_available_providers()
+    gpu = [p for p in providers if p in ("CUDAExecutionProvider", "TensorrtExecutionProvider")]
+    if gpu:
+        return CheckResult(True, f"GPU execution providers available: {gpu}")
+    return CheckResult(
+        False,
+        "no CUDA/TensorRT execution provider (CPU inference only)",
+        "on a GPU machine: pip install onnxruntime-gpu (matching the CUDA version), then "
+        "set execution_provider:=cuda",
+    )
+
+
+_MUJOCO_SCRIPT = """
+import os, time
+os.environ.setdefault("MUJOCO_GL", "egl")
+import mujoco
+xml = '''<mujoco><visual><quality shadowsize="0" offsamples="0"/></visual><worldbody>
+<light pos="0 0 2"/><geom type="plane" size="1 1 0.1" rgba="0.8 0.8 0.8 1"/>
+<body pos="0 0 0.2"><freejoint/><geom type="box" size="0.05 0.05 0.05" rgba="1 0 0 1"/></body>
+<camera name="c" pos="0 -0.6 0.4" xyaxes="1 0 0 0 0.6 0.8"/></worldbody></mujoco>'''
+model = mujoco.MjModel.from_xml_string(xml)
+data = mujoco.MjData(model)
+mujoco.mj_forward(model, data)
+renderer = mujoco.Renderer(model, 64, 64)
+start = time.perf_counter()
+renderer.update_scene(data, camera="c")
+image = renderer.render()
+ms = (time.perf_counter() - start) * 1e3
+assert image.shape == (64, 64, 3) and image.max() > 0, "blank image"
+print(f"mujoco {mujoco.__version__}, MUJOCO_GL={os.environ['MUJOCO_GL']}, 64x64 render {ms:.1f} ms")
+renderer.close()
+"""
+
+
+def check_mujoco(timeout_s: float) -> CheckResult:
+    env = dict(os.environ)
+    env.setdefault("MUJOCO_GL", "egl")
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", _MUJOCO_SCRIPT],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+    except subprocess.TimeoutExpired:
+        return CheckResult(
+            False,
+            f"render did not finish in {timeout_s:g} s",
+            "check the EGL driver (Mesa libegl1 / NVIDIA driver)",
+        )
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return CheckResult(
+            False,
+            f"headless render failed: {last}",
+            "install EGL (apt-get install libegl1 libgl1; Mesa works without a GPU) or set "
+            "MUJOCO_GL=osmesa",
+        )
+    return CheckResult(True, result.stdout.strip())
+
+
+def check_nvidia_gpu(timeout_s: float) -> CheckResult:
+    if shutil.which("nvidia-smi") is None:
+        return CheckResult(
+            False,
+            "nvidia-smi not found: no NVIDIA GPU driver",
+            "optional: install the NVIDIA driver for GPU inference",
+        )
+    try:
+        result = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=timeout_s
+        )
+    except subprocess.TimeoutExpired:
+        return CheckResult(False, "nvidia-smi hangs", "check the NVIDIA driver")
+    gpus = [line for line in result.stdout.splitlines() if line.startswith("GPU")]
+    if result.returncode != 0 or not gpus:
+        return CheckResult(
+            False,
+            f"nvidia-smi found no GPU: {result.stderr.strip()[:120]}",
+            "check the NVIDIA driver (nvidia-smi should list the GPU)",
+        )
+    return CheckResult(True, "; ".join(gpus))
+
+
+def check_default_model() -> CheckResult:
+    from human_video_policy.errors import ModelLoadError
+    from human_video_policy.nodes.policy_node import default_model_path
+
+    path = default_model_path()
+    try:
+        from human_video_policy.runtime.onnx_policy import OnnxPolicy
+
+        policy = OnnxPolicy(path)
+    except ModelLoadError as exc:
+        return CheckResult(
+            False,
+            str(exc),
+            "restore assets/policies/widowx_reach.onnx (git checkout) or rebuild it with "
+            "python -m human_video_policy.training.make_default_policy",
+        )
+    except ImportError as exc:
+        return CheckResult(False, f"cannot load models: {exc}", "pip install onnxruntime")
+    meta = policy.metadata
+    return CheckResult(
+        True,
+        f"{path}: {meta.action_space}, horizon {meta.horizon} x {meta.dims}, "
+        f"image {meta.image_height}x{meta.image_width}",
+    )
+
+
+def all_checks(timeout_s: float) -> list[Check]:
+    return [
+        Check("rclpy", True, check_rclpy),
+        Check("interfaces", True, check_interfaces),
+        Check("dds", True, lambda: check_dds_round_trip(min(timeout_s, 10.0))),
+        Check("onnxruntime", True, check_onnxruntime),
+        Check("gpu providers", False, check_gpu_providers),
+        Check("mujoco egl", True, lambda: check_mujoco(timeout_s)),
+        Check("nvidia gpu", False, lambda: check_nvidia_gpu(min(timeout_s, 20.0))),
+        Check("default model", True, check_default_model),
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    failed_required = 0
+    for check in all_checks(args.timeout):
+        try:
+            result = check.run()
+        except Exception as exc:  # a check must never crash the doctor
+            result = CheckResult(False, f"{type(exc).__name__}: {exc}", "see the error above")
+        if result.ok:
+            tag = "OK  "
+        elif check.required:
+            tag = "FAIL"
+            failed_required += 1
+        else:
+            tag = "WARN"
+        print(f"{tag} {check.name}: {result.detail}", flush=True)
+        if not result.ok and result.fix:
+            print(f"     fix: {result.fix}", flush=True)
+    if failed_required:
+        print(f"{failed_required} required check(s) failed")
+        return 1
+    print("all required checks passed")
+    return 0
