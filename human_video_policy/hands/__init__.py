@@ -1,0 +1,12 @@
+"""Pure-numpy hand-motion core: keypoints -> wrist pose, joint angles, actions, segments, labels.
+
+Inputs are MediaPipe-ordered 21-joint 3D hand keypoints in metres (``(21, 3)`` per frame or
+``(T, 21, 3)`` for a sequence). Nothing here needs ROS, torch or scipy.
+
+- :mod:`.keypoints`: joint indices, finger chains, input validation.
+- :mod:`.rotations`: Euler xyz, axis-angle, orthonormalisation helpers.
+- :mod:`.wrist_pose`: method A wrist 6D pose (position = wrist, R = [x y z]).
+- :mod:`.joint_angles`: 15 MANO joints x 3 Euler angles, VITRA 51-d per-hand action.
+- :mod:`.segmentation`: VITRA atomic action segmentation at wrist-speed minima.
+- :mod:`.primitives`: RAD move / gripper primitives and a template captioner.
+"""
