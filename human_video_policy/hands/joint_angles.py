@@ -1,22 +1,29 @@
 """Finger joint angles (15 MANO joints x 3 Euler angles) and the VITRA 51-d per-hand action.
 
-Joint angle formula (VITRA-style, from keypoints). For a joint ``k`` with parent keypoint ``j``
-and child keypoint ``c`` the parent bone is ``u = kp[k] - kp[j]`` and the child bone
-``v = kp[c] - kp[k]``. Each bone gets a frame ``F = [e1 e2 e3]`` with ``e1 = unit(bone)``,
-``e2 = unit(a - (a.e1) e1)`` for a fixed per-finger reference axis ``a`` and ``e3 = e1 x e2``.
-The joint rotation is ``F_parent^T F_child`` written as intrinsic xyz Euler angles
-``(twist, flexion, abduction)`` (see :mod:`.rotations`): with no abduction, ``flexion`` is the
-angle between ``u`` and ``v`` (``arccos(u.v / |u||v|)``) and its sign comes from the reference
-axis: **positive = bending toward the palm**. ``abduction`` is positive toward the thumb side
-(for the thumb: away from the fingers). ``twist`` (roll about the bone) is not observable from
-keypoints; it only carries the small roll induced by the frame construction.
+Joint angle formula (VITRA-style, from keypoints). Along each finger chain (wrist -> MCP -> PIP
+-> DIP -> tip; thumb: wrist -> CMC -> MCP -> IP -> tip) every bone gets a frame
+``F = [e1 e2 e3]`` with ``e1`` = unit bone vector. The first bone's frame is a per-finger base
+frame turned by the smallest rotation onto the bone; each next bone's frame is the previous frame
+turned by the smallest rotation taking the parent bone direction ``u`` onto the child bone
+direction ``v`` (parallel transport, so no reference axis can become degenerate). The joint
+rotation (a pure swing of angle ``arccos(u.v)``) is written in the reordered bone frames
+``G = [e2 e3 e1]`` as ``G_parent^T G_child`` = intrinsic xyz Euler angles
+``(flexion, abduction, twist)`` (see :mod:`.rotations`; the first angle has the full +-180 degree
+range, so PIP flexion beyond 90 degrees stays continuous):
 
-Reference axes are expressed in the wrist frame of :mod:`.wrist_pose` (x: wrist -> middle MCP,
+- ``flexion``: rotation about ``e2``; **positive = bending toward the palm**. A straight joint
+  gives 0; a joint bent by 90 degrees toward the palm gives +90 degrees.
+- ``abduction``: rotation about ``e3``; positive toward ``e2`` (the thumb side for fingers, away
+  from the fingers for the thumb).
+- ``twist``: roll about the bone. It is not observable from keypoints and is ~0 (it only carries
+  the small roll that the xyz split of a combined flexion + abduction swing produces).
+
+Base frames are expressed in the wrist frame of :mod:`.wrist_pose` (x: wrist -> middle MCP,
 z: palm normal toward the palm). Keypoints are first moved into that frame; a **left** hand is
 additionally mirrored (local ``y -> -y``) so left and right hands give the same angles for the
-same anatomical posture. Fingers use ``a = -y`` of the right-hand frame (the thumb side); the
-thumb uses ``a = unit(-x - y)`` (perpendicular to the palm normal and to the nominal thumb
-direction ``x - y``), so the same sign rules hold.
+same anatomical posture. Fingers start from ``[x, -y, -z]`` (``-y`` = thumb side of a right
+hand); the thumb starts from ``[unit(x - y), unit(-x - y), -z]`` (its nominal direction, toward
+the thumb side and forward), so the same sign rules hold.
 
 MANO joint order (15 joints, index/middle/pinky/ring/thumb, as in MANO's kinematic tree) and the
 MediaPipe keypoint that plays each joint (its parent and child keypoints define the bones)::
@@ -51,7 +58,6 @@ import numpy as np
 from human_video_policy.errors import InputError
 from human_video_policy.hands.keypoints import (
     PARENT,
-    WRIST,
     check_handedness,
     check_keypoint_sequence,
     check_keypoints,
@@ -59,6 +65,7 @@ from human_video_policy.hands.keypoints import (
 from human_video_policy.hands.rotations import (
     check_rotation,
     euler_xyz_from_matrix,
+    hat,
     matrix_from_euler_xyz,
 )
 from human_video_policy.hands.wrist_pose import wrist_poses_from_keypoints
@@ -78,20 +85,29 @@ MANO_JOINT_NAMES: tuple[str, ...] = (
 MANO_TO_MEDIAPIPE: tuple[int, ...] = (5, 6, 7, 9, 10, 11, 17, 18, 19, 13, 14, 15, 1, 2, 3)
 
 #: Names of the three Euler components per joint.
-ANGLE_NAMES = ("twist", "flexion", "abduction")
+ANGLE_NAMES = ("flexion", "abduction", "twist")
 
-_FINGER_REF = np.array([0.0, -1.0, 0.0])
-_THUMB_REF = np.array([-1.0, -1.0, 0.0]) / np.sqrt(2.0)
 _MIN_LEN = 1e-9
+_SQ2 = np.sqrt(2.0)
+#: Base frames [e1 e2 e3] (columns, in the right-hand wrist frame) that the chains start from.
+_FINGER_BASE = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]]).T
+_THUMB_BASE = np.array(
+    [[1 / _SQ2, -1 / _SQ2, 0.0], [-1 / _SQ2, -1 / _SQ2, 0.0], [0.0, 0.0, -1.0]]
+).T
+_CHAINS: tuple[tuple[int, ...], ...] = (
+    (0, 5, 6, 7, 8),
+    (0, 9, 10, 11, 12),
+    (0, 17, 18, 19, 20),
+    (0, 13, 14, 15, 16),
+    (0, 1, 2, 3, 4),
+)
 
 
-def _bone_frames(bone: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    e1 = bone / np.linalg.norm(bone, axis=-1, keepdims=True)
-    a = np.broadcast_to(ref, e1.shape)
-    e2 = a - np.sum(a * e1, axis=-1, keepdims=True) * e1
-    e2 = e2 / np.linalg.norm(e2, axis=-1, keepdims=True)
-    e3 = np.cross(e1, e2)
-    return np.stack([e1, e2, e3], axis=-1)
+def _min_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Smallest rotation taking unit vectors ``a`` to ``b`` (batched, not for a = -b)."""
+    c = np.sum(a * b, axis=-1)[..., None, None]
+    K = hat(np.cross(a, b))
+    return np.eye(3) + K + (K @ K) / (1.0 + c)
 
 
 def local_keypoints(kp: object, handedness: str, name: str = "keypoints") -> np.ndarray:
@@ -105,7 +121,7 @@ def local_keypoints(kp: object, handedness: str, name: str = "keypoints") -> np.
 
 
 def joint_angles_sequence(kp: object, handedness: str, name: str = "keypoints") -> np.ndarray:
-    """``(T, 21, 3)`` keypoints -> ``(T, 15, 3)`` MANO-ordered ``(twist, flexion, abduction)``."""
+    """``(T, 21, 3)`` keypoints -> ``(T, 15, 3)`` MANO-ordered ``(flexion, abduction, twist)``."""
     check_handedness(handedness)
     local = local_keypoints(kp, handedness, name)
     joints = np.array(MANO_TO_MEDIAPIPE)
@@ -120,11 +136,21 @@ def joint_angles_sequence(kp: object, handedness: str, name: str = "keypoints") 
             f"{name}: zero-length bone at frame {t} around joint {MANO_JOINT_NAMES[j]} "
             f"(MediaPipe {MANO_TO_MEDIAPIPE[j]})"
         )
-    refs = np.where((np.arange(NUM_MANO_JOINTS) >= 12)[:, None], _THUMB_REF, _FINGER_REF)
-    Fp = _bone_frames(u, refs)
-    Fc = _bone_frames(v, refs)
-    rel = np.swapaxes(Fp, -1, -2) @ Fc
-    return euler_xyz_from_matrix(rel)
+    out = np.empty((local.shape[0], NUM_MANO_JOINTS, 3))
+    for f, chain in enumerate(_CHAINS):
+        base = _THUMB_BASE if chain[1] == 1 else _FINGER_BASE
+        F = np.broadcast_to(base, (local.shape[0], 3, 3))
+        for k in range(4):
+            bone = local[:, chain[k + 1]] - local[:, chain[k]]
+            bone = bone / np.linalg.norm(bone, axis=-1, keepdims=True)
+            F_next = _min_rotation(F[..., 0], bone) @ F
+            if k > 0:
+                # Columns reordered to [e2, e3, e1]: xyz Euler = (flexion, abduction, twist).
+                G, G_next = F[..., [1, 2, 0]], F_next[..., [1, 2, 0]]
+                rel = np.swapaxes(G, -1, -2) @ G_next
+                out[:, 3 * f + k - 1] = euler_xyz_from_matrix(rel)
+            F = F_next
+    return out
 
 
 def joint_angles(kp: object, handedness: str, name: str = "keypoints") -> np.ndarray:
@@ -216,7 +242,6 @@ __all__ = [
     "MANO_JOINT_NAMES",
     "MANO_TO_MEDIAPIPE",
     "NUM_MANO_JOINTS",
-    "WRIST",
     "apply_hand_action_51",
     "hand_action_51",
     "hand_actions_51",

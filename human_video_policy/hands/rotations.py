@@ -76,7 +76,9 @@ def euler_xyz_from_matrix(R: object) -> np.ndarray:
     b = np.arcsin(sb)
     cb = np.sqrt(np.maximum(0.0, 1.0 - sb * sb))
     regular = cb > 1e-9
-    a = np.where(regular, np.arctan2(-M[..., 1, 2], M[..., 2, 2]), np.arctan2(M[..., 2, 1], M[..., 1, 1]))
+    a = np.where(
+        regular, np.arctan2(-M[..., 1, 2], M[..., 2, 2]), np.arctan2(M[..., 2, 1], M[..., 1, 1])
+    )
     c = np.where(regular, np.arctan2(-M[..., 0, 1], M[..., 0, 0]), 0.0)
     return np.stack([a, b, c], axis=-1)
 
@@ -119,15 +121,21 @@ def axis_angle_from_matrix(R: object) -> np.ndarray:
     sin_t = np.sin(theta)
     small = theta < 1e-6
     near_pi = theta > np.pi - 1e-4
-    scale = np.where(small, 0.5 + theta**2 / 12.0, theta / (2.0 * np.where(small, 1.0, sin_t)))
+    scale = np.where(
+        small, 0.5 + theta**2 / 12.0, theta / (2.0 * np.where(small | near_pi, 1.0, sin_t))
+    )
     out = scale[..., None] * vee
     if np.any(near_pi):
-        # Near pi the antisymmetric part vanishes: use the symmetric part (R + I) / 2 = n n^T.
-        S = (M + np.eye(3)) / 2.0
+        # Near pi the antisymmetric part vanishes; the symmetric part gives n n^T exactly:
+        # (R + R^T) / 2 = cos(t) I + (1 - cos(t)) n n^T.
+        sym = (M + np.swapaxes(M, -1, -2)) / 2.0
+        denom = np.where(near_pi, 1.0 - cos_t, 1.0)[..., None, None]
+        S = (sym - cos_t[..., None, None] * np.eye(3)) / denom
         diag = np.diagonal(S, axis1=-2, axis2=-1)
         k = np.argmax(diag, axis=-1)
         col = np.take_along_axis(S, k[..., None, None].repeat(3, axis=-1), axis=-2)[..., 0, :]
-        n = col / np.linalg.norm(col, axis=-1, keepdims=True)
+        norm = np.linalg.norm(col, axis=-1, keepdims=True)
+        n = col / np.where(norm > 0.0, norm, 1.0)
         # Sign: align with the (small) antisymmetric part when it is informative.
         sign = np.where(np.sum(n * vee, axis=-1) < 0.0, -1.0, 1.0)
         out = np.where(near_pi[..., None], (sign * theta)[..., None] * n, out)
