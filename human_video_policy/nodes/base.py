@@ -22,6 +22,7 @@ Time: nodes read time from ``self.get_clock()`` (see :meth:`HvpNode.now_s`), so 
 from __future__ import annotations
 
 import math
+import os
 import signal
 import sys
 import threading
@@ -323,6 +324,8 @@ def run_node(
     finally:
         # Shutdown order matters: a spin thread still running when rclpy shuts down can abort.
         stop.set()
+        if node is not None:
+            _exit_if_cleanup_hangs(name, EXIT_FAILURE if failure else code)
         if executor is not None:
             executor.shutdown(timeout_sec=5.0)
         if spin_thread is not None:
@@ -335,6 +338,31 @@ def run_node(
         rclpy.try_shutdown(context=context)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+CLEANUP_TIMEOUT_S = 3.0
+
+
+def _exit_if_cleanup_hangs(name: str, code: int) -> None:
+    """Ends the process with ``code`` if rclpy teardown has not finished in CLEANUP_TIMEOUT_S.
+
+    The node has stopped working by then; a teardown stuck inside rclpy (seen once in CI: an
+    executor node that outlived SIGINT and SIGTERM after the /clock source exited) must not turn
+    a clean stop into a SIGKILL and a failed launch.
+    """
+
+    def expire() -> None:
+        print(
+            f"{name}: rclpy teardown did not finish within {CLEANUP_TIMEOUT_S:g} s; "
+            f"exiting with code {code}",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(code)
+
+    timer = threading.Timer(CLEANUP_TIMEOUT_S, expire)
+    timer.daemon = True
+    timer.start()
 
 
 def _watch(node: HvpNode, stop: threading.Event, spin_thread: threading.Thread) -> None:
