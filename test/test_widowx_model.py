@@ -13,8 +13,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
-import pinocchio as pin
 import pytest
+from urdf_compare import assert_joints_match, max_fk_errors, urdf_joints
 
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.kinematics import ForwardKinematics
@@ -76,41 +76,12 @@ def vendor_present() -> None:
     _require_vendor()
 
 
-def urdf_joints(path_or_xml: Path | str) -> dict[str, ET.Element]:
-    text = path_or_xml.read_text() if isinstance(path_or_xml, Path) else path_or_xml
-    return {j.get("name"): j for j in ET.fromstring(text).findall("joint")}
-
-
-def floats(element: ET.Element | None, attribute: str, default: str) -> np.ndarray:
-    raw = default if element is None else element.get(attribute, default)
-    return np.array([float(x) for x in raw.split()])
-
-
 def random_configurations(n: int, seed: int) -> np.ndarray:
     """Uniform samples within the URDF limits, in FK_INPUTS order (prop angle in [-pi, pi])."""
     limits = read_urdf_joint_limits(PROJECT_URDF, (*WIDOWX_ARM_JOINTS, "left_finger"))
     lower = np.insert(limits.lower, 6, -np.pi)
     upper = np.insert(limits.upper, 6, np.pi)
     return np.random.default_rng(seed).uniform(lower, upper, size=(n, len(FK_INPUTS)))
-
-
-def max_fk_errors(
-    fk_a: ForwardKinematics, fk_b: ForwardKinematics, configurations: np.ndarray, frames
-) -> tuple[float, str, float, str]:
-    """Largest position (m) and rotation (rad, |log3(Ra^T Rb)|) error, with the worst frames."""
-    worst_pos, worst_pos_frame, worst_rot, worst_rot_frame = 0.0, "", 0.0, ""
-    for q in configurations:
-        poses_a = fk_a.frame_poses(q, frames)
-        poses_b = fk_b.frame_poses(q, frames)
-        for frame in frames:
-            pose_a, pose_b = poses_a[frame], poses_b[frame]
-            pos = float(np.linalg.norm(pose_a[:3, 3] - pose_b[:3, 3]))
-            rot = float(np.linalg.norm(pin.log3(pose_a[:3, :3].T @ pose_b[:3, :3])))
-            if pos > worst_pos:
-                worst_pos, worst_pos_frame = pos, frame
-            if rot > worst_rot:
-                worst_rot, worst_rot_frame = rot, frame
-    return worst_pos, worst_pos_frame, worst_rot, worst_rot_frame
 
 
 @pytest.fixture(scope="module")
@@ -190,38 +161,7 @@ def test_comparison_detects_a_2mm_or_2mrad_error(vendor_fk, common_frames, joint
 
 @needs_vendor
 def test_joints_match_vendor_one_by_one():
-    project, vendor = urdf_joints(PROJECT_URDF), urdf_joints(VENDOR_URDF)
-    assert set(project) == set(vendor)
-    for name, vj in vendor.items():
-        pj = project[name]
-        where = f"joint {name!r}"
-        assert pj.get("type") == vj.get("type"), where
-        assert pj.find("parent").get("link") == vj.find("parent").get("link"), where
-        assert pj.find("child").get("link") == vj.find("child").get("link"), where
-        for attr in ("xyz", "rpy"):
-            np.testing.assert_allclose(
-                floats(pj.find("origin"), attr, "0 0 0"),
-                floats(vj.find("origin"), attr, "0 0 0"),
-                atol=1e-12,
-                err_msg=f"{where} origin {attr}",
-            )
-        if vj.get("type") == "fixed":
-            continue
-        np.testing.assert_array_equal(
-            floats(pj.find("axis"), "xyz", "1 0 0"),
-            floats(vj.find("axis"), "xyz", "1 0 0"),
-            err_msg=f"{where} axis",
-        )
-        v_limit, p_limit = vj.find("limit"), pj.find("limit")
-        assert p_limit is not None, where
-        for attr in ("lower", "upper", "velocity", "effort"):
-            assert (attr in p_limit.attrib) == (attr in v_limit.attrib), f"{where} limit {attr}"
-            if attr in v_limit.attrib:
-                assert float(p_limit.get(attr)) == float(v_limit.get(attr)), f"{where} {attr}"
-        v_mimic, p_mimic = vj.find("mimic"), pj.find("mimic")
-        assert (p_mimic is None) == (v_mimic is None), f"{where} mimic"
-        if v_mimic is not None:
-            assert p_mimic.attrib == v_mimic.attrib, f"{where} mimic"
+    assert_joints_match(PROJECT_URDF, VENDOR_URDF, dynamics=False)
 
 
 @needs_vendor

@@ -16,7 +16,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 import pytest
-from test_widowx_model import floats, max_fk_errors, urdf_joints
+from urdf_compare import assert_joints_match, max_fk_errors, urdf_joints
 
 from human_video_policy.kinematics import ForwardKinematics
 from human_video_policy.robots.xhand import (
@@ -139,44 +139,7 @@ def test_comparison_detects_a_2mm_or_2mrad_error(
 
 
 def test_joints_match_vendor_one_by_one(vendor_urdf):
-    project, vendor = urdf_joints(PROJECT_URDF), urdf_joints(vendor_urdf)
-    assert set(project) == set(vendor)
-    for name, vj in vendor.items():
-        pj = project[name]
-        where = f"joint {name!r}"
-        assert pj.get("type") == vj.get("type"), where
-        assert pj.find("parent").get("link") == vj.find("parent").get("link"), where
-        assert pj.find("child").get("link") == vj.find("child").get("link"), where
-        for attr in ("xyz", "rpy"):
-            np.testing.assert_allclose(
-                floats(pj.find("origin"), attr, "0 0 0"),
-                floats(vj.find("origin"), attr, "0 0 0"),
-                atol=1e-12,
-                err_msg=f"{where} origin {attr}",
-            )
-        if vj.get("type") == "fixed":
-            continue
-        np.testing.assert_array_equal(
-            floats(pj.find("axis"), "xyz", "1 0 0"),
-            floats(vj.find("axis"), "xyz", "1 0 0"),
-            err_msg=f"{where} axis",
-        )
-        v_limit, p_limit = vj.find("limit"), pj.find("limit")
-        assert p_limit is not None, where
-        for attr in ("lower", "upper", "velocity", "effort"):
-            assert (attr in p_limit.attrib) == (attr in v_limit.attrib), f"{where} limit {attr}"
-            if attr in v_limit.attrib:
-                assert float(p_limit.get(attr)) == float(v_limit.get(attr)), f"{where} {attr}"
-        v_dyn, p_dyn = vj.find("dynamics"), pj.find("dynamics")
-        assert (p_dyn is None) == (v_dyn is None), f"{where} dynamics"
-        if v_dyn is not None:
-            assert {k: float(x) for k, x in p_dyn.attrib.items()} == {
-                k: float(x) for k, x in v_dyn.attrib.items()
-            }, f"{where} dynamics"
-        v_mimic, p_mimic = vj.find("mimic"), pj.find("mimic")
-        assert (p_mimic is None) == (v_mimic is None), f"{where} mimic"
-        if v_mimic is not None:
-            assert p_mimic.attrib == v_mimic.attrib, f"{where} mimic"
+    assert_joints_match(PROJECT_URDF, vendor_urdf, dynamics=True)
 
 
 def test_vendor_model_has_no_mimic_joints_so_all_12_are_inputs(vendor_urdf, vendor_fk):
