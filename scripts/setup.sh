@@ -23,6 +23,9 @@ need_cmd make || missing+=(make)
 ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1' || missing+=(libegl1)
 ldconfig -p 2>/dev/null | grep -q 'libEGL_mesa.so.0' || missing+=(libegl-mesa0 libgl1-mesa-dri)
 ldconfig -p 2>/dev/null | grep -q 'libOpenGL.so.0' || missing+=(libopengl0)
+# pyrealsense2 (camera node) links libusb; ffmpeg writes test videos with rotation metadata.
+ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0' || missing+=(libusb-1.0-0)
+need_cmd ffmpeg || missing+=(ffmpeg)
 need_cmd "$PYTHON" || missing+=(python3 python3-venv python3-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
