@@ -198,3 +198,38 @@ def test_pose_round_trip_and_error() -> None:
     assert msg.pose.orientation.w == 1.0 and msg.header.frame_id == "wx250s/base_link"
     with pytest.raises(InputError, match="3 finite values"):
         conv.position_to_pose(np.array([0.1, np.nan, 0.3]), STAMP, "base")
+
+
+def test_hand_keypoints_round_trip_and_errors() -> None:
+    rng = np.random.default_rng(0)
+    kp2 = rng.uniform(0, 640, (21, 2))
+    kp3 = rng.normal(0, 0.05, (21, 3)) + np.array([0.0, 0.0, 0.5])
+    hands = [conv.hand_to_msg("right", 0.9, kp2, kp3), conv.hand_to_msg("left", 0.4, kp2)]
+    msg = conv.hand_keypoints_to_msg(hands, STAMP, "camera_color_optical_frame", 640, 480)
+    back = conv.hands_from_msg(msg)
+    assert [h.handedness for h in back] == ["right", "left"]
+    np.testing.assert_allclose(back[0].keypoints_2d, kp2, rtol=1e-6)
+    np.testing.assert_allclose(back[0].keypoints_3d, kp3, atol=1e-6)
+    assert back[0].has_3d and not back[1].has_3d
+    assert np.isnan(back[1].keypoints_3d).all()
+    assert back[0].confidence == pytest.approx(0.9)
+
+    half_nan = kp3.copy()
+    half_nan[4] = np.nan
+    msg.hands = [conv.hand_to_msg("right", 0.9, kp2, half_nan)]
+    with pytest.raises(InputError, match="partly NaN"):
+        conv.hands_from_msg(msg)
+    msg.hands = [conv.hand_to_msg("right", 0.9, kp2, kp3)]
+    msg.hands[0].handedness = "both"
+    with pytest.raises(InputError, match="handedness"):
+        conv.hands_from_msg(msg)
+    msg.hands = [conv.hand_to_msg("right", 0.9, kp2, kp3)]
+    msg.hands[0].confidence = 3.0
+    with pytest.raises(InputError, match="confidence"):
+        conv.hands_from_msg(msg)
+    with pytest.raises(InputError, match=r"\(21, 2\)"):
+        conv.hand_to_msg("right", 0.9, kp2[:20])
+    with pytest.raises(InputError, match="finite"):
+        conv.hand_to_msg("right", 0.9, np.full((21, 2), np.nan))
+    with pytest.raises(InputError, match="handedness"):
+        conv.hand_to_msg("up", 0.9, kp2)

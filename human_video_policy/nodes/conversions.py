@@ -14,11 +14,14 @@ from __future__ import annotations
 import array
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped
 from human_video_policy_msgs.msg import ActionChunk as ActionChunkMsg
+from human_video_policy_msgs.msg import Hand as HandMsg
+from human_video_policy_msgs.msg import HandKeypoints as HandKeypointsMsg
 from sensor_msgs.msg import CameraInfo, Image, JointState
 
 from human_video_policy.errors import InputError
@@ -319,3 +322,108 @@ def pose_position(msg: PoseStamped) -> np.ndarray:
     """(3,) position (m) of a PoseStamped."""
     p = msg.pose.position
     return np.array([p.x, p.y, p.z], dtype=np.float64)
+
+
+# -- hand keypoints ------------------------------------------------------------------------
+_HANDEDNESS_LABELS = ("left", "right", "unknown")
+
+
+@dataclass(frozen=True)
+class ReceivedHand:
+    """One hand of a HandKeypoints message, as arrays.
+
+    ``keypoints_2d``: (21, 2) pixels. ``keypoints_3d``: (21, 3) metres in the message's frame,
+    all-NaN when the tracker had no metric 3D estimate. ``has_3d``: every 3D value is finite.
+    """
+
+    handedness: str
+    confidence: float
+    keypoints_2d: np.ndarray
+    keypoints_3d: np.ndarray
+    keypoint_confidence: np.ndarray
+
+    @property
+    def has_3d(self) -> bool:
+        return bool(np.isfinite(self.keypoints_3d).all())
+
+
+def hand_to_msg(
+    handedness: str,
+    confidence: float,
+    keypoints_2d: np.ndarray,
+    keypoints_3d: np.ndarray | None = None,
+    keypoint_confidence: np.ndarray | None = None,
+) -> HandMsg:
+    """A Hand message; ``keypoints_3d=None`` fills NaN (no metric estimate)."""
+    if handedness not in _HANDEDNESS_LABELS:
+        raise InputError(f"handedness must be one of {_HANDEDNESS_LABELS}, got {handedness!r}")
+    kp2 = np.asarray(keypoints_2d, dtype=np.float32)
+    if kp2.shape != (21, 2) or not np.isfinite(kp2).all():
+        raise InputError(f"keypoints_2d must be finite with shape (21, 2), got {kp2.shape}")
+    kp3 = (
+        np.full((21, 3), np.nan, np.float32)
+        if keypoints_3d is None
+        else np.asarray(keypoints_3d, dtype=np.float32)
+    )
+    if kp3.shape != (21, 3):
+        raise InputError(f"keypoints_3d must have shape (21, 3), got {kp3.shape}")
+    conf = (
+        np.ones(21, np.float32)
+        if keypoint_confidence is None
+        else np.asarray(keypoint_confidence, dtype=np.float32)
+    )
+    if conf.shape != (21,):
+        raise InputError(f"keypoint_confidence must have shape (21,), got {conf.shape}")
+    msg = HandMsg()
+    msg.handedness = handedness
+    msg.confidence = float(confidence)
+    msg.keypoints_2d = array.array("f", kp2.tobytes())
+    msg.keypoints_3d = array.array("f", kp3.tobytes())
+    msg.keypoint_confidence = array.array("f", conf.tobytes())
+    return msg
+
+
+def hand_keypoints_to_msg(
+    hands: Sequence[HandMsg], stamp: Time, frame_id: str, width: int, height: int
+) -> HandKeypointsMsg:
+    """A HandKeypoints message (stamp = the source image's stamp)."""
+    msg = HandKeypointsMsg()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.image_width, msg.image_height = int(width), int(height)
+    msg.hands = list(hands)
+    return msg
+
+
+def hands_from_msg(msg: HandKeypointsMsg) -> list[ReceivedHand]:
+    """Every hand of a HandKeypoints message; InputError on a malformed one."""
+    out = []
+    for i, hand in enumerate(msg.hands):
+        if hand.handedness not in _HANDEDNESS_LABELS:
+            raise InputError(
+                f"hands[{i}].handedness must be one of {_HANDEDNESS_LABELS}, "
+                f"got {hand.handedness!r}"
+            )
+        kp2 = np.asarray(hand.keypoints_2d, dtype=np.float64).reshape(21, 2)
+        kp3 = np.asarray(hand.keypoints_3d, dtype=np.float64).reshape(21, 3)
+        if not np.isfinite(kp2).all():
+            raise InputError(f"hands[{i}].keypoints_2d contains NaN/inf")
+        finite3 = np.isfinite(kp3)
+        if finite3.any() and not finite3.all():
+            raise InputError(
+                f"hands[{i}].keypoints_3d is partly NaN/inf ({int((~finite3).sum())} values): "
+                "either all 63 values are finite or all are NaN (no metric estimate)"
+            )
+        confidence = float(hand.confidence)
+        if not (0.0 <= confidence <= 1.0):
+            raise InputError(f"hands[{i}].confidence must be in [0, 1], got {confidence}")
+        out.append(
+            ReceivedHand(
+                handedness=hand.handedness,
+                confidence=confidence,
+                keypoints_2d=kp2,
+                keypoints_3d=kp3,
+                keypoint_confidence=np.asarray(hand.keypoint_confidence, dtype=np.float64),
+            )
+        )
+    return out
