@@ -1,0 +1,148 @@
+"""A RealMan arm controller on 127.0.0.1: JSON lines over TCP, answered like the real one.
+
+Implements the commands the driver uses (``get_current_arm_state``, ``set_arm_power``,
+``movej_canfd``), keeps the joint angles in 0.001 degree, and injects faults: drop the
+connection, a malformed (non-JSON) reply, no reply, and a system error code (reported in
+``current_arm_state.err``; with an error the arm refuses power-on and ignores targets). Unknown
+commands get ``{"command": ..., "receive_state": false}``. Sources: docs/hardware_protocols.md.
+
+    python -m human_video_policy.drivers.fake_devices.realman_fake --port 8080
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import threading
+from typing import Any
+
+from human_video_policy.drivers.fake_devices import FaultMode
+
+
+class FakeRealmanController:
+    """Serves one client at a time on ``host:port`` (port 0 picks a free one, see ``.port``)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, dof: int = 7) -> None:
+        self.joint_mdeg = [0] * dof  # joint angles, 0.001 degree
+        self.powered = False
+        self.error_code = 0
+        self.fault = FaultMode.NONE
+        self.received: list[bytes] = []  # every request line as it arrived (terminator kept)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._server = socket.create_server((host, port))
+        self._server.settimeout(0.05)
+        self.host, self.port = self._server.getsockname()[:2]
+        self._client: socket.socket | None = None
+        self._thread = threading.Thread(target=self._serve, name="FakeRealman", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> FakeRealmanController:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        self._server.close()
+
+    def movej_canfd_count(self) -> int:
+        with self._lock:
+            return sum(b'"movej_canfd"' in line for line in self.received)
+
+    # --- serving --------------------------------------------------------------------------------
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._server.accept()
+            except (TimeoutError, OSError):
+                continue
+            with client:
+                client.settimeout(0.05)
+                self._serve_client(client)
+
+    def _serve_client(self, client: socket.socket) -> None:
+        buffer = b""
+        while not self._stop.is_set():
+            try:
+                chunk = client.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return
+            buffer += chunk
+            while b"\n" in buffer:
+                line, _, buffer = buffer.partition(b"\n")
+                with self._lock:
+                    self.received.append(line + b"\n")
+                    if self.fault is FaultMode.DROP:
+                        return  # closes the connection
+                    reply = self._answer(line.strip())
+                if reply:
+                    try:
+                        client.sendall(reply)
+                    except OSError:
+                        return
+
+    def _answer(self, line: bytes) -> bytes:
+        if self.fault is FaultMode.SILENT:
+            return b""
+        if self.fault is FaultMode.MALFORMED:
+            return b'{"state":"current_arm_state","arm_state":{"joint":[1,2,\r\n'
+        try:
+            request = json.loads(line)
+            command = request["command"]
+        except (ValueError, KeyError, TypeError):
+            return self._line({"command": "unknown", "receive_state": False})
+        if command == "get_current_arm_state":
+            return self._line(
+                {
+                    "state": "current_arm_state",
+                    "arm_state": {
+                        "joint": list(self.joint_mdeg),
+                        "pose": [0, 0, 0, 0, 0, 0],
+                        "err": self.error_code,
+                    },
+                }
+            )
+        if command == "set_arm_power":
+            on = request.get("arm_power") == 1
+            if on and self.error_code:
+                return self._line({"command": "set_arm_power", "arm_power": False})
+            self.powered = on
+            return self._line({"command": "set_arm_power", "arm_power": True})
+        if command == "movej_canfd":
+            joints = request.get("joint")
+            valid = isinstance(joints, list) and len(joints) == len(self.joint_mdeg)
+            if valid and self.powered and not self.error_code:
+                self.joint_mdeg = [int(v) for v in joints]
+            return b""  # pass-through commands are not answered
+        return self._line({"command": command, "receive_state": False})
+
+    @staticmethod
+    def _line(message: dict[str, Any]) -> bytes:
+        return json.dumps(message).encode() + b"\r\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve a fake controller until Ctrl-C."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--dof", type=int, default=7)
+    args = parser.parse_args(argv)
+    with FakeRealmanController(args.host, args.port, args.dof) as fake:
+        print(f"fake RealMan controller ({args.dof} joints) on {fake.host}:{fake.port}", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

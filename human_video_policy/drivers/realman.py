@@ -1,0 +1,316 @@
+"""RealMan arm (RM75 and kin) through the controller's JSON protocol over TCP.
+
+Why JSON/TCP and not the vendor's C library: the controller itself speaks JSON on port 8080,
+one object per command, so a pure-Python client needs no binary SDK and can be tested against
+a local fake byte for byte. Streaming uses ``movej_canfd`` (angle pass-through): the
+controller forwards each target straight to the joints' CAN-FD bus without planning, which is
+what a 50-100 Hz loop needs; ``follow`` picks the joints' high-follow (true) or low-follow
+(false, smoother) mode.
+
+Units: joint angles travel as integers in 0.001 degree (:func:`rad_to_millidegrees`).
+Sources of every protocol fact, and what is unverified: docs/hardware_protocols.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import select
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from human_video_policy.drivers.base import (
+    DeviceFault,
+    DriverConnectionError,
+    DriverError,
+    DriverProtocolError,
+    DriverTimeoutError,
+    Fault,
+    JointState,
+    check_command,
+)
+from human_video_policy.errors import ConfigError
+from human_video_policy.validation import check_int_range, check_positive
+
+DEFAULT_PORT = 8080
+RM75_JOINTS: tuple[str, ...] = tuple(f"joint{i}" for i in range(1, 8))
+# Command terminator. The vendor manual shows bare JSON objects; its SDKs end each with CR LF.
+# Replies are split on LF and stripped, so either convention is read correctly.
+LINE_END = b"\r\n"
+MAX_LINE_BYTES = 65536
+
+# System error codes of the controller (RealMan JSON/ROS manual, "System error code").
+SYSTEM_ERRORS: dict[int, str] = {
+    0x0000: "Normal system",
+    0x1001: "Abnormal joint communication",
+    0x1002: "Target angle out of limit",
+    0x1003: "Point unreachable as a singularity",
+    0x1004: "Real-time kernel communication error",
+    0x1005: "Joint communication bus error",
+    0x1006: "Planning layer kernel error",
+    0x1007: "Joint overspeed",
+    0x1008: "End interface board disconnected",
+    0x1009: "Speed out of limit",
+    0x100A: "Acceleration out of limit",
+    0x100B: "Joint brake release failed",
+    0x100C: "Overspeed during drag teaching",
+    0x100D: "Robotic arm collision",
+    0x100E: "Null work frame",
+    0x100F: "Null tool frame",
+    0x1010: "Joint disabling error",
+    0x1011: "Circular planning error",
+    0x1012: "Self-collision error",
+    0x1013: "Electronic fence collision error",
+    0x5003: "Controller over-temperature",
+    0x5005: "Controller overcurrent",
+    0x5006: "Controller undercurrent",
+    0x5007: "Controller overvoltage",
+    0x5008: "Controller undervoltage",
+    0x5009: "Real-time layer communication error",
+}
+
+
+def rad_to_millidegrees(rad: np.ndarray) -> list[int]:
+    """Joint angles (rad) -> the protocol's integers in 0.001 degree (rounded)."""
+    return [round(math.degrees(float(q)) * 1000.0) for q in np.asarray(rad).ravel()]
+
+
+def millidegrees_to_rad(values: list[int] | np.ndarray) -> np.ndarray:
+    return np.radians(np.asarray(values, dtype=np.float64) / 1000.0)
+
+
+def error_codes_of(arm_state: dict[str, Any]) -> list[int]:
+    """Non-zero error codes of a ``current_arm_state`` reply.
+
+    Firmware differs here: the current manual shows ``"err": 0`` (an int; some controllers
+    send a list of codes), older controllers send ``arm_err`` and ``sys_err``. All are read.
+    """
+    codes: list[int] = []
+    for key in ("err", "arm_err", "sys_err"):
+        value = arm_state.get(key, 0)
+        values = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            raise ValueError(f"field {key!r} must be an integer or a list of integers: {value!r}")
+        codes += [v for v in values if v]
+    return codes
+
+
+@dataclass(frozen=True)
+class RealmanArmConfig:
+    """Where the controller is and how to stream to it.
+
+    host: controller IP (factory default 192.168.1.18), or 127.0.0.1 for the fake.
+    port: JSON protocol TCP port (8080 on RealMan controllers).
+    timeout_s: connect timeout and the longest wait for a reply (s).
+    joint_names: command/state order, one per arm joint; default RM75 ``joint1..joint7``.
+    follow: ``movej_canfd`` follow flag: true = high follow (the joint tracks each target
+        at once; send at a steady high rate), false = low follow (smoothed).
+    """
+
+    host: str
+    port: int = DEFAULT_PORT
+    timeout_s: float = 0.5
+    joint_names: tuple[str, ...] = RM75_JOINTS
+    follow: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.host, str) or not self.host:
+            raise ConfigError(f"host={self.host!r} is invalid: must be an IP address or name")
+        check_int_range("port", self.port, 1, 65535)
+        check_positive("timeout_s", self.timeout_s)
+        object.__setattr__(self, "joint_names", tuple(self.joint_names))
+        if not 1 <= len(self.joint_names) <= 7 or len(set(self.joint_names)) != len(
+            self.joint_names
+        ):
+            raise ConfigError(f"joint_names={self.joint_names!r} is invalid: 1 to 7 unique names")
+        if not isinstance(self.follow, bool):
+            raise ConfigError(f"follow={self.follow!r} is invalid: must be true or false")
+
+
+class RealmanArmDriver:
+    """:class:`~human_video_policy.drivers.base.JointDriver` for a RealMan arm controller."""
+
+    def __init__(self, config: RealmanArmConfig) -> None:
+        self.config = config
+        self._sock: socket.socket | None = None
+        self._buffer = b""
+        self._enabled = False
+
+    @property
+    def name(self) -> str:
+        return f"realman@{self.config.host}:{self.config.port}"
+
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        return self.config.joint_names
+
+    @property
+    def is_connected(self) -> bool:
+        return self._sock is not None
+
+    def __enter__(self) -> RealmanArmDriver:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._enabled and self.is_connected:
+                self.disable()
+        except DriverError:
+            pass
+        finally:
+            self.close()
+
+    def connect(self) -> None:
+        address = (self.config.host, self.config.port)
+        try:
+            sock = socket.create_connection(address, timeout=self.config.timeout_s)
+        except TimeoutError as exc:
+            raise DriverTimeoutError(f"{self.name}: connect timed out: {exc}") from exc
+        except OSError as exc:
+            raise DriverConnectionError(f"{self.name}: cannot connect: {exc}") from exc
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock, self._buffer = sock, b""
+        try:
+            self.read_state()  # proves the controller answers
+        except DriverError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        sock, self._sock = self._sock, None
+        self._enabled = False
+        if sock is not None:
+            sock.close()
+
+    def enable(self) -> None:
+        """Arm power on (``set_arm_power`` 1); a refusal raises DeviceFault with the error code."""
+        self._set_power(1)
+        self._enabled = True
+
+    def disable(self) -> None:
+        self._set_power(0)
+        self._enabled = False
+
+    def read_state(self) -> JointState:
+        reply = self._request({"command": "get_current_arm_state"}, "state", "current_arm_state")
+        arm_state = reply.get("arm_state")
+        joints = arm_state.get("joint") if isinstance(arm_state, dict) else None
+        if not isinstance(joints, list) or len(joints) < len(self.joint_names):
+            raise DriverProtocolError(
+                f"{self.name}: current_arm_state without {len(self.joint_names)} joint angles: "
+                f"{reply!r}"
+            )
+        try:
+            positions = millidegrees_to_rad(joints[: len(self.joint_names)])
+            codes = error_codes_of(arm_state)  # type: ignore[arg-type]
+        except (TypeError, ValueError) as exc:
+            raise DriverProtocolError(f"{self.name}: bad current_arm_state: {exc}") from exc
+        return JointState(
+            names=self.joint_names,
+            positions=positions,
+            stamp_s=time.monotonic(),
+            enabled=self._enabled,
+            faults=tuple(Fault(c, SYSTEM_ERRORS.get(c, "unknown error code")) for c in codes),
+        )
+
+    def send_positions(self, positions: np.ndarray) -> None:
+        """One ``movej_canfd`` line; the controller does not answer pass-through commands."""
+        command = check_command(self.name, self.joint_names, positions)
+        self._discard_pushed_lines()
+        self._send(
+            {
+                "command": "movej_canfd",
+                "joint": rad_to_millidegrees(command),
+                "follow": self.config.follow,
+            }
+        )
+
+    # --- helpers --------------------------------------------------------------------------------
+    def _set_power(self, on: int) -> None:
+        reply = self._request(
+            {"command": "set_arm_power", "arm_power": on}, "command", "set_arm_power"
+        )
+        if reply.get("arm_power") is not True:
+            faults = self.read_state().faults
+            code, meaning = (faults[0].code, faults[0].meaning) if faults else (0, "no error code")
+            raise DeviceFault(self.name, code, f"controller refused set_arm_power {on}: {meaning}")
+
+    def _sock_or_raise(self) -> socket.socket:
+        if self._sock is None:
+            raise DriverConnectionError(f"{self.name}: not connected (call connect() first)")
+        return self._sock
+
+    def _send(self, message: dict[str, Any]) -> None:
+        sock = self._sock_or_raise()
+        data = json.dumps(message, separators=(",", ":")).encode() + LINE_END
+        try:
+            sock.sendall(data)
+        except OSError as exc:
+            raise DriverConnectionError(
+                f"{self.name}: connection lost while sending: {exc}"
+            ) from exc
+
+    def _request(self, message: dict[str, Any], key: str, value: str) -> dict[str, Any]:
+        """Send ``message``; return the first reply whose ``key`` is ``value``.
+
+        Other well-formed lines (the controller pushes e.g. ``current_trajectory_state``) are
+        skipped; a line that is not a JSON object is a protocol error.
+        """
+        self._send(message)
+        deadline = time.monotonic() + self.config.timeout_s
+        while True:
+            reply = self._parse(self._read_line(deadline))
+            if reply.get(key) == value:
+                return reply
+
+    def _parse(self, line: bytes) -> dict[str, Any]:
+        try:
+            reply = json.loads(line)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DriverProtocolError(
+                f"{self.name}: reply is not JSON ({exc}): {line[:200]!r}"
+            ) from exc
+        if not isinstance(reply, dict):
+            raise DriverProtocolError(f"{self.name}: reply is not a JSON object: {line[:200]!r}")
+        return reply
+
+    def _read_line(self, deadline: float) -> bytes:
+        sock = self._sock_or_raise()
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DriverTimeoutError(f"{self.name}: no reply within {self.config.timeout_s} s")
+            sock.settimeout(remaining)
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError as exc:
+                raise DriverTimeoutError(
+                    f"{self.name}: no reply within {self.config.timeout_s} s"
+                ) from exc
+            except OSError as exc:
+                raise DriverConnectionError(f"{self.name}: connection lost: {exc}") from exc
+            if not chunk:
+                raise DriverConnectionError(f"{self.name}: controller closed the connection")
+            self._buffer += chunk
+            if len(self._buffer) > MAX_LINE_BYTES and b"\n" not in self._buffer:
+                raise DriverProtocolError(f"{self.name}: reply line over {MAX_LINE_BYTES} bytes")
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.strip()
+
+    def _discard_pushed_lines(self) -> None:
+        """Drop whatever the controller pushed since the last call, so it cannot pile up."""
+        sock = self._sock_or_raise()
+        while select.select([sock], [], [], 0)[0]:
+            try:
+                chunk = sock.recv(65536)
+            except OSError as exc:
+                raise DriverConnectionError(f"{self.name}: connection lost: {exc}") from exc
+            if not chunk:
+                raise DriverConnectionError(f"{self.name}: controller closed the connection")
+            self._buffer += chunk
+        self._buffer = self._buffer[self._buffer.rfind(b"\n") + 1 :]
