@@ -129,6 +129,15 @@ def test_wheel_has_the_ros_install_layout(tmp_path: Path) -> None:
         "share/human_video_policy/launch/sim_widowx.launch.py",
         "share/human_video_policy/urdf/wx250s.urdf",
         "share/human_video_policy/mjcf/wx250s_reach_scene.xml",
+        "share/human_video_policy/urdf/rm75_xhand_right.urdf",
+        "share/human_video_policy/urdf/rm75.urdf",
+        "share/human_video_policy/mjcf/rm75_xhand_scene.xml",
+        "share/human_video_policy/config/ik.params.yaml",
+        "share/human_video_policy/config/retarget_xhand.yaml",
+        "share/human_video_policy/config/camera.params.yaml",
+        "lib/human_video_policy/ik_node",
+        "lib/human_video_policy/retarget_node",
+        "lib/human_video_policy/camera_node",
         "share/human_video_policy/assets/policies/widowx_reach.onnx",
         "lib/human_video_policy/sim_node",
         "lib/human_video_policy/policy_node",
@@ -136,7 +145,14 @@ def test_wheel_has_the_ros_install_layout(tmp_path: Path) -> None:
     ]
     missing = [p for p in expected if data + p not in names]
     assert not missing, f"wheel lacks {missing}"
-    for node in ("sim_node", "policy_node", "executor_node"):  # ros2 run needs them executable
+    for node in (
+        "sim_node",
+        "policy_node",
+        "executor_node",
+        "ik_node",
+        "retarget_node",
+        "camera_node",
+    ):  # ros2 run needs them executable
         mode = archive.getinfo(f"{data}lib/human_video_policy/{node}").external_attr >> 16
         assert mode & 0o111, f"{node} is not executable in the wheel (mode {oct(mode)})"
     assert "human_video_policy/runtime/onnx_policy.py" in names

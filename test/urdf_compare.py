@@ -44,6 +44,17 @@ def assert_joints_match(project_urdf: Path, vendor_urdf: Path, *, dynamics: bool
     """Joint by joint: type, tree, origin, axis, limits, mimic (and <dynamics> if asked)."""
     project, vendor = urdf_joints(project_urdf), urdf_joints(vendor_urdf)
     assert set(project) == set(vendor)
+    assert_vendor_joints_present(project_urdf, vendor_urdf, dynamics=dynamics)
+
+
+def assert_vendor_joints_present(
+    project_urdf: Path | str, vendor_urdf: Path, *, dynamics: bool
+) -> None:
+    """Every vendor joint is in the project URDF, equal as in assert_joints_match; the project
+    may have more (e.g. an arm URDF that also carries a hand)."""
+    project, vendor = urdf_joints(project_urdf), urdf_joints(vendor_urdf)
+    missing = set(vendor) - set(project)
+    assert not missing, f"vendor joints missing from the project URDF: {sorted(missing)}"
     for name, vj in vendor.items():
         pj = project[name]
         where = f"joint {name!r}"
@@ -81,3 +92,40 @@ def assert_joints_match(project_urdf: Path, vendor_urdf: Path, *, dynamics: bool
         assert (p_mimic is None) == (v_mimic is None), f"{where} mimic"
         if v_mimic is not None:
             assert p_mimic.attrib == v_mimic.attrib, f"{where} mimic"
+
+
+def relative_pose(fk: ForwardKinematics, q: np.ndarray, root: str, frames) -> dict:
+    """4x4 poses of ``frames`` expressed in frame ``root`` (one FK pass)."""
+    poses = fk.frame_poses(q, [root, *frames])
+    inverse_root = np.linalg.inv(poses[root])
+    return {frame: inverse_root @ poses[frame] for frame in frames}
+
+
+def max_relative_fk_errors(
+    fk_a: ForwardKinematics,
+    root_a: str,
+    configurations_a: np.ndarray,
+    fk_b: ForwardKinematics,
+    root_b: str,
+    configurations_b: np.ndarray,
+    frames,
+    offset_b: np.ndarray | None = None,
+) -> tuple[float, str, float, str]:
+    """Like max_fk_errors, for two models with different inputs and roots: each frame's pose in
+    ``root_a`` (model a) against its pose in ``root_b`` (model b), pre-multiplied by
+    ``offset_b`` (root_a <- root_b, e.g. the flange-to-hand mount) when given. The i-th
+    configurations of a and b must describe the same joint values."""
+    offset = np.eye(4) if offset_b is None else np.asarray(offset_b)
+    worst_pos, worst_pos_frame, worst_rot, worst_rot_frame = 0.0, "", 0.0, ""
+    for qa, qb in zip(configurations_a, configurations_b, strict=True):
+        poses_a = relative_pose(fk_a, qa, root_a, frames)
+        poses_b = relative_pose(fk_b, qb, root_b, frames)
+        for frame in frames:
+            pose_a, pose_b = poses_a[frame], offset @ poses_b[frame]
+            pos = float(np.linalg.norm(pose_a[:3, 3] - pose_b[:3, 3]))
+            rot = float(np.linalg.norm(pin.log3(pose_a[:3, :3].T @ pose_b[:3, :3])))
+            if pos > worst_pos:
+                worst_pos, worst_pos_frame = pos, frame
+            if rot > worst_rot:
+                worst_rot, worst_rot_frame = rot, frame
+    return worst_pos, worst_pos_frame, worst_rot, worst_rot_frame

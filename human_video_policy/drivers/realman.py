@@ -34,10 +34,11 @@ from human_video_policy.drivers.base import (
     check_command,
 )
 from human_video_policy.errors import ConfigError
+from human_video_policy.robots.rm75 import RM75_ARM_JOINTS
 from human_video_policy.validation import check_int_range, check_positive
 
 DEFAULT_PORT = 8080
-RM75_JOINTS: tuple[str, ...] = tuple(f"joint{i}" for i in range(1, 8))
+RM75_JOINTS: tuple[str, ...] = RM75_ARM_JOINTS
 # Command terminator. The vendor manual shows bare JSON objects; its SDKs end each with CR LF.
 # Replies are split on LF and stripped, so either convention is read correctly.
 LINE_END = b"\r\n"

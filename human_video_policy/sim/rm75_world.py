@@ -1,0 +1,295 @@
+"""A simulated Realman RM75 with an XHand right hand on a table, seen by a head camera, in MuJoCo.
+
+``RM75World`` is the sim half of the RM75 + XHand robot interface, shaped like
+``sim.widowx_world.WidowXWorld``: 19 joint position commands in (7 arm + 12 hand, the order of
+robots/rm75.py RM75_XHAND_JOINTS), joint states, the EE pose, camera images and depth out, all in
+the arm's base frame ``base_link`` (z up, metres; the MuJoCo world origin is the base, the table
+top is z = 0). The scene is the project's own model, ``mjcf/rm75_xhand_scene.xml``, whose
+kinematics test/test_rm75_model.py keeps equal to urdf/rm75_xhand_right.urdf.
+
+Rendering is offscreen: with no display, ``MUJOCO_GL`` defaults to ``egl`` (set it before the
+first ``import mujoco`` in the process to choose otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+
+if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+    os.environ["MUJOCO_GL"] = "egl"
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+from human_video_policy.errors import ConfigError, InputError
+from human_video_policy.robots.rm75 import BASE_FRAME, HOME_POSITION, RM75_XHAND_JOINTS
+from human_video_policy.sim.widowx_world import CameraIntrinsics
+from human_video_policy.validation import check_file, check_int_range, check_range
+
+DEFAULT_SCENE = ("mjcf", "rm75_xhand_scene.xml")
+EE_SITE = "ee_site"  # at right_hand_ee_link, robots/rm75.py EE_FRAME
+TARGET_BODY = "target"
+# Where reset() puts the target cube: x, y ranges (m, base frame) on the table in front.
+TARGET_X_RANGE = (0.25, 0.45)
+TARGET_Y_RANGE = (-0.2, 0.2)
+
+
+def default_scene_path() -> Path:
+    """The project's RM75 + XHand scene (mjcf/rm75_xhand_scene.xml)."""
+    from human_video_policy.resources import resource_path
+
+    return resource_path(*DEFAULT_SCENE)
+
+
+@dataclass
+class RM75WorldConfig:
+    """Settings of :class:`RM75World`.
+
+    Attributes:
+        scene_path: MJCF scene file; empty = the project's mjcf/rm75_xhand_scene.xml.
+        image_width, image_height: rendered image size in pixels (1..1280 x 1..960).
+        camera_name: MJCF camera the images come from (the head camera by default).
+        camera_frame_id: frame_id reported with the intrinsics (the camera's optical frame).
+        max_depth_m: depth beyond this (m) is reported as 0.0 = no return, like a RealSense.
+        home_position: 19 command-joint positions (rad) the robot starts from on reset, in
+            RM75_XHAND_JOINTS order; None = robots.rm75.HOME_POSITION (arm ready, hand open).
+    """
+
+    scene_path: str = ""
+    image_width: int = 128
+    image_height: int = 128
+    camera_name: str = "head_camera"
+    camera_frame_id: str = "head_camera_optical_frame"
+    max_depth_m: float = 10.0
+    home_position: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.scene_path:
+            check_file("scene_path", self.scene_path)
+        check_int_range("image_width", self.image_width, 1, 1280)
+        check_int_range("image_height", self.image_height, 1, 960)
+        if not self.camera_name:
+            raise ConfigError("camera_name='' is invalid: must name an MJCF camera")
+        if not self.camera_frame_id:
+            raise ConfigError("camera_frame_id='' is invalid: must be a frame name")
+        check_range("max_depth_m", self.max_depth_m, 0.1, 65.0)
+        if self.home_position is not None:
+            home = np.asarray(self.home_position, dtype=np.float64)
+            if home.shape != (len(RM75_XHAND_JOINTS),) or not np.all(np.isfinite(home)):
+                raise ConfigError(
+                    f"home_position={self.home_position!r} is invalid: must be "
+                    f"{len(RM75_XHAND_JOINTS)} finite values for {RM75_XHAND_JOINTS}"
+                )
+            self.home_position = tuple(float(v) for v in home)
+
+
+class RM75World:
+    """MuJoCo RM75 + XHand + table + target cube; see the module docstring.
+
+    Not thread-safe. Call :meth:`close` (or use as a context manager) to free the renderers.
+    """
+
+    joint_names: tuple[str, ...] = RM75_XHAND_JOINTS
+
+    def __init__(self, config: RM75WorldConfig | None = None) -> None:
+        self.config = config or RM75WorldConfig()
+        path = Path(self.config.scene_path) if self.config.scene_path else default_scene_path()
+        try:
+            self.model = mujoco.MjModel.from_xml_path(str(path))
+        except ValueError as exc:
+            raise ConfigError(f"cannot load MuJoCo scene {path}: {exc}") from exc
+        self.scene_path = path
+        self.data = mujoco.MjData(self.model)
+        m = self.model
+        try:
+            joint_ids = [m.joint(n).id for n in self.joint_names]
+            self._qpos_index = np.array([m.jnt_qposadr[j] for j in joint_ids])
+            self._qvel_index = np.array([m.jnt_dofadr[j] for j in joint_ids])
+            self._actuator_index = np.array(
+                [next(a for a in range(m.nu) if m.actuator_trnid[a, 0] == j) for j in joint_ids]
+            )
+            self._camera_id = m.camera(self.config.camera_name).id
+            self._ee_site = m.site(EE_SITE).id
+            self._target_mocap = int(m.body_mocapid[m.body(TARGET_BODY).id])
+            self._base_body = m.body(BASE_FRAME).id
+        except (KeyError, StopIteration) as exc:
+            raise ConfigError(
+                f"scene {path} lacks a joint/actuator/camera/site/body the world needs (joints "
+                f"{self.joint_names}, camera {self.config.camera_name!r}, site {EE_SITE!r}, "
+                f"bodies {BASE_FRAME!r} and mocap {TARGET_BODY!r}): {exc}"
+            ) from exc
+        self._ctrl_low = m.actuator_ctrlrange[self._actuator_index, 0].copy()
+        self._ctrl_high = m.actuator_ctrlrange[self._actuator_index, 1].copy()
+        home = self.config.home_position or tuple(HOME_POSITION)
+        self.home_position = np.clip(
+            np.asarray(home, dtype=np.float64), self._ctrl_low, self._ctrl_high
+        )
+        w, h = self.config.image_width, self.config.image_height
+        m.vis.global_.offwidth = max(m.vis.global_.offwidth, w)
+        m.vis.global_.offheight = max(m.vis.global_.offheight, h)
+        self._renderer: mujoco.Renderer | None = None
+        self._depth_renderer: mujoco.Renderer | None = None
+        self.seed: int | None = None
+        self.reset(0)
+
+    # -- episode -----------------------------------------------------------------------------
+    def reset(self, seed: int) -> None:
+        """Robot at home and at rest, target cube at a spot on the table drawn from ``seed``."""
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+            raise InputError(f"seed={seed!r} is invalid: must be an integer >= 0")
+        self.seed = int(seed)
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+        d.qpos[self._qpos_index] = self.home_position
+        d.ctrl[self._actuator_index] = self.home_position
+        rng = np.random.default_rng(self.seed)
+        d.mocap_pos[self._target_mocap] = (
+            rng.uniform(*TARGET_X_RANGE),
+            rng.uniform(*TARGET_Y_RANGE),
+            0.0,
+        )
+        mujoco.mj_forward(m, d)
+
+    @property
+    def time(self) -> float:
+        """Sim time (s) since the last reset."""
+        return float(self.data.time)
+
+    @property
+    def timestep(self) -> float:
+        """Physics step (s)."""
+        return float(self.model.opt.timestep)
+
+    def set_joint_command(self, q: np.ndarray) -> None:
+        """Position targets for the 19 joints (clamped to the actuator ranges = URDF limits)."""
+        q = np.asarray(q, dtype=np.float64)
+        if q.shape != (len(self.joint_names),):
+            raise InputError(
+                f"joint command must have shape ({len(self.joint_names)},) for "
+                f"{self.joint_names}, got {q.shape}"
+            )
+        if not np.all(np.isfinite(q)):
+            raise InputError(f"joint command contains NaN/inf: {q.tolist()}")
+        self.data.ctrl[self._actuator_index] = np.clip(q, self._ctrl_low, self._ctrl_high)
+
+    def joint_command(self) -> np.ndarray:
+        """(19,) the position targets currently applied."""
+        return self.data.ctrl[self._actuator_index].copy()
+
+    def step(self, seconds: float) -> int:
+        """Advance by round(seconds / timestep) whole physics steps; returns the step count."""
+        if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds >= 0):
+            raise InputError(f"step seconds={seconds!r} is invalid: must be a finite number >= 0")
+        steps = round(seconds / self.timestep)
+        if steps:
+            mujoco.mj_step(self.model, self.data, nstep=steps)
+            # mj_step leaves body poses at the state before its last integration: refresh them
+            # so ee_pose() and images match joint_positions() exactly.
+            mujoco.mj_kinematics(self.model, self.data)
+        return steps
+
+    # -- state -------------------------------------------------------------------------------
+    def joint_positions(self) -> np.ndarray:
+        """(19,) positions of ``joint_names`` (rad)."""
+        return self.data.qpos[self._qpos_index].copy()
+
+    def joint_velocities(self) -> np.ndarray:
+        """(19,) velocities of ``joint_names`` (rad/s)."""
+        return self.data.qvel[self._qvel_index].copy()
+
+    def ee_pose(self) -> np.ndarray:
+        """4x4 pose of the EE frame (right_hand_ee_link) in the base frame."""
+        d = self.data
+        pose = np.eye(4)
+        pose[:3, :3] = self._base_rotation().T @ d.site_xmat[self._ee_site].reshape(3, 3)
+        pose[:3, 3] = self._in_base(d.site_xpos[self._ee_site])
+        return pose
+
+    def target_position(self) -> np.ndarray:
+        """(3,) centre of the target cube's top face in the base frame."""
+        top = self.data.mocap_pos[self._target_mocap] + np.array([0.0, 0.0, 0.04])
+        return self._in_base(top)
+
+    def _base_rotation(self) -> np.ndarray:
+        return self.data.xmat[self._base_body].reshape(3, 3)
+
+    def _in_base(self, world_point: np.ndarray) -> np.ndarray:
+        offset = np.asarray(world_point, dtype=np.float64) - self.data.xpos[self._base_body]
+        return self._base_rotation().T @ offset
+
+    # -- camera ------------------------------------------------------------------------------
+    def _ensure_renderer(self, depth: bool) -> mujoco.Renderer:
+        h, w = self.config.image_height, self.config.image_width
+        if depth:
+            if self._depth_renderer is None:
+                self._depth_renderer = mujoco.Renderer(self.model, h, w)
+                self._depth_renderer.enable_depth_rendering()
+            return self._depth_renderer
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.model, h, w)
+        return self._renderer
+
+    def render_rgb(self) -> np.ndarray:
+        """(H, W, 3) uint8 RGB image from the camera."""
+        renderer = self._ensure_renderer(depth=False)
+        renderer.update_scene(self.data, camera=self._camera_id)
+        return renderer.render().copy()
+
+    def render_depth(self) -> np.ndarray:
+        """(H, W) float32 depth (m) along the optical axis; 0.0 where nothing is in range."""
+        renderer = self._ensure_renderer(depth=True)
+        renderer.update_scene(self.data, camera=self._camera_id)
+        depth = renderer.render().astype(np.float32, copy=True)
+        depth[~(depth <= self.config.max_depth_m)] = 0.0
+        return depth
+
+    def camera_intrinsics(self) -> CameraIntrinsics:
+        """Pinhole intrinsics of the rendered images (from the camera's vertical fovy)."""
+        w, h = self.config.image_width, self.config.image_height
+        fovy = math.radians(float(self.model.cam_fovy[self._camera_id]))
+        f = 0.5 * h / math.tan(0.5 * fovy)
+        return CameraIntrinsics(
+            width=w,
+            height=h,
+            fx=f,
+            fy=f,
+            cx=(w - 1) / 2.0,
+            cy=(h - 1) / 2.0,
+            frame_id=self.config.camera_frame_id,
+        )
+
+    def camera_pose(self) -> np.ndarray:
+        """4x4 transform base <- camera optical frame (z forward, x right, y down): the
+        extrinsic an IK node needs for camera-frame targets."""
+        d = self.data
+        rotation_cam = d.cam_xmat[self._camera_id].reshape(3, 3)  # MuJoCo: -z forward, y up
+        pose = np.eye(4)
+        pose[:3, :3] = self._base_rotation().T @ rotation_cam @ np.diag([1.0, -1.0, -1.0])
+        pose[:3, 3] = self._in_base(d.cam_xpos[self._camera_id])
+        return pose
+
+    def project(self, point_base: np.ndarray) -> np.ndarray:
+        """Pixel (u, v) of a base-frame point in the rendered image."""
+        pose = self.camera_pose()
+        p = pose[:3, :3].T @ (np.asarray(point_base, dtype=np.float64) - pose[:3, 3])
+        k = self.camera_intrinsics()
+        return np.array([k.fx * p[0] / p[2] + k.cx, k.fy * p[1] / p[2] + k.cy])
+
+    # -- lifetime ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Free the renderers (GL contexts)."""
+        for renderer in (self._renderer, self._depth_renderer):
+            if renderer is not None:
+                renderer.close()
+        self._renderer = None
+        self._depth_renderer = None
+
+    def __enter__(self) -> RM75World:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
