@@ -1,0 +1,461 @@
+"""A joint controller node: a driver behind the safety layer, exposed on the robot's topics.
+
+Thin rclpy adapter over :class:`human_video_policy.control.JointController` (docs/safety.md):
+
+- publishes ``<topic_namespace>/joint_states`` (sensor_msgs/JointState: positions, velocities,
+  efforts as the driver reports them) once per control tick, at ``control_rate_hz``;
+- subscribes ``<topic_namespace>/joint_commands`` (sensor_msgs/JointState positions, matched
+  by name, up to the control rate): each message is handed to the safety layer, which refuses
+  NaN/inf, stale (header stamp older than ``max_command_age_s``; a zero stamp counts as "now")
+  and out-of-workspace commands, clamps targets into the joint limits and limits velocity and
+  acceleration. A message lacking a joint is ignored and counted;
+- subscribes /safety/estop (std_msgs/Bool, transient local): true latches the e-stop (the
+  robot holds position); ``~/reset_estop`` (std_srvs/Trigger) releases it, refused while
+  /safety/estop is still true;
+- publishes /diagnostics with every safety and driver counter once per second.
+
+``driver`` selects the driver: ``sim`` (MuJoCo, :mod:`human_video_policy.drivers.sim`) or a
+real one (``realman``, ``xhand``, ``dynamixel``), imported only when selected and built from
+``driver_config``, a YAML mapping of its config dataclass fields (e.g. ``"{host: 192.168.1.18}"``).
+A driver error on a tick is reported and the robot holds; the node keeps trying every tick.
+
+The control loop runs in the main thread on the steady clock; callbacks only hand data to it.
+``hand_controller_node`` is this node with the XHand defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import sys
+import threading
+import time
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import yaml
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool
+from std_srvs.srv import Trigger
+
+from human_video_policy.control import JointController
+from human_video_policy.drivers.base import JointDriver
+from human_video_policy.errors import ConfigError
+from human_video_policy.nodes.base import DiagnosticsReport, HvpNode, Level, RateMeter, run_node
+from human_video_policy.nodes.conversions import numpy_to_joint_state, stamp_to_seconds
+from human_video_policy.nodes.qos import LATCHED, RELIABLE
+from human_video_policy.robots.joint_limits import JointLimits
+from human_video_policy.safety import SafetyConfig, SafetyLayer, WorkspaceBox
+from human_video_policy.validation import check_choice, check_int_range, check_range
+
+# Ticks may fall this far behind the steady clock before the loop stops catching up.
+_MAX_LAG_S = 0.1
+
+
+@dataclass(frozen=True)
+class RobotSpec:
+    """What a controller needs to know about a robot: joints (command order) and limits, the
+    end-effector forward kinematics for the workspace box, its sim model, and joints it
+    reports that mirror a commanded one (name -> (source, factor))."""
+
+    joints: tuple[str, ...]
+    limits: Callable[[], JointLimits]
+    ee_position: Callable[[], Callable[[np.ndarray], np.ndarray]]
+    sim_config: Callable[[float], Any]
+    mirrored: tuple[tuple[str, str, float], ...] = ()
+
+
+def _widowx() -> RobotSpec:
+    from human_video_policy.robots import widowx
+
+    def fk() -> Callable[[np.ndarray], np.ndarray]:
+        model = widowx.widowx_forward_kinematics()
+        return lambda q: model.frame_position(q, widowx.EE_FRAME)
+
+    def sim(realtime_factor: float) -> Any:
+        from human_video_policy.drivers.sim import MujocoDriverConfig
+
+        return MujocoDriverConfig(realtime_factor=realtime_factor)
+
+    return RobotSpec(
+        widowx.WIDOWX_COMMAND_JOINTS,
+        widowx.widowx_joint_limits,
+        fk,
+        sim,
+        mirrored=(("right_finger", "left_finger", -1.0),),
+    )
+
+
+def _xhand() -> RobotSpec:
+    from human_video_policy.robots import xhand
+
+    def fk() -> Callable[[np.ndarray], np.ndarray]:
+        model = xhand.xhand_forward_kinematics()
+        return lambda q: model.frame_position(q, xhand.EE_FRAME)
+
+    def sim(realtime_factor: float) -> Any:
+        from human_video_policy.drivers.sim import MujocoDriverConfig
+
+        limits = xhand.xhand_joint_limits()
+        start = np.clip(0.0, limits.lower, limits.upper)
+        return MujocoDriverConfig(
+            model_path=str(xhand.xhand_urdf_path()),
+            joint_names=xhand.XHAND_JOINTS,
+            initial_positions=tuple(float(v) for v in start),
+            added_actuator_kp=5.0,
+            contacts=False,
+            realtime_factor=realtime_factor,
+        )
+
+    return RobotSpec(xhand.XHAND_JOINTS, xhand.xhand_joint_limits, fk, sim)
+
+
+def _rm75() -> RobotSpec:
+    from human_video_policy.robots import rm75
+
+    def fk() -> Callable[[np.ndarray], np.ndarray]:
+        from human_video_policy.kinematics.forward import ForwardKinematics
+
+        model = ForwardKinematics.from_urdf(rm75.rm75_xhand_urdf_path(), rm75.RM75_ARM_JOINTS)
+        return lambda q: model.frame_position(q, rm75.EE_FRAME)
+
+    def sim(realtime_factor: float) -> Any:
+        from human_video_policy.drivers.sim import MujocoDriverConfig
+        from human_video_policy.resources import resource_path
+
+        # The project's RM75 + XHand scene (servos, gravity compensation); the hand holds its
+        # start pose while this controller drives the arm.
+        return MujocoDriverConfig(
+            model_path=str(resource_path("mjcf", "rm75_xhand_scene.xml")),
+            joint_names=rm75.RM75_ARM_JOINTS,
+            initial_positions=tuple(float(v) for v in rm75.HOME_ARM_POSITION),
+            realtime_factor=realtime_factor,
+        )
+
+    return RobotSpec(rm75.RM75_ARM_JOINTS, rm75.rm75_joint_limits, fk, sim)
+
+
+ROBOTS: dict[str, Callable[[], RobotSpec]] = {"widowx": _widowx, "xhand": _xhand, "rm75": _rm75}
+
+# driver parameter -> (module, class); real drivers are imported only when selected.
+REAL_DRIVERS: dict[str, tuple[str, str]] = {
+    "realman": ("human_video_policy.drivers.realman", "RealmanArmDriver"),
+    "xhand": ("human_video_policy.drivers.xhand_serial", "XHandSerialDriver"),
+    "dynamixel": ("human_video_policy.drivers.dynamixel", "DynamixelArmDriver"),
+}
+DRIVERS = ("sim", *REAL_DRIVERS)
+
+
+def build_real_driver(kind: str, config_yaml: str) -> JointDriver:
+    """The real driver ``kind`` built from ``config_yaml`` (its config dataclass's fields).
+
+    The config class is the annotation of the driver constructor's ``config`` argument.
+    """
+    module_name, class_name = REAL_DRIVERS[kind]
+    try:
+        driver_class = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(
+            f"parameter driver={kind!r} is invalid: {module_name}.{class_name} is not "
+            f"available in this installation ({exc})"
+        ) from None
+    try:
+        fields = yaml.safe_load(config_yaml) if config_yaml.strip() else {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"parameter driver_config={config_yaml!r} is not YAML: {exc}") from None
+    if not isinstance(fields, dict):
+        raise ConfigError(
+            f"parameter driver_config={config_yaml!r} is invalid: must be a YAML mapping of "
+            f"{class_name}'s config fields"
+        )
+    hints = typing.get_type_hints(driver_class.__init__)
+    names = [p for p in inspect.signature(driver_class.__init__).parameters if p != "self"]
+    config_class = hints.get(names[0]) if names else None
+    if not (isinstance(config_class, type) and dataclasses.is_dataclass(config_class)):
+        raise ConfigError(f"{class_name} takes no config dataclass; cannot build it")
+    allowed = [f.name for f in dataclasses.fields(config_class)]
+    unknown = sorted(set(fields) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"parameter driver_config has unknown fields {unknown} for {config_class.__name__}; "
+            f"allowed: {allowed}"
+        )
+    try:
+        config = config_class(**fields)
+    except TypeError as exc:
+        raise ConfigError(
+            f"parameter driver_config={config_yaml!r} is invalid for {config_class.__name__}: {exc}"
+        ) from None
+    except ConfigError as exc:
+        raise ConfigError(f"parameter driver_config: {exc}") from None
+    return driver_class(config)
+
+
+class JointControllerNode(HvpNode):
+    """Driver + safety layer on the robot's topics; see the module docstring."""
+
+    default_name = "arm_controller"
+    DEFAULT_ROBOT = "widowx"
+    DEFAULT_NAMESPACE = "/arm"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(self.default_name, **kwargs)
+        robot = self.param(
+            "robot",
+            self.DEFAULT_ROBOT,
+            f"Robot whose joints, URDF limits and kinematics are used: one of {list(ROBOTS)}.",
+            lambda n, v: check_choice(n, v, ROBOTS),
+        )
+        driver_kind = self.param(
+            "driver",
+            "sim",
+            f"Driver: one of {list(DRIVERS)} (sim = MuJoCo model of the robot).",
+            lambda n, v: check_choice(n, v, DRIVERS),
+        )
+        driver_config = self.param(
+            "driver_config",
+            "",
+            "YAML mapping of the real driver's config fields, e.g. '{host: 192.168.1.18}'.",
+        )
+        namespace = self.param(
+            "topic_namespace",
+            self.DEFAULT_NAMESPACE,
+            "Prefix of joint_states and joint_commands (e.g. /arm).",
+            _check_namespace,
+        )
+        self.control_rate_hz = self.param(
+            "control_rate_hz",
+            100.0,
+            "Control ticks (state read, safety check, command sent, joint_states) per second.",
+            lambda n, v: check_range(n, v, 10.0, 1000.0),
+        )
+        velocity_scale = self.param(
+            "velocity_scale",
+            0.5,
+            "Fraction (0, 1] of the URDF joint velocity limits a command may use.",
+            lambda n, v: check_range(n, v, 0.01, 1.0),
+        )
+        max_acceleration = self.param(
+            "max_acceleration",
+            10.0,
+            "Joint acceleration bound (rad/s^2, m/s^2); also how hard a hold brakes.",
+            lambda n, v: check_range(n, v, 0.01, 1000.0),
+        )
+        watchdog_periods = self.param(
+            "watchdog_periods",
+            5,
+            "Hold position after this many control periods without a fresh valid command.",
+            lambda n, v: check_int_range(n, v, 1, 100000),
+        )
+        max_command_age_s = self.param(
+            "max_command_age_s",
+            0.5,
+            "Refuse commands stamped longer ago (or further ahead) than this (s); 0 = off.",
+            lambda n, v: check_range(n, v, 0.0, 60.0),
+        )
+        workspace_enabled = self.param(
+            "workspace_enabled",
+            False,
+            "Keep the end effector inside [workspace_min, workspace_max] (base frame).",
+        )
+        workspace_min = self.param(
+            "workspace_min",
+            [-1.0, -1.0, -1.0],
+            "Workspace box lower corner (x, y, z), metres, base frame.",
+        )
+        workspace_max = self.param(
+            "workspace_max",
+            [1.0, 1.0, 1.0],
+            "Workspace box upper corner (x, y, z), metres, base frame.",
+        )
+        realtime_factor = self.param(
+            "sim_realtime_factor",
+            1.0,
+            "driver=sim: sim seconds per second.",
+            lambda n, v: check_range(n, v, 0.05, 10.0),
+        )
+
+        spec = ROBOTS[robot]()
+        workspace = None
+        ee_position = None
+        if workspace_enabled:
+            try:
+                workspace = WorkspaceBox(tuple(workspace_min), tuple(workspace_max))
+            except ConfigError as exc:
+                raise ConfigError(f"parameter workspace_min/workspace_max: {exc}") from None
+            ee_position = spec.ee_position()
+        safety = SafetyConfig(
+            limits=spec.limits(),
+            control_rate_hz=self.control_rate_hz,
+            velocity_scale=velocity_scale,
+            max_acceleration=max_acceleration,
+            watchdog_periods=watchdog_periods,
+            max_command_age_s=max_command_age_s,
+            workspace=workspace,
+            ee_position=ee_position,
+        )
+        if driver_kind == "sim":
+            from human_video_policy.drivers.sim import MujocoJointDriver
+
+            driver: JointDriver = MujocoJointDriver(spec.sim_config(realtime_factor))
+        else:
+            driver = build_real_driver(driver_kind, driver_config)
+            if robot == "widowx" and driver_kind == "dynamixel":
+                # The bus knows the gripper servo angle; the stack commands left_finger (m).
+                from human_video_policy.drivers.widowx_gripper import FingerGripperDriver
+
+                driver = FingerGripperDriver(driver)
+        self.controller = JointController(driver, SafetyLayer(safety))
+        self.joint_names = self.controller.joint_names
+        self._index = {name: i for i, name in enumerate(self.joint_names)}
+        self._mirrored = [
+            (name, self._index[source], factor) for name, source, factor in spec.mirrored
+        ]
+        self._state_names = [*self.joint_names, *(m[0] for m in self._mirrored)]
+        self.controller.start()
+
+        self._state_pub = self.create_publisher(JointState, f"{namespace}/joint_states", RELIABLE)
+        self.create_subscription(
+            JointState, f"{namespace}/joint_commands", self._on_command, RELIABLE
+        )
+        self.create_subscription(Bool, "/safety/estop", self._on_estop, LATCHED)
+        self.create_service(Trigger, "~/reset_estop", self._on_reset_estop)
+        self.invalid_command_messages = 0
+        self.unstamped_commands = 0
+        self.late_ticks = 0
+        self._tick_rate = RateMeter()
+        self._estop_input = False
+        self._tick_error = ""
+        self.enable_diagnostics(hardware_id=driver.name)
+        self.get_logger().info(
+            f"{robot} controller on {driver.name}: {self.control_rate_hz:g} Hz, topics "
+            f"{namespace}/joint_states and {namespace}/joint_commands"
+        )
+
+    # -- callbacks (spin thread) -----------------------------------------------------------
+    def _on_command(self, msg: JointState) -> None:
+        index = {name: i for i, name in enumerate(msg.name)}
+        missing = [n for n in self.joint_names if n not in index]
+        if missing or len(msg.position) != len(msg.name):
+            self.invalid_command_messages += 1
+            why = f"lacks joints {missing}" if missing else "has names and positions of "
+            if not missing:
+                why += f"different lengths ({len(msg.name)} vs {len(msg.position)})"
+            self.get_logger().warning(
+                f"ignoring joint command: it {why}", throttle_duration_sec=2.0
+            )
+            return
+        positions = np.array([msg.position[index[n]] for n in self.joint_names], dtype=float)
+        stamp = stamp_to_seconds(msg.header.stamp)
+        if stamp == 0.0:
+            self.unstamped_commands += 1
+            stamp = self.now_s()
+        self.controller.submit(positions, stamp)  # NaN/inf: refused and counted by the layer
+
+    def _on_estop(self, msg: Bool) -> None:
+        asserted = bool(msg.data)
+        if asserted != self._estop_input:
+            self.get_logger().warning(f"e-stop input {'ASSERTED' if asserted else 'released'}")
+        self._estop_input = asserted
+        self.controller.set_estop(asserted)
+
+    def _on_reset_estop(
+        self, _request: Trigger.Request, response: Trigger.Response
+    ) -> Trigger.Response:
+        response.success, response.message = self.controller.reset_estop()
+        self.get_logger().info(f"e-stop reset requested: {response.message}")
+        return response
+
+    # -- control loop (main thread) --------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        period = 1.0 / self.control_rate_hz
+        next_tick = time.monotonic()
+        while not stop.is_set():
+            next_tick += period
+            delay = next_tick - time.monotonic()
+            if delay > 0:
+                stop.wait(delay)
+            elif -delay > _MAX_LAG_S:
+                self.late_ticks += 1
+                next_tick = time.monotonic()
+            if stop.is_set():
+                break
+            self._tick()
+
+    def _tick(self) -> None:
+        result = self.controller.tick(self.now_s())
+        self._tick_rate.tick()
+        self._tick_error = result.error
+        if result.error:
+            self.get_logger().error(
+                f"driver error, holding: {result.error}", throttle_duration_sec=2.0
+            )
+        state = result.state
+        if state is None:
+            return
+        positions = [*state.positions, *(state.positions[i] * f for _, i, f in self._mirrored)]
+        velocities = None
+        if state.velocities is not None:
+            velocities = [
+                *state.velocities,
+                *(state.velocities[i] * f for _, i, f in self._mirrored),
+            ]
+        msg = numpy_to_joint_state(
+            self._state_names, np.array(positions), self.now_msg(), velocities=velocities
+        )
+        if state.efforts is not None:
+            msg.effort = [*map(float, state.efforts), *(0.0 for _ in self._mirrored)]
+        self._state_pub.publish(msg)
+
+    def _with_mirrored(self, values: np.ndarray) -> np.ndarray:
+        """Driver-order values followed by those of the mirrored joints (WidowX right finger)."""
+        extra = [values[i] * factor for _, i, factor in self._mirrored]
+        return np.concatenate([values, extra]) if extra else values
+
+    # -- reports ---------------------------------------------------------------------------
+    def diagnostics_report(self) -> DiagnosticsReport:
+        controller = self.controller
+        layer = controller.layer
+        values: dict[str, Any] = {
+            "tick_rate_hz_wall": self._tick_rate.rate_hz,
+            "late_ticks": self.late_ticks,
+            "estop_input": self._estop_input,
+            "estop_latched": layer.estop_latched,
+            "holding": layer.holding,
+            "hold_reason": layer.hold_reason,
+            "invalid_command_messages": self.invalid_command_messages,
+            "unstamped_commands": self.unstamped_commands,
+            "last_driver_error": controller.last_driver_error,
+            **dataclasses.asdict(layer.counters),
+            **{f"driver_{k}": v for k, v in dataclasses.asdict(controller.counters).items()},
+        }
+        if controller.last_state is None or not controller.last_state.enabled:
+            return DiagnosticsReport(Level.ERROR, "driver not enabled", values)
+        if layer.estop_latched:
+            return DiagnosticsReport(Level.WARN, "e-stop latched: holding position", values)
+        if self._tick_error:
+            return DiagnosticsReport(Level.ERROR, f"driver error: {self._tick_error}", values)
+        if layer.holding:
+            return DiagnosticsReport(Level.OK, f"holding: {layer.hold_reason}", values)
+        return DiagnosticsReport(Level.OK, "following commands", values)
+
+    def close(self) -> None:
+        self.controller.stop()
+
+
+def _check_namespace(name: str, value: str) -> str:
+    if not value.startswith("/") or value.endswith("/") or " " in value:
+        raise ConfigError(f"{name}={value!r} is invalid: must look like /arm (leading /, no end /)")
+    return value
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(JointControllerNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
