@@ -138,6 +138,9 @@ def test_wheel_has_the_ros_install_layout(tmp_path: Path) -> None:
         "lib/human_video_policy/ik_node",
         "lib/human_video_policy/retarget_node",
         "lib/human_video_policy/camera_node",
+        "lib/human_video_policy/hand_tracker_node",
+        "lib/human_video_policy/arm_controller",
+        "lib/human_video_policy/hand_controller",
         "share/human_video_policy/assets/policies/widowx_reach.onnx",
         "lib/human_video_policy/sim_node",
         "lib/human_video_policy/policy_node",
@@ -152,6 +155,9 @@ def test_wheel_has_the_ros_install_layout(tmp_path: Path) -> None:
         "ik_node",
         "retarget_node",
         "camera_node",
+        "hand_tracker_node",
+        "arm_controller",
+        "hand_controller",
     ):  # ros2 run needs them executable
         mode = archive.getinfo(f"{data}lib/human_video_policy/{node}").external_attr >> 16
         assert mode & 0o111, f"{node} is not executable in the wheel (mode {oct(mode)})"

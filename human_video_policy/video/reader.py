@@ -72,7 +72,10 @@ class VideoReader:
         cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
         if not cap.isOpened():
             cap.release()
-            raise InputError(f"cannot open video (corrupt, truncated or unsupported): {self.path}")
+            raise InputError(
+                f"cannot open video (corrupt, truncated, without video frames or unsupported): "
+                f"{self.path}"
+            )
         # Rotation is applied by _rotate so that it is known and reported.
         cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
         return cap
