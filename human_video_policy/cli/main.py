@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "doctor",
     "topic",
     "train",
+    "video_cmd",
 )
 
 

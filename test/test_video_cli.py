@@ -1,0 +1,111 @@
+"""``hvp video process|show`` end to end on a 45-frame clip of the real video (in-process CLI),
+with the outputs read back: episodes, a decodable MP4 and a PNG."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+from test_video_pipeline import make_bad_videos, make_clip
+
+from human_video_policy.cli.main import main
+from human_video_policy.pipeline.episode_format import read_episode, read_video_record
+from human_video_policy.video import VideoReader
+
+FRAMES = 45
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory):
+    root = tmp_path_factory.mktemp("video_cli")
+    clip = make_clip(root / "clip.mp4", FRAMES)
+    out = root / "out"
+    code = main(["video", "process", str(clip), "-o", str(out), "-q"])
+    assert code == 0
+    folders = [p for p in out.iterdir() if p.is_dir()]
+    assert len(folders) == 1
+    return root, clip, out, folders[0]
+
+
+def test_process_writes_episodes_and_an_index(processed, capsys) -> None:
+    _, _, out, folder = processed
+    record = read_video_record(folder)
+    assert record["status"] == "ok" and record["frames"] == FRAMES
+    episode = read_episode(folder / record["episodes"][0]["file"])
+    assert episode.num_frames >= 30 and episode.arrays["captions"].size >= 1
+    assert (out / "index.jsonl").read_text().count("\n") == 1
+
+
+def test_process_again_skips_and_force_redoes(processed, capsys) -> None:
+    _, clip, out, _ = processed
+    capsys.readouterr()
+    assert main(["video", "process", str(clip), "-o", str(out), "-q"]) == 0
+    assert ": skipped" in capsys.readouterr().out
+    assert main(["video", "process", str(clip), "-o", str(out), "-q", "--max-frames", "40"]) == 0
+    printed = capsys.readouterr().out
+    assert ": ok 1 episode(s), 40 frames" in printed, printed
+
+
+def test_a_failed_video_gives_exit_code_1_and_its_reason(processed, capsys) -> None:
+    root, clip, out, _ = processed
+    bad = make_bad_videos(root / "bad")
+    code = main(["video", "process", str(bad["corrupt"]), str(clip), "-o", str(out), "-q"])
+    printed = capsys.readouterr().out
+    assert code == 1
+    assert "failed (InputError: cannot open video" in printed
+    assert "1 ok, 1 failed" in printed  # the clip was last made with --max-frames 40: redone
+
+
+def test_show_writes_a_decodable_mp4_and_a_png(processed, tmp_path) -> None:
+    _, _, _, folder = processed
+    episode_file = sorted(folder.glob("episode_*.npz"))[0]
+    mp4 = tmp_path / "show.mp4"
+    assert main(["video", "show", str(episode_file), "-o", str(mp4), "--max-frames", "20"]) == 0
+    reader = VideoReader(mp4)
+    frames = [f.rgb for f in reader]
+    assert len(frames) == 20
+    assert reader.width == 960 and reader.height == 540 + 240
+    # The speed plot strip is at the bottom (mostly white), the video frame above it is not.
+    assert frames[0][-200:].mean() > 200 and frames[0][:540].mean() < 200
+    png = tmp_path / "show.png"
+    assert main(["video", "show", str(episode_file), "-o", str(png)]) == 0
+    image = cv2.imread(str(png))
+    assert image is not None and image.shape[1] == 960 and image.shape[0] > 240
+
+
+def test_show_on_a_video_processes_it_first(processed, tmp_path) -> None:
+    _, clip, _, _ = processed
+    png = tmp_path / "from_video.png"
+    assert main(["video", "show", str(clip), "-o", str(png), "--max-frames", "30"]) == 0
+    assert cv2.imread(str(png)).shape[1] == 960
+
+
+def test_show_rejects_bad_requests(processed, tmp_path, capsys) -> None:
+    _, _, _, folder = processed
+    episode_file = sorted(folder.glob("episode_*.npz"))[0]
+    assert main(["video", "show", str(episode_file), "-o", str(tmp_path / "x.gif")]) == 2
+    assert "must end in one of ('.mp4', '.png')" in capsys.readouterr().err
+    lonely = tmp_path / "lonely.npz"
+    lonely.write_bytes(episode_file.read_bytes())
+    assert main(["video", "show", str(lonely), "-o", str(tmp_path / "x.png")]) == 2
+    assert "no video.json" in capsys.readouterr().err
+    assert (
+        main(
+            ["video", "process", str(tmp_path / "nope.mp4"), "-o", str(tmp_path), "--workers", "2"]
+        )
+        == 2
+    )
+    assert "workers=2 is invalid without Ray" in capsys.readouterr().err
+
+
+def test_the_hvp_console_script_lists_the_command() -> None:
+    hvp = Path(sys.executable).parent / "hvp"
+    done = subprocess.run(
+        [str(hvp), "video", "process", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0
+    for flag in ("--ray", "--workers", "--fx", "--max-frames", "--force"):
+        assert flag in done.stdout
