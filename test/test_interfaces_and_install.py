@@ -141,6 +141,7 @@ def test_wheel_has_the_ros_install_layout(tmp_path: Path) -> None:
         "lib/human_video_policy/hand_tracker_node",
         "lib/human_video_policy/arm_controller",
         "lib/human_video_policy/hand_controller",
+        "lib/human_video_policy/recorder_node",
         "share/human_video_policy/assets/policies/widowx_reach.onnx",
         "lib/human_video_policy/sim_node",
         "lib/human_video_policy/policy_node",
@@ -158,6 +159,7 @@ def test_wheel_has_the_ros_install_layout(tmp_path: Path) -> None:
         "hand_tracker_node",
         "arm_controller",
         "hand_controller",
+        "recorder_node",
     ):  # ros2 run needs them executable
         mode = archive.getinfo(f"{data}lib/human_video_policy/{node}").external_attr >> 16
         assert mode & 0o111, f"{node} is not executable in the wheel (mode {oct(mode)})"

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "topic",
     "train",
     "video_cmd",
+    "record_cmd",
 )
 
 

@@ -1,0 +1,129 @@
+"""``hvp record``: record demonstrations from the running graph, one rosbag2 bag per episode.
+
+    hvp record -o recordings                          # until Ctrl-C, episodes from /episode/start
+    hvp record -o recordings --episodes 5 --instruction "pick up the red cube"
+    hvp record -o recordings --duration 30 --storage sqlite3 --topics /arm/joint_states
+    hvp record repair recordings/20260101_120000      # after a crash: rebuild metadata.yaml
+
+Runs the recorder node (human_video_policy.nodes.recorder_node) as a process with
+config/recorder.params.yaml and the options given here, prints its progress, and stops it
+cleanly on Ctrl-C. Exit code: the node's (0 after Ctrl-C, --episodes or --duration; 1 when the
+disk filled; 2 for a rejected option). See docs/recording.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from human_video_policy.data.bag_repair import repair_tree
+from human_video_policy.errors import InputError
+from human_video_policy.resources import resource_path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "record",
+        help="record episodes to rosbag2 (MCAP/sqlite3); 'record repair BAG' after a crash",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "action", nargs="?", choices=["repair"], help="repair: rebuild metadata.yaml of BAG"
+    )
+    parser.add_argument("bag", nargs="?", help="with repair: an episode bag or a session folder")
+    parser.add_argument("-o", "--output", metavar="OUT", help="folder for the session folder")
+    parser.add_argument("--session", default="", help="session folder name (default: start time)")
+    parser.add_argument("--storage", choices=["mcap", "sqlite3"], default=None)
+    parser.add_argument("--topics", nargs="+", metavar="TOPIC", help="topics to record")
+    parser.add_argument("--instruction", default=None, help="task instruction stored in the bags")
+    parser.add_argument(
+        "--compress-images", action="store_true", help="store colour images as JPEG"
+    )
+    parser.add_argument("--use-sim-time", action="store_true", help="stamp with /clock time")
+    limit = parser.add_mutually_exclusive_group()
+    limit.add_argument("--episodes", type=int, default=None, metavar="N", help="stop after N")
+    limit.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S s")
+    parser.add_argument(
+        "--params-file",
+        default=None,
+        help="recorder parameters (default: config/recorder.params.yaml)",
+    )
+    parser.set_defaults(func=run)
+
+
+def _yaml_list(items: list[str]) -> str:
+    return json.dumps(items)  # a JSON list is a YAML flow list, as rcl's -p parser wants
+
+
+def node_command(args: argparse.Namespace) -> list[str]:
+    """The recorder node command line for the parsed options."""
+    params_file = Path(args.params_file) if args.params_file else None
+    if params_file is None:
+        params_file = resource_path("config", "recorder.params.yaml")
+    if not params_file.is_file():
+        raise InputError(f"--params-file {params_file} does not exist")
+    ros_args = ["--params-file", str(params_file), "-p", f"output_dir:={args.output}"]
+    if args.session:
+        ros_args += ["-p", f"session:={args.session}"]
+    if args.storage:
+        ros_args += ["-p", f"storage:={args.storage}"]
+    if args.topics:
+        ros_args += ["-p", f"topics:={_yaml_list(args.topics)}"]
+    if args.instruction is not None:
+        ros_args += ["-p", f"instruction:={json.dumps(args.instruction)}"]
+    if args.compress_images:
+        ros_args += ["-p", "compress_images:=true"]
+    if args.use_sim_time:
+        ros_args += ["-p", "use_sim_time:=true"]
+    if args.episodes is not None:
+        ros_args += ["-p", f"episodes:={args.episodes}"]
+    if args.duration is not None:
+        ros_args += ["-p", f"duration_s:={float(args.duration)}"]
+    module = "human_video_policy.nodes.recorder_node"
+    return [sys.executable, "-m", module, "--ros-args", *ros_args]
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "repair":
+        return repair(args)
+    if args.bag is not None:
+        print(f"hvp record: unexpected argument {args.bag!r} (did you mean 'record repair BAG'?)")
+        return 2
+    if not args.output:
+        print("hvp record: give the output folder with -o OUT")
+        return 2
+    if args.episodes is not None and args.episodes < 1:
+        print(f"hvp record: --episodes {args.episodes} is invalid: must be >= 1")
+        return 2
+    if args.duration is not None and args.duration <= 0:
+        print(f"hvp record: --duration {args.duration} is invalid: must be > 0")
+        return 2
+    command = node_command(args)
+    process = subprocess.Popen(command)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:  # the terminal sent SIGINT to the node too; make sure and wait
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+        try:
+            return process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            print("hvp record: the recorder did not stop within 15 s and was killed")
+            return 1
+
+
+def repair(args: argparse.Namespace) -> int:
+    if not args.bag:
+        print("hvp record repair: give a bag (episode folder) or a session folder")
+        return 2
+    reports = repair_tree(args.bag)
+    for report in reports:
+        print(report.summary())
+    return 0

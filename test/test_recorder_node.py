@@ -1,0 +1,160 @@
+"""Recorder node over real DDS: exact content, JPEG images, episode control, SIGKILL bound."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from ros_helpers import RosProbe, node_command, start_process, wait_for
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import String
+from std_srvs.srv import SetBool
+
+from human_video_policy.data import BagReader
+from human_video_policy.data.bag_repair import read_custom_data, repair_bag
+from human_video_policy.nodes.qos import LATCHED, RELIABLE, SENSOR_DATA
+
+JOINTS = "/arm/joint_states"
+CAMERA = "/camera/color/image_raw"
+
+
+def _joint_state(i: int) -> JointState:
+    msg = JointState()
+    msg.header.stamp.sec = i
+    msg.name = ["waist", "shoulder"]
+    msg.position = [0.001 * i, -0.5]
+    return msg
+
+
+def _image(i: int) -> tuple[Image, np.ndarray]:
+    yy, xx = np.mgrid[0:48, 0:64]
+    rgb = np.stack([(xx * 4 + i) % 256, yy * 5, np.full_like(xx, 100)], axis=-1).astype(np.uint8)
+    msg = Image()
+    msg.height, msg.width, msg.encoding, msg.step = 48, 64, "rgb8", 64 * 3
+    msg.data = rgb.tobytes()
+    return msg, rgb
+
+
+def _session(out: Path) -> Path:
+    sessions = list(out.iterdir())
+    assert len(sessions) == 1, sessions
+    return sessions[0]
+
+
+def test_records_published_topics_exactly_with_jpeg_images(tmp_path: Path) -> None:
+    out = tmp_path / "rec"
+    command = node_command(
+        "recorder_node",
+        "-p", f"output_dir:={out}",
+        "-p", f"topics:=['{JOINTS}', '{CAMERA}']",
+        "-p", "compress_images:=true",
+        "-p", "fsync:=false",
+    )  # fmt: skip
+    with RosProbe("recorder_test") as probe, start_process(command) as node:
+        joints = probe.publisher(JOINTS, JointState, RELIABLE)
+        camera = probe.publisher(CAMERA, Image, SENSOR_DATA)
+        instruction = probe.publisher("/task/instruction", String, LATCHED)
+        instruction.publish(String(data="reach the red cube"))
+        assert probe.wait_for_subscribers(joints), node.output()
+        assert probe.wait_for_subscribers(camera), node.output()
+        assert wait_for(lambda: "episode 1 started" in node.output(), 10), node.output()
+        time.sleep(0.5)  # the subscriptions are matched both ways
+        sent_images = []
+        for i in range(150):  # 1.5 s at 100 Hz, a 15 Hz image every 7th tick
+            joints.publish(_joint_state(i))
+            if i % 7 == 0:
+                msg, rgb = _image(i)
+                camera.publish(msg)
+                sent_images.append(rgb)
+            time.sleep(0.01)
+        time.sleep(0.5)
+        client = probe.node.create_client(SetBool, "/recorder/stop_episode")
+        assert client.wait_for_service(timeout_sec=10)
+        future = client.call_async(SetBool.Request(data=True))
+        assert wait_for(future.done, 10)
+        assert future.result().success, future.result().message
+        assert node.stop(signal.SIGINT) == 0, node.output()
+
+    bag = _session(out) / "episode_000001"
+    with BagReader(bag) as reader:
+        states = [m for _, _, m in reader.messages([JOINTS])]
+        assert [round(m.position[0] * 1000) for m in states] == list(range(150))
+        assert all(list(m.name) == ["waist", "shoulder"] for m in states)
+        assert [m.header.stamp.sec for m in states] == list(range(150))
+        images = [m for _, _, m in reader.messages([CAMERA + "/compressed"])]
+        assert reader.topics[CAMERA + "/compressed"].msgtype == "sensor_msgs/msg/CompressedImage"
+        assert len(images) >= len(sent_images) - 2  # best effort on loopback: nearly all
+        for msg in images:
+            assert msg.format == "rgb8; jpeg compressed bgr8"
+            bgr = cv2.imdecode(np.frombuffer(bytes(msg.data), np.uint8), cv2.IMREAD_COLOR)
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.int16)
+            errors = [np.abs(rgb - sent).mean() for sent in sent_images]
+            assert min(errors) < 3.0  # a JPEG of one of the sent frames
+        success = [m.data for _, _, m in reader.messages(["/episode/success"])]
+        assert success == [True]
+        instructions = [m.data for _, _, m in reader.messages(["/task/instruction"])]
+        assert instructions[-1] == "reach the red cube"
+    custom = read_custom_data(bag)
+    assert custom["hvp.success"] == "true" and custom["hvp.instruction"] == "reach the red cube"
+
+
+def test_sigkill_of_the_node_mid_episode_loses_at_most_one_second(tmp_path: Path) -> None:
+    out = tmp_path / "rec"
+    command = node_command(
+        "recorder_node", "-p", f"output_dir:={out}", "-p", f"topics:=['{JOINTS}']"
+    )
+    with RosProbe("recorder_kill") as probe, start_process(command) as node:
+        joints = probe.publisher(JOINTS, JointState, RELIABLE)
+        assert probe.wait_for_subscribers(joints), node.output()
+        assert wait_for(lambda: "episode 1 started" in node.output(), 10), node.output()
+        time.sleep(0.3)
+        sent: list[int] = []
+        for i in range(250):  # 2.5 s at 100 Hz
+            joints.publish(_joint_state(i))
+            sent.append(time.time_ns())
+            time.sleep(0.01)
+        node.send_signal(signal.SIGKILL)
+        assert node.wait(10) == -signal.SIGKILL
+    bag = _session(out) / "episode_000001"
+    report = repair_bag(bag, fsync=False)
+    with BagReader(bag) as reader:
+        states = [(s, round(m.position[0] * 1000)) for _, s, m in reader.messages([JOINTS])]
+    indices = [i for _, i in states]
+    assert indices == list(range(len(indices))), "messages lost or reordered before the kill"
+    last_stamp = states[-1][0]
+    loss_s = (sent[-1] - last_stamp) * 1e-9
+    assert len(indices) >= 100, report.summary()
+    print(f"SIGKILL loss: {loss_s:.3f} s, {len(indices)} of 250 messages kept")
+    assert loss_s <= 1.0, f"lost {loss_s:.3f} s ({250 - len(indices)} of 250 messages)"
+    assert read_custom_data(bag)["hvp.end_reason"] == "interrupted"
+
+
+def test_hvp_record_runs_the_node_for_a_duration_and_repairs(tmp_path: Path, capsys) -> None:
+    import argparse
+
+    from human_video_policy.cli import record_cmd
+
+    parser = argparse.ArgumentParser(prog="hvp")
+    record_cmd.register(parser.add_subparsers(dest="command"))
+
+    def hvp_record(*argv: str) -> int:
+        args = parser.parse_args(["record", *argv])
+        return args.func(args)
+
+    out = tmp_path / "rec"
+    code = hvp_record(
+        "-o", str(out), "--session", "cli", "--storage", "sqlite3", "--duration", "1.0",
+        "--topics", JOINTS, "--instruction", "42",
+    )  # fmt: skip
+    assert code == 0
+    bag = out / "cli" / "episode_000001"
+    assert any(bag.glob("*.db3"))
+    custom = read_custom_data(bag)
+    assert custom["hvp.instruction"] == "42" and custom["hvp.end_reason"] == "stopped"
+    assert hvp_record("repair", str(out / "cli")) == 0
+    assert "complete sqlite3 file(s)" in capsys.readouterr().out
+    assert hvp_record("--duration", "1") == 2  # no -o
+    assert hvp_record("-o", str(out), "--episodes", "0") == 2
