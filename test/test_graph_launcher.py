@@ -126,9 +126,20 @@ def test_sim_widowx_graph_gives_the_ros2_launch_arguments() -> None:
     assert "model_path:=''" in default  # empty = the committed default model
 
 
-def test_launch_file_builds_the_same_nodes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """launch/sim_widowx.launch.py with stand-ins for launch/launch_ros (not installable here)
-    turns the graph yaml into Node actions with the graph's files, parameters and remappings."""
+LAUNCH_FILES = sorted((PROJECT_ROOT / "launch").glob("*.launch.py"))
+
+
+def test_every_graph_has_a_launch_file_and_back() -> None:
+    graphs = {p.stem for p in (PROJECT_ROOT / "config" / "graphs").glob("*.yaml")}
+    launches = {p.name.removesuffix(".launch.py") for p in LAUNCH_FILES}
+    assert graphs == launches
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_file_builds_the_same_nodes(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
+    """Each launch file, with stand-ins for launch/launch_ros (not installable here), turns its
+    graph yaml into Node actions with the graph's files, parameters and remappings."""
+    graph_name = path.name.removesuffix(".launch.py")
     created: dict[str, list] = {"nodes": [], "arguments": [], "description": []}
 
     class Recorder:
@@ -164,19 +175,20 @@ def test_launch_file_builds_the_same_nodes(monkeypatch: pytest.MonkeyPatch) -> N
     fakes["launch_ros.actions"].Node = Node
     for name, module in fakes.items():
         monkeypatch.setitem(sys.modules, name, module)
-    path = PROJECT_ROOT / "launch" / "sim_widowx.launch.py"
-    spec = importlib.util.spec_from_file_location("sim_widowx_launch", path)
+    spec = importlib.util.spec_from_file_location(f"{graph_name}_launch", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.generate_launch_description()
 
     declared = {name: kwargs["default_value"] for name, kwargs in created["arguments"]}
-    graph = load_graph("sim_widowx")
+    graph = load_graph(graph_name)
     assert declared == {name: a.default for name, a in graph.arguments.items()}
     opaque = created["description"][-1]
-    values = {**declared, "model_path": "/tmp/m.onnx"}
+    values = dict(declared)
+    if graph_name == "sim_widowx":
+        values["model_path"] = "/tmp/m.onnx"
     opaque.kwargs["function"](values)
-    expected = load_graph("sim_widowx", values)
+    expected = load_graph(graph_name, values)
     assert [n["name"] for n in created["nodes"]] == [n.name for n in expected.nodes]
     for kwargs, spec_ in zip(created["nodes"], expected.nodes, strict=True):
         assert kwargs["package"] == "human_video_policy"
@@ -186,8 +198,9 @@ def test_launch_file_builds_the_same_nodes(monkeypatch: pytest.MonkeyPatch) -> N
         if spec_.parameters:
             assert kwargs["parameters"][-1] == spec_.parameters
         assert kwargs["remappings"] == list(spec_.remappings)
-        assert kwargs["on_exit"] is not None  # required: Shutdown
-    assert created["nodes"][1]["parameters"][-1]["model_path"] == "/tmp/m.onnx"
+        assert (kwargs["on_exit"] is not None) == spec_.required  # required: Shutdown
+    if graph_name == "sim_widowx":
+        assert created["nodes"][1]["parameters"][-1]["model_path"] == "/tmp/m.onnx"
 
 
 def test_node_environment_sets_the_discovery_profile() -> None:

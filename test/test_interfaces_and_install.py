@@ -139,8 +139,8 @@ def test_wheel_has_the_ros_install_layout(tmp_path: Path) -> None:
         "lib/human_video_policy/retarget_node",
         "lib/human_video_policy/camera_node",
         "lib/human_video_policy/hand_tracker_node",
-        "lib/human_video_policy/arm_controller",
-        "lib/human_video_policy/hand_controller",
+        "lib/human_video_policy/arm_controller_node",
+        "lib/human_video_policy/hand_controller_node",
         "lib/human_video_policy/recorder_node",
         "share/human_video_policy/assets/policies/widowx_reach.onnx",
         "lib/human_video_policy/sim_node",
@@ -157,8 +157,8 @@ def test_wheel_has_the_ros_install_layout(tmp_path: Path) -> None:
         "retarget_node",
         "camera_node",
         "hand_tracker_node",
-        "arm_controller",
-        "hand_controller",
+        "arm_controller_node",
+        "hand_controller_node",
         "recorder_node",
     ):  # ros2 run needs them executable
         mode = archive.getinfo(f"{data}lib/human_video_policy/{node}").external_attr >> 16

@@ -197,6 +197,19 @@ class RM75World:
         """(19,) positions of ``joint_names`` (rad)."""
         return self.data.qpos[self._qpos_index].copy()
 
+    def set_joint_positions(self, q: np.ndarray) -> None:
+        """Put the 19 joints at ``q`` (rad) without physics and refresh every pose: a kinematic
+        scene for rendering measured or commanded states (scene_camera_node)."""
+        q = np.asarray(q, dtype=np.float64)
+        if q.shape != (len(self.joint_names),) or not np.all(np.isfinite(q)):
+            raise InputError(
+                f"joint positions must be {len(self.joint_names)} finite values, got shape "
+                f"{q.shape}"
+            )
+        self.data.qpos[self._qpos_index] = q
+        self.data.qvel[self._qvel_index] = 0.0
+        mujoco.mj_forward(self.model, self.data)
+
     def joint_velocities(self) -> np.ndarray:
         """(19,) velocities of ``joint_names`` (rad/s)."""
         return self.data.qvel[self._qvel_index].copy()
