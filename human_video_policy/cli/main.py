@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "train",
     "video_cmd",
     "record_cmd",
+    "dataset_cmd",
 )
 
 

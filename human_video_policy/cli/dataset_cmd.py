@@ -1,0 +1,201 @@
+"""``hvp dataset``: bags -> dataset, and looking at datasets (LeRobot v3 layout).
+
+* ``from-bags BAG... -o OUT``: one episode per bag, resampled to ``--rate`` Hz; a bag that
+  cannot be converted is reported with the reason and the rest convert. Exit 1 if any failed.
+* ``info DATASET``: totals, features, cameras, tasks.
+* ``validate DATASET``: LeRobot v3 conformance + every episode checked; exit 1 when broken.
+* ``show DATASET -e N``: one episode's rows (a few) and where its video lives.
+* ``plot DATASET -e N -o out.png``: the episode's state and action curves.
+
+The format IS LeRobot v3 with extra columns, so no export/import step exists: a dataset
+folder can be given to LeRobot as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def _from_bags(args: argparse.Namespace) -> int:
+    from human_video_policy.data.bag_to_dataset import BagConversionConfig, convert_bags
+
+    cfg = BagConversionConfig(
+        rate_hz=args.rate,
+        camera_topics=tuple(args.camera),
+        state_topic=args.state_topic,
+        action_topic=args.action_topic,
+        instruction=args.instruction,
+        embodiment=args.embodiment,
+        sync_tolerance_s=args.sync_tolerance,
+        image_size=tuple(args.image_size) if args.image_size else None,
+    )
+
+    def progress(outcome) -> None:  # type: ignore[no-untyped-def]
+        if outcome.ok:
+            line = f"[dataset] {outcome.source}: episode {outcome.episode_index}, "
+            line += f"{outcome.frames} frames"
+            print(line + "".join(f" (warning: {w})" for w in outcome.warnings))
+        else:
+            print(f"[dataset] {outcome.source}: FAILED: {outcome.error}")
+
+    report = convert_bags(args.bags, args.output, cfg, progress=progress)
+    print(f"[dataset] {report.summary()} -> {report.dataset}")
+    return 1 if report.failed else 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from human_video_policy.data.dataset_reader import DatasetReader
+
+    reader = DatasetReader(args.dataset)
+    info = reader.info
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    hvp = info.get("hvp", {})
+    print(f"dataset   {reader.root}")
+    print(f"format    LeRobot {info['codebase_version']}, hvp format {hvp.get('format_version')}")
+    print(f"robot     {info.get('robot_type')} (action space {hvp.get('action_space')})")
+    print(f"episodes  {reader.num_episodes}, frames {reader.num_frames} at {reader.fps:g} fps")
+    print(f"tasks     {reader.tasks}")
+    for key, f in info["features"].items():
+        names = f.get("names")
+        shown = "" if not names else f"  {names[:8]}{' ...' if len(names) > 8 else ''}"
+        print(f"  {key:28s} {f['dtype']:8s} {f['shape']}{shown}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from human_video_policy.data.dataset_format import check_conformance
+    from human_video_policy.data.dataset_reader import DatasetReader
+
+    problems = check_conformance(args.dataset)
+    for p in problems:
+        print(f"[dataset] schema: {p}")
+    report = DatasetReader(args.dataset).validate(check_videos=not args.no_videos)
+    for p in report.problems:
+        print(f"[dataset] {p}")
+    ok = report.ok and not problems
+    broken = report.broken_episodes
+    print(
+        f"[dataset] {'OK' if ok else 'BROKEN'}: {report.episodes} episodes, {report.frames} "
+        f"frames, {len(broken)} broken episode(s) {broken if broken else ''}".rstrip()
+    )
+    return 0 if ok else 1
+
+
+def _show(args: argparse.Namespace) -> int:
+    from human_video_policy.data.dataset_reader import DatasetReader
+
+    reader = DatasetReader(args.dataset)
+    ep = reader.episodes[_episode_arg(reader, args.episode)]
+    rows = reader.episode_rows(ep["episode_index"])
+    print(json.dumps({k: v for k, v in ep.items()}, indent=2, default=str))
+    np.set_printoptions(precision=4, suppress=True, linewidth=120)
+    for i in range(min(args.rows, len(rows["index"]))):
+        print(f"frame {i} t={rows['timestamp'][i]:.3f}s")
+        for key in ("observation.state", "action"):
+            if key in rows:
+                print(f"  {key}: {rows[key][i]}")
+    for key in reader.video_keys:
+        print(f"video {key}: {reader.video_path(ep['episode_index'], key)}")
+    return 0
+
+
+def _episode_arg(reader, episode: int) -> int:  # type: ignore[no-untyped-def]
+    from human_video_policy.errors import InputError
+
+    if not 0 <= episode < reader.num_episodes:
+        raise InputError(f"--episode {episode} does not exist: {reader.num_episodes} episode(s)")
+    return episode
+
+
+def _plot(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from human_video_policy.data.dataset_reader import DatasetReader
+
+    reader = DatasetReader(args.dataset)
+    ep = _episode_arg(reader, args.episode)
+    rows = reader.episode_rows(ep)
+    keys = [k for k in ("observation.state", "action") if k in rows]
+    fig, axes = plt.subplots(len(keys), 1, figsize=(9, 3 * len(keys)), sharex=True, squeeze=False)
+    for ax, key in zip(axes[:, 0], keys, strict=True):
+        names = reader.names(key)
+        for j in range(rows[key].shape[1]):
+            ax.plot(rows["timestamp"], rows[key][:, j], label=names[j] if names else str(j))
+        ax.set_ylabel(key)
+        ax.legend(fontsize=6, ncol=4)
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.suptitle(f"{reader.root.name} episode {ep}: {reader.tasks[int(rows['task_index'][0])]}")
+    out = Path(args.output)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    print(f"[dataset] wrote {out}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    ds = subparsers.add_parser(
+        "dataset", help="convert bags into a LeRobot v3 dataset, inspect and validate datasets"
+    )
+    sub = ds.add_subparsers(dest="dataset_command", metavar="<from-bags|info|validate|show|plot>")
+    ds.set_defaults(func=lambda args: (ds.print_help(sys.stderr), 2)[1])
+
+    p = sub.add_parser("from-bags", help="rosbag2 folders -> dataset (one episode per bag)")
+    p.add_argument("bags", nargs="+", metavar="BAG", help="rosbag2 folders (MCAP or sqlite3)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="new dataset folder")
+    p.add_argument("--rate", type=float, default=10.0, help="rows per second (default 10)")
+    p.add_argument(
+        "--camera",
+        action="append",
+        default=None,
+        metavar="TOPIC",
+        help="image topic (repeatable; default /camera/color/image_raw; 'none' for no camera)",
+    )
+    p.add_argument("--state-topic", default="/arm/joint_states", help="measured joints")
+    p.add_argument("--action-topic", default="/arm/joint_commands", help="commanded joints")
+    p.add_argument("--instruction", default="unspecified task", help="task text of the episodes")
+    p.add_argument(
+        "--embodiment",
+        default="widowx",
+        help="widowx, xhand, human_hand, or '' to keep the bag's joint names",
+    )
+    p.add_argument("--sync-tolerance", type=float, default=0.05, help="seconds (default 0.05)")
+    p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="resize images")
+    p.set_defaults(func=_from_bags_entry)
+
+    p = sub.add_parser("info", help="what a dataset holds")
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("--json", action="store_true", help="print meta/info.json")
+    p.set_defaults(func=_info)
+
+    p = sub.add_parser("validate", help="schema + every episode; exit 1 when broken")
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("--no-videos", action="store_true", help="skip decoding the videos")
+    p.set_defaults(func=_validate)
+
+    p = sub.add_parser("show", help="one episode's metadata and first rows")
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("-e", "--episode", type=int, default=0)
+    p.add_argument("--rows", type=int, default=3)
+    p.set_defaults(func=_show)
+
+    p = sub.add_parser("plot", help="one episode's state and action curves as a PNG")
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("-e", "--episode", type=int, default=0)
+    p.add_argument("-o", "--output", required=True, metavar="PNG")
+    p.set_defaults(func=_plot)
+
+
+def _from_bags_entry(args: argparse.Namespace) -> int:
+    cameras = args.camera if args.camera is not None else ["/camera/color/image_raw"]
+    args.camera = [] if cameras == ["none"] else cameras
+    return _from_bags(args)

@@ -1,0 +1,609 @@
+"""rosbag2 recordings -> a dataset (one bag = one episode), resampled to the control rate.
+
+Why this shape: a policy is trained on rows at its control rate (10 Hz by default), each row
+holding the camera image, the MEASURED joint state and the COMMANDED joints (the action, as
+VITRA supervises with commanded, not measured, joints). Topics arrive at their own rates, so
+each row at time ``t`` (a grid ``t0 + k / rate``) takes:
+
+* the image and the joint state whose header stamps are nearest to ``t``, if within
+  ``sync_tolerance_s`` (approximate time synchronisation by header stamps);
+* the newest command at or before ``t``, if not older than ``action_max_age_s`` (a command
+  holds until the next one).
+
+Rows where a stream has no sample are dropped; the longest gap-free run becomes the episode
+(a warning says how many were dropped). Header stamps of zero fall back to the bag's receive
+stamps. A bag that cannot be converted (truncated storage, unknown message type, missing
+topic, clock jump, duplicate stamps, nothing to sync) is reported with the reason and the
+other bags still convert.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from human_video_policy.data.bags import BagReader
+from human_video_policy.data.dataset_format import (
+    DatasetSpec,
+    FeatureSpec,
+    vector_feature,
+    video_feature,
+)
+from human_video_policy.data.dataset_writer import DatasetWriter, VideoEncoding
+from human_video_policy.data.embodiment import EMBODIMENTS
+from human_video_policy.errors import ConfigError, HvpError, InputError
+from human_video_policy.validation import check_positive
+
+_IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+_JOINT_TYPE = "sensor_msgs/msg/JointState"
+_COLOUR_ENCODINGS = {"rgb8": (3, False), "bgr8": (3, True), "rgba8": (4, False), "bgra8": (4, True)}
+
+
+@dataclass(frozen=True)
+class BagConversionConfig:
+    """How bags become episodes.
+
+    Fields:
+        rate_hz: control rate of the dataset (rows per second); VITRA and the policy node use 10.
+        camera_topics: sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8) or CompressedImage
+            topics; each becomes ``observation.images.<topic without /image_raw, '/' -> '_'>``.
+            Empty: a dataset without cameras.
+        state_topic: measured joints (sensor_msgs/JointState) -> ``observation.state``.
+        action_topic: commanded joints (sensor_msgs/JointState positions) -> ``action``.
+        instruction: the task text of every episode (a bag carries none).
+        embodiment: id from :mod:`human_video_policy.data.embodiment`; its joint names pick and
+            order the columns. ``""``: use the names of the first messages as they are.
+        sync_tolerance_s: largest |header stamp - row time| for images and states.
+        action_max_age_s: oldest command (s before the row time) that still counts.
+        max_clock_jump_s: a gap between consecutive stamps of one topic larger than this (or a
+            step back larger than ``sync_tolerance_s``) fails the bag as a clock jump.
+        image_size: (height, width) to resize images to (centre crop to the aspect first), or
+            None to keep them (they must then have even sides, as yuv420p needs).
+        min_frames: fewest rows an episode may have.
+        video: MP4 encoding settings.
+    """
+
+    rate_hz: float = 10.0
+    camera_topics: tuple[str, ...] = ("/camera/color/image_raw",)
+    state_topic: str = "/arm/joint_states"
+    action_topic: str = "/arm/joint_commands"
+    instruction: str = "unspecified task"
+    embodiment: str = "widowx"
+    sync_tolerance_s: float = 0.05
+    action_max_age_s: float = 0.5
+    max_clock_jump_s: float = 1.0
+    image_size: tuple[int, int] | None = None
+    min_frames: int = 2
+    video: VideoEncoding = field(default_factory=VideoEncoding)
+
+    def __post_init__(self) -> None:
+        check_positive("rate_hz", self.rate_hz)
+        check_positive("sync_tolerance_s", self.sync_tolerance_s)
+        check_positive("action_max_age_s", self.action_max_age_s)
+        check_positive("max_clock_jump_s", self.max_clock_jump_s)
+        if self.min_frames < 1:
+            raise ConfigError(f"min_frames={self.min_frames!r} is invalid: must be >= 1")
+        topics = [*self.camera_topics, self.state_topic, self.action_topic]
+        for t in topics:
+            if not isinstance(t, str) or not t.startswith("/"):
+                raise ConfigError(f"topic {t!r} is invalid: must start with '/'")
+        if len(set(topics)) != len(topics):
+            raise ConfigError(f"topics {topics} are invalid: each stream needs its own topic")
+        if self.embodiment and self.embodiment not in EMBODIMENTS:
+            raise ConfigError(
+                f"embodiment={self.embodiment!r} is invalid: must be '' or one of "
+                f"{sorted(EMBODIMENTS)}"
+            )
+        if not self.instruction.strip():
+            raise ConfigError("instruction='' is invalid: give the task text")
+        if self.image_size is not None:
+            h, w = self.image_size
+            if h < 2 or w < 2 or h % 2 or w % 2:
+                raise ConfigError(
+                    f"image_size={self.image_size!r} is invalid: even height and width >= 2"
+                )
+
+
+def camera_key(topic: str) -> str:
+    """``/camera/color/image_raw`` -> ``observation.images.camera_color``."""
+    name = topic.strip("/")
+    for suffix in ("/image_raw", "/compressed", "/image"):
+        if name.endswith(suffix) and name != suffix.strip("/"):
+            name = name[: -len(suffix)]
+    return "observation.images." + name.replace("/", "_")
+
+
+@dataclass
+class EpisodeOutcome:
+    """What happened to one bag."""
+
+    source: str
+    ok: bool
+    frames: int = 0
+    episode_index: int = -1
+    error: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ConversionReport:
+    """All bags of one conversion; ``dataset`` is the folder written (it may hold 0 episodes)."""
+
+    dataset: Path
+    outcomes: list[EpisodeOutcome] = field(default_factory=list)
+    source_seconds: float = 0.0
+
+    @property
+    def episodes(self) -> int:
+        return sum(o.ok for o in self.outcomes)
+
+    @property
+    def failed(self) -> list[EpisodeOutcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    @property
+    def frames(self) -> int:
+        return sum(o.frames for o in self.outcomes if o.ok)
+
+    def summary(self) -> str:
+        text = (
+            f"{self.episodes}/{len(self.outcomes)} bag(s) converted, {self.frames} frames, "
+            f"{len(self.failed)} failed"
+        )
+        if not self.frames:
+            text += " (the dataset has no frames)"
+        return text
+
+
+# --------------------------------------------------------------------------------------------
+# Reading one bag
+
+
+@dataclass
+class _Stream:
+    stamps: np.ndarray  # int64 ns, sorted
+    values: list[Any]
+
+
+def _header_stamp_cdr(raw: bytes) -> int:
+    """Header stamp of a CDR message whose first field is std_msgs/Header (Image, JointState)."""
+    if len(raw) < 12:
+        raise InputError(f"message of {len(raw)} bytes is too short to hold a header")
+    little = raw[1] == 1  # encapsulation id 0x0001 = CDR little endian
+    sec, nsec = struct.unpack("<iI" if little else ">iI", raw[4:12])
+    return sec * 1_000_000_000 + nsec
+
+
+def _check_stamps(topic: str, stamps: np.ndarray, cfg: BagConversionConfig) -> np.ndarray:
+    """Sort stamps (small reorderings are normal), fail on duplicates and clock jumps."""
+    if stamps.size == 0:
+        return np.arange(0)
+    steps = np.diff(stamps)
+    back = np.nonzero(steps < -cfg.sync_tolerance_s * 1e9)[0]
+    if back.size:
+        i = int(back[0])
+        raise InputError(
+            f"clock jump on {topic}: header stamp goes back {-steps[i] / 1e9:.3f} s at "
+            f"message {i + 1} (sim time reset or a clock change during recording?)"
+        )
+    order = np.argsort(stamps, kind="stable")
+    s = stamps[order]
+    gaps = np.diff(s)
+    dup = np.nonzero(gaps == 0)[0]
+    if dup.size:
+        raise InputError(
+            f"duplicate header stamps on {topic}: {dup.size} message(s) repeat a stamp, first "
+            f"at {s[dup[0]] / 1e9:.9f} s (a publisher not setting header.stamp?)"
+        )
+    jump = np.nonzero(gaps > cfg.max_clock_jump_s * 1e9)[0]
+    if jump.size:
+        i = int(jump[0])
+        raise InputError(
+            f"clock jump on {topic}: {gaps[i] / 1e9:.3f} s without a message at "
+            f"{s[i] / 1e9:.3f} s (limit max_clock_jump_s={cfg.max_clock_jump_s})"
+        )
+    return order
+
+
+def _joint_positions(
+    msg: Any, names: Sequence[str] | None, topic: str, stamp: int
+) -> tuple[list[str], np.ndarray]:
+    got = list(msg.name)
+    pos = np.asarray(msg.position, dtype=np.float64)
+    if len(got) != pos.size:
+        raise InputError(
+            f"{topic} at {stamp / 1e9:.3f} s: {len(got)} joint names but {pos.size} positions"
+        )
+    if names is None:
+        return got, pos
+    index = {n: i for i, n in enumerate(got)}
+    if missing := [n for n in names if n not in index]:
+        raise InputError(f"{topic} at {stamp / 1e9:.3f} s lacks joint(s) {missing}; has {got}")
+    return list(names), pos[[index[n] for n in names]]
+
+
+def _decode_image(msg: Any, msgtype: str, topic: str) -> np.ndarray:
+    if msgtype.endswith("CompressedImage"):
+        bgr = cv2.imdecode(np.frombuffer(bytes(msg.data), np.uint8), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise InputError(f"{topic}: compressed image ({msg.format}) cannot be decoded")
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    h, w, step, enc = int(msg.height), int(msg.width), int(msg.step), str(msg.encoding)
+    data = np.asarray(msg.data, dtype=np.uint8)
+    if enc == "mono8":
+        channels, swap = 1, False
+    elif enc in _COLOUR_ENCODINGS:
+        channels, swap = _COLOUR_ENCODINGS[enc]
+    else:
+        raise InputError(
+            f"{topic}: image encoding {enc!r} is not supported (rgb8, bgr8, rgba8, bgra8, mono8)"
+        )
+    if h == 0 or w == 0 or step < w * channels or data.size < step * h:
+        raise InputError(f"{topic}: {enc} image {w}x{h} step {step} with {data.size} bytes")
+    pixels = data[: step * h].reshape(h, step)[:, : w * channels].reshape(h, w, channels)
+    if channels == 1:
+        return np.repeat(pixels, 3, axis=2)
+    rgb = pixels[:, :, :3]
+    return np.ascontiguousarray(rgb[:, :, ::-1] if swap else rgb)
+
+
+def _resize(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    if size is None:
+        return image
+    from human_video_policy.runtime.image_ops import prepare_rgb
+
+    return prepare_rgb(image, size[0], size[1])
+
+
+def _nearest(stamps: np.ndarray, times: np.ndarray, tol_ns: float) -> np.ndarray:
+    """Index of the nearest stamp to each time, -1 where none is within ``tol_ns``."""
+    pos = np.clip(np.searchsorted(stamps, times), 1, len(stamps) - 1) if len(stamps) > 1 else None
+    if pos is None:
+        idx = np.zeros(len(times), np.int64)
+    else:
+        left = pos - 1
+        idx = np.where(np.abs(stamps[left] - times) <= np.abs(stamps[pos] - times), left, pos)
+    ok = np.abs(stamps[idx] - times) <= tol_ns
+    return np.where(ok, idx, -1)
+
+
+def _latest(stamps: np.ndarray, times: np.ndarray, max_age_ns: float) -> np.ndarray:
+    """Index of the newest stamp <= each time, -1 where none or older than ``max_age_ns``."""
+    idx = np.searchsorted(stamps, times, side="right") - 1
+    ok = (idx >= 0) & (times - stamps[np.maximum(idx, 0)] <= max_age_ns)
+    return np.where(ok, idx, -1)
+
+
+def _longest_run(valid: np.ndarray) -> tuple[int, int]:
+    best, start, best_range = 0, None, (0, 0)
+    for i, v in enumerate([*valid.tolist(), False]):
+        if v and start is None:
+            start = i
+        elif not v and start is not None:
+            if i - start > best:
+                best, best_range = i - start, (start, i)
+            start = None
+    return best_range
+
+
+@dataclass
+class BagEpisode:
+    """One bag resampled to rows: arrays ready for :class:`DatasetWriter`."""
+
+    action: np.ndarray  # (T, A) float32, commanded joints
+    state: np.ndarray  # (T, S) float32, measured joints
+    images: dict[str, np.ndarray]  # camera key -> (T, H, W, 3) uint8
+    action_names: list[str]
+    state_names: list[str]
+    times_ns: np.ndarray  # (T,) row times
+    camera_info: dict[str, dict[str, Any]]
+    duration_s: float
+    warnings: list[str]
+
+
+def read_bag_episode(path: str | Path, cfg: BagConversionConfig) -> BagEpisode:
+    """Read and resample one bag (raises :class:`InputError` naming what is wrong)."""
+    spec = EMBODIMENTS.get(cfg.embodiment) if cfg.embodiment else None
+    with BagReader(path, on_unknown="raise") as bag:
+        topics = bag.topics
+        wanted = [cfg.action_topic, cfg.state_topic, *cfg.camera_topics]
+        if missing := [t for t in wanted if t not in topics]:
+            have = ", ".join(f"{n} ({s.msgtype})" for n, s in topics.items()) or "nothing"
+            raise InputError(f"bag has no topic(s) {missing}; it holds {have}")
+        if unknown := {t: bag.unknown_topics[t] for t in wanted if t in bag.unknown_topics}:
+            raise InputError(
+                f"unknown message type(s) {unknown}: neither a ROS 2 Jazzy or project type nor "
+                "defined in the bag"
+            )
+        for t in (cfg.action_topic, cfg.state_topic):
+            if topics[t].msgtype != _JOINT_TYPE:
+                raise InputError(f"{t} carries {topics[t].msgtype}, expected {_JOINT_TYPE}")
+        for t in cfg.camera_topics:
+            if topics[t].msgtype not in _IMAGE_TYPES:
+                raise InputError(f"{t} carries {topics[t].msgtype}, expected one of {_IMAGE_TYPES}")
+        if empty := [t for t in wanted if topics[t].count == 0]:
+            raise InputError(f"empty episode: no messages on {empty}")
+        duration_s = bag.duration_ns / 1e9
+
+        # pass 1: joint messages in full, image header stamps only
+        joints: dict[str, tuple[list[int], list[Any]]] = {
+            cfg.action_topic: ([], []),
+            cfg.state_topic: ([], []),
+        }
+        image_stamps: dict[str, list[int]] = {t: [] for t in cfg.camera_topics}
+        info_topics = {
+            t.rsplit("/", 1)[0] + "/camera_info": t
+            for t in cfg.camera_topics
+            if t.rsplit("/", 1)[0] + "/camera_info" in topics
+        }
+        camera_info: dict[str, dict[str, Any]] = {}
+        for topic, stamp, msg in bag.messages([*joints, *info_topics]):
+            if topic in info_topics:
+                key = camera_key(info_topics[topic])
+                camera_info.setdefault(
+                    key,
+                    {
+                        "width": int(msg.width),
+                        "height": int(msg.height),
+                        "k": [float(v) for v in msg.k],
+                        "frame_id": str(msg.header.frame_id),
+                    },
+                )
+                continue
+            hs = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            joints[topic][0].append(hs or stamp)
+            joints[topic][1].append(msg)
+        if cfg.camera_topics:
+            for topic, stamp, raw in bag.messages(cfg.camera_topics, raw=True):
+                image_stamps[topic].append(_header_stamp_cdr(raw) or stamp)
+
+        streams: dict[str, _Stream] = {}
+        for topic, (stamps, msgs) in joints.items():
+            arr = np.asarray(stamps, np.int64)
+            order = _check_stamps(topic, arr, cfg)
+            streams[topic] = _Stream(arr[order], [msgs[i] for i in order])
+        image_order: dict[str, np.ndarray] = {}
+        for topic, stamps in image_stamps.items():
+            arr = np.asarray(stamps, np.int64)
+            order = _check_stamps(topic, arr, cfg)
+            image_order[topic] = order
+            streams[topic] = _Stream(arr[order], [])
+
+        t0 = max(int(s.stamps[0]) for s in streams.values())
+        t1 = min(int(s.stamps[-1]) for s in streams.values())
+        dt_ns = 1e9 / cfg.rate_hz
+        if t1 < t0:
+            raise InputError(
+                "empty episode: the topics do not overlap in time "
+                + ", ".join(
+                    f"{t} {s.stamps[0] / 1e9:.3f}..{s.stamps[-1] / 1e9:.3f} s"
+                    for t, s in streams.items()
+                )
+            )
+        times = t0 + np.round(np.arange(int((t1 - t0) // dt_ns) + 1) * dt_ns).astype(np.int64)
+        tol = cfg.sync_tolerance_s * 1e9
+        pick = {
+            cfg.action_topic: _latest(
+                streams[cfg.action_topic].stamps, times, cfg.action_max_age_s * 1e9
+            ),
+            cfg.state_topic: _nearest(streams[cfg.state_topic].stamps, times, tol),
+        }
+        for topic in cfg.camera_topics:
+            pick[topic] = _nearest(streams[topic].stamps, times, tol)
+        valid = np.all([p >= 0 for p in pick.values()], axis=0)
+        lo, hi = _longest_run(valid)
+        warnings: list[str] = []
+        if hi - lo < cfg.min_frames:
+            worst = max(pick, key=lambda t: int(np.sum(pick[t] < 0)))
+            raise InputError(
+                f"empty episode: {hi - lo} row(s) at {cfg.rate_hz:g} Hz have every stream within "
+                f"tolerance (min_frames={cfg.min_frames}); {worst} misses "
+                f"{int(np.sum(pick[worst] < 0))}/{len(times)} rows"
+            )
+        if hi - lo < len(times):
+            warnings.append(
+                f"kept rows {lo}..{hi - 1} of {len(times)}: {len(times) - (hi - lo)} row(s) lack a "
+                f"sample within tolerance on some stream"
+            )
+        times = times[lo:hi]
+        pick = {t: p[lo:hi] for t, p in pick.items()}
+
+        action_names = list(spec.action_names) if spec else None
+        state_names = list(spec.state_names) if spec else None
+        action_rows = []
+        for i in pick[cfg.action_topic]:
+            s = streams[cfg.action_topic]
+            action_names, row = _joint_positions(
+                s.values[i], action_names, cfg.action_topic, int(s.stamps[i])
+            )
+            action_rows.append(row)
+        state_rows = []
+        for i in pick[cfg.state_topic]:
+            s = streams[cfg.state_topic]
+            state_names, row = _joint_positions(
+                s.values[i], state_names, cfg.state_topic, int(s.stamps[i])
+            )
+            state_rows.append(row)
+        action = np.asarray(action_rows, np.float64)
+        state = np.asarray(state_rows, np.float64)
+        for name, arr in (("action", action), ("state", state)):
+            if not np.all(np.isfinite(arr)):
+                bad = np.unique(np.nonzero(~np.isfinite(arr))[0])
+                raise InputError(
+                    f"{name}: NaN or inf joint positions at row(s) {bad[:10].tolist()}"
+                )
+
+        # pass 2: decode only the images the rows use
+        images: dict[str, np.ndarray] = {}
+        for topic in cfg.camera_topics:
+            # message number in bag order of each chosen (sorted) image
+            wanted_msg = image_order[topic][pick[topic]]
+            needed: dict[int, list[int]] = {}
+            for row, m in enumerate(wanted_msg.tolist()):
+                needed.setdefault(m, []).append(row)
+            out: np.ndarray | None = None
+            msgtype = topics[topic].msgtype
+            for k, (_, _, raw) in enumerate(bag.messages([topic], raw=True)):
+                rows = needed.get(k)
+                if rows is None:
+                    continue
+                try:
+                    msg = bag.typestore.deserialize_cdr(raw, msgtype)
+                except Exception as exc:  # rosbags raises its own error types
+                    raise InputError(
+                        f"{topic}: image message {k} cannot be deserialized: {exc}"
+                    ) from exc
+                img = _resize(_decode_image(msg, msgtype, topic), cfg.image_size)
+                if out is None:
+                    out = np.empty((len(times), *img.shape), np.uint8)
+                if img.shape != out.shape[1:]:
+                    raise InputError(
+                        f"{topic}: image size changed from {out.shape[1:3]} to {img.shape[:2]}"
+                    )
+                out[rows] = img
+            assert out is not None
+            h, w = out.shape[1:3]
+            if h % 2 or w % 2:
+                raise InputError(
+                    f"{topic}: images are {w}x{h}; h264/yuv420p needs even sides: pass "
+                    "image_size (--image-size H W)"
+                )
+            images[camera_key(topic)] = out
+
+    return BagEpisode(
+        action=action.astype(np.float32),
+        state=state.astype(np.float32),
+        images=images,
+        action_names=list(action_names or []),
+        state_names=list(state_names or []),
+        times_ns=times,
+        camera_info=camera_info,
+        duration_s=duration_s,
+        warnings=warnings,
+    )
+
+
+def episode_spec(
+    cfg: BagConversionConfig,
+    action_names: Sequence[str],
+    state_names: Sequence[str],
+    image_shapes: dict[str, tuple[int, int]],
+    camera_info: dict[str, dict[str, Any]] | None = None,
+) -> DatasetSpec:
+    """The dataset spec of bags converted with ``cfg`` (robot columns + masks + cameras)."""
+    feats: list[FeatureSpec] = [
+        vector_feature("observation.state", state_names),
+        vector_feature("action", action_names),
+        vector_feature("action.mask", action_names),
+        vector_feature("observation.state.mask", state_names),
+        FeatureSpec("segment_index", "int64", (1,)),
+    ]
+    cams: dict[str, dict[str, Any]] = {}
+    for topic in cfg.camera_topics:
+        key = camera_key(topic)
+        if key in image_shapes:
+            h, w = image_shapes[key]
+            feats.append(video_feature(key, h, w, cfg.rate_hz))
+            cams[key] = {"topic": topic, **((camera_info or {}).get(key, {}))}
+    spec = EMBODIMENTS.get(cfg.embodiment)
+    return DatasetSpec(
+        fps=cfg.rate_hz,
+        robot_type=cfg.embodiment or "unknown",
+        features=tuple(feats),
+        embodiment=cfg.embodiment or "unknown",
+        action_space=spec.action_space if spec else "joint_position",
+        cameras=cams,
+    )
+
+
+def convert_bags(
+    bags: Sequence[str | Path],
+    out_dir: str | Path,
+    cfg: BagConversionConfig | None = None,
+    *,
+    progress: Callable[[EpisodeOutcome], None] | None = None,
+) -> ConversionReport:
+    """Convert ``bags`` (one episode each) into a new dataset at ``out_dir``.
+
+    Every bag gets an :class:`EpisodeOutcome`; failing bags do not stop the others. The dataset
+    is always finalized, with zero episodes when no bag converted.
+    """
+    cfg = cfg or BagConversionConfig()
+    if not bags:
+        raise InputError("no bags given")
+    out = Path(out_dir)
+    report = ConversionReport(dataset=out)
+    writer: DatasetWriter | None = None
+    spec: DatasetSpec | None = None
+    try:
+        for bag in bags:
+            outcome = EpisodeOutcome(source=str(bag), ok=False)
+            try:
+                ep = read_bag_episode(bag, cfg)
+                report.source_seconds += ep.duration_s
+                shapes = {k: (v.shape[1], v.shape[2]) for k, v in ep.images.items()}
+                this = episode_spec(cfg, ep.action_names, ep.state_names, shapes, ep.camera_info)
+                if writer is None:
+                    spec = this
+                    writer = DatasetWriter(out, spec, cfg.video)
+                else:
+                    assert spec is not None
+                    _check_same_spec(spec, this)
+                n = len(ep.action)
+                frames = {
+                    "observation.state": ep.state,
+                    "action": ep.action,
+                    "action.mask": np.ones_like(ep.action),
+                    "observation.state.mask": np.ones_like(ep.state),
+                    "segment_index": np.zeros(n, np.int64),
+                    "timestamp": ((ep.times_ns - ep.times_ns[0]) / 1e9).astype(np.float32),
+                }
+                outcome.episode_index = writer.add_episode(
+                    frames, cfg.instruction, ep.images, source=str(Path(bag).resolve())
+                )
+                outcome.ok, outcome.frames, outcome.warnings = True, n, ep.warnings
+            except HvpError as exc:
+                outcome.error = str(exc)
+            report.outcomes.append(outcome)
+            if progress is not None:
+                progress(outcome)
+        if writer is None:  # nothing converted: an empty dataset with the configured columns
+            spec_e = EMBODIMENTS.get(cfg.embodiment)
+            names_a = list(spec_e.action_names) if spec_e else ["joint"]
+            names_s = list(spec_e.state_names) if spec_e else ["joint"]
+            writer = DatasetWriter(out, episode_spec(cfg, names_a, names_s, {}), cfg.video)
+        writer.finalize()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    return report
+
+
+def _check_same_spec(first: DatasetSpec, this: DatasetSpec) -> None:
+    a = {f.key: (f.shape, f.names) for f in first.features}
+    b = {f.key: (f.shape, f.names) for f in this.features}
+    if a != b:
+        diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        raise InputError(
+            f"bag does not match the dataset's first episode in {diff} (joint names or image "
+            "size differ; pass --image-size or convert it into another dataset)"
+        )
+
+
+__all__ = [
+    "BagConversionConfig",
+    "BagEpisode",
+    "ConversionReport",
+    "EpisodeOutcome",
+    "camera_key",
+    "convert_bags",
+    "episode_spec",
+    "read_bag_episode",
+]
