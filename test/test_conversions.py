@@ -113,7 +113,7 @@ def test_colour_and_depth_encodings_are_checked() -> None:
 
 
 def test_camera_info_from_intrinsics() -> None:
-    from human_video_policy.sim.widowx_world import CameraIntrinsics
+    from human_video_policy.camera.pinhole import CameraIntrinsics
 
     intrinsics = CameraIntrinsics(128, 96, 100.0, 101.0, 63.5, 47.5, "cam_optical")
     info = conv.camera_info_from_intrinsics(intrinsics, STAMP)
@@ -121,12 +121,12 @@ def test_camera_info_from_intrinsics() -> None:
     np.testing.assert_allclose(info.k, [100.0, 0, 63.5, 0, 101.0, 47.5, 0, 0, 1])
     np.testing.assert_allclose(info.p, [100.0, 0, 63.5, 0, 0, 101.0, 47.5, 0, 0, 0, 1, 0])
     assert info.distortion_model == "plumb_bob" and list(info.d) == [0.0] * 5
-    same = conv.camera_info_from_intrinsics(
-        (128, 96, 100.0, 101.0, 63.5, 47.5, "cam_optical"), STAMP
+    fisheye = CameraIntrinsics(
+        128, 96, 100.0, 101.0, 63.5, 47.5, "cam_optical", "equidistant", (0.1, -0.02, 0.0, 0.0)
     )
+    same = conv.camera_info_from_intrinsics(fisheye, STAMP)
     assert list(same.k) == list(info.k)
-    with pytest.raises(InputError, match="fx, fy > 0"):
-        conv.camera_info_from_intrinsics((128, 96, 0.0, 101.0, 63.5, 47.5, "c"), STAMP)
+    assert same.distortion_model == "equidistant" and list(same.d) == [0.1, -0.02, 0.0, 0.0]
 
 
 def _joint_state(names: list[str], positions: list[float]) -> JointState:

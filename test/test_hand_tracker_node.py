@@ -22,8 +22,8 @@ from human_video_policy_msgs.msg import HandKeypoints
 from ros_helpers import RosProbe, node_command, start_process, wait_for
 from sensor_msgs.msg import CameraInfo, Image
 
+from human_video_policy.camera.pinhole import CameraIntrinsics
 from human_video_policy.errors import InputError
-from human_video_policy.hands.camera import CameraIntrinsics
 from human_video_policy.hands.lifting import lift_rgb, lift_rgbd
 from human_video_policy.hands.tracker import MediaPipeHandsConfig, MediaPipeHandTracker
 from human_video_policy.nodes.conversions import (

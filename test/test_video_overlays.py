@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from human_video_policy.camera.pinhole import CameraIntrinsics
 from human_video_policy.errors import ConfigError, InputError
-from human_video_policy.hands.camera import CameraIntrinsics
 from human_video_policy.video.overlays import (
     camera_from_base,
     draw_future_trajectory,

@@ -12,11 +12,8 @@ import numpy as np
 import pytest
 from conftest import SHARED_DATA
 
-from human_video_policy.camera.video_source import (
-    VideoCameraSource,
-    VideoSourceConfig,
-    intrinsics_from_fov,
-)
+from human_video_policy.camera import CameraIntrinsics
+from human_video_policy.camera.video_source import VideoCameraSource, VideoSourceConfig
 from human_video_policy.errors import ConfigError
 from human_video_policy.video.reader import VideoReader
 
@@ -115,7 +112,7 @@ def test_intrinsics_from_parameters_or_a_field_of_view() -> None:
     estimated = VideoCameraSource(VideoSourceConfig(path=str(VIDEO))).color_intrinsics
     assert estimated.fx == pytest.approx(640.0 / math.tan(math.radians(69.0) / 2.0))
     assert estimated.cx == pytest.approx(639.5) and estimated.cy == pytest.approx(359.5)
-    wide = intrinsics_from_fov(100, 50, 90.0, "f")
+    wide = CameraIntrinsics.from_fov(100, 50, 90.0, "f")
     assert wide.fx == pytest.approx(50.0) and wide.fy == wide.fx
 
 

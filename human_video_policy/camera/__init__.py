@@ -8,6 +8,7 @@ either one the same way and a test or notebook can drive them directly.
   ``rs.software_device`` or a recording), colour + depth aligned to colour, device timestamps
   mapped to host time.
 - ``camera.video_source.VideoCameraSource``: a video file played as a camera at its frame rate.
+- ``camera.pinhole``: the one pinhole model (validated intrinsics, camera -> base extrinsics).
 """
 
 from __future__ import annotations
@@ -16,36 +17,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from human_video_policy.camera.pinhole import CameraExtrinsics, CameraIntrinsics
+
+__all__ = ["CameraExtrinsics", "CameraFrame", "CameraIntrinsics", "SourceStats"]
+
 COLOR_OPTICAL_FRAME = "camera_color_optical_frame"
 DEPTH_OPTICAL_FRAME = "camera_depth_optical_frame"
-
-
-@dataclass(frozen=True)
-class CameraIntrinsics:
-    """Pinhole intrinsics of one stream (ROS CameraInfo / OpenCV conventions).
-
-    Attributes:
-        width, height: image size in pixels.
-        fx, fy: focal lengths in pixels.
-        cx, cy: principal point in pixels.
-        frame_id: optical frame of the stream (z forward, x right, y down).
-        distortion_model: ROS name of the distortion model (``plumb_bob`` or ``equidistant``).
-        distortion: distortion coefficients in that model's order (5 for plumb_bob).
-    """
-
-    width: int
-    height: int
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    frame_id: str
-    distortion_model: str = "plumb_bob"
-    distortion: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
-
-    def matrix(self) -> np.ndarray:
-        """The 3x3 camera matrix K."""
-        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ estimate (pinhole: ``fx = fy = (W / 2) / tan(hfov / 2)``, principal point at the
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -74,14 +73,6 @@ class VideoSourceConfig:
         check_range("horizontal_fov_deg", self.horizontal_fov_deg, 1.0, 179.0)
 
 
-def intrinsics_from_fov(
-    width: int, height: int, hfov_deg: float, frame_id: str
-) -> CameraIntrinsics:
-    """Pinhole intrinsics of a (width x height) image with horizontal field of view hfov_deg."""
-    f = (width / 2.0) / math.tan(math.radians(hfov_deg) / 2.0)
-    return CameraIntrinsics(width, height, f, f, (width - 1) / 2.0, (height - 1) / 2.0, frame_id)
-
-
 class VideoCameraSource:
     """Frames of a video file, paced like a camera; the same verbs as RealSenseSource.
 
@@ -113,7 +104,7 @@ class VideoCameraSource:
                 w, h, config.fx, config.fy, cx, cy, config.frame_id
             )
         else:
-            self.color_intrinsics = intrinsics_from_fov(
+            self.color_intrinsics = CameraIntrinsics.from_fov(
                 w, h, config.horizontal_fov_deg, config.frame_id
             )
         self.depth_intrinsics: CameraIntrinsics | None = None

@@ -11,7 +11,6 @@ Inputs are MediaPipe-ordered 21-joint 3D hand keypoints in metres (``(21, 3)`` p
 - :mod:`.primitives`: RAD move / gripper primitives and a template captioner.
 - :mod:`.tracker`: the HandTracker protocol and the MediaPipe backend (models in the wheel).
 - :mod:`.onnx_tracker`: HandTracker for any ONNX keypoint model (metadata contract).
-- :mod:`.camera`: pinhole intrinsics (validated) and camera -> base extrinsics.
 - :mod:`.lifting`: metric camera-frame hands from RGB or RGB-D.
 - :mod:`.trajectory`: outlier rejection, gap filling, smoothing, pieces of a hand track.
 """

@@ -36,7 +36,7 @@ from typing import Any
 from rcl_interfaces.msg import ParameterDescriptor
 from sensor_msgs.msg import CameraInfo, Image
 
-from human_video_policy.camera import CameraFrame, CameraIntrinsics
+from human_video_policy.camera import CameraFrame
 from human_video_policy.errors import ConfigError
 from human_video_policy.nodes.base import DiagnosticsReport, HvpNode, Level, RateMeter, run_node
 from human_video_policy.nodes.conversions import (
@@ -58,14 +58,6 @@ def _check_name(name: str, value: str) -> str:
             "starting with a digit)"
         )
     return value
-
-
-def camera_info_msg(intrinsics: CameraIntrinsics, stamp: Any) -> CameraInfo:
-    """CameraInfo with the intrinsics' K and distortion."""
-    msg = camera_info_from_intrinsics(intrinsics, stamp)
-    msg.distortion_model = intrinsics.distortion_model
-    msg.d = [float(v) for v in intrinsics.distortion]
-    return msg
 
 
 class CameraNode(HvpNode):
@@ -282,16 +274,16 @@ class CameraNode(HvpNode):
         source = self.source
         color = source.color_intrinsics
         self._color_pub.publish(rgb_to_image(frame.color_rgb, stamp, color.frame_id))
-        self._color_info_pub.publish(camera_info_msg(color, stamp))
+        self._color_info_pub.publish(camera_info_from_intrinsics(color, stamp))
         depth = source.depth_intrinsics
         if self._depth_pub is not None and frame.depth_mm is not None:
             self._depth_pub.publish(numpy_to_image(frame.depth_mm, "16UC1", stamp, depth.frame_id))
-            self._depth_info_pub.publish(camera_info_msg(depth, stamp))
+            self._depth_info_pub.publish(camera_info_from_intrinsics(depth, stamp))
         if self._aligned_pub is not None and frame.aligned_depth_mm is not None:
             self._aligned_pub.publish(
                 numpy_to_image(frame.aligned_depth_mm, "16UC1", stamp, color.frame_id)
             )
-            self._aligned_info_pub.publish(camera_info_msg(color, stamp))
+            self._aligned_info_pub.publish(camera_info_from_intrinsics(color, stamp))
         self._latencies_ms.append((self.now_s() - frame.stamp_s) * 1e3)
         self._domain = frame.timestamp_domain
         self._rate.tick()

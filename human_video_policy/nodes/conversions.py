@@ -24,6 +24,7 @@ from human_video_policy_msgs.msg import Hand as HandMsg
 from human_video_policy_msgs.msg import HandKeypoints as HandKeypointsMsg
 from sensor_msgs.msg import CameraInfo, Image, JointState
 
+from human_video_policy.camera.pinhole import CameraIntrinsics
 from human_video_policy.errors import InputError
 from human_video_policy.runtime.action_chunk import ActionChunk
 
@@ -184,30 +185,17 @@ def depth_to_image(
     raise InputError(f"depth encoding {encoding!r} is not supported: use 16UC1 (mm) or 32FC1 (m)")
 
 
-def camera_info_from_intrinsics(intrinsics: object, stamp: Time) -> CameraInfo:
-    """CameraInfo (plumb_bob, no distortion) from an object with width, height, fx, fy, cx, cy,
-    frame_id attributes (e.g. ``sim.widowx_world.CameraIntrinsics``) or a tuple in that order."""
-    if isinstance(intrinsics, Sequence):
-        if len(intrinsics) != 7:
-            raise InputError(
-                f"intrinsics must be (width, height, fx, fy, cx, cy, frame_id), got {intrinsics!r}"
-            )
-        width, height, fx, fy, cx, cy, frame_id = intrinsics
-    else:
-        width, height = intrinsics.width, intrinsics.height  # type: ignore[attr-defined]
-        fx, fy = intrinsics.fx, intrinsics.fy  # type: ignore[attr-defined]
-        cx, cy = intrinsics.cx, intrinsics.cy  # type: ignore[attr-defined]
-        frame_id = intrinsics.frame_id  # type: ignore[attr-defined]
-    values = [float(v) for v in (fx, fy, cx, cy)]
-    if not all(math.isfinite(v) for v in values) or values[0] <= 0 or values[1] <= 0:
-        raise InputError(f"intrinsics fx, fy, cx, cy = {values} are invalid: finite, fx, fy > 0")
-    fx, fy, cx, cy = values
+def camera_info_from_intrinsics(intrinsics: CameraIntrinsics, stamp: Time) -> CameraInfo:
+    """CameraInfo (K, P, the lens model and its coefficients, identity R) from the stack's
+    validated pinhole model; ``stamp`` is the image's stamp."""
+    fx, fy, cx, cy = intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy
+    width, height, frame_id = intrinsics.width, intrinsics.height, intrinsics.frame_id
     msg = CameraInfo()
     msg.header.stamp = stamp
     msg.header.frame_id = str(frame_id)
     msg.width, msg.height = int(width), int(height)
-    msg.distortion_model = "plumb_bob"
-    msg.d = [0.0, 0.0, 0.0, 0.0, 0.0]
+    msg.distortion_model = intrinsics.distortion_model
+    msg.d = [float(v) for v in intrinsics.distortion]
     msg.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
     msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
     msg.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]

@@ -33,8 +33,8 @@ import numpy as np
 from human_video_policy_msgs.msg import Hand, HandKeypoints
 from sensor_msgs.msg import CameraInfo, Image
 
+from human_video_policy.camera.pinhole import CameraIntrinsics
 from human_video_policy.errors import ConfigError, HvpError, InputError
-from human_video_policy.hands.camera import CameraIntrinsics
 from human_video_policy.hands.lifting import LiftedHand, lift_rgb, lift_rgbd
 from human_video_policy.hands.tracker import HandDetection, HandTracker
 from human_video_policy.nodes.base import DiagnosticsReport, HvpNode, Level, RateMeter, run_node

@@ -7,7 +7,9 @@ Stages, each timed (``video.json`` ``stage_seconds``):
 2. ``track``: MediaPipe Hands per frame (temporal tracking), pixel keypoints scaled back to the
    full-resolution image.
 3. ``lift``: RGB-only lifting of every detection to metric camera-frame keypoints with pinhole
-   intrinsics from ``fx`` or from an assumed horizontal field of view (``hfov_deg``).
+   intrinsics from ``fx`` or from an assumed horizontal field of view (``hfov_deg``); by
+   default per hand track with one hand size and a slowly filtered depth
+   (:func:`~human_video_policy.hands.lifting.lift_rgb_track`).
 4. ``trajectory``: per hand, gaps filled / outliers repaired and the track cut into pieces.
 5. ``kinematics``: method A wrist 6D poses, 15 x 3 joint angles, 51-d VITRA actions.
 6. ``retarget``: XHand joints (12) and a WidowX gripper opening from the pinch.
@@ -71,6 +73,14 @@ class VideoPipelineConfig:
         fx: focal length in pixels of the full-resolution video (None = estimate from
             ``hfov_deg``); fy = fx, principal point at the image centre.
         hfov_deg: assumed horizontal field of view (degrees, (1, 179)) when ``fx`` is None.
+        stabilise_depth: lift each hand's track with
+            :func:`~human_video_policy.hands.lifting.lift_rgb_track` (one hand size per track,
+            wrist depth filtered over time, wrist on its 2D pixel); False = every frame on its
+            own with ``lift_rgb``, whose depth follows finger curl (std 5.5 cm vs 1.3 cm on
+            the dexret video, docs/hand_lifting.md).
+        depth_sigma_s: time constant (s) of the depth filter of ``stabilise_depth``
+            (``TrackDepthConfig.depth_sigma_s``; 2 s: depth oscillations faster than ~0.1 Hz
+            are mostly removed, real ones too). 0 = no temporal filtering.
         max_frames: process only the first N frames (0 = all).
         min_episode_frames: track pieces shorter than this are dropped (>= 2).
         allow_truncated: keep the frames of a file that ends early (else the video fails).
@@ -89,6 +99,8 @@ class VideoPipelineConfig:
     track_max_side: int = 0
     fx: float | None = None
     hfov_deg: float = 60.0
+    stabilise_depth: bool = True
+    depth_sigma_s: float = 2.0
     max_frames: int = 0
     min_episode_frames: int = 10
     allow_truncated: bool = False
@@ -115,7 +127,8 @@ class VideoPipelineConfig:
         check_int_range("max_frames", self.max_frames, 0)
         check_int_range("min_episode_frames", self.min_episode_frames, 2)
         check_int_range("queue_frames", self.queue_frames, 1, 1024)
-        for name in ("allow_truncated", "decode_thread"):
+        self.track_depth_config()
+        for name in ("allow_truncated", "decode_thread", "stabilise_depth"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}={getattr(self, name)!r} is invalid: must be a bool")
         check_positive("segment_window_s", self.segment_window_s)
@@ -136,6 +149,12 @@ class VideoPipelineConfig:
             model_complexity=self.model_complexity,
         )
 
+    def track_depth_config(self) -> Any:
+        """The :class:`~human_video_policy.hands.lifting.TrackDepthConfig` of the lift stage."""
+        from human_video_policy.hands.lifting import TrackDepthConfig
+
+        return TrackDepthConfig(depth_sigma_s=self.depth_sigma_s)
+
     def config_hash(self) -> str:
         """Hash of what changes the output: these fields (not the threading knobs), the file
         format version and the default settings of the lifting, trajectory and retargeting
@@ -150,7 +169,7 @@ class VideoPipelineConfig:
 
 
 def _stage_defaults() -> dict[str, str]:
-    from human_video_policy.hands.lifting import LiftingConfig
+    from human_video_policy.hands.lifting import LiftingConfig, TrackDepthConfig
     from human_video_policy.hands.trajectory import TrajectoryConfig
     from human_video_policy.resources import resource_path
     from human_video_policy.retargeting import RetargetConfig
@@ -158,6 +177,7 @@ def _stage_defaults() -> dict[str, str]:
     retarget = RetargetConfig.from_yaml(resource_path(*RETARGET_CONFIG))
     return {
         "lifting": repr(LiftingConfig()),
+        "track_depth": repr(TrackDepthConfig()),
         "trajectory": repr(TrajectoryConfig()),
         "retarget": repr(retarget),
     }
@@ -263,7 +283,7 @@ def _scale_detection(det: HandDetection, sx: float, sy: float) -> HandDetection:
 
 def camera_intrinsics_for(width: int, height: int, config: VideoPipelineConfig) -> Any:
     """Pinhole intrinsics of the full-resolution video (``fx`` given, or from ``hfov_deg``)."""
-    from human_video_policy.hands.camera import CameraIntrinsics
+    from human_video_policy.camera.pinhole import CameraIntrinsics
 
     if config.fx is None:
         return CameraIntrinsics.from_fov(width, height, hfov_deg=config.hfov_deg)
@@ -277,17 +297,26 @@ def camera_intrinsics_for(width: int, height: int, config: VideoPipelineConfig) 
     )
 
 
-def lift_detections(detections: list[HandDetection | None], K: Any) -> tuple[np.ndarray, str]:
-    """``(N, 21, 3)`` camera-frame keypoints (NaN where no detection) and the lifting method."""
-    from human_video_policy.hands.lifting import lift_rgb
+def lift_detections(
+    detections: list[HandDetection | None],
+    K: Any,
+    stamps_s: np.ndarray,
+    config: VideoPipelineConfig,
+) -> tuple[np.ndarray, str]:
+    """``(N, 21, 3)`` camera-frame keypoints (NaN where no detection) and the lifting method:
+    the whole track at once (``stabilise_depth``) or frame by frame."""
+    from human_video_policy.hands.lifting import lift_rgb, lift_rgb_track
 
+    if config.stabilise_depth:
+        lifted = lift_rgb_track(detections, stamps_s, K, config.track_depth_config())
+    else:
+        lifted = [None if det is None else lift_rgb(det, K) for det in detections]
     out = np.full((len(detections), 21, 3), np.nan)
     method = "none"
-    for i, det in enumerate(detections):
-        if det is not None:
-            lifted = lift_rgb(det, K)
-            out[i] = lifted.keypoints_cam
-            method = lifted.method
+    for i, hand in enumerate(lifted):
+        if hand is not None:
+            out[i] = hand.keypoints_cam
+            method = hand.method
     return out, method
 
 
@@ -451,7 +480,7 @@ class VideoEpisodePipeline:
             if not any(d is not None for d in dets):
                 continue
             start = time.perf_counter()
-            kp_cam, method = lift_detections(dets, K)
+            kp_cam, method = lift_detections(dets, K, stamps, cfg)
             px = np.full((len(dets), 21, 2), np.nan)
             for i, d in enumerate(dets):
                 if d is not None:

@@ -25,9 +25,10 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from human_video_policy.camera.pinhole import CameraIntrinsics
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.robots.rm75 import BASE_FRAME, HOME_POSITION, RM75_XHAND_JOINTS
-from human_video_policy.sim.widowx_world import CameraIntrinsics
+from human_video_policy.sim.scene_camera import SceneCamera
 from human_video_policy.validation import check_file, check_int_range, check_range
 
 DEFAULT_SCENE = ("mjcf", "rm75_xhand_scene.xml")
@@ -131,8 +132,15 @@ class RM75World:
         w, h = self.config.image_width, self.config.image_height
         m.vis.global_.offwidth = max(m.vis.global_.offwidth, w)
         m.vis.global_.offheight = max(m.vis.global_.offheight, h)
-        self._renderer: mujoco.Renderer | None = None
-        self._depth_renderer: mujoco.Renderer | None = None
+        self.camera = SceneCamera(
+            m,
+            self._camera_id,
+            self._base_body,
+            w,
+            h,
+            self.config.max_depth_m,
+            self.config.camera_frame_id,
+        )
         self.seed: int | None = None
         self.reset(0)
 
@@ -235,55 +243,22 @@ class RM75World:
         return self._base_rotation().T @ offset
 
     # -- camera ------------------------------------------------------------------------------
-    def _ensure_renderer(self, depth: bool) -> mujoco.Renderer:
-        h, w = self.config.image_height, self.config.image_width
-        if depth:
-            if self._depth_renderer is None:
-                self._depth_renderer = mujoco.Renderer(self.model, h, w)
-                self._depth_renderer.enable_depth_rendering()
-            return self._depth_renderer
-        if self._renderer is None:
-            self._renderer = mujoco.Renderer(self.model, h, w)
-        return self._renderer
-
     def render_rgb(self) -> np.ndarray:
-        """(H, W, 3) uint8 RGB image from the camera."""
-        renderer = self._ensure_renderer(depth=False)
-        renderer.update_scene(self.data, camera=self._camera_id)
-        return renderer.render().copy()
+        """(H, W, 3) uint8 RGB image from the scene camera."""
+        return self.camera.render_rgb(self.data)
 
     def render_depth(self) -> np.ndarray:
         """(H, W) float32 depth (m) along the optical axis; 0.0 where nothing is in range."""
-        renderer = self._ensure_renderer(depth=True)
-        renderer.update_scene(self.data, camera=self._camera_id)
-        depth = renderer.render().astype(np.float32, copy=True)
-        depth[~(depth <= self.config.max_depth_m)] = 0.0
-        return depth
+        return self.camera.render_depth(self.data)
 
     def camera_intrinsics(self) -> CameraIntrinsics:
         """Pinhole intrinsics of the rendered images (from the camera's vertical fovy)."""
-        w, h = self.config.image_width, self.config.image_height
-        fovy = math.radians(float(self.model.cam_fovy[self._camera_id]))
-        f = 0.5 * h / math.tan(0.5 * fovy)
-        return CameraIntrinsics(
-            width=w,
-            height=h,
-            fx=f,
-            fy=f,
-            cx=(w - 1) / 2.0,
-            cy=(h - 1) / 2.0,
-            frame_id=self.config.camera_frame_id,
-        )
+        return self.camera.intrinsics()
 
     def camera_pose(self) -> np.ndarray:
         """4x4 transform base <- camera optical frame (z forward, x right, y down): the
         extrinsic an IK node needs for camera-frame targets."""
-        d = self.data
-        rotation_cam = d.cam_xmat[self._camera_id].reshape(3, 3)  # MuJoCo: -z forward, y up
-        pose = np.eye(4)
-        pose[:3, :3] = self._base_rotation().T @ rotation_cam @ np.diag([1.0, -1.0, -1.0])
-        pose[:3, 3] = self._in_base(d.cam_xpos[self._camera_id])
-        return pose
+        return self.camera.pose_in_base(self.data)
 
     def project(self, point_base: np.ndarray) -> np.ndarray:
         """Pixel (u, v) of a base-frame point in the rendered image."""
@@ -295,11 +270,7 @@ class RM75World:
     # -- lifetime ----------------------------------------------------------------------------
     def close(self) -> None:
         """Free the renderers (GL contexts)."""
-        for renderer in (self._renderer, self._depth_renderer):
-            if renderer is not None:
-                renderer.close()
-        self._renderer = None
-        self._depth_renderer = None
+        self.camera.close()
 
     def __enter__(self) -> RM75World:
         return self

@@ -23,6 +23,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from human_video_policy.camera.pinhole import CameraIntrinsics
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.robots.widowx import (
     HOME_POSITION,
@@ -30,6 +31,7 @@ from human_video_policy.robots.widowx import (
     WIDOWX_STATE_JOINTS,
 )
 from human_video_policy.sim.reach_task import ReachLayout, ReachTask, ReachTaskConfig
+from human_video_policy.sim.scene_camera import SceneCamera
 from human_video_policy.validation import check_file, check_int_range, check_range
 
 DEFAULT_SCENE = ("mjcf", "wx250s_reach_scene.xml")
@@ -43,30 +45,6 @@ def default_scene_path() -> Path:
     from human_video_policy.resources import resource_path
 
     return resource_path(*DEFAULT_SCENE)
-
-
-@dataclass(frozen=True)
-class CameraIntrinsics:
-    """Pinhole intrinsics of a rendered image (ROS CameraInfo / OpenCV conventions).
-
-    Attributes:
-        width, height: image size in pixels.
-        fx, fy: focal lengths in pixels.
-        cx, cy: principal point in pixels (pixel centres at integer coordinates).
-        frame_id: optical frame of the camera (z forward, x right, y down).
-    """
-
-    width: int
-    height: int
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    frame_id: str
-
-    def matrix(self) -> np.ndarray:
-        """The 3x3 camera matrix K."""
-        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
 
 
 @dataclass
@@ -170,8 +148,15 @@ class WidowXWorld:
         w, h = self.config.image_width, self.config.image_height
         m.vis.global_.offwidth = max(m.vis.global_.offwidth, w)
         m.vis.global_.offheight = max(m.vis.global_.offheight, h)
-        self._renderer: mujoco.Renderer | None = None
-        self._depth_renderer: mujoco.Renderer | None = None
+        self.camera = SceneCamera(
+            m,
+            self._camera_id,
+            self._base_body,
+            w,
+            h,
+            self.config.max_depth_m,
+            self.config.camera_frame_id,
+        )
         self.layout: ReachLayout | None = None
         self.seed: int | None = None
         self.reset(0)
@@ -272,55 +257,22 @@ class WidowXWorld:
         return rotation.T @ (np.asarray(world_point, dtype=np.float64) - d.xpos[self._base_body])
 
     # -- camera ------------------------------------------------------------------------------
-    def _ensure_renderer(self, depth: bool) -> mujoco.Renderer:
-        h, w = self.config.image_height, self.config.image_width
-        if depth:
-            if self._depth_renderer is None:
-                self._depth_renderer = mujoco.Renderer(self.model, h, w)
-                self._depth_renderer.enable_depth_rendering()
-            return self._depth_renderer
-        if self._renderer is None:
-            self._renderer = mujoco.Renderer(self.model, h, w)
-        return self._renderer
-
     def render_rgb(self) -> np.ndarray:
         """(H, W, 3) uint8 RGB image from the scene camera."""
-        renderer = self._ensure_renderer(depth=False)
-        renderer.update_scene(self.data, camera=self._camera_id)
-        return renderer.render().copy()
+        return self.camera.render_rgb(self.data)
 
     def render_depth(self) -> np.ndarray:
         """(H, W) float32 depth (m) along the optical axis; 0.0 where nothing is in range."""
-        renderer = self._ensure_renderer(depth=True)
-        renderer.update_scene(self.data, camera=self._camera_id)
-        depth = renderer.render().astype(np.float32, copy=True)
-        depth[~(depth <= self.config.max_depth_m)] = 0.0
-        return depth
+        return self.camera.render_depth(self.data)
 
     def camera_intrinsics(self) -> CameraIntrinsics:
         """Pinhole intrinsics of the rendered images (from the camera's vertical fovy)."""
-        w, h = self.config.image_width, self.config.image_height
-        fovy = math.radians(float(self.model.cam_fovy[self._camera_id]))
-        f = 0.5 * h / math.tan(0.5 * fovy)
-        return CameraIntrinsics(
-            width=w,
-            height=h,
-            fx=f,
-            fy=f,
-            cx=(w - 1) / 2.0,
-            cy=(h - 1) / 2.0,
-            frame_id=self.config.camera_frame_id,
-        )
+        return self.camera.intrinsics()
 
     def camera_pose(self) -> np.ndarray:
-        """4x4 transform base <- camera optical frame (z forward, x right, y down)."""
-        d = self.data
-        rotation_cam = d.cam_xmat[self._camera_id].reshape(3, 3)  # MuJoCo: -z forward, y up
-        base_rotation = d.xmat[self._base_body].reshape(3, 3)
-        pose = np.eye(4)
-        pose[:3, :3] = base_rotation.T @ rotation_cam @ np.diag([1.0, -1.0, -1.0])
-        pose[:3, 3] = self._in_base(d.cam_xpos[self._camera_id])
-        return pose
+        """4x4 transform base <- camera optical frame (z forward, x right, y down): the
+        extrinsic an IK node needs for camera-frame targets."""
+        return self.camera.pose_in_base(self.data)
 
     def project(self, point_base: np.ndarray) -> np.ndarray:
         """Pixel (u, v) of a base-frame point in the rendered image."""
@@ -332,11 +284,7 @@ class WidowXWorld:
     # -- lifetime ----------------------------------------------------------------------------
     def close(self) -> None:
         """Free the renderers (GL contexts)."""
-        for renderer in (self._renderer, self._depth_renderer):
-            if renderer is not None:
-                renderer.close()
-        self._renderer = None
-        self._depth_renderer = None
+        self.camera.close()
 
     def __enter__(self) -> WidowXWorld:
         return self

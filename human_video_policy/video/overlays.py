@@ -13,7 +13,7 @@
 
 Conventions: camera optical frame (x right, y down, z forward, metres), pixel centres at integer
 coordinates, images ``(H, W, 3)`` uint8 RGB, colours RGB tuples. Intrinsics are any object with
-``fx, fy, cx, cy`` (e.g. :class:`human_video_policy.hands.camera.CameraIntrinsics` or the sim's).
+``fx, fy, cx, cy`` (e.g. :class:`human_video_policy.camera.pinhole.CameraIntrinsics` or the sim's).
 Points at or behind ``MIN_DEPTH_M`` cannot be projected: they become NaN and are not drawn.
 """
 

@@ -1,4 +1,8 @@
-"""Pinhole camera intrinsics and the camera -> robot base transform, both validated.
+"""The pinhole camera model of the whole stack: intrinsics and the camera -> base transform.
+
+One :class:`CameraIntrinsics` serves the camera node (RealSense, video files), the simulators'
+rendered cameras, CameraInfo conversion, hand lifting and overlays, so every consumer agrees on
+pixel conventions and every intrinsics object was validated once.
 
 Conventions (docs/hand_lifting.md):
 
@@ -36,12 +40,18 @@ MAX_PIXEL_ASPECT = 2.0
 DEFAULT_HFOV_DEG = 60.0
 
 DEFAULT_CAMERA_FRAME = "camera_color_optical_frame"
+#: ROS CameraInfo distortion models and their number of coefficients.
+DISTORTION_COEFFICIENTS: dict[str, int] = {
+    "plumb_bob": 5,
+    "rational_polynomial": 8,
+    "equidistant": 4,
+}
 DEFAULT_BASE_FRAME = "wx250s/base_link"
 
 
 @dataclass(frozen=True)
 class CameraIntrinsics:
-    """Pinhole intrinsics of one image stream (no distortion: rectified or negligible).
+    """Pinhole intrinsics of one image stream.
 
     Attributes:
         width, height: image size in pixels (1 .. 16384).
@@ -50,6 +60,11 @@ class CameraIntrinsics:
             the image enlarged by 25 % of its size on every side.
         frame_id: the camera optical frame these intrinsics belong to (x right, y down,
             z forward).
+        distortion_model: ROS CameraInfo name of the lens model: ``plumb_bob`` (5 coefficients
+            k1 k2 t1 t2 k3), ``rational_polynomial`` (8) or ``equidistant`` (4). Projection here
+            ignores distortion: use rectified images or a camera whose distortion is negligible
+            (a RealSense colour stream reports ``inverse_brown_conrady`` with zero coefficients).
+        distortion: the model's coefficients, carried to CameraInfo.d unchanged.
 
     The horizontal and vertical fields of view implied by fx, fy and the size must be within
     [5, 160] degrees. Any violation raises ConfigError naming the value.
@@ -62,9 +77,27 @@ class CameraIntrinsics:
     cx: float
     cy: float
     frame_id: str = DEFAULT_CAMERA_FRAME
+    distortion_model: str = "plumb_bob"
+    distortion: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
 
     def __post_init__(self) -> None:
         check_int_range("width", self.width, 1, 16384)
+        expected = DISTORTION_COEFFICIENTS.get(self.distortion_model)
+        if expected is None:
+            raise ConfigError(
+                f"distortion_model={self.distortion_model!r} is invalid: one of "
+                f"{sorted(DISTORTION_COEFFICIENTS)}"
+            )
+        try:
+            coefficients = tuple(float(c) for c in self.distortion)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"distortion={self.distortion!r} must be numbers: {exc}") from exc
+        if len(coefficients) != expected or not all(math.isfinite(c) for c in coefficients):
+            raise ConfigError(
+                f"distortion={list(coefficients)} is invalid: {self.distortion_model} needs "
+                f"{expected} finite coefficients"
+            )
+        object.__setattr__(self, "distortion", coefficients)
         check_int_range("height", self.height, 1, 16384)
         for name in ("fx", "fy"):
             object.__setattr__(self, name, check_positive(name, getattr(self, name)))
@@ -145,6 +178,8 @@ class CameraIntrinsics:
             (self.cx + 0.5) * sx - 0.5,
             (self.cy + 0.5) * sy - 0.5,
             self.frame_id,
+            self.distortion_model,
+            self.distortion,
         )
 
     def project(self, points: object) -> np.ndarray:
