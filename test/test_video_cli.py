@@ -109,3 +109,14 @@ def test_the_hvp_console_script_lists_the_command() -> None:
     assert done.returncode == 0
     for flag in ("--ray", "--workers", "--fx", "--max-frames", "--force"):
         assert flag in done.stdout
+
+
+def test_depth_options_change_the_lifting_and_are_validated(processed, capsys) -> None:
+    _, clip, out, folder = processed
+    assert main(["video", "process", str(clip), "-o", str(out), "-q", "--per-frame-depth"]) == 0
+    record = read_video_record(folder)
+    episode = read_episode(folder / record["episodes"][0]["file"])
+    assert episode.lift_method == "rgb"  # the config changed: redone, frame by frame
+    capsys.readouterr()
+    assert main(["video", "process", str(clip), "-o", str(out), "--depth-sigma", "-1"]) == 2
+    assert "depth_sigma_s=-1.0 is invalid" in capsys.readouterr().err

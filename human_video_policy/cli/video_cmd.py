@@ -29,6 +29,8 @@ def _process(args: argparse.Namespace) -> int:
         hfov_deg=args.hfov,
         max_frames=args.max_frames,
         allow_truncated=args.allow_truncated,
+        stabilise_depth=not args.per_frame_depth,
+        depth_sigma_s=args.depth_sigma,
     )
     batch = BatchConfig(
         out_dir=Path(args.output),
@@ -115,6 +117,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--allow-truncated", action="store_true", help="keep the frames of a truncated file"
+    )
+    p.add_argument(
+        "--depth-sigma",
+        type=float,
+        default=2.0,
+        help="time constant (s) of the monocular depth filter (docs/hand_lifting.md)",
+    )
+    p.add_argument(
+        "--per-frame-depth",
+        action="store_true",
+        help="lift every frame on its own (no track-level depth stabilisation)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_process)
