@@ -142,6 +142,10 @@ def test_wheel_has_the_ros_install_layout(tmp_path: Path) -> None:
         "lib/human_video_policy/arm_controller_node",
         "lib/human_video_policy/hand_controller_node",
         "lib/human_video_policy/recorder_node",
+        "lib/human_video_policy/scene_camera_node",
+        "lib/human_video_policy/wrist_teleop_node",
+        "lib/human_video_policy/leader_follower_node",
+        "lib/human_video_policy/deadman_node",
         "share/human_video_policy/assets/policies/widowx_reach.onnx",
         "lib/human_video_policy/sim_node",
         "lib/human_video_policy/policy_node",
@@ -160,6 +164,10 @@ def test_wheel_has_the_ros_install_layout(tmp_path: Path) -> None:
         "arm_controller_node",
         "hand_controller_node",
         "recorder_node",
+        "scene_camera_node",
+        "wrist_teleop_node",
+        "leader_follower_node",
+        "deadman_node",
     ):  # ros2 run needs them executable
         mode = archive.getinfo(f"{data}lib/human_video_policy/{node}").external_attr >> 16
         assert mode & 0o111, f"{node} is not executable in the wheel (mode {oct(mode)})"

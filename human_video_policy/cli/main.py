@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "video_cmd",
     "record_cmd",
     "dataset_cmd",
+    "teleop_cmd",
 )
 
 
