@@ -58,9 +58,9 @@ def test_finger_commands_reach_the_servo_as_angles(finger_driver) -> None:
     driver.enable()
     target = np.array([0.3, -0.2, 0.2, 0.0, 1.0, 0.5, 0.030])
     driver.send_positions(target)
+    state = driver.read_state()  # sync write has no reply: once this answers, the write is in
     theta = HornGeometry().angle_from_finger(0.030)
     assert bus.present_ticks(9) == rad_to_ticks(np.array([theta]))[0]
-    state = driver.read_state()
     assert state.names == WIDOWX_COMMAND_JOINTS
     np.testing.assert_allclose(state.positions[:6], target[:6], atol=math.pi / 4096)
     # One servo tick is ~1.5 mrad, i.e. well under 0.1 mm of finger travel.
