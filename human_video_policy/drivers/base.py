@@ -18,7 +18,7 @@ what happened, so a controller can log it, hold position and report it on /diagn
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Self, runtime_checkable
 
 import numpy as np
 
@@ -164,3 +164,27 @@ def check_command(driver_name: str, joint_names: tuple[str, ...], positions: obj
     if not np.isfinite(arr).all():
         raise DriverCommandError(f"{driver_name}: command contains NaN/inf: {arr.tolist()}")
     return arr
+
+
+class DriverSession:
+    """Context-manager behaviour shared by the hardware drivers.
+
+    ``with driver:`` connects; leaving the block disables the motors if they were enabled (an
+    error while disabling is swallowed so the link still closes) and closes the link. A driver
+    using it sets ``self._enabled`` in enable()/disable().
+    """
+
+    _enabled: bool = False
+
+    def __enter__(self) -> Self:
+        self.connect()  # type: ignore[attr-defined]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._enabled and self.is_connected:  # type: ignore[attr-defined]
+                self.disable()  # type: ignore[attr-defined]
+        except DriverError:
+            pass
+        finally:
+            self.close()  # type: ignore[attr-defined]

@@ -38,6 +38,7 @@ from human_video_policy.drivers.base import (
     DriverConnectionError,
     DriverError,
     DriverProtocolError,
+    DriverSession,
     DriverTimeoutError,
     Fault,
     JointState,
@@ -181,7 +182,7 @@ class _PortWithMinTimeout(PortHandler):
         super().setPacketTimeoutMillis(max(msec, self.min_timeout_ms))
 
 
-class DynamixelArmDriver:
+class DynamixelArmDriver(DriverSession):
     """:class:`~human_video_policy.drivers.base.JointDriver` for a DYNAMIXEL X-series arm."""
 
     def __init__(self, config: DynamixelArmConfig) -> None:
@@ -205,19 +206,6 @@ class DynamixelArmDriver:
     @property
     def is_connected(self) -> bool:
         return self._port is not None
-
-    def __enter__(self) -> DynamixelArmDriver:
-        self.connect()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if self._enabled and self.is_connected:
-                self.disable()
-        except DriverError:
-            pass
-        finally:
-            self.close()
 
     def connect(self) -> None:
         port = _PortWithMinTimeout(self.config.port, self.config.min_timeout_s * 1000.0)

@@ -28,6 +28,7 @@ from human_video_policy.drivers.base import (
     DriverConnectionError,
     DriverError,
     DriverProtocolError,
+    DriverSession,
     DriverTimeoutError,
     Fault,
     JointState,
@@ -132,7 +133,7 @@ class RealmanArmConfig:
             raise ConfigError(f"follow={self.follow!r} is invalid: must be true or false")
 
 
-class RealmanArmDriver:
+class RealmanArmDriver(DriverSession):
     """:class:`~human_video_policy.drivers.base.JointDriver` for a RealMan arm controller."""
 
     def __init__(self, config: RealmanArmConfig) -> None:
@@ -152,19 +153,6 @@ class RealmanArmDriver:
     @property
     def is_connected(self) -> bool:
         return self._sock is not None
-
-    def __enter__(self) -> RealmanArmDriver:
-        self.connect()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if self._enabled and self.is_connected:
-                self.disable()
-        except DriverError:
-            pass
-        finally:
-            self.close()
 
     def connect(self) -> None:
         address = (self.config.host, self.config.port)

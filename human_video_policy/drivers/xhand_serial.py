@@ -27,6 +27,7 @@ from human_video_policy.drivers.base import (
     DriverConnectionError,
     DriverError,
     DriverProtocolError,
+    DriverSession,
     DriverTimeoutError,
     Fault,
     JointState,
@@ -146,7 +147,7 @@ class XHandSerialConfig:
         check_int_range("tor_max", self.tor_max, 0, 65535)
 
 
-class XHandSerialDriver:
+class XHandSerialDriver(DriverSession):
     """:class:`~human_video_policy.drivers.base.JointDriver` for the XHand over RS-485."""
 
     def __init__(self, config: XHandSerialConfig) -> None:
@@ -165,19 +166,6 @@ class XHandSerialDriver:
     @property
     def is_connected(self) -> bool:
         return self._serial is not None
-
-    def __enter__(self) -> XHandSerialDriver:
-        self.connect()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if self._enabled and self.is_connected:
-                self.disable()
-        except DriverError:
-            pass
-        finally:
-            self.close()
 
     def connect(self) -> None:
         try:
