@@ -10,11 +10,17 @@ each row at time ``t`` (a grid ``t0 + k / rate``) takes:
 * the newest command at or before ``t``, if not older than ``action_max_age_s`` (a command
   holds until the next one).
 
+Several joint topics can make one vector (an arm and a hand: ``extra_state_topics``,
+``extra_action_topics``); each topic is synchronised on its own and the columns follow the
+embodiment's joint order, or the topics' order when no embodiment is named.
+
 Rows where a stream has no sample are dropped; the longest gap-free run becomes the episode
 (a warning says how many were dropped). Header stamps of zero fall back to the bag's receive
 stamps. A bag that cannot be converted (truncated storage, unknown message type, missing
 topic, clock jump, duplicate stamps, nothing to sync) is reported with the reason and the
-other bags still convert.
+other bags still convert. A folder that is not a bag but holds bags (a ``hvp record`` session
+with ``episode_000NNN/``) stands for those bags, in name order. The task text comes from the
+bag (what ``hvp record --instruction`` stored) unless the configuration gives one.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from human_video_policy.data.bag_repair import CUSTOM_PREFIX, read_custom_data
 from human_video_policy.data.bags import BagReader
 from human_video_policy.data.dataset_format import (
     DatasetSpec,
@@ -56,9 +63,20 @@ class BagConversionConfig:
             Empty: a dataset without cameras.
         state_topic: measured joints (sensor_msgs/JointState) -> ``observation.state``.
         action_topic: commanded joints (sensor_msgs/JointState positions) -> ``action``.
-        instruction: the task text of every episode (a bag carries none).
+        extra_state_topics: more measured-joint topics whose joints join ``observation.state``
+            (e.g. ``/hand/joint_states`` next to the arm's); each is synchronised on its own.
+        extra_action_topics: more command topics whose joints join ``action`` (e.g.
+            ``/hand/joint_commands``); each holds its newest command on its own.
+        instruction: the task text of every episode, overriding the bags'. ``""``: each bag's
+            own (``hvp.instruction`` in its metadata.yaml, else its last /task/instruction
+            message), or ``"unspecified task"`` with a warning when it carries none.
         embodiment: id from :mod:`human_video_policy.data.embodiment`; its joint names pick and
-            order the columns. ``""``: use the names of the first messages as they are.
+            order the columns (from whichever topic has each joint). ``""``: ``joint_names``.
+        joint_names: with no embodiment, the joints (and their order) of both the action and the
+            state columns, e.g. the robot's ``RM75_XHAND_JOINTS``; each comes from whichever
+            topic has it. Empty: every joint of the first message of each topic, topics in the
+            order above (a topic that lists its joints in another order than its twin then
+            gives action and state columns in different orders).
         sync_tolerance_s: largest |header stamp - row time| for images and states.
         action_max_age_s: oldest command (s before the row time) that still counts.
         max_clock_jump_s: a gap between consecutive stamps of one topic larger than this (or a
@@ -73,8 +91,11 @@ class BagConversionConfig:
     camera_topics: tuple[str, ...] = ("/camera/color/image_raw",)
     state_topic: str = "/arm/joint_states"
     action_topic: str = "/arm/joint_commands"
-    instruction: str = "unspecified task"
+    extra_state_topics: tuple[str, ...] = ()
+    extra_action_topics: tuple[str, ...] = ()
+    instruction: str = ""
     embodiment: str = "widowx"
+    joint_names: tuple[str, ...] = ()
     sync_tolerance_s: float = 0.05
     action_max_age_s: float = 0.5
     max_clock_jump_s: float = 1.0
@@ -89,7 +110,12 @@ class BagConversionConfig:
         check_positive("max_clock_jump_s", self.max_clock_jump_s)
         if self.min_frames < 1:
             raise ConfigError(f"min_frames={self.min_frames!r} is invalid: must be >= 1")
-        topics = [*self.camera_topics, self.state_topic, self.action_topic]
+        for name in ("camera_topics", "extra_state_topics", "extra_action_topics", "joint_names"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not isinstance(value, Sequence):
+                raise ConfigError(f"{name}={value!r} is invalid: must be a list of topics")
+            object.__setattr__(self, name, tuple(value))  # a YAML list becomes a tuple
+        topics = [*self.camera_topics, *self.state_topics, *self.action_topics]
         for t in topics:
             if not isinstance(t, str) or not t.startswith("/"):
                 raise ConfigError(f"topic {t!r} is invalid: must start with '/'")
@@ -100,14 +126,83 @@ class BagConversionConfig:
                 f"embodiment={self.embodiment!r} is invalid: must be '' or one of "
                 f"{sorted(EMBODIMENTS)}"
             )
-        if not self.instruction.strip():
-            raise ConfigError("instruction='' is invalid: give the task text")
+        if self.joint_names and self.embodiment:
+            raise ConfigError(
+                f"joint_names={list(self.joint_names)} with embodiment={self.embodiment!r} is "
+                "invalid: the embodiment names the joints; set embodiment '' to use joint_names"
+            )
+        if len(set(self.joint_names)) != len(self.joint_names) or not all(
+            isinstance(n, str) and n for n in self.joint_names
+        ):
+            raise ConfigError(f"joint_names={list(self.joint_names)} is invalid: repeated or empty")
+        if not isinstance(self.instruction, str) or (
+            self.instruction and not self.instruction.strip()
+        ):
+            raise ConfigError(
+                f"instruction={self.instruction!r} is invalid: give the task text, or '' for "
+                "the one each bag carries"
+            )
         if self.image_size is not None:
+            object.__setattr__(self, "image_size", tuple(self.image_size))
             h, w = self.image_size
             if h < 2 or w < 2 or h % 2 or w % 2:
                 raise ConfigError(
                     f"image_size={self.image_size!r} is invalid: even height and width >= 2"
                 )
+
+    @property
+    def state_topics(self) -> tuple[str, ...]:
+        """Every measured-joint topic, in column order when no embodiment orders them."""
+        return (self.state_topic, *self.extra_state_topics)
+
+    @property
+    def action_topics(self) -> tuple[str, ...]:
+        """Every command topic, in column order when no embodiment orders them."""
+        return (self.action_topic, *self.extra_action_topics)
+
+
+def conversion_preset(name_or_path: str | Path, **overrides: Any) -> BagConversionConfig:
+    """A :class:`BagConversionConfig` from ``config/datasets/<name>.yaml`` (or a YAML file).
+
+    The file maps field names to values (topic lists, ``image_size: [H, W]``...); ``overrides``
+    (field=value) replace what it says. Unknown keys are a :class:`ConfigError` naming them.
+    """
+    import yaml
+
+    from human_video_policy.resources import share_dir
+
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = share_dir() / "config" / "datasets" / f"{name_or_path}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (share_dir() / "config" / "datasets").glob("*.yaml"))
+        raise ConfigError(f"conversion preset {name_or_path!r} not found ({path}); known: {known}")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must map BagConversionConfig fields to values")
+    data.update(overrides)
+    fields = set(BagConversionConfig.__dataclass_fields__) - {"video"}
+    if unknown := sorted(set(data) - fields):
+        raise ConfigError(f"{path}: unknown key(s) {unknown}; allowed: {sorted(fields)}")
+    return BagConversionConfig(**data)
+
+
+def find_bags(paths: Sequence[str | Path]) -> list[Path]:
+    """Each path that is a bag (has metadata.yaml) as it is; a folder of bags (a ``hvp record``
+    session) as its bags in name order; anything else as it is, so converting reports it."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir() and not (p / "metadata.yaml").is_file():
+            inner = sorted(
+                c
+                for c in p.iterdir()
+                if c.is_dir() and not c.name.startswith(".") and (c / "metadata.yaml").is_file()
+            )
+            if inner:
+                out.extend(inner)
+                continue
+        out.append(p)
+    return out
 
 
 def camera_key(topic: str) -> str:
@@ -305,14 +400,68 @@ class BagEpisode:
     camera_info: dict[str, dict[str, Any]]
     duration_s: float
     warnings: list[str]
+    instruction: str = ""  # the task text of the episode (the config's or the bag's)
+
+
+def _columns(
+    first: dict[str, list[str]], wanted: Sequence[str] | None, what: str
+) -> list[tuple[str, str]]:
+    """(topic, joint) of each column: ``wanted``'s joints from whichever topic has each, or
+    every joint of each topic's first message, topics in order."""
+    if wanted is None:
+        cols = [(t, n) for t, names in first.items() for n in names]
+        seen: dict[str, str] = {}
+        for t, n in cols:
+            if n in seen:
+                raise InputError(f"{what}: joint {n!r} is on both {seen[n]} and {t}")
+            seen[n] = t
+        return cols
+    cols = []
+    for n in wanted:
+        owners = [t for t, names in first.items() if n in names]
+        if len(owners) > 1:
+            raise InputError(f"{what}: joint {n!r} is on several topics {owners}")
+        cols.extend((t, n) for t in owners)
+    if missing := [n for n in wanted if n not in {c[1] for c in cols}]:
+        have = {t: names for t, names in first.items()}
+        raise InputError(f"{what}: {list(first)} lack joint(s) {missing}; they have {have}")
+    return cols
+
+
+def _joint_matrix(
+    streams: dict[str, _Stream], picks: dict[str, np.ndarray], cols: list[tuple[str, str]]
+) -> np.ndarray:
+    """(T, len(cols)) positions: per topic, its joints of the picked messages, by name."""
+    out = np.empty((len(next(iter(picks.values()))), len(cols)), np.float64)
+    for topic, pick in picks.items():
+        at = [j for j, (t, _) in enumerate(cols) if t == topic]
+        names = [cols[j][1] for j in at]
+        s = streams[topic]
+        for row, i in enumerate(pick.tolist()):
+            _, out[row, at] = _joint_positions(s.values[i], names, topic, int(s.stamps[i]))
+    return out
+
+
+def bag_instruction(path: Path, bag: BagReader) -> str:
+    """The task text a bag carries: ``hvp.instruction`` in its metadata.yaml (``hvp record``),
+    else its last /task/instruction message; ``""`` when neither."""
+    from human_video_policy.data.recorder import INSTRUCTION_TOPIC
+
+    text = read_custom_data(path).get(f"{CUSTOM_PREFIX}instruction", "").strip()
+    if text or INSTRUCTION_TOPIC not in bag.topics:
+        return text
+    texts = [str(m.data).strip() for _, _, m in bag.messages([INSTRUCTION_TOPIC])]
+    return next((t for t in reversed(texts) if t), "")
 
 
 def read_bag_episode(path: str | Path, cfg: BagConversionConfig) -> BagEpisode:
     """Read and resample one bag (raises :class:`InputError` naming what is wrong)."""
     spec = EMBODIMENTS.get(cfg.embodiment) if cfg.embodiment else None
+    warnings: list[str] = []
     with BagReader(path, on_unknown="raise") as bag:
         topics = bag.topics
-        wanted = [cfg.action_topic, cfg.state_topic, *cfg.camera_topics]
+        joint_topics = [*cfg.action_topics, *cfg.state_topics]
+        wanted = [*joint_topics, *cfg.camera_topics]
         if missing := [t for t in wanted if t not in topics]:
             have = ", ".join(f"{n} ({s.msgtype})" for n, s in topics.items()) or "nothing"
             raise InputError(f"bag has no topic(s) {missing}; it holds {have}")
@@ -321,7 +470,7 @@ def read_bag_episode(path: str | Path, cfg: BagConversionConfig) -> BagEpisode:
                 f"unknown message type(s) {unknown}: neither a ROS 2 Jazzy or project type nor "
                 "defined in the bag"
             )
-        for t in (cfg.action_topic, cfg.state_topic):
+        for t in joint_topics:
             if topics[t].msgtype != _JOINT_TYPE:
                 raise InputError(f"{t} carries {topics[t].msgtype}, expected {_JOINT_TYPE}")
         for t in cfg.camera_topics:
@@ -330,12 +479,16 @@ def read_bag_episode(path: str | Path, cfg: BagConversionConfig) -> BagEpisode:
         if empty := [t for t in wanted if topics[t].count == 0]:
             raise InputError(f"empty episode: no messages on {empty}")
         duration_s = bag.duration_ns / 1e9
+        instruction = cfg.instruction or bag_instruction(Path(path), bag)
+        if not instruction:
+            instruction = "unspecified task"
+            warnings.append("the bag carries no instruction: task 'unspecified task'")
+        end_reason = read_custom_data(Path(path)).get(f"{CUSTOM_PREFIX}end_reason", "")
+        if end_reason in ("recording", "interrupted", "disk_full"):
+            warnings.append(f"the recording of this episode did not end cleanly ({end_reason})")
 
         # pass 1: joint messages in full, image header stamps only
-        joints: dict[str, tuple[list[int], list[Any]]] = {
-            cfg.action_topic: ([], []),
-            cfg.state_topic: ([], []),
-        }
+        joints: dict[str, tuple[list[int], list[Any]]] = {t: ([], []) for t in joint_topics}
         image_stamps: dict[str, list[int]] = {t: [] for t in cfg.camera_topics}
         info_topics = {
             t.rsplit("/", 1)[0] + "/camera_info": t
@@ -389,16 +542,13 @@ def read_bag_episode(path: str | Path, cfg: BagConversionConfig) -> BagEpisode:
         times = t0 + np.round(np.arange(int((t1 - t0) // dt_ns) + 1) * dt_ns).astype(np.int64)
         tol = cfg.sync_tolerance_s * 1e9
         pick = {
-            cfg.action_topic: _latest(
-                streams[cfg.action_topic].stamps, times, cfg.action_max_age_s * 1e9
-            ),
-            cfg.state_topic: _nearest(streams[cfg.state_topic].stamps, times, tol),
+            t: _latest(streams[t].stamps, times, cfg.action_max_age_s * 1e9)
+            for t in cfg.action_topics
         }
-        for topic in cfg.camera_topics:
+        for topic in [*cfg.state_topics, *cfg.camera_topics]:
             pick[topic] = _nearest(streams[topic].stamps, times, tol)
         valid = np.all([p >= 0 for p in pick.values()], axis=0)
         lo, hi = _longest_run(valid)
-        warnings: list[str] = []
         if hi - lo < cfg.min_frames:
             worst = max(pick, key=lambda t: int(np.sum(pick[t] < 0)))
             raise InputError(
@@ -414,24 +564,21 @@ def read_bag_episode(path: str | Path, cfg: BagConversionConfig) -> BagEpisode:
         times = times[lo:hi]
         pick = {t: p[lo:hi] for t, p in pick.items()}
 
-        action_names = list(spec.action_names) if spec else None
-        state_names = list(spec.state_names) if spec else None
-        action_rows = []
-        for i in pick[cfg.action_topic]:
-            s = streams[cfg.action_topic]
-            action_names, row = _joint_positions(
-                s.values[i], action_names, cfg.action_topic, int(s.stamps[i])
-            )
-            action_rows.append(row)
-        state_rows = []
-        for i in pick[cfg.state_topic]:
-            s = streams[cfg.state_topic]
-            state_names, row = _joint_positions(
-                s.values[i], state_names, cfg.state_topic, int(s.stamps[i])
-            )
-            state_rows.append(row)
-        action = np.asarray(action_rows, np.float64)
-        state = np.asarray(state_rows, np.float64)
+        names = cfg.joint_names or None
+        action_cols = _columns(
+            {t: list(streams[t].values[0].name) for t in cfg.action_topics},
+            spec.action_names if spec else names,
+            "action",
+        )
+        state_cols = _columns(
+            {t: list(streams[t].values[0].name) for t in cfg.state_topics},
+            spec.state_names if spec else names,
+            "state",
+        )
+        action = _joint_matrix(streams, {t: pick[t] for t in cfg.action_topics}, action_cols)
+        state = _joint_matrix(streams, {t: pick[t] for t in cfg.state_topics}, state_cols)
+        action_names = [n for _, n in action_cols]
+        state_names = [n for _, n in state_cols]
         for name, arr in (("action", action), ("state", state)):
             if not np.all(np.isfinite(arr)):
                 bad = np.unique(np.nonzero(~np.isfinite(arr))[0])
@@ -480,12 +627,13 @@ def read_bag_episode(path: str | Path, cfg: BagConversionConfig) -> BagEpisode:
         action=action.astype(np.float32),
         state=state.astype(np.float32),
         images=images,
-        action_names=list(action_names or []),
-        state_names=list(state_names or []),
+        action_names=action_names,
+        state_names=state_names,
         times_ns=times,
         camera_info=camera_info,
         duration_s=duration_s,
         warnings=warnings,
+        instruction=instruction,
     )
 
 
@@ -531,12 +679,14 @@ def convert_bags(
 ) -> ConversionReport:
     """Convert ``bags`` (one episode each) into a new dataset at ``out_dir``.
 
-    Every bag gets an :class:`EpisodeOutcome`; failing bags do not stop the others. The dataset
-    is always finalized, with zero episodes when no bag converted.
+    A folder of bags (a ``hvp record`` session) stands for its bags (:func:`find_bags`). Every
+    bag gets an :class:`EpisodeOutcome`; failing bags do not stop the others. The dataset is
+    always finalized, with zero episodes when no bag converted.
     """
     cfg = cfg or BagConversionConfig()
     if not bags:
         raise InputError("no bags given")
+    bags = find_bags(bags)
     out = Path(out_dir)
     report = ConversionReport(dataset=out)
     writer: DatasetWriter | None = None
@@ -565,7 +715,7 @@ def convert_bags(
                     "timestamp": ((ep.times_ns - ep.times_ns[0]) / 1e9).astype(np.float32),
                 }
                 outcome.episode_index = writer.add_episode(
-                    frames, cfg.instruction, ep.images, source=str(Path(bag).resolve())
+                    frames, ep.instruction, ep.images, source=str(Path(bag).resolve())
                 )
                 outcome.ok, outcome.frames, outcome.warnings = True, n, ep.warnings
             except HvpError as exc:
@@ -602,8 +752,11 @@ __all__ = [
     "BagEpisode",
     "ConversionReport",
     "EpisodeOutcome",
+    "bag_instruction",
     "camera_key",
+    "conversion_preset",
     "convert_bags",
     "episode_spec",
+    "find_bags",
     "read_bag_episode",
 ]

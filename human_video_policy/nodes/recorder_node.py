@@ -73,6 +73,11 @@ JPEG_ENCODINGS = {"rgb8", "bgr8", "mono8"}
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 
 
+#: A subscribed topic without a message for this long is reported on /diagnostics (WARN): a
+#: camera whose QoS the recorder failed to match, or a node that died, shows up at once.
+SILENT_TOPIC_S = 3.0
+
+
 @dataclass
 class _Item:
     """One unit of work for the writer (main) thread."""
@@ -187,6 +192,8 @@ class RecorderNode(HvpNode):
         self.rejected = 0
         self._rate = RateMeter()
         self._subscribed: dict[str, str] = {}
+        self._subscribed_at: dict[str, float] = {}  # monotonic time of each subscription
+        self._last_message: dict[str, float] = {}  # monotonic time of each topic's last message
         self._started_at = time.monotonic()
 
         self.create_subscription(UInt32, START_TOPIC, self._on_episode_start, RELIABLE)
@@ -210,7 +217,10 @@ class RecorderNode(HvpNode):
         types = dict(self.get_topic_names_and_types())
         for topic in missing:
             names = types.get(topic)
-            if not names:
+            infos = self.get_publishers_info_by_topic(topic) if names else []
+            if not infos:
+                # A subscriber alone makes a topic appear; wait for a publisher, whose QoS (best
+                # effort for cameras) the subscription must match.
                 continue
             msgtype = names[0]
             try:
@@ -219,7 +229,7 @@ class RecorderNode(HvpNode):
                 self.get_logger().error(f"cannot record {topic}: {exc}")
                 self._subscribed[topic] = msgtype
                 continue
-            qos = self._qos_for(topic)
+            qos = self._qos_for(infos)
             self.create_subscription(
                 cls,
                 topic,
@@ -228,11 +238,15 @@ class RecorderNode(HvpNode):
                 raw=True,
             )
             self._subscribed[topic] = msgtype
-            self.get_logger().info(f"recording {topic} ({msgtype})")
+            self._subscribed_at[topic] = time.monotonic()
+            reliability = (
+                "best effort" if qos.reliability == ReliabilityPolicy.BEST_EFFORT else "reliable"
+            )
+            self.get_logger().info(f"recording {topic} ({msgtype}, {reliability})")
 
-    def _qos_for(self, topic: str) -> QoSProfile:
+    @staticmethod
+    def _qos_for(infos: list) -> QoSProfile:
         """Match the publishers: best effort if any offers only that, transient local if all do."""
-        infos = self.get_publishers_info_by_topic(topic)
         best_effort = any(i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for i in infos)
         latched = bool(infos) and all(
             i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL for i in infos
@@ -257,6 +271,7 @@ class RecorderNode(HvpNode):
                 return
             self._queued_bytes += size
         self._rate.tick()
+        self._last_message[topic] = time.monotonic()
         self._queue.put(_Item("msg", topic, msgtype, data, self._stamp()))
 
     def _on_episode_start(self, msg: UInt32) -> None:
@@ -422,6 +437,17 @@ class RecorderNode(HvpNode):
             return DiagnosticsReport(Level.ERROR, str(rec.failed), values)
         if missing := [t for t in self.topics if t not in self._subscribed]:
             return DiagnosticsReport(Level.WARN, f"waiting for {missing}", values)
+        now = time.monotonic()
+        silent = [
+            t
+            for t, since in self._subscribed_at.items()
+            if now - self._last_message.get(t, since) > SILENT_TOPIC_S
+        ]
+        values["silent_topics"] = ",".join(silent)
+        if silent:
+            return DiagnosticsReport(
+                Level.WARN, f"no message for {SILENT_TOPIC_S:g} s on {silent}", values
+            )
         if self.dropped:
             return DiagnosticsReport(Level.WARN, f"{self.dropped} message(s) dropped", values)
         return DiagnosticsReport(Level.OK, "recording" if episode else "idle", values)
