@@ -50,6 +50,10 @@ def test_from_bags_info_validate_show_plot(tmp_path: Path, capsys: pytest.Captur
     assert hvp_dataset("show", str(out), "-e", "1", "--rows", "2") == 0
     text = capsys.readouterr().out
     assert "frame 1 t=0.200s" in text and "file-000.mp4" in text
+    mp4 = tmp_path / "ep1.mp4"
+    assert hvp_dataset("show", str(out), "-e", "1", "--rows", "0", "-o", str(mp4)) == 0
+    assert "camera image above the action curves" in capsys.readouterr().out
+    assert mp4.stat().st_size > 1000 and mp4.read_bytes()[4:8] == b"ftyp"
     assert hvp_dataset("show", str(out), "-e", "5") == 2
     assert "--episode 5 does not exist" in capsys.readouterr().out
 

@@ -1,7 +1,12 @@
 """``hvp dataset``: bags -> dataset, and looking at datasets (LeRobot v3 layout).
 
-* ``from-bags BAG... -o OUT``: one episode per bag, resampled to ``--rate`` Hz; a bag that
-  cannot be converted is reported with the reason and the rest convert. Exit 1 if any failed.
+* ``from-bags BAG|SESSION... -o OUT [--preset NAME]``: one episode per bag (a ``hvp record``
+  session folder = its episode bags), resampled to ``--rate`` Hz; a bag that cannot be
+  converted is reported with the reason and the rest convert. Exit 1 if any failed.
+* ``from-video VIDEO_EPISODES_DIR... -o OUT [--image-size WxH]``: the output of ``hvp video
+  process`` -> human hand episodes (one per atomic segment, 102-d VITRA action with masks).
+* ``from-sim --episodes N -o OUT``: scripted-expert WidowX reach episodes recorded straight from
+  the MuJoCo sim (no ROS) in the same format.
 * ``info DATASET``: totals, features, cameras, tasks.
 * ``validate DATASET``: LeRobot v3 conformance + every episode checked; exit 1 when broken.
 * ``show DATASET -e N``: one episode's rows (a few) and where its video lives.
@@ -22,18 +27,29 @@ import numpy as np
 
 
 def _from_bags(args: argparse.Namespace) -> int:
-    from human_video_policy.data.bag_to_dataset import BagConversionConfig, convert_bags
-
-    cfg = BagConversionConfig(
-        rate_hz=args.rate,
-        camera_topics=tuple(args.camera),
-        state_topic=args.state_topic,
-        action_topic=args.action_topic,
-        instruction=args.instruction,
-        embodiment=args.embodiment,
-        sync_tolerance_s=args.sync_tolerance,
-        image_size=tuple(args.image_size) if args.image_size else None,
+    from human_video_policy.data.bag_to_dataset import (
+        BagConversionConfig,
+        conversion_preset,
+        convert_bags,
     )
+
+    given = {
+        "rate_hz": args.rate,
+        "camera_topics": args.camera,
+        "state_topic": args.state_topic,
+        "action_topic": args.action_topic,
+        "extra_state_topics": args.extra_state_topic,
+        "extra_action_topics": args.extra_action_topic,
+        "instruction": args.instruction,
+        "embodiment": args.embodiment,
+        "sync_tolerance_s": args.sync_tolerance,
+        "image_size": tuple(args.image_size) if args.image_size else None,
+    }
+    overrides = {k: v for k, v in given.items() if v is not None}  # flags beat the preset
+    if args.preset:
+        cfg = conversion_preset(args.preset, **overrides)
+    else:
+        cfg = BagConversionConfig(**overrides)
 
     def progress(outcome) -> None:  # type: ignore[no-untyped-def]
         if outcome.ok:
@@ -46,6 +62,154 @@ def _from_bags(args: argparse.Namespace) -> int:
     report = convert_bags(args.bags, args.output, cfg, progress=progress)
     print(f"[dataset] {report.summary()} -> {report.dataset}")
     return 1 if report.failed else 0
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    """``WxH`` -> (height, width)."""
+    from human_video_policy.errors import ConfigError
+
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"--image-size={text!r} is invalid: expected WxH, e.g. 320x240") from None
+    return h, w
+
+
+def _from_video(args: argparse.Namespace) -> int:
+    from human_video_policy.data.human_episodes import HumanDatasetConfig, convert_hand_videos
+
+    cfg = HumanDatasetConfig(
+        image_size=_parse_size(args.image_size) if args.image_size else None,
+        max_side=args.max_side,
+    )
+
+    def progress(outcome) -> None:  # type: ignore[no-untyped-def]
+        line = f"[dataset] {outcome.folder}: {outcome.status}"
+        if outcome.episodes:
+            line += f", {outcome.episodes} episodes, {outcome.frames} frames"
+        print(line + (f" ({outcome.error})" if outcome.error else ""))
+
+    report = convert_hand_videos(args.inputs, args.output, cfg, progress=progress)
+    print(f"[dataset] {report.summary()} -> {report.dataset}")
+    return 1 if report.failed else 0
+
+
+def record_sim_dataset(
+    out: str | Path,
+    episodes: int,
+    *,
+    seed: int = 0,
+    image_size: tuple[int, int] = (128, 128),
+    noise_std: float = 0.05,
+    instruction: str = "reach the red target",
+    progress: bool = False,
+) -> tuple[int, float]:
+    """Roll out the scripted reach expert (with DART noise, as ``record_demos``) in the sim and
+    write one dataset episode per rollout; returns (frames, driver success rate).
+
+    Rows at the policy rate (10 Hz): the rendered image (``image_size`` (height, width), the
+    world renders at that size), the measured joints (8) and, as ``action``, the joint command
+    in force at the row's time (7; the bag converter's convention)."""
+    from human_video_policy.data.bag_to_dataset import BagConversionConfig, episode_spec
+    from human_video_policy.data.dataset_writer import DatasetWriter
+    from human_video_policy.robots.widowx import WIDOWX_COMMAND_JOINTS, WIDOWX_STATE_JOINTS
+    from human_video_policy.sim.evaluate import evaluate
+    from human_video_policy.sim.reach_expert import ReachExpert
+    from human_video_policy.sim.widowx_world import WidowXWorldConfig
+    from human_video_policy.training.record_demos import NoisyExpertSource, RecordConfig
+
+    h, w = image_size
+    rec = RecordConfig(
+        episodes=episodes,
+        seed=seed,
+        image_height=h,
+        image_width=w,
+        noise_std=noise_std,
+        world=WidowXWorldConfig(image_width=w, image_height=h),
+        progress=progress,
+    )
+    eval_cfg = rec.evaluation_config()
+    bag_cfg = BagConversionConfig(rate_hz=1.0 / eval_cfg.policy_period_s, instruction=instruction)
+    rows: dict[str, list] = {"state": [], "action": [], "image": []}
+    state: dict[str, object] = {"writer": None, "seed": None}
+
+    def flush() -> None:
+        if not rows["state"]:
+            return
+        n = len(rows["state"])
+        writer = state["writer"]
+        assert isinstance(writer, DatasetWriter)
+        writer.add_episode(
+            {
+                "observation.state": np.stack(rows["state"]),
+                "action": np.stack(rows["action"]),
+                "action.mask": np.ones((n, len(WIDOWX_COMMAND_JOINTS)), np.float32),
+                "observation.state.mask": np.ones((n, len(WIDOWX_STATE_JOINTS)), np.float32),
+                "segment_index": np.zeros(n, np.int64),
+            },
+            instruction,
+            {"observation.images.camera_color": np.stack(rows["image"])},
+            source=f"sim:widowx_reach seed={state['seed']}",
+        )
+        for v in rows.values():
+            v.clear()
+
+    def observer(world, image, joint_state, stamp) -> None:  # type: ignore[no-untyped-def]
+        if state["writer"] is None:
+            k = world.camera_intrinsics()
+            camera = {
+                "topic": "sim:scene_camera",
+                "width": k.width,
+                "height": k.height,
+                "k": [k.fx, 0.0, k.cx, 0.0, k.fy, k.cy, 0.0, 0.0, 1.0],
+                "frame_id": k.frame_id,
+            }
+            spec = episode_spec(
+                bag_cfg,
+                WIDOWX_COMMAND_JOINTS,
+                WIDOWX_STATE_JOINTS,
+                {"observation.images.camera_color": (h, w)},
+                {"observation.images.camera_color": camera},
+            )
+            state["writer"] = DatasetWriter(out, spec)
+        if world.seed != state["seed"]:
+            flush()
+            state["seed"] = world.seed
+        rows["state"].append(np.asarray(joint_state, np.float32))
+        rows["action"].append(world.joint_command().astype(np.float32))
+        rows["image"].append(image if image is not None else world.render_rgb())
+
+    def factory(world):  # type: ignore[no-untyped-def]
+        rng = np.random.default_rng([seed, 7919])
+        return NoisyExpertSource(
+            world, ReachExpert(world.scene_path), noise_std, rec.noise_period_s, rng
+        )
+
+    summary = evaluate(factory, eval_cfg, description="from-sim", observer=observer)
+    flush()
+    writer = state["writer"]
+    assert isinstance(writer, DatasetWriter)
+    writer.finalize()
+    frames = writer.total_frames
+    return frames, summary.success_rate
+
+
+def _from_sim(args: argparse.Namespace) -> int:
+    size = _parse_size(args.image_size)
+    frames, success = record_sim_dataset(
+        args.output,
+        args.episodes,
+        seed=args.seed,
+        image_size=size,
+        noise_std=args.noise_std,
+        instruction=args.instruction,
+        progress=not args.quiet,
+    )
+    print(
+        f"[dataset] {args.episodes} sim episode(s), {frames} frames, noisy-expert success "
+        f"{100 * success:.0f} % -> {args.output}"
+    )
+    return 0
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -103,6 +267,11 @@ def _show(args: argparse.Namespace) -> int:
                 print(f"  {key}: {rows[key][i]}")
     for key in reader.video_keys:
         print(f"video {key}: {reader.video_path(ep['episode_index'], key)}")
+    if args.output:
+        from human_video_policy.data.episode_render import render_episode_video
+
+        out = render_episode_video(args.dataset, ep["episode_index"], args.output, args.camera)
+        print(f"wrote {out} (camera image above the action curves)")
     return 0
 
 
@@ -146,13 +315,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ds = subparsers.add_parser(
         "dataset", help="convert bags into a LeRobot v3 dataset, inspect and validate datasets"
     )
-    sub = ds.add_subparsers(dest="dataset_command", metavar="<from-bags|info|validate|show|plot>")
+    sub = ds.add_subparsers(
+        dest="dataset_command",
+        metavar="<from-bags|from-video|from-sim|info|validate|show|plot>",
+    )
     ds.set_defaults(func=lambda args: (ds.print_help(sys.stderr), 2)[1])
 
     p = sub.add_parser("from-bags", help="rosbag2 folders -> dataset (one episode per bag)")
     p.add_argument("bags", nargs="+", metavar="BAG", help="rosbag2 folders (MCAP or sqlite3)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="new dataset folder")
-    p.add_argument("--rate", type=float, default=10.0, help="rows per second (default 10)")
+    p.add_argument(
+        "--preset",
+        metavar="NAME|YAML",
+        help="conversion preset: config/datasets/NAME.yaml (sim_rm75, teleop_rm75_xhand, "
+        "leader_widowx) or a YAML file; the flags below override it",
+    )
+    p.add_argument("--rate", type=float, default=None, help="rows per second (default 10)")
     p.add_argument(
         "--camera",
         action="append",
@@ -160,17 +338,65 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="TOPIC",
         help="image topic (repeatable; default /camera/color/image_raw; 'none' for no camera)",
     )
-    p.add_argument("--state-topic", default="/arm/joint_states", help="measured joints")
-    p.add_argument("--action-topic", default="/arm/joint_commands", help="commanded joints")
-    p.add_argument("--instruction", default="unspecified task", help="task text of the episodes")
+    p.add_argument("--state-topic", default=None, help="measured joints (/arm/joint_states)")
+    p.add_argument("--action-topic", default=None, help="commanded joints (/arm/joint_commands)")
+    p.add_argument(
+        "--extra-state-topic",
+        action="append",
+        default=None,
+        metavar="TOPIC",
+        help="more measured joints appended to the state, e.g. /hand/joint_states (repeatable)",
+    )
+    p.add_argument(
+        "--extra-action-topic",
+        action="append",
+        default=None,
+        metavar="TOPIC",
+        help="more commanded joints appended to the action, e.g. /hand/joint_commands",
+    )
+    p.add_argument(
+        "--instruction",
+        default=None,
+        help="task text of every episode (default: the one hvp record stored in each bag)",
+    )
     p.add_argument(
         "--embodiment",
-        default="widowx",
-        help="widowx, xhand, human_hand, or '' to keep the bag's joint names",
+        default=None,
+        help="widowx (default), xhand, human_hand, or '' to keep the bag's joint names",
     )
-    p.add_argument("--sync-tolerance", type=float, default=0.05, help="seconds (default 0.05)")
+    p.add_argument("--sync-tolerance", type=float, default=None, help="seconds (default 0.05)")
     p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="resize images")
     p.set_defaults(func=_from_bags_entry)
+
+    p = sub.add_parser(
+        "from-video", help="hvp video process output -> human hand dataset (one episode/segment)"
+    )
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="VIDEO_EPISODES_DIR",
+        help="output folder of 'hvp video process' (or one video folder in it)",
+    )
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="new dataset folder")
+    p.add_argument(
+        "--image-size",
+        metavar="WxH",
+        help="store frames centre-cropped and resized to WxH (even); default: source aspect",
+    )
+    p.add_argument(
+        "--max-side", type=int, default=320, help="longest side without --image-size (320)"
+    )
+    p.set_defaults(func=_from_video)
+
+    p = sub.add_parser("from-sim", help="scripted-expert WidowX reach episodes from the sim")
+    p.add_argument("--episodes", type=int, required=True, help="rollouts (one episode each)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="new dataset folder")
+    p.add_argument("--seed", type=int, default=0, help="first world seed")
+    p.add_argument("--image-size", default="128x128", metavar="WxH", help="render size")
+    p.add_argument("--noise-std", type=float, default=0.05, help="DART noise (rad)")
+    p.add_argument("--instruction", default="reach the red target", help="task text")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_from_sim)
 
     p = sub.add_parser("info", help="what a dataset holds")
     p.add_argument("dataset", metavar="DATASET")
@@ -182,10 +408,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-videos", action="store_true", help="skip decoding the videos")
     p.set_defaults(func=_validate)
 
-    p = sub.add_parser("show", help="one episode's metadata and first rows")
+    p = sub.add_parser(
+        "show", help="one episode's metadata and first rows; -o out.mp4: video with actions"
+    )
     p.add_argument("dataset", metavar="DATASET")
     p.add_argument("-e", "--episode", type=int, default=0)
     p.add_argument("--rows", type=int, default=3)
+    p.add_argument("-o", "--output", default=None, help="write an MP4 with the actions overlaid")
+    p.add_argument("--camera", default=None, help="video feature to show (default: the first)")
     p.set_defaults(func=_show)
 
     p = sub.add_parser("plot", help="one episode's state and action curves as a PNG")
@@ -196,6 +426,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _from_bags_entry(args: argparse.Namespace) -> int:
-    cameras = args.camera if args.camera is not None else ["/camera/color/image_raw"]
-    args.camera = [] if cameras == ["none"] else cameras
+    if args.camera == ["none"]:
+        args.camera = []  # None: the preset's cameras, or the default /camera/color/image_raw
     return _from_bags(args)

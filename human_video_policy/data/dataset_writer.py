@@ -159,6 +159,15 @@ class DatasetWriter:
                     "(crop or resize the images)"
                 )
 
+    @property
+    def total_frames(self) -> int:
+        """Frames written so far (all episodes)."""
+        return self._frames
+
+    @property
+    def total_episodes(self) -> int:
+        return len(self._episodes)
+
     def _column_order(self) -> list[str]:
         first = ["index", "episode_index", "frame_index", "timestamp", "task_index"]
         return first + [k for k in self._numeric if k not in first]

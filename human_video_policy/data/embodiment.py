@@ -46,6 +46,20 @@ def _hand_names(side: str) -> list[str]:
 HUMAN_ACTION_NAMES: tuple[str, ...] = tuple(_hand_names("left") + _hand_names("right"))
 
 
+def _hand_state_names(side: str) -> list[str]:
+    names = [f"{side}.wrist_p_{a}" for a in "xyz"] + [f"{side}.wrist_r_{a}" for a in "xyz"]
+    names += [f"{side}.{j}.{a}" for j in MANO_JOINT_NAMES for a in ANGLE_NAMES]
+    return names
+
+
+#: Human hand state (VITRA sec. 4.1: wrist translation and rotation in the camera frame of the
+#: current image, and the joint angles), per hand ``[wrist position (3, m), wrist rotation
+#: (3, Euler xyz of R, rad), theta (45)]``; left 0..50, right 51..101. The joint-angle dims sit
+#: at the same indices as in :data:`HUMAN_ACTION_NAMES`, so a robot joint maps into the state
+#: and the action at one index.
+HUMAN_STATE_NAMES: tuple[str, ...] = tuple(_hand_state_names("left") + _hand_state_names("right"))
+
+
 def human_dim(side: str, joint: str, angle: str) -> int:
     """Index of ``side.joint.angle`` (e.g. ``"right", "index1", "flexion"``) in the 102-d space."""
     name = f"{side}.{joint}.{angle}"
@@ -137,6 +151,33 @@ class EmbodimentSpec:
             out[..., m.human_index] = m.scale * a[..., j] + m.offset
         return out, self.human_mask()
 
+    def state_to_human(
+        self, state: np.ndarray, state_names: tuple[str, ...] | list[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Native ``(T, S)`` or ``(S,)`` states -> (human state values, mask) of width 102.
+
+        A robot joint's measured position lands at the same index as its action (the joint
+        angle dims of :data:`HUMAN_STATE_NAMES` and :data:`HUMAN_ACTION_NAMES` coincide); the
+        human hand's own state (``state_names == HUMAN_STATE_NAMES``) passes unchanged.
+        """
+        names = tuple(state_names)
+        s = self._check(state, len(names), "state")
+        if names == HUMAN_STATE_NAMES:
+            return s.astype(np.float32), np.ones(HUMAN_DIM, np.float32)
+        out = np.zeros((*s.shape[:-1], HUMAN_DIM), np.float32)
+        for m in self.mappings:
+            if m.robot_joint not in names:
+                raise InputError(
+                    f"{self.name}: state lacks joint {m.robot_joint!r} (state names {list(names)})"
+                )
+            if m.human_index % HAND_DIM < 6:
+                raise InputError(
+                    f"{self.name}: {m.robot_joint!r} maps to a wrist motion dim; a state has no "
+                    "counterpart there"
+                )
+            out[..., m.human_index] = m.scale * s[..., names.index(m.robot_joint)] + m.offset
+        return out, self.human_mask()
+
     def from_human(self, human: np.ndarray, fill: np.ndarray | None = None) -> np.ndarray:
         """Human-space values -> native actions; unmapped joints come from ``fill`` (required
         when there are any)."""
@@ -204,7 +245,7 @@ EMBODIMENTS: dict[str, EmbodimentSpec] = {
         name="human_hand",
         action_space=HUMAN_ACTION_SPACE,
         action_names=HUMAN_ACTION_NAMES,
-        state_names=HUMAN_ACTION_NAMES,
+        state_names=HUMAN_STATE_NAMES,
         mappings=tuple(JointMapping(n, i) for i, n in enumerate(HUMAN_ACTION_NAMES)),
     ),
 }
@@ -222,6 +263,7 @@ __all__ = [
     "HUMAN_ACTION_NAMES",
     "HUMAN_ACTION_SPACE",
     "HUMAN_DIM",
+    "HUMAN_STATE_NAMES",
     "EmbodimentSpec",
     "JointMapping",
     "embodiment",
