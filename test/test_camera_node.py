@@ -228,8 +228,13 @@ def test_the_hand_video_is_published_as_a_camera_at_its_rate() -> None:
         indices.append(index)
     stamps = np.array([stamp_to_seconds(m.header.stamp) for m in images[:15]])
     assert indices == sorted(indices)
-    # Stamps are start + index / 30 exactly: the file's rate.
-    assert np.allclose(np.diff(stamps), np.diff(indices) / 30.0, atol=1e-6)
+    # Stamps follow the file's rate: a frame's stamp is start + index / 30, so consecutive
+    # frames are index-gaps / 30 apart; a source that fell behind by more than a frame moves its
+    # schedule later (a camera's host clock), which only ever lengthens a gap.
+    gaps, expected_gaps = np.diff(stamps), np.diff(indices) / 30.0
+    assert np.all(gaps >= expected_gaps - 1e-6), (gaps, expected_gaps)
+    exact = np.isclose(gaps, expected_gaps, atol=1e-6)
+    assert exact.sum() >= len(gaps) - 2, (gaps, expected_gaps)
     info = rec["color_info"].messages()[-1]
     assert (info.width, info.height) == (1280, 720)
 

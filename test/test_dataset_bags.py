@@ -61,6 +61,7 @@ def make_bag(
     camera_rate: float = 15.0,
     duplicate_state_stamp: bool = False,
     clock_jump_at: float | None = None,
+    command_pause: tuple[float, float] | None = None,
     image_size: tuple[int, int] = (H, W),
 ) -> dict[str, list[tuple[int, object]]]:
     """Write a WidowX-like bag; returns what was written per topic as (stamp_ns, value)."""
@@ -98,7 +99,8 @@ def make_bag(
             )
         )
         written["state"].append((ns, state))
-        if with_commands:
+        paused = command_pause is not None and command_pause[0] <= ts < command_pause[1]
+        if with_commands and not paused:
             cmd = command_at(ts)
             # commands listed in a shuffled joint order: the converter must reorder by name
             order = [3, 0, 6, 1, 5, 2, 4]
@@ -311,6 +313,21 @@ def test_bad_bags_are_reported_and_the_rest_converts(tmp_path: Path) -> None:
     assert reader.num_episodes == 1
     assert reader.episodes[0]["hvp/source"].endswith("good")
     assert reader.validate().ok
+
+
+def test_a_pause_in_the_commands_keeps_the_bag(tmp_path: Path) -> None:
+    """Commands stop while a deadman is released or IK refuses targets: a 1.5 s gap in the
+    commands (more than max_clock_jump_s) is not a clock jump; rows without a fresh command are
+    dropped and the longest complete stretch is the episode."""
+    bag = tmp_path / "paused"
+    written = make_bag(bag, seconds=4.0, command_pause=(1.0, 2.5))
+    report = convert_bags([bag], tmp_path / "ds", BagConversionConfig(max_clock_jump_s=1.0))
+    assert report.outcomes[0].ok, report.outcomes[0].error
+    rows = DatasetReader(tmp_path / "ds").episode_rows(0)
+    t = rows["timestamp"]
+    assert len(t) >= 14  # the 1.5 s after the pause at 10 Hz (the 1 s before it is shorter)
+    commands = np.array([c for _, c in written["command"]])
+    assert np.isin(rows["action"][:, 0], commands[:, 0].astype(np.float32)).all()
 
 
 def test_odd_image_size_converts_with_resize(tmp_path: Path) -> None:

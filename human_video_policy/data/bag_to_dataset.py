@@ -79,8 +79,10 @@ class BagConversionConfig:
             gives action and state columns in different orders).
         sync_tolerance_s: largest |header stamp - row time| for images and states.
         action_max_age_s: oldest command (s before the row time) that still counts.
-        max_clock_jump_s: a gap between consecutive stamps of one topic larger than this (or a
-            step back larger than ``sync_tolerance_s``) fails the bag as a clock jump.
+        max_clock_jump_s: a gap between consecutive stamps of a state or camera topic larger
+            than this (or a step back larger than ``sync_tolerance_s`` on any topic) fails the
+            bag as a clock jump. Command topics may pause (deadman released, IK refusing a
+            target): their stale rows are dropped by ``action_max_age_s`` instead.
         image_size: (height, width) to resize images to (centre crop to the aspect first), or
             None to keep them (they must then have even sides, as yuv420p needs).
         min_frames: fewest rows an episode may have.
@@ -275,8 +277,11 @@ def _header_stamp_cdr(raw: bytes) -> int:
     return sec * 1_000_000_000 + nsec
 
 
-def _check_stamps(topic: str, stamps: np.ndarray, cfg: BagConversionConfig) -> np.ndarray:
-    """Sort stamps (small reorderings are normal), fail on duplicates and clock jumps."""
+def _check_stamps(
+    topic: str, stamps: np.ndarray, cfg: BagConversionConfig, check_gaps: bool = True
+) -> np.ndarray:
+    """Sort stamps (small reorderings are normal), fail on duplicates and clock jumps (a step
+    back always; a long gap only with ``check_gaps``, i.e. for continuous streams)."""
     if stamps.size == 0:
         return np.arange(0)
     steps = np.diff(stamps)
@@ -296,7 +301,7 @@ def _check_stamps(topic: str, stamps: np.ndarray, cfg: BagConversionConfig) -> n
             f"duplicate header stamps on {topic}: {dup.size} message(s) repeat a stamp, first "
             f"at {s[dup[0]] / 1e9:.9f} s (a publisher not setting header.stamp?)"
         )
-    jump = np.nonzero(gaps > cfg.max_clock_jump_s * 1e9)[0]
+    jump = np.nonzero(gaps > cfg.max_clock_jump_s * 1e9)[0] if check_gaps else np.arange(0)
     if jump.size:
         i = int(jump[0])
         raise InputError(
@@ -519,7 +524,7 @@ def read_bag_episode(path: str | Path, cfg: BagConversionConfig) -> BagEpisode:
         streams: dict[str, _Stream] = {}
         for topic, (stamps, msgs) in joints.items():
             arr = np.asarray(stamps, np.int64)
-            order = _check_stamps(topic, arr, cfg)
+            order = _check_stamps(topic, arr, cfg, check_gaps=topic not in cfg.action_topics)
             streams[topic] = _Stream(arr[order], [msgs[i] for i in order])
         image_order: dict[str, np.ndarray] = {}
         for topic, stamps in image_stamps.items():
