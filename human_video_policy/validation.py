@@ -74,3 +74,14 @@ def check_same_length(name: str, value: Sequence[Any], expected: int) -> Sequenc
     if len(value) != expected:
         raise _fail(name, list(value), f"must have {expected} elements, got {len(value)}")
     return value
+
+
+def check_float_list(name: str, value: Any, count: int) -> list[float]:
+    """Exactly ``count`` finite numbers (a parameter such as an xyz offset), as floats."""
+    try:
+        values = [float(v) for v in value]
+    except (TypeError, ValueError):
+        raise _fail(name, value, f"must be {count} numbers") from None
+    if len(values) != count or not all(math.isfinite(v) for v in values):
+        raise _fail(name, value, f"must be {count} finite numbers")
+    return values

@@ -48,3 +48,17 @@ def test_sim_cameras_project_like_their_intrinsics(world: str) -> None:
         assert 0 <= u < 160 and 0 <= v < 120
         depth = sim.render_depth()
         assert depth.shape == (120, 160) and (depth > 0).any()
+
+
+def test_extrinsic_node_parameter_is_parsed_and_named_in_errors() -> None:
+    from human_video_policy.camera.pinhole import IDENTITY_POSE_PARAM, CameraExtrinsics
+
+    identity = CameraExtrinsics.from_param("camera_extrinsic", list(IDENTITY_POSE_PARAM))
+    assert np.array_equal(identity.matrix, np.eye(4))
+    turned = CameraExtrinsics.from_param("camera_extrinsic", [1, 2, 3, 0, 0, 1, 0])  # 180 deg z
+    assert np.allclose(turned.matrix[:3, 3], [1, 2, 3])
+    assert np.allclose(turned.rotation, np.diag([-1.0, -1.0, 1.0]))
+    with pytest.raises(ConfigError, match=r"camera_extrinsic=.*7 finite numbers"):
+        CameraExtrinsics.from_param("camera_extrinsic", [0.0, 0.0, 1.0])
+    with pytest.raises(ConfigError, match=r"camera_extrinsic=.*unit norm"):
+        CameraExtrinsics.from_param("camera_extrinsic", [0.0] * 7)

@@ -25,7 +25,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from human_video_policy.errors import ConfigError, InputError
-from human_video_policy.validation import check_int_range, check_positive, check_range
+from human_video_policy.validation import (
+    check_float_list,
+    check_int_range,
+    check_positive,
+    check_range,
+)
 
 #: Plausible field-of-view range of a pinhole camera, degrees (both axes).
 MIN_FOV_DEG = 5.0
@@ -40,6 +45,8 @@ MAX_PIXEL_ASPECT = 2.0
 DEFAULT_HFOV_DEG = 60.0
 
 DEFAULT_CAMERA_FRAME = "camera_color_optical_frame"
+#: The identity transform as a node parameter ``[x, y, z, qx, qy, qz, qw]``.
+IDENTITY_POSE_PARAM: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
 #: ROS CameraInfo distortion models and their number of coefficients.
 DISTORTION_COEFFICIENTS: dict[str, int] = {
     "plumb_bob": 5,
@@ -283,6 +290,15 @@ class CameraExtrinsics:
         T[:3, :3] = _quaternion_xyzw_to_matrix(q)
         T[:3, 3] = t
         return cls(T, **frames)
+
+    @classmethod
+    def from_param(cls, name: str, value: object, **frames: str) -> CameraExtrinsics:
+        """From a node parameter ``[x, y, z (m), qx, qy, qz, qw]``; errors name ``name``."""
+        values = check_float_list(name, value, 7)
+        try:
+            return cls.from_xyz_quaternion(values[:3], values[3:], **frames)
+        except ConfigError as exc:
+            raise ConfigError(f"{name}={value!r} is invalid: {exc}") from None
 
     @property
     def rotation(self) -> np.ndarray:

@@ -31,6 +31,7 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import JointState
 
+from human_video_policy.camera.pinhole import IDENTITY_POSE_PARAM, CameraExtrinsics
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.kinematics.inverse import (
     RM75_IK_CONFIG,
@@ -42,28 +43,14 @@ from human_video_policy.nodes.base import DiagnosticsReport, HvpNode, Level, Rat
 from human_video_policy.nodes.conversions import joint_state_to_numpy, numpy_to_joint_state
 from human_video_policy.nodes.qos import RELIABLE
 from human_video_policy.robots.rm75 import BASE_FRAME, RM75_ARM_JOINTS, HandMount
-from human_video_policy.validation import check_choice, check_int_range, check_range
+from human_video_policy.validation import (
+    check_choice,
+    check_float_list,
+    check_int_range,
+    check_range,
+)
 
 ROBOTS = ("rm75",)
-IDENTITY_EXTRINSIC = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
-
-
-def _check_floats(name: str, value: Any, count: int) -> list[float]:
-    try:
-        values = [float(v) for v in value]
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name}={value!r} is invalid: must be {count} numbers") from None
-    if len(values) != count or not all(math.isfinite(v) for v in values):
-        raise ConfigError(f"{name}={value!r} is invalid: must be {count} finite numbers")
-    return values
-
-
-def _extrinsic(name: str, value: Any) -> np.ndarray:
-    values = _check_floats(name, value, 7)
-    try:
-        return pose_from_position_quaternion(values[:3], values[3:])
-    except InputError as exc:
-        raise ConfigError(f"{name}={value!r} is invalid: {exc}") from None
 
 
 class IkNode(HvpNode):
@@ -93,9 +80,9 @@ class IkNode(HvpNode):
         )
         self.T_base_camera = self.param(
             "camera_extrinsic",
-            list(IDENTITY_EXTRINSIC),
+            list(IDENTITY_POSE_PARAM),
             "Camera optical frame in the base frame: [x, y, z (m), qx, qy, qz, qw].",
-            _extrinsic,
+            lambda n, v: CameraExtrinsics.from_param(n, v).matrix,
         )
         mount = HandMount(
             xyz=tuple(
@@ -103,7 +90,7 @@ class IkNode(HvpNode):
                     "hand_mount_xyz",
                     [0.0, 0.0, 0.0],
                     "Hand wrist flange position in the arm flange frame Link7 (m).",
-                    lambda n, v: _check_floats(n, v, 3),
+                    lambda n, v: check_float_list(n, v, 3),
                 )
             ),
             rpy=tuple(
@@ -111,7 +98,7 @@ class IkNode(HvpNode):
                     "hand_mount_rpy",
                     [math.pi, 0.0, 0.0],
                     "Hand wrist flange orientation in Link7, URDF roll-pitch-yaw (rad).",
-                    lambda n, v: _check_floats(n, v, 3),
+                    lambda n, v: check_float_list(n, v, 3),
                 )
             ),
         )

@@ -42,35 +42,15 @@ from human_video_policy_msgs.msg import HandKeypoints
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 
+from human_video_policy.camera.pinhole import IDENTITY_POSE_PARAM, CameraExtrinsics
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.hands.wrist_pose import wrist_pose_from_keypoints
-from human_video_policy.kinematics.inverse import pose_from_position_quaternion
 from human_video_policy.nodes.base import DiagnosticsReport, HvpNode, Level, RateMeter, run_node
 from human_video_policy.nodes.conversions import hands_from_msg, joint_state_to_numpy
 from human_video_policy.nodes.qos import RELIABLE, SENSOR_DATA
 from human_video_policy.robots.rm75 import BASE_FRAME, EE_FRAME, RM75_ARM_JOINTS, HandMount
 from human_video_policy.teleop.wrist_mapping import WristClutch, WristTeleopConfig
-from human_video_policy.validation import check_choice, check_range
-
-IDENTITY_EXTRINSIC = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
-
-
-def _floats(name: str, value: Any, count: int) -> list[float]:
-    try:
-        values = [float(v) for v in value]
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name}={value!r} is invalid: must be {count} numbers") from None
-    if len(values) != count or not all(math.isfinite(v) for v in values):
-        raise ConfigError(f"{name}={value!r} is invalid: must be {count} finite numbers")
-    return values
-
-
-def _extrinsic(name: str, value: Any) -> np.ndarray:
-    values = _floats(name, value, 7)
-    try:
-        return pose_from_position_quaternion(values[:3], values[3:])
-    except InputError as exc:
-        raise ConfigError(f"{name}={value!r} is invalid: {exc}") from None
+from human_video_policy.validation import check_choice, check_float_list, check_range
 
 
 class WristTeleopNode(HvpNode):
@@ -114,10 +94,10 @@ class WristTeleopNode(HvpNode):
         self.base_frame = p("base_frame", BASE_FRAME, "frame_id of the published targets.")
         T_base_camera = p(
             "camera_extrinsic",
-            list(IDENTITY_EXTRINSIC),
+            list(IDENTITY_POSE_PARAM),
             "Camera optical frame in the base frame: [x, y, z (m), qx, qy, qz, qw] (only the "
             "rotation matters: the mapping moves the EE by rotated deltas).",
-            _extrinsic,
+            lambda n, v: CameraExtrinsics.from_param(n, v).matrix,
         )
         mount = HandMount(
             xyz=tuple(
@@ -125,7 +105,7 @@ class WristTeleopNode(HvpNode):
                     "hand_mount_xyz",
                     [0.0, 0.0, 0.0],
                     "Hand wrist flange position in Link7 (m); the same as ik_node's.",
-                    lambda n, v: _floats(n, v, 3),
+                    lambda n, v: check_float_list(n, v, 3),
                 )
             ),
             rpy=tuple(
@@ -133,7 +113,7 @@ class WristTeleopNode(HvpNode):
                     "hand_mount_rpy",
                     [math.pi, 0.0, 0.0],
                     "Hand wrist flange orientation in Link7, roll-pitch-yaw (rad); as ik_node's.",
-                    lambda n, v: _floats(n, v, 3),
+                    lambda n, v: check_float_list(n, v, 3),
                 )
             ),
         )
