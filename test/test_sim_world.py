@@ -10,6 +10,7 @@ import numpy as np
 import pinocchio as pin
 import pytest
 
+from human_video_policy.camera.pinhole import CameraIntrinsics
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.robots.widowx import (
     EE_FRAME,
@@ -20,7 +21,6 @@ from human_video_policy.robots.widowx import (
 )
 from human_video_policy.sim.reach_task import TARGET_HEIGHT_M, ReachTask, ReachTaskConfig
 from human_video_policy.sim.widowx_world import (
-    CameraIntrinsics,
     WidowXWorld,
     WidowXWorldConfig,
     default_scene_path,

@@ -18,17 +18,16 @@ import os
 if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
     os.environ["MUJOCO_GL"] = "egl"
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import mujoco
 import numpy as np
 
-from human_video_policy.camera.pinhole import CameraIntrinsics
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.robots.rm75 import BASE_FRAME, HOME_POSITION, RM75_XHAND_JOINTS
 from human_video_policy.sim.scene_camera import SceneCamera
+from human_video_policy.sim.world_base import PositionControlledWorld
 from human_video_policy.validation import check_file, check_int_range, check_range
 
 DEFAULT_SCENE = ("mjcf", "rm75_xhand_scene.xml")
@@ -88,7 +87,7 @@ class RM75WorldConfig:
             self.home_position = tuple(float(v) for v in home)
 
 
-class RM75World:
+class RM75World(PositionControlledWorld):
     """MuJoCo RM75 + XHand + table + target cube; see the module docstring.
 
     Not thread-safe. Call :meth:`close` (or use as a context manager) to free the renderers.
@@ -162,49 +161,7 @@ class RM75World:
         )
         mujoco.mj_forward(m, d)
 
-    @property
-    def time(self) -> float:
-        """Sim time (s) since the last reset."""
-        return float(self.data.time)
-
-    @property
-    def timestep(self) -> float:
-        """Physics step (s)."""
-        return float(self.model.opt.timestep)
-
-    def set_joint_command(self, q: np.ndarray) -> None:
-        """Position targets for the 19 joints (clamped to the actuator ranges = URDF limits)."""
-        q = np.asarray(q, dtype=np.float64)
-        if q.shape != (len(self.joint_names),):
-            raise InputError(
-                f"joint command must have shape ({len(self.joint_names)},) for "
-                f"{self.joint_names}, got {q.shape}"
-            )
-        if not np.all(np.isfinite(q)):
-            raise InputError(f"joint command contains NaN/inf: {q.tolist()}")
-        self.data.ctrl[self._actuator_index] = np.clip(q, self._ctrl_low, self._ctrl_high)
-
-    def joint_command(self) -> np.ndarray:
-        """(19,) the position targets currently applied."""
-        return self.data.ctrl[self._actuator_index].copy()
-
-    def step(self, seconds: float) -> int:
-        """Advance by round(seconds / timestep) whole physics steps; returns the step count."""
-        if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds >= 0):
-            raise InputError(f"step seconds={seconds!r} is invalid: must be a finite number >= 0")
-        steps = round(seconds / self.timestep)
-        if steps:
-            mujoco.mj_step(self.model, self.data, nstep=steps)
-            # mj_step leaves body poses at the state before its last integration: refresh them
-            # so ee_pose() and images match joint_positions() exactly.
-            mujoco.mj_kinematics(self.model, self.data)
-        return steps
-
     # -- state -------------------------------------------------------------------------------
-    def joint_positions(self) -> np.ndarray:
-        """(19,) positions of ``joint_names`` (rad)."""
-        return self.data.qpos[self._qpos_index].copy()
-
     def set_joint_positions(self, q: np.ndarray) -> None:
         """Put the 19 joints at ``q`` (rad) without physics and refresh every pose: a kinematic
         scene for rendering measured or commanded states (scene_camera_node)."""
@@ -218,10 +175,6 @@ class RM75World:
         self.data.qvel[self._qvel_index] = 0.0
         mujoco.mj_forward(self.model, self.data)
 
-    def joint_velocities(self) -> np.ndarray:
-        """(19,) velocities of ``joint_names`` (rad/s)."""
-        return self.data.qvel[self._qvel_index].copy()
-
     def ee_pose(self) -> np.ndarray:
         """4x4 pose of the EE frame (right_hand_ee_link) in the base frame."""
         d = self.data
@@ -234,46 +187,3 @@ class RM75World:
         """(3,) centre of the target cube's top face in the base frame."""
         top = self.data.mocap_pos[self._target_mocap] + np.array([0.0, 0.0, 0.04])
         return self._in_base(top)
-
-    def _base_rotation(self) -> np.ndarray:
-        return self.data.xmat[self._base_body].reshape(3, 3)
-
-    def _in_base(self, world_point: np.ndarray) -> np.ndarray:
-        offset = np.asarray(world_point, dtype=np.float64) - self.data.xpos[self._base_body]
-        return self._base_rotation().T @ offset
-
-    # -- camera ------------------------------------------------------------------------------
-    def render_rgb(self) -> np.ndarray:
-        """(H, W, 3) uint8 RGB image from the scene camera."""
-        return self.camera.render_rgb(self.data)
-
-    def render_depth(self) -> np.ndarray:
-        """(H, W) float32 depth (m) along the optical axis; 0.0 where nothing is in range."""
-        return self.camera.render_depth(self.data)
-
-    def camera_intrinsics(self) -> CameraIntrinsics:
-        """Pinhole intrinsics of the rendered images (from the camera's vertical fovy)."""
-        return self.camera.intrinsics()
-
-    def camera_pose(self) -> np.ndarray:
-        """4x4 transform base <- camera optical frame (z forward, x right, y down): the
-        extrinsic an IK node needs for camera-frame targets."""
-        return self.camera.pose_in_base(self.data)
-
-    def project(self, point_base: np.ndarray) -> np.ndarray:
-        """Pixel (u, v) of a base-frame point in the rendered image."""
-        pose = self.camera_pose()
-        p = pose[:3, :3].T @ (np.asarray(point_base, dtype=np.float64) - pose[:3, 3])
-        k = self.camera_intrinsics()
-        return np.array([k.fx * p[0] / p[2] + k.cx, k.fy * p[1] / p[2] + k.cy])
-
-    # -- lifetime ----------------------------------------------------------------------------
-    def close(self) -> None:
-        """Free the renderers (GL contexts)."""
-        self.camera.close()
-
-    def __enter__(self) -> RM75World:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -16,14 +16,12 @@ import os
 if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
     os.environ["MUJOCO_GL"] = "egl"
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import mujoco
 import numpy as np
 
-from human_video_policy.camera.pinhole import CameraIntrinsics
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.robots.widowx import (
     HOME_POSITION,
@@ -32,6 +30,7 @@ from human_video_policy.robots.widowx import (
 )
 from human_video_policy.sim.reach_task import ReachLayout, ReachTask, ReachTaskConfig
 from human_video_policy.sim.scene_camera import SceneCamera
+from human_video_policy.sim.world_base import PositionControlledWorld
 from human_video_policy.validation import check_file, check_int_range, check_range
 
 DEFAULT_SCENE = ("mjcf", "wx250s_reach_scene.xml")
@@ -95,7 +94,7 @@ class WidowXWorldConfig:
             raise ConfigError(f"task={self.task!r} is invalid: must be a ReachTaskConfig")
 
 
-class WidowXWorld:
+class WidowXWorld(PositionControlledWorld):
     """MuJoCo WidowX 250s + table + target; see docs/CONTRACTS.md.
 
     Not thread-safe. Call :meth:`close` (or use as a context manager) to free the renderer.
@@ -103,6 +102,8 @@ class WidowXWorld:
 
     joint_names: tuple[str, ...] = tuple(WIDOWX_COMMAND_JOINTS)
     state_joint_names: tuple[str, ...] = tuple(WIDOWX_STATE_JOINTS)
+    # The default policy was trained and evaluated with poses read as mj_step leaves them.
+    refresh_kinematics_after_step = False
 
     def __init__(self, config: WidowXWorldConfig | None = None) -> None:
         self.config = config or WidowXWorldConfig()
@@ -185,50 +186,7 @@ class WidowXWorld:
     def _state_from_command(q7: np.ndarray) -> np.ndarray:
         return np.concatenate([q7, [-q7[-1]]])
 
-    @property
-    def time(self) -> float:
-        """Sim time (s) since the last reset."""
-        return float(self.data.time)
-
-    @property
-    def timestep(self) -> float:
-        """Physics step (s)."""
-        return float(self.model.opt.timestep)
-
-    def set_joint_command(self, q: np.ndarray) -> None:
-        """Position targets for the 7 command joints (clamped to the actuator ranges)."""
-        q = np.asarray(q, dtype=np.float64)
-        if q.shape != (len(self.joint_names),):
-            raise InputError(
-                f"joint command must have shape ({len(self.joint_names)},) for "
-                f"{self.joint_names}, got {q.shape}"
-            )
-        if not np.all(np.isfinite(q)):
-            raise InputError(f"joint command contains NaN/inf: {q.tolist()}")
-        self.data.ctrl[self._actuator_index] = np.clip(q, self._ctrl_low, self._ctrl_high)
-
-    def joint_command(self) -> np.ndarray:
-        """(7,) the position targets currently applied."""
-        return self.data.ctrl[self._actuator_index].copy()
-
-    def step(self, seconds: float) -> int:
-        """Advance by round(seconds / timestep) whole physics steps; returns the step count."""
-        if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds >= 0):
-            raise InputError(f"step seconds={seconds!r} is invalid: must be a finite number >= 0")
-        steps = round(seconds / self.timestep)
-        if steps:
-            mujoco.mj_step(self.model, self.data, nstep=steps)
-        return steps
-
     # -- state -------------------------------------------------------------------------------
-    def joint_positions(self) -> np.ndarray:
-        """(8,) positions of ``state_joint_names`` (rad, m)."""
-        return self.data.qpos[self._qpos_index].copy()
-
-    def joint_velocities(self) -> np.ndarray:
-        """(8,) velocities of ``state_joint_names`` (rad/s, m/s)."""
-        return self.data.qvel[self._qvel_index].copy()
-
     def ee_position(self) -> np.ndarray:
         """(3,) end-effector point (vendor ee_gripper_link) in the base frame."""
         return self._in_base(self.data.site_xpos[self._ee_site])
@@ -250,44 +208,3 @@ class WidowXWorld:
     def success(self) -> bool:
         """True when the end effector is within the task's success radius of the goal."""
         return self.target_distance() <= self.task.config.success_radius
-
-    def _in_base(self, world_point: np.ndarray) -> np.ndarray:
-        d = self.data
-        rotation = d.xmat[self._base_body].reshape(3, 3)
-        return rotation.T @ (np.asarray(world_point, dtype=np.float64) - d.xpos[self._base_body])
-
-    # -- camera ------------------------------------------------------------------------------
-    def render_rgb(self) -> np.ndarray:
-        """(H, W, 3) uint8 RGB image from the scene camera."""
-        return self.camera.render_rgb(self.data)
-
-    def render_depth(self) -> np.ndarray:
-        """(H, W) float32 depth (m) along the optical axis; 0.0 where nothing is in range."""
-        return self.camera.render_depth(self.data)
-
-    def camera_intrinsics(self) -> CameraIntrinsics:
-        """Pinhole intrinsics of the rendered images (from the camera's vertical fovy)."""
-        return self.camera.intrinsics()
-
-    def camera_pose(self) -> np.ndarray:
-        """4x4 transform base <- camera optical frame (z forward, x right, y down): the
-        extrinsic an IK node needs for camera-frame targets."""
-        return self.camera.pose_in_base(self.data)
-
-    def project(self, point_base: np.ndarray) -> np.ndarray:
-        """Pixel (u, v) of a base-frame point in the rendered image."""
-        pose = self.camera_pose()
-        p = pose[:3, :3].T @ (np.asarray(point_base, dtype=np.float64) - pose[:3, 3])
-        k = self.camera_intrinsics()
-        return np.array([k.fx * p[0] / p[2] + k.cx, k.fy * p[1] / p[2] + k.cy])
-
-    # -- lifetime ----------------------------------------------------------------------------
-    def close(self) -> None:
-        """Free the renderers (GL contexts)."""
-        self.camera.close()
-
-    def __enter__(self) -> WidowXWorld:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

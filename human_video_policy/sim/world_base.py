@@ -1,0 +1,127 @@
+"""What every simulated robot world shares: position-controlled joints, time stepping, base-frame
+geometry and a scene camera.
+
+A world subclass loads its MJCF scene and sets, in ``__init__``: ``model``, ``data``,
+``joint_names`` (the commanded joints), ``_actuator_index`` / ``_ctrl_low`` / ``_ctrl_high``
+(one position actuator per commanded joint), ``_qpos_index`` / ``_qvel_index`` (the joints
+reported as state, possibly more than the commanded ones), ``_base_body`` and ``camera``
+(:class:`~.scene_camera.SceneCamera`). Everything below works from those.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mujoco
+import numpy as np
+
+from human_video_policy.camera.pinhole import CameraIntrinsics
+from human_video_policy.errors import InputError
+from human_video_policy.sim.scene_camera import SceneCamera
+
+
+class PositionControlledWorld:
+    """Base of the MuJoCo worlds (WidowX reach, RM75 + XHand); see the module docstring."""
+
+    model: mujoco.MjModel
+    data: mujoco.MjData
+    joint_names: tuple[str, ...]
+    camera: SceneCamera
+    _actuator_index: np.ndarray
+    _ctrl_low: np.ndarray
+    _ctrl_high: np.ndarray
+    _qpos_index: np.ndarray
+    _qvel_index: np.ndarray
+    _base_body: int
+    #: Recompute body poses after stepping, so poses and images match joint_positions()
+    #: exactly (mj_step leaves them at the state before its last integration).
+    refresh_kinematics_after_step: bool = True
+
+    # -- time and commands -------------------------------------------------------------------
+    @property
+    def time(self) -> float:
+        """Sim time (s) since the last reset."""
+        return float(self.data.time)
+
+    @property
+    def timestep(self) -> float:
+        """Physics step (s)."""
+        return float(self.model.opt.timestep)
+
+    def set_joint_command(self, q: np.ndarray) -> None:
+        """Position targets for ``joint_names`` (clamped to the actuator ranges)."""
+        q = np.asarray(q, dtype=np.float64)
+        if q.shape != (len(self.joint_names),):
+            raise InputError(
+                f"joint command must have shape ({len(self.joint_names)},) for "
+                f"{self.joint_names}, got {q.shape}"
+            )
+        if not np.all(np.isfinite(q)):
+            raise InputError(f"joint command contains NaN/inf: {q.tolist()}")
+        self.data.ctrl[self._actuator_index] = np.clip(q, self._ctrl_low, self._ctrl_high)
+
+    def joint_command(self) -> np.ndarray:
+        """The position targets currently applied, ``joint_names`` order."""
+        return self.data.ctrl[self._actuator_index].copy()
+
+    def step(self, seconds: float) -> int:
+        """Advance by round(seconds / timestep) whole physics steps; returns the step count."""
+        if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds >= 0):
+            raise InputError(f"step seconds={seconds!r} is invalid: must be a finite number >= 0")
+        steps = round(seconds / self.timestep)
+        if steps:
+            mujoco.mj_step(self.model, self.data, nstep=steps)
+            if self.refresh_kinematics_after_step:
+                mujoco.mj_kinematics(self.model, self.data)
+        return steps
+
+    # -- state -------------------------------------------------------------------------------
+    def joint_positions(self) -> np.ndarray:
+        """Positions of the state joints (rad, m)."""
+        return self.data.qpos[self._qpos_index].copy()
+
+    def joint_velocities(self) -> np.ndarray:
+        """Velocities of the state joints (rad/s, m/s)."""
+        return self.data.qvel[self._qvel_index].copy()
+
+    def _base_rotation(self) -> np.ndarray:
+        return self.data.xmat[self._base_body].reshape(3, 3)
+
+    def _in_base(self, world_point: np.ndarray) -> np.ndarray:
+        offset = np.asarray(world_point, dtype=np.float64) - self.data.xpos[self._base_body]
+        return self._base_rotation().T @ offset
+
+    # -- camera ------------------------------------------------------------------------------
+    def render_rgb(self) -> np.ndarray:
+        """(H, W, 3) uint8 RGB image from the scene camera."""
+        return self.camera.render_rgb(self.data)
+
+    def render_depth(self) -> np.ndarray:
+        """(H, W) float32 depth (m) along the optical axis; 0.0 where nothing is in range."""
+        return self.camera.render_depth(self.data)
+
+    def camera_intrinsics(self) -> CameraIntrinsics:
+        """Pinhole intrinsics of the rendered images (from the camera's vertical fovy)."""
+        return self.camera.intrinsics()
+
+    def camera_pose(self) -> np.ndarray:
+        """4x4 transform base <- camera optical frame (z forward, x right, y down): the
+        extrinsic for camera-frame targets."""
+        return self.camera.pose_in_base(self.data)
+
+    def project(self, point_base: np.ndarray) -> np.ndarray:
+        """Pixel (u, v) of a base-frame point in the rendered image."""
+        pose = self.camera_pose()
+        p = pose[:3, :3].T @ (np.asarray(point_base, dtype=np.float64) - pose[:3, 3])
+        return self.camera_intrinsics().project(p)
+
+    # -- lifetime ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Free the renderers (GL contexts)."""
+        self.camera.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
