@@ -14,7 +14,12 @@ import numpy as np
 import pytest
 
 from human_video_policy.control import JointController
-from human_video_policy.drivers.base import DriverTimeoutError, JointDriver, JointState
+from human_video_policy.drivers.base import (
+    DriverTimeoutError,
+    DriverWrapper,
+    JointDriver,
+    JointState,
+)
 from human_video_policy.drivers.sim import MujocoDriverConfig, MujocoJointDriver
 from human_video_policy.robots.joint_limits import JointLimits
 from human_video_policy.robots.widowx import (
@@ -40,7 +45,7 @@ class ManualClock:
         return self.now
 
 
-class RecordingDriver:
+class RecordingDriver(DriverWrapper):
     """A JointDriver that forwards to another one and records every command it sends.
 
     ``fail_next_read`` / ``fail_next_send`` make the next call raise DriverTimeoutError, as a
@@ -48,7 +53,7 @@ class RecordingDriver:
     """
 
     def __init__(self, inner: JointDriver) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.sent: list[np.ndarray] = []
         self.fail_next_read = False
         self.fail_next_send = False
@@ -56,26 +61,6 @@ class RecordingDriver:
     @property
     def name(self) -> str:
         return f"recording({self.inner.name})"
-
-    @property
-    def joint_names(self) -> tuple[str, ...]:
-        return self.inner.joint_names
-
-    @property
-    def is_connected(self) -> bool:
-        return self.inner.is_connected
-
-    def connect(self) -> None:
-        self.inner.connect()
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def enable(self) -> None:
-        self.inner.enable()
-
-    def disable(self) -> None:
-        self.inner.disable()
 
     def read_state(self) -> JointState:
         if self.fail_next_read:

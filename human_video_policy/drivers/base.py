@@ -188,3 +188,48 @@ class DriverSession:
             pass
         finally:
             self.close()  # type: ignore[attr-defined]
+
+
+class DriverWrapper:
+    """A :class:`JointDriver` that forwards everything to ``inner``: subclass it and override
+    only what changes (unit conversion, joint renaming, recording what is sent)."""
+
+    def __init__(self, inner: JointDriver) -> None:
+        self.inner = inner
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        return self.inner.joint_names
+
+    @property
+    def is_connected(self) -> bool:
+        return self.inner.is_connected
+
+    def connect(self) -> None:
+        self.inner.connect()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def enable(self) -> None:
+        self.inner.enable()
+
+    def disable(self) -> None:
+        self.inner.disable()
+
+    def read_state(self) -> JointState:
+        return self.inner.read_state()
+
+    def send_positions(self, positions: np.ndarray) -> None:
+        self.inner.send_positions(positions)
+
+    def __enter__(self) -> Self:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

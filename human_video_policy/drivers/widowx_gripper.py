@@ -26,6 +26,7 @@ import numpy as np
 
 from human_video_policy.drivers.base import (
     DriverCommandError,
+    DriverWrapper,
     JointDriver,
     JointState,
     check_command,
@@ -67,7 +68,7 @@ class HornGeometry:
         return math.pi / 2.0 - np.arccos(np.clip(cos_arg, -1.0, 1.0))
 
 
-class FingerGripperDriver:
+class FingerGripperDriver(DriverWrapper):
     """A :class:`JointDriver` exposing ``finger_joint`` (m) where ``inner`` has ``servo_joint``
     (rad); every other joint passes through unchanged. See the module docstring."""
 
@@ -83,7 +84,7 @@ class FingerGripperDriver:
                 f"{inner.name} has no joint {servo_joint!r} to expose as {finger_joint!r}: "
                 f"its joints are {list(inner.joint_names)}"
             )
-        self.inner = inner
+        super().__init__(inner)
         self.geometry = geometry or HornGeometry()
         self._index = inner.joint_names.index(servo_joint)
         names = list(inner.joint_names)
@@ -91,35 +92,8 @@ class FingerGripperDriver:
         self._names = tuple(names)
 
     @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
     def joint_names(self) -> tuple[str, ...]:
         return self._names
-
-    @property
-    def is_connected(self) -> bool:
-        return self.inner.is_connected
-
-    def connect(self) -> None:
-        self.inner.connect()
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def enable(self) -> None:
-        self.inner.enable()
-
-    def disable(self) -> None:
-        self.inner.disable()
-
-    def __enter__(self) -> FingerGripperDriver:
-        self.connect()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def read_state(self) -> JointState:
         state = self.inner.read_state()
