@@ -116,13 +116,15 @@ def _stamp(msg) -> int:  # type: ignore[no-untyped-def]
     return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
 
 
-def read_streams(bag: Path, topics: list[str]) -> dict[str, list[tuple[int, object]]]:
-    """Per topic, (header stamp, value) sorted by stamp: joint positions by name, images as
-    (H, W, 3) uint8."""
+def read_streams(
+    bag: Path, topics: list[str], camera: str = CAMERA
+) -> dict[str, list[tuple[int, object]]]:
+    """Per topic, (header stamp, value) sorted by stamp: joint positions by name, images of
+    ``camera`` as (H, W, 3) uint8."""
     out: dict[str, list[tuple[int, object]]] = {t: [] for t in topics}
     with BagReader(bag) as reader:
         for topic, _, msg in reader.messages(topics):
-            if topic == CAMERA:
+            if topic == camera:
                 assert msg.encoding == "rgb8", msg.encoding
                 rows = np.asarray(msg.data, np.uint8).reshape(msg.height, msg.step)
                 value: object = rows[:, : msg.width * 3].reshape(msg.height, msg.width, 3)
@@ -138,30 +140,35 @@ def expected_rows(
     streams: dict[str, list[tuple[int, object]]],
     action: list[tuple[str, tuple[str, ...]]],
     state: list[tuple[str, tuple[str, ...]]],
+    camera: str = CAMERA,
+    rate_hz: float = RATE_HZ,
+    tolerance_s: float = TOLERANCE_S,
+    max_age_s: float = MAX_AGE_S,
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], int]:
-    """Rows on the 10 Hz grid from the latest first stamp to the earliest last one; each row
-    needs every stream (newest command <= t and <= 0.5 s old; nearest state and image within
-    0.05 s); the longest run of complete rows is the episode. Also returns the grid's length."""
+    """Rows on the ``rate_hz`` grid from the latest first stamp to the earliest last one; each
+    row needs every stream (newest command <= t and <= ``max_age_s`` old; nearest state and
+    image within ``tolerance_s``); the first longest run of complete rows is the episode. Also
+    returns the grid's length."""
     t0 = max(items[0][0] for items in streams.values())
     t1 = min(items[-1][0] for items in streams.values())
-    step = 1e9 / RATE_HZ
+    step = 1e9 / rate_hz
     grid = [t0 + round(k * step) for k in range(int((t1 - t0) // step) + 1)]
 
     def newest(topic: str, t: int) -> object | None:
         before = [(s, v) for s, v in streams[topic] if s <= t]
-        if not before or t - before[-1][0] > MAX_AGE_S * 1e9:
+        if not before or t - before[-1][0] > max_age_s * 1e9:
             return None
         return before[-1][1]
 
     def nearest(topic: str, t: int) -> object | None:
         s, v = min(streams[topic], key=lambda item: abs(item[0] - t))
-        return v if abs(s - t) <= TOLERANCE_S * 1e9 else None
+        return v if abs(s - t) <= tolerance_s * 1e9 else None
 
     rows = []
     for t in grid:
         a = [newest(topic, t) for topic, _ in action]
         s = [nearest(topic, t) for topic, _ in state]
-        img = nearest(CAMERA, t)
+        img = nearest(camera, t)
         complete = all(v is not None for v in [*a, *s, img])
         rows.append((a, s, img) if complete else None)
     runs, current = [], []

@@ -29,7 +29,7 @@ import pytest
 from ros_helpers import RosProbe, start_process, wait_for
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
-from test_demo_round_trip import hvp, psnr
+from test_demo_round_trip import expected_rows, hvp, psnr, read_streams
 from test_teleop_graph import _small_clip
 
 from human_video_policy.data.bag_to_dataset import camera_key, conversion_preset
@@ -49,81 +49,8 @@ INSTRUCTION = "wave at the robot"
 HOLD_S = 5.0  # the deadman is held this long
 # Of the ~50 rows 5 s give at 10 Hz, the fewest the longest complete run must keep: ik_node
 # refusing targets for 1.5 s (seen) or a stalled publisher cuts a run short.
-MIN_ROWS = 10
 ACTION_LAYOUT = [(ARM_COMMANDS, RM75_ARM_JOINTS), (HAND_COMMANDS, XHAND_JOINTS)]
 STATE_LAYOUT = [(ARM_STATES, RM75_ARM_JOINTS), (HAND_STATES, XHAND_JOINTS)]
-
-
-def _stamp(msg) -> int:  # type: ignore[no-untyped-def]
-    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-
-
-def read_streams(bag: Path) -> dict[str, list[tuple[int, object]]]:
-    """Per synchronised topic, (header stamp, value) sorted by stamp: joint positions by name,
-    robot-view images as (H, W, 3) uint8."""
-    topics = [ROBOT_VIEW, *(topic for topic, _ in ACTION_LAYOUT + STATE_LAYOUT)]
-    out: dict[str, list[tuple[int, object]]] = {t: [] for t in topics}
-    with BagReader(bag) as reader:
-        for topic, _, msg in reader.messages(topics):
-            if topic == ROBOT_VIEW:
-                assert msg.encoding == "rgb8", msg.encoding
-                rows = np.asarray(msg.data, np.uint8).reshape(msg.height, msg.step)
-                value: object = rows[:, : msg.width * 3].reshape(msg.height, msg.width, 3)
-            else:
-                value = dict(zip(msg.name, msg.position, strict=True))
-            out[topic].append((_stamp(msg), value))
-    for items in out.values():
-        items.sort(key=lambda item: item[0])
-    return out
-
-
-def expected_rows(
-    streams: dict[str, list[tuple[int, object]]],
-    rate_hz: float,
-    tolerance_s: float,
-    max_age_s: float,
-) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], int]:
-    """Rows on the grid from the latest first stamp to the earliest last one; a row needs the
-    newest command of each command topic (<= t, at most ``max_age_s`` old), the nearest state
-    of each state topic and the nearest image (within ``tolerance_s``); the first longest run of
-    complete rows is the episode. Also returns the grid's length."""
-    t0 = max(items[0][0] for items in streams.values())
-    t1 = min(items[-1][0] for items in streams.values())
-    step = 1e9 / rate_hz
-    grid = [t0 + round(k * step) for k in range(int((t1 - t0) // step) + 1)]
-
-    def newest(topic: str, t: int) -> object | None:
-        before = [(s, v) for s, v in streams[topic] if s <= t]
-        if not before or t - before[-1][0] > max_age_s * 1e9:
-            return None
-        return before[-1][1]
-
-    def nearest(topic: str, t: int) -> object | None:
-        s, v = min(streams[topic], key=lambda item: abs(item[0] - t))
-        return v if abs(s - t) <= tolerance_s * 1e9 else None
-
-    rows = []
-    for t in grid:
-        a = [newest(topic, t) for topic, _ in ACTION_LAYOUT]
-        s = [nearest(topic, t) for topic, _ in STATE_LAYOUT]
-        img = nearest(ROBOT_VIEW, t)
-        rows.append((a, s, img) if all(v is not None for v in [*a, *s, img]) else None)
-    runs, current = [], []
-    for row in [*rows, None]:
-        if row is None:
-            runs.append(current)
-            current = []
-        else:
-            current.append(row)
-    best = max(runs, key=len)
-    assert len(best) >= MIN_ROWS, f"only {len(best)} of {len(grid)} grid rows in one run"
-
-    def vector(values: list, layout: list[tuple[str, tuple[str, ...]]]) -> list[float]:
-        return [v[n] for v, (_, names) in zip(values, layout, strict=True) for n in names]
-
-    actions = np.array([vector(a, ACTION_LAYOUT) for a, _, _ in best], np.float32)
-    states = np.array([vector(s, STATE_LAYOUT) for _, s, _ in best], np.float32)
-    return actions, states, [img for _, _, img in best], len(grid)
 
 
 def test_teleop_preset_records_the_robot_view_commands_and_measured_joints() -> None:
@@ -204,9 +131,16 @@ def test_teleop_session_driven_by_the_hand_video_round_trips_through_the_dataset
     convert_s = time.monotonic() - t
 
     preset = conversion_preset("teleop_rm75_xhand")
-    streams = read_streams(bags[0])
+    topics = [ROBOT_VIEW, *(topic for topic, _ in ACTION_LAYOUT + STATE_LAYOUT)]
+    streams = read_streams(bags[0], topics, camera=ROBOT_VIEW)
     actions, states, frames, grid = expected_rows(
-        streams, preset.rate_hz, preset.sync_tolerance_s, preset.action_max_age_s
+        streams,
+        ACTION_LAYOUT,
+        STATE_LAYOUT,
+        camera=ROBOT_VIEW,
+        rate_hz=preset.rate_hz,
+        tolerance_s=preset.sync_tolerance_s,
+        max_age_s=preset.action_max_age_s,
     )
     reader = DatasetReader(dataset_dir)
     assert reader.validate().ok, reader.validate()
