@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from human_video_policy.hands.keypoints import INDEX_MCP, MIDDLE_MCP, WRIST
+from human_video_policy.hands.wrist_pose import to_mano_wrist_frame
 from human_video_policy.pipeline.video_episodes import (
     STAGES,
     VideoEpisodePipeline,
@@ -41,7 +41,6 @@ DATA = ROOT.parent / "shared" / "data" / "human_video" / "dexret_hand"
 VIDEO = DATA / "human_hand_video.mp4"
 REFERENCE = DATA / "human_joint_right.npy"
 RESULTS = Path(__file__).resolve().parent / "results"
-OPERATOR2MANO_RIGHT = np.array([[0, 0, -1], [-1, 0, 0], [0, 1, 0]], dtype=np.float64)
 
 VARIANTS: dict[str, dict[str, int]] = {
     "c1": {"model_complexity": 1, "track_max_side": 0},
@@ -49,20 +48,6 @@ VARIANTS: dict[str, dict[str, int]] = {
     "c1-640": {"model_complexity": 1, "track_max_side": 640},
     "c0-640": {"model_complexity": 0, "track_max_side": 640},
 }
-
-
-def dexret_frame(kp: np.ndarray) -> np.ndarray:
-    """Wrist-relative keypoints in dex-retargeting's MANO wrist frame (its SVD estimate)."""
-    pts = kp[[WRIST, INDEX_MCP, MIDDLE_MCP]]
-    x_vec = pts[0] - pts[2]
-    pts = pts - pts.mean(axis=0)
-    normal = np.linalg.svd(pts)[2][2].copy()
-    x = x_vec - (x_vec @ normal) * normal
-    x /= np.linalg.norm(x)
-    z = np.cross(x, normal)
-    if z @ (pts[1] - pts[2]) < 0:
-        normal, z = -normal, -z
-    return kp @ np.stack([x, normal, z], axis=1) @ OPERATOR2MANO_RIGHT
 
 
 def tracking_pass(config: VideoPipelineConfig, reference: np.ndarray) -> dict:
@@ -74,7 +59,7 @@ def tracking_pass(config: VideoPipelineConfig, reference: np.ndarray) -> dict:
     for i, per_hand in enumerate(detections):
         det = per_hand["right"]
         if det is not None and i < len(reference):
-            mine = dexret_frame(det.keypoints_wrist_relative)
+            mine = to_mano_wrist_frame(det.keypoints_wrist_relative)
             errors.append(np.linalg.norm(mine - reference[i], axis=1))
     err_mm = np.concatenate(errors) * 1000.0 if errors else np.array([np.nan])
     return {

@@ -19,13 +19,14 @@ import numpy as np
 import pytest
 
 from human_video_policy.errors import ConfigError, InputError
-from human_video_policy.hands.keypoints import INDEX_MCP, MIDDLE_MCP, WRIST
+from human_video_policy.hands.keypoints import MIDDLE_MCP
 from human_video_policy.hands.tracker import (
     FrameHands,
     HandTracker,
     MediaPipeHandsConfig,
     MediaPipeHandTracker,
 )
+from human_video_policy.hands.wrist_pose import to_mano_wrist_frame
 from human_video_policy.video import VideoReader
 
 DATA = (
@@ -35,31 +36,10 @@ VIDEO = DATA / "human_hand_video.mp4"
 REFERENCE = DATA / "human_joint_right.npy"
 NUM_FRAMES = 621
 
-# dex-retargeting's operator -> MANO rotation for a right hand (+Z fingers, +Y thumb side).
-OPERATOR2MANO_RIGHT = np.array([[0, 0, -1], [-1, 0, 0], [0, 1, 0]], dtype=np.float64)
-
 
 def _require(path: Path) -> Path:
     assert path.is_file(), f"shared test data missing: {path} (see shared/data/SOURCES.md)"
     return path
-
-
-def dexret_mano_frame(kp: np.ndarray) -> np.ndarray:
-    """dex-retargeting's wrist frame from wrist-relative keypoints: columns [x, normal, z]."""
-    pts = kp[[WRIST, INDEX_MCP, MIDDLE_MCP]]
-    x_vec = pts[0] - pts[2]
-    pts = pts - pts.mean(axis=0)
-    normal = np.linalg.svd(pts)[2][2].copy()
-    x = x_vec - (x_vec @ normal) * normal
-    x /= np.linalg.norm(x)
-    z = np.cross(x, normal)
-    if z @ (pts[1] - pts[2]) < 0:
-        normal, z = -normal, -z
-    return np.stack([x, normal, z], axis=1)
-
-
-def to_dexret_frame(kp_wrist_relative: np.ndarray) -> np.ndarray:
-    return kp_wrist_relative @ dexret_mano_frame(kp_wrist_relative) @ OPERATOR2MANO_RIGHT
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +91,7 @@ def test_3d_keypoints_match_dex_retargeting_reference(tracked) -> None:
         det = f.hand("right")
         if det is None:
             continue
-        ours = to_dexret_frame(det.keypoints_wrist_relative)
+        ours = to_mano_wrist_frame(det.keypoints_wrist_relative)
         errors.append(np.linalg.norm(ours - reference[f.index], axis=1)[1:])  # wrist is 0
     err_mm = np.concatenate(errors) * 1000.0
     median, p95 = float(np.median(err_mm)), float(np.percentile(err_mm, 95))

@@ -75,3 +75,28 @@ def wrist_pose_from_keypoints(
     arr = check_keypoints(kp, name)
     R, p = wrist_poses_from_keypoints(arr[None], handedness, name)
     return R[0], p[0]
+
+
+#: dex-retargeting's operator -> MANO rotation for a right hand (+Z fingers, +Y thumb side).
+OPERATOR_TO_MANO_RIGHT = np.array([[0, 0, -1], [-1, 0, 0], [0, 1, 0]], dtype=np.float64)
+
+
+def to_mano_wrist_frame(kp_wrist_relative: object) -> np.ndarray:
+    """Right-hand wrist-relative ``(21, 3)`` keypoints in the MANO wrist frame as dex-retargeting
+    estimates it (SVD plane of wrist, index MCP, middle MCP, then its operator -> MANO turn).
+
+    This is the frame of the reference keypoints in ../shared/data/human_video/dexret_hand and
+    the input frame dex-retargeting expects, so the project's tracker and retargeting can be
+    compared with it without any per-frame alignment.
+    """
+    kp = check_keypoints(kp_wrist_relative, "kp_wrist_relative")
+    pts = kp[[WRIST, INDEX_MCP, MIDDLE_MCP]]
+    x_vec = pts[0] - pts[2]
+    pts = pts - pts.mean(axis=0)
+    normal = np.linalg.svd(pts)[2][2].copy()
+    x = x_vec - (x_vec @ normal) * normal
+    x /= np.linalg.norm(x)
+    z = np.cross(x, normal)
+    if z @ (pts[1] - pts[2]) < 0:
+        normal, z = -normal, -z
+    return kp @ np.stack([x, normal, z], axis=1) @ OPERATOR_TO_MANO_RIGHT
