@@ -158,3 +158,45 @@ def test_hvp_record_runs_the_node_for_a_duration_and_repairs(tmp_path: Path, cap
     assert "complete sqlite3 file(s)" in capsys.readouterr().out
     assert hvp_record("--duration", "1") == 2  # no -o
     assert hvp_record("-o", str(out), "--episodes", "0") == 2
+
+
+def test_a_topic_that_goes_silent_is_reported(tmp_path: Path) -> None:
+    """A subscribed topic with no message for SILENT_TOPIC_S is a WARN on /diagnostics naming it
+    (a camera whose QoS was not matched, or a node that died, shows up at once)."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    from human_video_policy.nodes.recorder_node import SILENT_TOPIC_S
+
+    command = node_command(
+        "recorder_node",
+        "-p", f"output_dir:={tmp_path / 'rec'}",
+        "-p", f"topics:=['{JOINTS}']",
+        "-p", "fsync:=false",
+    )  # fmt: skip
+
+    def status(diagnostics):  # the newest recorder status, or None
+        for msg in reversed(diagnostics.messages()):
+            for s in msg.status:
+                if s.name == "recorder":
+                    return s
+        return None
+
+    with RosProbe("recorder_silent") as probe, start_process(command) as node:
+        diagnostics = probe.record("/diagnostics", DiagnosticArray, RELIABLE)
+        joints = probe.publisher(JOINTS, JointState, RELIABLE)
+        assert probe.wait_for_subscribers(joints), node.output()
+        assert wait_for(lambda: f"recording {JOINTS}" in node.output(), 10), node.output()
+        for i in range(20):  # alive for 1 s ...
+            joints.publish(_joint_state(i))
+            time.sleep(0.05)
+        healthy = status(diagnostics)
+        assert healthy is not None and "no message" not in healthy.message, healthy
+        # ... then silent: reported within the threshold + one diagnostics period.
+        assert wait_for(
+            lambda: (s := status(diagnostics)) is not None and JOINTS in s.message,
+            SILENT_TOPIC_S + 5.0,
+        ), node.output()
+        warn = status(diagnostics)
+        assert warn.level == b"\x01" and "no message for" in warn.message
+        assert {kv.key: kv.value for kv in warn.values}["silent_topics"] == JOINTS
+        assert node.stop(signal.SIGINT) == 0, node.output()
