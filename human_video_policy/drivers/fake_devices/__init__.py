@@ -15,6 +15,7 @@ survive: a dropped link, a malformed reply, no reply (timeout) and a device erro
 
 from __future__ import annotations
 
+import abc
 import os
 import select
 import threading
@@ -38,7 +39,7 @@ class FaultMode(str, Enum):
     SILENT = "silent"
 
 
-class PtyPeer:
+class PtyPeer(abc.ABC):
     """A pseudo-terminal whose master end is served by a thread: the base of the serial fakes.
 
     ``path`` is the slave device (e.g. ``/dev/pts/7``) to give a driver as its serial port.
@@ -59,10 +60,10 @@ class PtyPeer:
         self._thread = threading.Thread(target=self._serve, name=type(self).__name__, daemon=True)
         self._thread.start()
 
-    # --- to implement -------------------------------------------------------------------------
+    # --- what each device defines -------------------------------------------------------------
+    @abc.abstractmethod
     def feed(self, data: bytes) -> bytes:
         """Consume bytes from the host; return the bytes to send back (b"" for none)."""
-        raise NotImplementedError
 
     # --- life cycle ---------------------------------------------------------------------------
     def __enter__(self) -> PtyPeer:
