@@ -29,7 +29,13 @@ from human_video_policy.robots.widowx import (
     widowx_forward_kinematics,
     widowx_joint_limits,
 )
-from human_video_policy.robots.xhand import XHAND_JOINTS, xhand_joint_limits, xhand_urdf_path
+from human_video_policy.robots.xhand import (
+    SIM_JOINT_DYNAMICS,
+    SIM_SERVO_KP,
+    XHAND_JOINTS,
+    xhand_joint_limits,
+    xhand_urdf_path,
+)
 from human_video_policy.safety import SafetyConfig, SafetyLayer, WorkspaceBox
 
 RATE_HZ = 100.0
@@ -128,7 +134,9 @@ def _scenarios() -> list[Scenario]:
                 model_path=str(xhand_urdf_path()),
                 joint_names=XHAND_JOINTS,
                 initial_positions=tuple(xhand_home),
-                added_actuator_kp=5.0,
+                added_actuator_kp=SIM_SERVO_KP,
+                joint_dynamics=SIM_JOINT_DYNAMICS,
+                gravity_compensation=True,
                 contacts=False,
             ),
             ticks=2500,

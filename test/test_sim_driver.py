@@ -15,7 +15,13 @@ from human_video_policy.drivers.base import (
 from human_video_policy.drivers.sim import MujocoDriverConfig, MujocoJointDriver
 from human_video_policy.errors import ConfigError
 from human_video_policy.robots.widowx import HOME_POSITION, WIDOWX_COMMAND_JOINTS
-from human_video_policy.robots.xhand import XHAND_JOINTS, xhand_joint_limits, xhand_urdf_path
+from human_video_policy.robots.xhand import (
+    SIM_JOINT_DYNAMICS,
+    SIM_SERVO_KP,
+    XHAND_JOINTS,
+    xhand_joint_limits,
+    xhand_urdf_path,
+)
 
 
 class ManualClock:
@@ -138,6 +144,35 @@ def test_drives_a_bare_urdf_by_adding_position_actuators() -> None:
     assert np.allclose(positions, middle, atol=0.05), positions - middle
 
 
+def test_project_xhand_servos_settle_a_step_like_the_real_fingers() -> None:
+    """The hand controller's sim XHand (SIM_SERVO_KP, SIM_JOINT_DYNAMICS, gravity compensation)
+    settles a 0.3 rad step on every joint within 0.3 s; the URDF's own placeholder dynamics
+    (and gravity) leave it far off."""
+
+    def settle(dynamics: tuple[float, float, float] | None) -> np.ndarray:
+        limits = xhand_joint_limits()
+        start = np.clip(0.3, limits.lower, limits.upper)
+        goal = np.clip(start + 0.3, limits.lower, limits.upper)
+        config = MujocoDriverConfig(
+            model_path=str(xhand_urdf_path()),
+            joint_names=XHAND_JOINTS,
+            initial_positions=tuple(start),
+            added_actuator_kp=SIM_SERVO_KP,
+            joint_dynamics=dynamics,
+            gravity_compensation=dynamics is not None,
+            contacts=False,
+        )
+        clock = ManualClock()
+        with MujocoJointDriver(config, clock=clock) as hand:
+            hand.enable()
+            hand.send_positions(goal)
+            _run_for(hand, clock, 0.3)
+            return np.abs(hand.read_state().positions - goal)
+
+    assert settle(SIM_JOINT_DYNAMICS).max() < 0.01
+    assert np.median(settle(None)) > 0.1  # the override is what makes the difference
+
+
 def test_model_problems_name_the_joint() -> None:
     bare = MujocoDriverConfig(
         model_path=str(xhand_urdf_path()), joint_names=XHAND_JOINTS, initial_positions=None
@@ -158,6 +193,9 @@ def test_model_problems_name_the_joint() -> None:
         ({"initial_positions": (0.0, 1.0)}, "initial_positions"),
         ({"realtime_factor": 0.0}, "realtime_factor"),
         ({"added_actuator_kp": -1.0}, "added_actuator_kp"),
+        ({"joint_dynamics": (0.05, -0.1, 0.0)}, "joint_dynamics"),
+        ({"joint_dynamics": (0.05, float("nan"), 0.0)}, "joint_dynamics"),
+        ({"joint_dynamics": (0.05, 0.005)}, "joint_dynamics"),
     ],
 )
 def test_bad_settings_are_refused(overrides: dict, field: str) -> None:

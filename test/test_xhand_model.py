@@ -242,6 +242,19 @@ def test_urdf_loads_in_mujoco_with_the_same_kinematics(project_fk):
             )
 
 
+def test_sim_servo_settings_are_the_scene_hands() -> None:
+    """SIM_SERVO_KP and SIM_JOINT_DYNAMICS (the hand controller's sim hand) equal the "hand"
+    class of mjcf/rm75_xhand_scene.xml, so both simulated XHands move alike."""
+    from human_video_policy.robots.xhand import SIM_JOINT_DYNAMICS, SIM_SERVO_KP
+
+    scene = mujoco.MjModel.from_xml_path(str(PROJECT_ROOT / "mjcf" / "rm75_xhand_scene.xml"))
+    for name in XHAND_JOINTS:
+        dof = scene.joint(name).dofadr[0]
+        dynamics = (scene.dof_damping[dof], scene.dof_frictionloss[dof], scene.dof_armature[dof])
+        np.testing.assert_allclose(dynamics, SIM_JOINT_DYNAMICS, err_msg=name)
+        assert scene.actuator(name).gainprm[0] == SIM_SERVO_KP, name
+
+
 # --- robot spec -------------------------------------------------------------------------------
 
 

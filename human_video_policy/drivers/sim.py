@@ -59,6 +59,13 @@ class MujocoDriverConfig:
         added_actuator_kp: stiffness (N m/rad) of the position actuator added to a joint
             that has none in the model; 0 = every joint must already have one (the model is
             refused otherwise).
+        joint_dynamics: None = keep the model's joint damping, friction and armature; else
+            (damping N m s/rad, frictionloss N m, armature kg m^2) set on every commanded
+            joint. URDFs often carry placeholder dynamics (the XHand URDF's damping 1 and
+            friction 1 N m make a 5 N m/rad servo crawl at 1 rad/s, a real finger does 8).
+        gravity_compensation: cancel gravity on every body of the model (``gravcomp`` 1), as
+            servos with a gravity feed-forward do; the scene's XHand bodies have it, a bare
+            URDF has not (its fingers would sag 0.035 rad off target on a 3 N m/rad servo).
         contacts: simulate contacts; False turns collision off in the whole model (for robot
             models whose collision shapes overlap at rest, like the primitive geometry of the
             project's XHand URDF, where self-contacts would jam the joints).
@@ -72,6 +79,8 @@ class MujocoDriverConfig:
     joint_names: tuple[str, ...] = tuple(WIDOWX_COMMAND_JOINTS)
     initial_positions: tuple[float, ...] | None = tuple(float(v) for v in HOME_POSITION)
     added_actuator_kp: float = 0.0
+    joint_dynamics: tuple[float, float, float] | None = None
+    gravity_compensation: bool = False
     contacts: bool = True
     realtime_factor: float = 1.0
     max_catch_up_s: float = 0.1
@@ -95,6 +104,14 @@ class MujocoDriverConfig:
                 )
             self.initial_positions = tuple(float(v) for v in q)
         check_non_negative("added_actuator_kp", self.added_actuator_kp)
+        if self.joint_dynamics is not None:
+            dynamics = np.asarray(self.joint_dynamics, dtype=np.float64)
+            if dynamics.shape != (3,) or not np.all(np.isfinite(dynamics)) or np.any(dynamics < 0):
+                raise ConfigError(
+                    f"joint_dynamics={self.joint_dynamics!r} is invalid: need (damping, "
+                    "frictionloss, armature), three finite values >= 0"
+                )
+            self.joint_dynamics = (float(dynamics[0]), float(dynamics[1]), float(dynamics[2]))
         check_range("realtime_factor", self.realtime_factor, 0.01, 100.0)
         check_range("max_catch_up_s", self.max_catch_up_s, 0.001, 10.0)
 
@@ -142,6 +159,7 @@ class MujocoJointDriver:
         path = self._path or default_widowx_scene()
         try:
             spec = mujoco.MjSpec.from_file(str(path))
+            self._set_joint_dynamics(spec)
             self._add_missing_actuators(spec)
             model = spec.compile()
         except (ValueError, RuntimeError) as exc:
@@ -160,6 +178,22 @@ class MujocoJointDriver:
         mujoco.mj_forward(model, self.data)
         self._enabled = False
         self._clock_origin = self._clock()
+
+    def _set_joint_dynamics(self, spec: mujoco.MjSpec) -> None:
+        if self.config.gravity_compensation:
+            for body in spec.bodies:
+                body.gravcomp = 1.0
+        if self.config.joint_dynamics is None:
+            return
+        damping, frictionloss, armature = self.config.joint_dynamics
+        joints = {j.name: j for j in spec.joints}
+        for name in self.joint_names:
+            if name not in joints:
+                raise ValueError(f"the model has no joint {name!r}; joints: {sorted(joints)}")
+            joint = joints[name]
+            joint.damping = np.array([damping, 0.0, 0.0])  # linear term (MuJoCo >= 4: 3 terms)
+            joint.frictionloss = frictionloss
+            joint.armature = armature
 
     def _add_missing_actuators(self, spec: mujoco.MjSpec) -> None:
         driven = {a.target for a in spec.actuators if a.trntype == mujoco.mjtTrn.mjTRN_JOINT}

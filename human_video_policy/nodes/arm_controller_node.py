@@ -106,7 +106,9 @@ def _xhand() -> RobotSpec:
             model_path=str(xhand.xhand_urdf_path()),
             joint_names=xhand.XHAND_JOINTS,
             initial_positions=tuple(float(v) for v in start),
-            added_actuator_kp=5.0,
+            added_actuator_kp=xhand.SIM_SERVO_KP,
+            joint_dynamics=xhand.SIM_JOINT_DYNAMICS,
+            gravity_compensation=True,
             contacts=False,
             realtime_factor=realtime_factor,
         )

@@ -77,6 +77,15 @@ PALM_FRAME = "right_hand_link"  # root link, at the wrist flange
 # Fixed frame 65 mm down the palm (-Z) from the wrist flange, as in the vendor model.
 EE_FRAME = "right_hand_ee_link"
 
+# Simulated finger servos where the hand is simulated from the URDF alone (the hand controller's
+# sim driver): the "hand" default class of mjcf/rm75_xhand_scene.xml, which
+# test/test_xhand_model.py keeps equal. The URDF's own damping 1 and friction 1 N m are
+# placeholders that make such a servo crawl at about 1 rad/s; with these (and gravity
+# compensation, as the scene's hand bodies have) a finger settles on a 0.3 rad step in about
+# 0.3 s (0.03 rad left after 0.15 s), as the scene's hand does.
+SIM_SERVO_KP = 3.0  # N m/rad
+SIM_JOINT_DYNAMICS = (0.05, 0.005, 0.002)  # damping N m s/rad, frictionloss N m, armature kg m^2
+
 
 def xhand_urdf_path() -> Path:
     """The project's XHand right-hand URDF (primitive geometry, vendor kinematics)."""
