@@ -26,7 +26,6 @@ import numpy as np
 
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.robots.rm75 import BASE_FRAME, HOME_POSITION, RM75_XHAND_JOINTS
-from human_video_policy.sim.scene_camera import SceneCamera
 from human_video_policy.sim.world_base import PositionControlledWorld
 from human_video_policy.validation import check_file, check_int_range, check_range
 
@@ -122,23 +121,13 @@ class RM75World(PositionControlledWorld):
                 f"{self.joint_names}, camera {self.config.camera_name!r}, site {EE_SITE!r}, "
                 f"bodies {BASE_FRAME!r} and mocap {TARGET_BODY!r}): {exc}"
             ) from exc
-        self._ctrl_low = m.actuator_ctrlrange[self._actuator_index, 0].copy()
-        self._ctrl_high = m.actuator_ctrlrange[self._actuator_index, 1].copy()
-        home = self.config.home_position or tuple(HOME_POSITION)
-        self.home_position = np.clip(
-            np.asarray(home, dtype=np.float64), self._ctrl_low, self._ctrl_high
-        )
-        w, h = self.config.image_width, self.config.image_height
-        m.vis.global_.offwidth = max(m.vis.global_.offwidth, w)
-        m.vis.global_.offheight = max(m.vis.global_.offheight, h)
-        self.camera = SceneCamera(
-            m,
+        c = self.config
+        self._init_home_and_camera(
+            c.home_position or tuple(HOME_POSITION),
             self._camera_id,
-            self._base_body,
-            w,
-            h,
-            self.config.max_depth_m,
-            self.config.camera_frame_id,
+            (c.image_width, c.image_height),
+            c.max_depth_m,
+            c.camera_frame_id,
         )
         self.seed: int | None = None
         self.reset(0)
@@ -146,9 +135,7 @@ class RM75World(PositionControlledWorld):
     # -- episode -----------------------------------------------------------------------------
     def reset(self, seed: int) -> None:
         """Robot at home and at rest, target cube at a spot on the table drawn from ``seed``."""
-        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-            raise InputError(f"seed={seed!r} is invalid: must be an integer >= 0")
-        self.seed = int(seed)
+        self.seed = self._check_seed(seed)
         m, d = self.model, self.data
         mujoco.mj_resetData(m, d)
         d.qpos[self._qpos_index] = self.home_position

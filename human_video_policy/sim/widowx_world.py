@@ -22,14 +22,13 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from human_video_policy.errors import ConfigError, InputError
+from human_video_policy.errors import ConfigError
 from human_video_policy.robots.widowx import (
     HOME_POSITION,
     WIDOWX_COMMAND_JOINTS,
     WIDOWX_STATE_JOINTS,
 )
 from human_video_policy.sim.reach_task import ReachLayout, ReachTask, ReachTaskConfig
-from human_video_policy.sim.scene_camera import SceneCamera
 from human_video_policy.sim.world_base import PositionControlledWorld
 from human_video_policy.validation import check_file, check_int_range, check_range
 
@@ -140,23 +139,13 @@ class WidowXWorld(PositionControlledWorld):
                 f"(joints {self.state_joint_names}, camera {self.config.camera_name!r}, site "
                 f"{EE_SITE!r}, mocap bodies target/{'/'.join(_OBJECT_BODIES)}): {exc}"
             ) from exc
-        self._ctrl_low = m.actuator_ctrlrange[self._actuator_index, 0].copy()
-        self._ctrl_high = m.actuator_ctrlrange[self._actuator_index, 1].copy()
-        home = self.config.home_position or tuple(HOME_POSITION)[: len(self.joint_names)]
-        self.home_position = np.clip(
-            np.asarray(home, dtype=np.float64), self._ctrl_low, self._ctrl_high
-        )
-        w, h = self.config.image_width, self.config.image_height
-        m.vis.global_.offwidth = max(m.vis.global_.offwidth, w)
-        m.vis.global_.offheight = max(m.vis.global_.offheight, h)
-        self.camera = SceneCamera(
-            m,
+        c = self.config
+        self._init_home_and_camera(
+            c.home_position or tuple(HOME_POSITION)[: len(self.joint_names)],
             self._camera_id,
-            self._base_body,
-            w,
-            h,
-            self.config.max_depth_m,
-            self.config.camera_frame_id,
+            (c.image_width, c.image_height),
+            c.max_depth_m,
+            c.camera_frame_id,
         )
         self.layout: ReachLayout | None = None
         self.seed: int | None = None
@@ -165,9 +154,7 @@ class WidowXWorld(PositionControlledWorld):
     # -- episode -----------------------------------------------------------------------------
     def reset(self, seed: int) -> None:
         """Arm at home and at rest, new object layout drawn from ``seed``, time = 0."""
-        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-            raise InputError(f"seed={seed!r} is invalid: must be an integer >= 0")
-        self.seed = int(seed)
+        self.seed = self._check_seed(seed)
         m, d = self.model, self.data
         mujoco.mj_resetData(m, d)
         q = self._state_from_command(self.home_position)

@@ -2,10 +2,10 @@
 geometry and a scene camera.
 
 A world subclass loads its MJCF scene and sets, in ``__init__``: ``model``, ``data``,
-``joint_names`` (the commanded joints), ``_actuator_index`` / ``_ctrl_low`` / ``_ctrl_high``
-(one position actuator per commanded joint), ``_qpos_index`` / ``_qvel_index`` (the joints
-reported as state, possibly more than the commanded ones), ``_base_body`` and ``camera``
-(:class:`~.scene_camera.SceneCamera`). Everything below works from those.
+``joint_names`` (the commanded joints), ``_actuator_index`` (one position actuator per commanded
+joint), ``_qpos_index`` / ``_qvel_index`` (the joints reported as state, possibly more than the
+commanded ones) and ``_base_body``, then calls ``_init_home_and_camera`` (actuator ranges, home
+pose, :class:`~.scene_camera.SceneCamera`). Everything below works from those.
 """
 
 from __future__ import annotations
@@ -33,9 +33,38 @@ class PositionControlledWorld:
     _qpos_index: np.ndarray
     _qvel_index: np.ndarray
     _base_body: int
+    home_position: np.ndarray
     #: Recompute body poses after stepping, so poses and images match joint_positions()
     #: exactly (mj_step leaves them at the state before its last integration).
     refresh_kinematics_after_step: bool = True
+
+    # -- set-up (called by the subclass once model, data and the indices are set) ------------
+    def _init_home_and_camera(
+        self,
+        home: tuple[float, ...],
+        camera_id: int,
+        image_size: tuple[int, int],
+        max_depth_m: float,
+        camera_frame_id: str,
+    ) -> None:
+        """Actuator ranges, ``home_position`` (``home`` clamped into them) and the scene camera
+        rendering ``image_size`` (width, height)."""
+        m = self.model
+        self._ctrl_low = m.actuator_ctrlrange[self._actuator_index, 0].copy()
+        self._ctrl_high = m.actuator_ctrlrange[self._actuator_index, 1].copy()
+        self.home_position = np.clip(
+            np.asarray(home, dtype=np.float64), self._ctrl_low, self._ctrl_high
+        )
+        w, h = image_size
+        m.vis.global_.offwidth = max(m.vis.global_.offwidth, w)
+        m.vis.global_.offheight = max(m.vis.global_.offheight, h)
+        self.camera = SceneCamera(m, camera_id, self._base_body, w, h, max_depth_m, camera_frame_id)
+
+    @staticmethod
+    def _check_seed(seed: object) -> int:
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+            raise InputError(f"seed={seed!r} is invalid: must be an integer >= 0")
+        return int(seed)
 
     # -- time and commands -------------------------------------------------------------------
     @property
