@@ -53,9 +53,13 @@ def _count(recording, key: str) -> int:
 
 
 class _JointStateFeeder:
-    """Publishes the robot's 19 joints (arm at home) at 20 Hz, as a sim or driver would."""
+    """Publishes the robot's 19 joints (arm at home, or at ``arm``) at 20 Hz, as a sim or
+    driver would."""
 
-    def __init__(self, probe: RosProbe) -> None:
+    def __init__(self, probe: RosProbe, arm: np.ndarray | None = None) -> None:
+        self._position = np.array(HOME_POSITION)
+        if arm is not None:
+            self._position[:7] = arm
         self._pub = probe.publisher("/arm/joint_states", JointState)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -63,7 +67,7 @@ class _JointStateFeeder:
     def _run(self) -> None:
         while not self._stop.is_set():
             stamp = seconds_to_stamp(time.time())
-            self._pub.publish(numpy_to_joint_state(RM75_XHAND_JOINTS, HOME_POSITION, stamp))
+            self._pub.publish(numpy_to_joint_state(RM75_XHAND_JOINTS, self._position, stamp))
             time.sleep(0.05)
 
     def __enter__(self) -> _JointStateFeeder:
@@ -157,6 +161,51 @@ def test_ik_node_solves_refuses_and_reports() -> None:
     assert "IK solving again after 13 refused targets" in log
 
 
+def test_ik_node_relaxes_an_unreachable_orientation_only_within_its_bound() -> None:
+    """relaxed_orientation_max_rad (teleop): the wrist at its joint limit and targets turned
+    past it. 0.4 rad off: the position is reached, the orientation relaxed and counted; 0.8 rad
+    off (over the 0.5 bound): refused, nothing sent."""
+    import pinocchio as pin
+
+    solver = IkSolver.for_rm75()
+    arm = HOME_ARM.copy()
+    arm[5] = solver.upper[5]  # joint6 at its limit
+
+    def turned(angle: float) -> np.ndarray:
+        T = solver.forward(arm)
+        T[:3, :3] = T[:3, :3] @ pin.exp3(np.array([0.0, -angle, 0.0]))
+        return T
+
+    assert not solver.solve(turned(0.4), arm).success  # the strict IK refuses it
+    command = node_command(
+        "ik_node", "--params-file", str(PARAMS), "-p", "relaxed_orientation_max_rad:=0.5"
+    )
+    with RosProbe("probe_ik_relaxed") as probe, start_process(command) as process:
+        commands = probe.record("/arm/joint_commands", JointState)
+        diagnostics = probe.record("/diagnostics", DiagnosticArray)
+        targets = probe.publisher("/arm/target_pose", PoseStamped)
+        assert probe.wait_for_subscribers(targets, 1, 30.0), process.output()
+        with _JointStateFeeder(probe, arm):
+            time.sleep(0.5)
+            goal = turned(0.4)
+            targets.publish(_pose_msg(goal, "base_link"))
+            assert wait_for(lambda: len(commands) == 1, 10.0), process.output()
+            q = np.array(commands.messages()[0].position)
+            reached = solver.forward(q)
+            assert np.linalg.norm(reached[:3, 3] - goal[:3, 3]) <= 1e-3
+            assert np.all(q <= solver.upper) and np.all(q >= solver.lower)
+            assert wait_for(lambda: _count(diagnostics, "orientation_relaxed") == 1, 10.0)
+            error = float(_diagnostics(diagnostics)["relaxed_orientation_error_rad_max"])
+            assert 0.3 < error <= 0.401, error
+
+            targets.publish(_pose_msg(turned(0.8), "base_link"))
+            assert wait_for(
+                lambda: _count(diagnostics, "refused_orientation_out_of_reach") == 1, 10.0
+            ), process.output()
+            assert len(commands) == 1
+        assert process.stop(signal.SIGINT) == 0
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -164,6 +213,7 @@ def test_ik_node_solves_refuses_and_reports() -> None:
         ("camera_extrinsic:=[0.0, 0.0, 1.0]", "7 finite numbers"),
         ("max_jump_s:=0.0", "max_jump_s=0.0 is invalid"),
         ("base_frame:=''", "base_frame='' is invalid"),
+        ("relaxed_orientation_max_rad:=-0.1", "relaxed_orientation_max_rad=-0.1 is invalid"),
     ],
 )
 def test_bad_parameter_exits_2_naming_it(override: str, message: str) -> None:

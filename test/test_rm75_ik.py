@@ -167,6 +167,61 @@ def test_unreachable_target_fails_with_reason(solver):
     assert np.all(r.q >= solver.lower) and np.all(r.q <= solver.upper)
 
 
+def _wrist_beyond_its_limit(solver: IkSolver, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """(q, target): the arm at HOME with joint6 at its upper limit, and a target at the same
+    EE position turned ``angle`` rad further about the EE's y axis (past joint6's limit)."""
+    import pinocchio as pin
+
+    q = np.array(HOME_ARM_POSITION)
+    q[5] = solver.upper[5]
+    target = solver.forward(q)
+    target[:3, :3] = target[:3, :3] @ pin.exp3(np.array([0.0, -angle, 0.0]))
+    return q, target
+
+
+def test_position_first_reaches_the_position_when_the_orientation_is_out_of_reach():
+    solver = IkSolver.for_rm75()
+    q, target = _wrist_beyond_its_limit(solver, 0.4)
+    strict = solver.solve(target, q)
+    assert not strict.success and strict.reason.startswith("unreachable"), strict.reason
+    r = solver.solve_position_first(target, q)
+    assert r.success and r.orientation_relaxed, r.reason
+    reached = solver.forward(r.q)  # recomputed, not the solver's word
+    assert np.linalg.norm(reached[:3, 3] - target[:3, 3]) <= 1e-3
+    assert np.all(r.q >= solver.lower) and np.all(r.q <= solver.upper)
+    # The orientation is as close as the limits allow here: no worse than the seed's own
+    # 0.4 rad (joint6 pinned), and the error reported is the real one.
+    turned = reached[:3, :3].T @ target[:3, :3]
+    real = math.acos(np.clip((np.trace(turned) - 1.0) / 2.0, -1.0, 1.0))
+    assert abs(real - r.rotation_error_rad) < 1e-6
+    assert 1e-3 < r.rotation_error_rad <= 0.4 + 1e-3, r.rotation_error_rad
+    assert r.reason.startswith("position first: orientation 0.4"), r.reason
+    assert np.abs(r.q - q).max() < 0.3  # a local answer, not a jump to another elbow
+
+
+def test_position_first_is_solve_when_the_pose_is_reachable_and_refuses_a_far_position(solver):
+    q = np.array([0.2, 0.5, -0.3, 1.2, 0.4, 0.9, 0.1])
+    T = solver.forward(q)
+    seed = q + 0.05
+    strict, first = solver.solve(T, seed), solver.solve_position_first(T, seed)
+    assert strict.success and first.success and not first.orientation_relaxed
+    np.testing.assert_allclose(first.q, strict.q, atol=1e-9)
+    far = np.eye(4)
+    far[:3, 3] = (1.5, 0.0, 0.3)
+    r = solver.solve_position_first(far, HOME_ARM_POSITION)
+    assert not r.success and not r.orientation_relaxed and r.reason.startswith("unreachable")
+    with pytest.raises(ConfigError, match="rotation_weight"):
+        solver.solve_position_first(_wrist_beyond_its_limit(solver, 0.4)[1], q, rotation_weight=2)
+
+
+def test_position_first_keeps_the_no_wild_jump_rule():
+    solver = IkSolver.for_rm75(IkConfig(jump_dt_s=0.01, nullspace_gain=0.1))  # 0.03 rad max
+    q, target = _wrist_beyond_its_limit(solver, 0.4)
+    target[:3, 3] += (0.0, 0.05, 0.0)  # 5 cm away: more than 0.03 rad of motion
+    r = solver.solve_position_first(target, q)
+    assert not r.success and r.reason.startswith("wild jump"), r.reason
+
+
 def test_bad_inputs_and_config():
     solver = IkSolver.for_rm75()
     with pytest.raises(InputError, match="shape"):

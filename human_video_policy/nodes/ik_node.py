@@ -12,7 +12,11 @@ commanded by the retarget node).
 A target that cannot be solved is never turned into a command: unreachable (no solution within
 tolerance), a wild jump (the solution moves a joint farther from the current state than its
 velocity limit allows in ``max_jump_s``), no or stale joint state, an unknown frame, a
-malformed pose. Every refusal is counted by reason on /diagnostics; the first of a burst is
+malformed pose. With ``relaxed_orientation_max_rad`` > 0 (teleoperation), a target whose whole
+pose is out of reach but whose position is not gets the position exactly and the orientation as
+close as the joint limits allow (``IkSolver.solve_position_first``), if that is within the
+given angle; such commands are counted (``orientation_relaxed``) with the largest recent
+orientation error. Every refusal is counted by reason on /diagnostics; the first of a burst is
 logged with its reason, the rest of the burst silently, and the end of the burst once with its
 count, so a stream of 30 Hz unreachable targets does not flood the log.
 """
@@ -137,6 +141,15 @@ class IkNode(HvpNode):
             "clock): the jump check needs the arm's actual position.",
             lambda n, v: check_range(n, v, 0.01, 60.0),
         )
+        self.relaxed_orientation_max_rad = self.param(
+            "relaxed_orientation_max_rad",
+            0.0,
+            "When a target's whole pose is out of reach: 0 refuses it (a policy's pose or "
+            "nothing); > 0 reaches its position exactly with the orientation as close as the "
+            "joint limits allow, if within this angle (rad) of the target (teleoperation: the "
+            "operator's wrist asks for orientations the arm's wrist cannot reach).",
+            lambda n, v: check_range(n, v, 0.0, math.pi),
+        )
         self.solver = IkSolver.for_rm75(config, mount=mount)
         self.joint_names: tuple[str, ...] = RM75_ARM_JOINTS
 
@@ -148,6 +161,8 @@ class IkNode(HvpNode):
         self.invalid_states = 0
         self.solved = 0
         self.refused: Counter[str] = Counter()
+        self.orientation_relaxed = 0
+        self._relaxed_errors: deque[float] = deque(maxlen=200)
         self._burst = 0
         self._last_refusal = ""
         self._solve_ms: deque[float] = deque(maxlen=200)
@@ -192,12 +207,25 @@ class IkNode(HvpNode):
             )
             return
         started = time.perf_counter()
-        result = self.solver.solve(target, self._state)
+        if self.relaxed_orientation_max_rad > 0.0:
+            result = self.solver.solve_position_first(target, self._state)
+        else:
+            result = self.solver.solve(target, self._state)
         self._solve_ms.append(1e3 * (time.perf_counter() - started))
         if not result.success:
             kind = "wild_jump" if result.reason.startswith("wild jump") else "unreachable"
             self._refuse(kind, result.reason)
             return
+        if result.orientation_relaxed:
+            if result.rotation_error_rad > self.relaxed_orientation_max_rad:
+                self._refuse(
+                    "orientation_out_of_reach",
+                    f"{result.reason}: more than relaxed_orientation_max_rad "
+                    f"{self.relaxed_orientation_max_rad:g}",
+                )
+                return
+            self.orientation_relaxed += 1
+            self._relaxed_errors.append(result.rotation_error_rad)
         command = numpy_to_joint_state(self.joint_names, result.q, msg.header.stamp)
         self._command_pub.publish(command)
         self._command_rate.tick()
@@ -235,6 +263,10 @@ class IkNode(HvpNode):
             **{f"refused_{kind}": count for kind, count in sorted(self.refused.items())},
             "refused_in_a_row": self._burst,
             "last_refusal": self._last_refusal,
+            "orientation_relaxed": self.orientation_relaxed,
+            "relaxed_orientation_error_rad_max": (
+                max(self._relaxed_errors) if self._relaxed_errors else 0.0
+            ),
             "invalid_joint_state_messages": self.invalid_states,
             "command_rate_hz_wall": self._command_rate.rate_hz,
             "solve_ms_median": statistics.median(self._solve_ms) if self._solve_ms else math.nan,
