@@ -423,10 +423,12 @@ class IkSolver:
         rest: np.ndarray | None,
         *,
         position_only: bool | None = None,
+        wrap: bool = True,
     ) -> tuple[np.ndarray, np.ndarray, int]:
         """One LM descent from q0: (q, error, iterations). The hot loop: plain floats and few
         numpy calls, as each costs about a microsecond on 6x7 arrays. ``position_only``
-        overrides the config's."""
+        overrides the config's; ``wrap=False`` clips the full-turn joints at their ends too
+        (a local answer: no whole-turn jump to the other end)."""
         cfg = self.config
         position_only = cfg.position_only if position_only is None else position_only
         eye = self._eye3 if position_only else self._eye6
@@ -475,7 +477,7 @@ class IkSolver:
             largest = float(np.abs(dq).max())
             if largest > max_step:
                 dq *= max_step / largest
-            q = self._limit(q + dq)
+            q = self._limit(q + dq) if wrap else (q + dq).clip(lower, upper)
             err, J = self._error_and_jacobian(q, target)
         return q, err, cfg.max_iterations
 
@@ -610,7 +612,7 @@ class IkSolver:
         seed = self._check_q("q_seed", q_seed)
         target = (T[:3, 3].copy(), T[:3, :3].copy())
         q, its = self._weighted_descent(seed, target, rotation_weight)
-        q, err, polish = self._attempt(q, target, None, position_only=True)
+        q, err, polish = self._attempt(q, target, None, position_only=True, wrap=False)
         iterations = full.iterations + its + polish
         position_m = float(np.linalg.norm(err[:3]))
         if position_m > self.config.position_tolerance_m:
@@ -635,7 +637,7 @@ class IkSolver:
         cfg = self.config
         weights = np.array([1.0, 1.0, 1.0, rotation_weight, rotation_weight, rotation_weight])
         lower, upper, pinnable = self.lower, self.upper, ~self._wraps
-        q = self._limit(q0)
+        q = q0.clip(lower, upper)
         err, J = self._error_and_jacobian(q, target)
         cost = float(np.sum((weights * err) ** 2))
         lam = 1e-3 * cost + cfg.damping
@@ -654,7 +656,7 @@ class IkSolver:
             largest = float(np.abs(dq).max())
             if largest > cfg.max_step_rad:
                 dq *= cfg.max_step_rad / largest
-            q_new = self._limit(q + dq)
+            q_new = (q + dq).clip(lower, upper)  # no wrap: a local answer, no whole turns
             err_new, J_new = self._error_and_jacobian(q_new, target)
             cost_new = float(np.sum((weights * err_new) ** 2))
             if cost_new < cost:
