@@ -128,7 +128,13 @@ def test_teleop_graph_moves_the_robot_only_while_the_deadman_is_held(tmp_path: P
             n_targets, n_hand = len(targets), len(hand_commands)
             assert n_targets >= 20, f"only {n_targets} targets in 8 s\n{launcher.output()[-4000:]}"
             assert n_hand >= 20, f"only {n_hand} hand commands in 8 s"
-            assert len(arm_commands) >= 10, "ik produced no joint commands from the targets"
+            # Position-first IK (ik_relaxed_orientation_max_rad 0.8): targets whose orientation
+            # the wrist cannot reach still become commands (strict IK refused 66 % of them,
+            # benchmarks/teleop_ik_session.py).
+            assert len(arm_commands) >= 0.9 * n_targets, (
+                f"ik sent {len(arm_commands)} commands for {n_targets} targets\n"
+                + launcher.output()[-4000:]
+            )
             poses = np.array(
                 [
                     [m.pose.position.x, m.pose.position.y, m.pose.position.z]
