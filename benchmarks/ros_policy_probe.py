@@ -7,10 +7,8 @@ line `hvp launch` uses) with use_sim_time false, so stamps and receive times sha
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -18,22 +16,15 @@ import numpy as np
 
 
 def measure_policy_node(model: Path, frames, state, seconds: float) -> dict:
-    import rclpy
     from human_video_policy_msgs.msg import ActionChunk
-    from rclpy.executors import SingleThreadedExecutor
+    from ros_session import isolated_environment, spinning_probe
     from sensor_msgs.msg import Image, JointState
 
-    from human_video_policy.bringup.launcher import node_environment
     from human_video_policy.nodes.conversions import rgb_to_image, stamp_to_seconds
     from human_video_policy.nodes.qos import RELIABLE, SENSOR_DATA
     from human_video_policy.robots.widowx import WIDOWX_STATE_JOINTS
 
-    env = node_environment(os.environ)
-    env["ROS_DOMAIN_ID"] = str(150 + os.getpid() % 70)
-    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
-    if "FASTRTPS_DEFAULT_PROFILES_FILE" in env:
-        os.environ["FASTRTPS_DEFAULT_PROFILES_FILE"] = env["FASTRTPS_DEFAULT_PROFILES_FILE"]
+    env = isolated_environment()
     command = [
         sys.executable,
         "-m",
@@ -46,13 +37,6 @@ def measure_policy_node(model: Path, frames, state, seconds: float) -> dict:
         "-p",
         "use_sim_time:=false",
     ]
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-    )
-    rclpy.init()
-    node = rclpy.create_node("latency_probe")
-    image_pub = node.create_publisher(Image, "/camera/color/image_raw", SENSOR_DATA)
-    joint_pub = node.create_publisher(JointState, "/arm/joint_states", RELIABLE)
     latencies: list[float] = []
     stamps: list[float] = []
 
@@ -61,44 +45,42 @@ def measure_policy_node(model: Path, frames, state, seconds: float) -> dict:
         latencies.append((now - stamp_to_seconds(msg.observation_stamp)) * 1e3)
         stamps.append(stamp_to_seconds(msg.header.stamp))
 
-    node.create_subscription(ActionChunk, "/policy/action_chunk", on_chunk, RELIABLE)
-    counter = {"i": 0}
-
-    def publish_image() -> None:
-        stamp = node.get_clock().now().to_msg()
-        frame = frames[counter["i"] % len(frames)]
-        counter["i"] += 1
-        image_pub.publish(rgb_to_image(frame, stamp, "camera_color_optical_frame"))
-
-    def publish_joints() -> None:
-        msg = JointState()
-        msg.header.stamp = node.get_clock().now().to_msg()
-        msg.name = list(WIDOWX_STATE_JOINTS)
-        msg.position = [float(v) for v in state]
-        joint_pub.publish(msg)
-
-    node.create_timer(1 / 30, publish_image)
-    node.create_timer(1 / 100, publish_joints)
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    spin = threading.Thread(target=executor.spin, daemon=True)
-    spin.start()
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
     try:
-        deadline = time.time() + 60
-        while not latencies and time.time() < deadline and process.poll() is None:
-            time.sleep(0.05)
-        if not latencies:
-            raise RuntimeError("policy_node produced no ActionChunk within 60 s")
-        latencies.clear()
-        stamps.clear()
-        time.sleep(seconds)
+        with spinning_probe("latency_probe") as node:
+            image_pub = node.create_publisher(Image, "/camera/color/image_raw", SENSOR_DATA)
+            joint_pub = node.create_publisher(JointState, "/arm/joint_states", RELIABLE)
+            node.create_subscription(ActionChunk, "/policy/action_chunk", on_chunk, RELIABLE)
+            counter = {"i": 0}
+
+            def publish_image() -> None:
+                stamp = node.get_clock().now().to_msg()
+                frame = frames[counter["i"] % len(frames)]
+                counter["i"] += 1
+                image_pub.publish(rgb_to_image(frame, stamp, "camera_color_optical_frame"))
+
+            def publish_joints() -> None:
+                msg = JointState()
+                msg.header.stamp = node.get_clock().now().to_msg()
+                msg.name = list(WIDOWX_STATE_JOINTS)
+                msg.position = [float(v) for v in state]
+                joint_pub.publish(msg)
+
+            node.create_timer(1 / 30, publish_image)
+            node.create_timer(1 / 100, publish_joints)
+            deadline = time.time() + 60
+            while not latencies and time.time() < deadline and process.poll() is None:
+                time.sleep(0.05)
+            if not latencies:
+                raise RuntimeError("policy_node produced no ActionChunk within 60 s")
+            latencies.clear()
+            stamps.clear()
+            time.sleep(seconds)
     finally:
         process.terminate()
         process.wait(timeout=10)
-        executor.shutdown()
-        spin.join(timeout=5)
-        node.destroy_node()
-        rclpy.shutdown()
     lat = np.asarray(latencies)
     periods = np.diff(np.asarray(stamps)) * 1e3
     jitter = np.abs(periods - 100.0)

@@ -55,31 +55,19 @@ def small_clip(folder: Path) -> Path:
 
 def session(clip: Path, relaxed_max_rad: str, seconds: float) -> dict:
     """One graph run with the deadman held for ``seconds``; the recorded arm streams."""
-    import rclpy
     from geometry_msgs.msg import PoseStamped
-    from rclpy.executors import SingleThreadedExecutor
+    from ros_session import isolated_environment, spinning_probe
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Bool
 
-    from human_video_policy.bringup.launcher import PROFILE_VARIABLES, node_environment
     from human_video_policy.nodes.conversions import joint_state_to_numpy
     from human_video_policy.nodes.qos import RELIABLE
     from human_video_policy.robots.rm75 import RM75_ARM_JOINTS
 
-    env = node_environment(os.environ)
-    env["ROS_DOMAIN_ID"] = str(150 + os.getpid() % 70)
-    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    for key in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", *PROFILE_VARIABLES):
-        if key in env:
-            os.environ[key] = env[key]
+    env = isolated_environment()
     command = [sys.executable, "-m", "human_video_policy.cli.main", "launch", "teleop_rm75_xhand"]
     command += ["camera_source:=video", f"video_path:={clip}", "video_rate_hz:=15.0"]
     command += ["robot_view_rate_hz:=1.0", f"ik_relaxed_orientation_max_rad:={relaxed_max_rad}"]
-    launcher = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-    )
-    rclpy.init()
-    node = rclpy.create_node("teleop_ik_probe")
     lock = threading.Lock()
     targets: list[tuple[float, np.ndarray]] = []
     commands: list[float] = []
@@ -98,37 +86,33 @@ def session(clip: Path, relaxed_max_rad: str, seconds: float) -> dict:
         with lock:
             states.append((time.monotonic(), joint_state_to_numpy(msg, RM75_ARM_JOINTS)))
 
-    node.create_subscription(PoseStamped, "/arm/target_pose", on_target, RELIABLE)
-    node.create_subscription(JointState, "/arm/joint_commands", on_command, RELIABLE)
-    node.create_subscription(JointState, "/arm/joint_states", on_state, RELIABLE)
-    enable = node.create_publisher(Bool, "/teleop/enable", RELIABLE)
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    spin = threading.Thread(target=executor.spin, daemon=True)
-    spin.start()
+    launcher = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
     try:
-        deadline = time.monotonic() + 90.0
-        while not states and time.monotonic() < deadline and launcher.poll() is None:
-            time.sleep(0.1)
-        if not states:
-            raise RuntimeError("the teleop graph published no /arm/joint_states within 90 s")
-        time.sleep(3.0)  # the tracker and the retargeter warm up
-        held_from = time.monotonic()
-        while time.monotonic() - held_from < seconds:
-            enable.publish(Bool(data=True))
-            time.sleep(0.05)
-        held_to = time.monotonic()
-        time.sleep(1.0)
+        with spinning_probe("teleop_ik_probe") as node:
+            node.create_subscription(PoseStamped, "/arm/target_pose", on_target, RELIABLE)
+            node.create_subscription(JointState, "/arm/joint_commands", on_command, RELIABLE)
+            node.create_subscription(JointState, "/arm/joint_states", on_state, RELIABLE)
+            enable = node.create_publisher(Bool, "/teleop/enable", RELIABLE)
+            deadline = time.monotonic() + 90.0
+            while not states and time.monotonic() < deadline and launcher.poll() is None:
+                time.sleep(0.1)
+            if not states:
+                raise RuntimeError("the teleop graph published no /arm/joint_states within 90 s")
+            time.sleep(3.0)  # the tracker and the retargeter warm up
+            held_from = time.monotonic()
+            while time.monotonic() - held_from < seconds:
+                enable.publish(Bool(data=True))
+                time.sleep(0.05)
+            held_to = time.monotonic()
+            time.sleep(1.0)
     finally:
         launcher.send_signal(signal.SIGINT)
         try:
             launcher.wait(timeout=30)
         except subprocess.TimeoutExpired:
             launcher.kill()
-        executor.shutdown()
-        spin.join(timeout=5)
-        node.destroy_node()
-        rclpy.shutdown()
     return analyse(targets, commands, states, held_from, held_to)
 
 
