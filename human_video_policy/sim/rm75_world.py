@@ -20,14 +20,14 @@ if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import mujoco
 import numpy as np
 
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.robots.rm75 import BASE_FRAME, HOME_POSITION, RM75_XHAND_JOINTS
-from human_video_policy.sim.world_base import PositionControlledWorld
-from human_video_policy.validation import check_file, check_int_range, check_range
+from human_video_policy.sim.world_base import PositionControlledWorld, SceneWorldConfig
 
 DEFAULT_SCENE = ("mjcf", "rm75_xhand_scene.xml")
 EE_SITE = "ee_site"  # at right_hand_ee_link, robots/rm75.py EE_FRAME
@@ -45,8 +45,8 @@ def default_scene_path() -> Path:
 
 
 @dataclass
-class RM75WorldConfig:
-    """Settings of :class:`RM75World`.
+class RM75WorldConfig(SceneWorldConfig):
+    """Settings of :class:`RM75World` (validated as in :class:`SceneWorldConfig`).
 
     Attributes:
         scene_path: MJCF scene file; empty = the project's mjcf/rm75_xhand_scene.xml.
@@ -58,32 +58,10 @@ class RM75WorldConfig:
             RM75_XHAND_JOINTS order; None = robots.rm75.HOME_POSITION (arm ready, hand open).
     """
 
-    scene_path: str = ""
-    image_width: int = 128
-    image_height: int = 128
+    HOME_JOINTS: ClassVar[tuple[str, ...]] = RM75_XHAND_JOINTS
+
     camera_name: str = "head_camera"
     camera_frame_id: str = "head_camera_optical_frame"
-    max_depth_m: float = 10.0
-    home_position: tuple[float, ...] | None = None
-
-    def __post_init__(self) -> None:
-        if self.scene_path:
-            check_file("scene_path", self.scene_path)
-        check_int_range("image_width", self.image_width, 1, 1280)
-        check_int_range("image_height", self.image_height, 1, 960)
-        if not self.camera_name:
-            raise ConfigError("camera_name='' is invalid: must name an MJCF camera")
-        if not self.camera_frame_id:
-            raise ConfigError("camera_frame_id='' is invalid: must be a frame name")
-        check_range("max_depth_m", self.max_depth_m, 0.1, 65.0)
-        if self.home_position is not None:
-            home = np.asarray(self.home_position, dtype=np.float64)
-            if home.shape != (len(RM75_XHAND_JOINTS),) or not np.all(np.isfinite(home)):
-                raise ConfigError(
-                    f"home_position={self.home_position!r} is invalid: must be "
-                    f"{len(RM75_XHAND_JOINTS)} finite values for {RM75_XHAND_JOINTS}"
-                )
-            self.home_position = tuple(float(v) for v in home)
 
 
 class RM75World(PositionControlledWorld):

@@ -18,6 +18,7 @@ if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import mujoco
 import numpy as np
@@ -29,8 +30,7 @@ from human_video_policy.robots.widowx import (
     WIDOWX_STATE_JOINTS,
 )
 from human_video_policy.sim.reach_task import ReachLayout, ReachTask, ReachTaskConfig
-from human_video_policy.sim.world_base import PositionControlledWorld
-from human_video_policy.validation import check_file, check_int_range, check_range
+from human_video_policy.sim.world_base import PositionControlledWorld, SceneWorldConfig
 
 DEFAULT_SCENE = ("mjcf", "wx250s_reach_scene.xml")
 EE_SITE = "ee_site"
@@ -46,8 +46,8 @@ def default_scene_path() -> Path:
 
 
 @dataclass
-class WidowXWorldConfig:
-    """Settings of :class:`WidowXWorld`.
+class WidowXWorldConfig(SceneWorldConfig):
+    """Settings of :class:`WidowXWorld` (validated as in :class:`SceneWorldConfig`).
 
     Attributes:
         scene_path: MJCF scene file; empty = the project's mjcf/wx250s_reach_scene.xml.
@@ -62,33 +62,16 @@ class WidowXWorldConfig:
         task: where targets appear and what counts as success.
     """
 
-    scene_path: str = ""
+    HOME_JOINTS: ClassVar[tuple[str, ...]] = tuple(WIDOWX_COMMAND_JOINTS)
+
     image_width: int = 96
     image_height: int = 96
     camera_name: str = "scene_camera"
     camera_frame_id: str = "scene_camera_optical_frame"
-    max_depth_m: float = 10.0
-    home_position: tuple[float, ...] | None = None
     task: ReachTaskConfig = field(default_factory=ReachTaskConfig)
 
     def __post_init__(self) -> None:
-        if self.scene_path:
-            check_file("scene_path", self.scene_path)
-        check_int_range("image_width", self.image_width, 1, 1280)
-        check_int_range("image_height", self.image_height, 1, 960)
-        if not self.camera_name:
-            raise ConfigError("camera_name='' is invalid: must name an MJCF camera")
-        check_range("max_depth_m", self.max_depth_m, 0.1, 65.0)
-        if not self.camera_frame_id:
-            raise ConfigError("camera_frame_id='' is invalid: must be a frame name")
-        if self.home_position is not None:
-            home = np.asarray(self.home_position, dtype=np.float64)
-            if home.shape != (len(WIDOWX_COMMAND_JOINTS),) or not np.all(np.isfinite(home)):
-                raise ConfigError(
-                    f"home_position={self.home_position!r} is invalid: must be "
-                    f"{len(WIDOWX_COMMAND_JOINTS)} finite values for {WIDOWX_COMMAND_JOINTS}"
-                )
-            self.home_position = tuple(float(v) for v in home)
+        super().__post_init__()
         if not isinstance(self.task, ReachTaskConfig):
             raise ConfigError(f"task={self.task!r} is invalid: must be a ReachTaskConfig")
 

@@ -11,13 +11,63 @@ pose, :class:`~.scene_camera.SceneCamera`). Everything below works from those.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
 import mujoco
 import numpy as np
 
 from human_video_policy.camera.pinhole import CameraIntrinsics
-from human_video_policy.errors import InputError
+from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.sim.scene_camera import SceneCamera
+from human_video_policy.validation import check_file, check_int_range, check_range
+
+
+@dataclass
+class SceneWorldConfig:
+    """Settings every simulated world has (subclasses set the defaults and ``HOME_JOINTS``).
+
+    Attributes:
+        scene_path: MJCF scene file; empty = the world's own scene in mjcf/.
+        image_width, image_height: rendered image size in pixels (1..1280 x 1..960).
+        camera_name: MJCF camera the images come from.
+        camera_frame_id: frame_id reported with the intrinsics (the camera's optical frame).
+        max_depth_m: depth beyond this (m) is reported as 0.0 = no return, as depth cameras
+            (RealSense) do, so a 16UC1 mm image cannot overflow.
+        home_position: command-joint positions (rad, m) the robot starts from on reset, in
+            ``HOME_JOINTS`` order; None = the robot's HOME_POSITION.
+    """
+
+    #: The command joints ``home_position`` lists, in order.
+    HOME_JOINTS: ClassVar[tuple[str, ...]] = ()
+
+    scene_path: str = ""
+    image_width: int = 128
+    image_height: int = 128
+    camera_name: str = ""
+    camera_frame_id: str = ""
+    max_depth_m: float = 10.0
+    home_position: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.scene_path:
+            check_file("scene_path", self.scene_path)
+        check_int_range("image_width", self.image_width, 1, 1280)
+        check_int_range("image_height", self.image_height, 1, 960)
+        if not self.camera_name:
+            raise ConfigError("camera_name='' is invalid: must name an MJCF camera")
+        if not self.camera_frame_id:
+            raise ConfigError("camera_frame_id='' is invalid: must be a frame name")
+        check_range("max_depth_m", self.max_depth_m, 0.1, 65.0)
+        if self.home_position is not None:
+            joints = self.HOME_JOINTS
+            home = np.asarray(self.home_position, dtype=np.float64)
+            if home.shape != (len(joints),) or not np.all(np.isfinite(home)):
+                raise ConfigError(
+                    f"home_position={self.home_position!r} is invalid: must be "
+                    f"{len(joints)} finite values for {joints}"
+                )
+            self.home_position = tuple(float(v) for v in home)
 
 
 class PositionControlledWorld:
