@@ -21,6 +21,30 @@ def floats(element: ET.Element | None, attribute: str, default: str) -> np.ndarr
     return np.array([float(x) for x in raw.split()])
 
 
+def physical_inertials_total_mass(urdf: Path, max_link_mass_kg: float) -> float:
+    """Assert every link has an inertial with 0 < mass < ``max_link_mass_kg`` and a positive
+    definite inertia obeying the triangle rule; return the total mass (kg)."""
+    root = ET.fromstring(urdf.read_text())
+    for link in root.iter("link"):
+        name = link.get("name")
+        inertial = link.find("inertial")
+        assert inertial is not None, name
+        mass = float(inertial.find("mass").get("value"))
+        assert 0.0 < mass < max_link_mass_kg, name
+        i = {k: float(v) for k, v in inertial.find("inertia").attrib.items()}
+        tensor = np.array(
+            [
+                [i["ixx"], i["ixy"], i["ixz"]],
+                [i["ixy"], i["iyy"], i["iyz"]],
+                [i["ixz"], i["iyz"], i["izz"]],
+            ]
+        )
+        principal = np.linalg.eigvalsh(tensor)
+        assert principal.min() > 0.0, name
+        assert principal[0] + principal[1] >= principal[2] * (1 - 1e-9), name  # triangle rule
+    return sum(float(m.get("value")) for m in root.iter("mass"))
+
+
 def max_fk_errors(
     fk_a: ForwardKinematics, fk_b: ForwardKinematics, configurations: np.ndarray, frames
 ) -> tuple[float, str, float, str]:
