@@ -83,6 +83,17 @@ def test_show_on_a_video_processes_it_first(processed, tmp_path) -> None:
     assert cv2.imread(str(png)).shape[1] == 960
 
 
+def test_show_on_a_processed_folder_draws_its_longest_episode(processed, tmp_path, capsys):
+    _, _, _, folder = processed
+    png = tmp_path / "from_folder.png"
+    assert main(["video", "show", str(folder), "-o", str(png)]) == 0
+    assert cv2.imread(str(png)).shape[1] == 960
+    empty = tmp_path / "empty_folder"
+    empty.mkdir()
+    assert main(["video", "show", str(empty), "-o", str(png)]) == 2
+    assert "holds no episode_*.npz" in capsys.readouterr().err
+
+
 def test_show_rejects_bad_requests(processed, tmp_path, capsys) -> None:
     _, _, _, folder = processed
     episode_file = sorted(folder.glob("episode_*.npz"))[0]

@@ -5,8 +5,8 @@ resumable (finished videos are skipped unless ``--force``), records a video that
 on, and with ``--ray [ADDRESS]`` spreads the videos over a Ray cluster (or a local one with
 ``--workers`` CPUs). Exit code 0 when no video failed, 1 otherwise.
 
-``hvp video show EPISODE.npz|VIDEO -o out.mp4|out.png`` draws one episode (a video is processed
-in memory first and its longest episode shown).
+``hvp video show EPISODE.npz|FOLDER|VIDEO -o out.mp4|out.png`` draws one episode (of a processed
+video's folder, the longest; a video is processed in memory first and its longest episode shown).
 """
 
 from __future__ import annotations
@@ -57,6 +57,11 @@ def _episode_to_show(path: Path, max_frames: int) -> tuple[object, Path]:
     from human_video_policy.pipeline.episode_format import read_episode, read_video_record
     from human_video_policy.pipeline.video_episodes import VideoPipelineConfig, process_video
 
+    if path.is_dir():  # a processed video's folder (hvp video process OUT/<video_id>)
+        episodes = sorted(path.glob("episode_*.npz"))
+        if not episodes:
+            raise InputError(f"{path} holds no episode_*.npz (not an `hvp video process` folder)")
+        path = max(episodes, key=lambda p: read_episode(p).num_frames)
     if path.suffix == ".npz":
         episode = read_episode(path)
         record = read_video_record(path.parent)
@@ -137,7 +142,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="draw an episode (or a video's longest episode) as MP4 or PNG",
         description="Keypoint skeleton, future wrist trajectory, captions and the speed plot.",
     )
-    s.add_argument("input", metavar="EPISODE_OR_VIDEO", help="episode_*.npz or a video file")
+    s.add_argument(
+        "input",
+        metavar="EPISODE_OR_VIDEO",
+        help="episode_*.npz, a processed video's folder (its longest episode) or a video file",
+    )
     s.add_argument("-o", "--output", required=True, help="out.mp4 or out.png")
     s.add_argument("--max-frames", type=int, default=0, help="only the first N frames (0 = all)")
     s.add_argument("--horizon", type=int, default=30, help="future frames drawn (MP4)")
