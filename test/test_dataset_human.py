@@ -24,7 +24,7 @@ from human_video_policy.data.embodiment import (
     human_dim,
 )
 from human_video_policy.data.human_episodes import hand_state
-from human_video_policy.errors import ConfigError, HvpError
+from human_video_policy.errors import ConfigError, HvpError, InputError
 from human_video_policy.pipeline.episode_format import read_episode, write_episode
 from human_video_policy.training.torch_dataset import (
     ChunkDataset,
@@ -96,6 +96,32 @@ def test_human_dataset_is_lerobot_v3_and_valid(
     # 1280x720 cropped to 4:3 (960x720) and scaled by 0.1333: fx scales, cx moves to the centre
     assert k[0] == pytest.approx(ep.intrinsics["fx"] * 128 / 960)
     assert k[2] == pytest.approx((ep.intrinsics["cx"] + 0.5 - 160) * 128 / 960 - 0.5)
+
+
+def test_plot_leaves_masked_dimensions_out_and_groups_by_finger(
+    work: dict[str, Path], tmp_path: Path
+) -> None:
+    from human_video_policy.data.episode_render import plot_episode_curves
+
+    png = tmp_path / "human.png"
+    drawn = plot_episode_curves(work["human"], 0, png)
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    reader = DatasetReader(work["human"])
+    mask = reader.episode_rows(0)["action.mask"].max(axis=0) > 0
+    expected = [n for n, k in zip(reader.names("action"), mask, strict=True) if k]
+    action = [name for panel in drawn["action"] for name in panel]
+    assert action == expected and not any(n.startswith("left.") for n in action)  # right only
+    # One panel for the wrist (dt, dr), then one per finger (3 joints x 3 angles).
+    fingers = [{n.split(".")[1].rstrip("0123456789") for n in p} for p in drawn["action"]]
+    assert fingers == [
+        {"dt_x", "dt_y", "dt_z", "dr_x", "dr_y", "dr_z"},
+        {"index"}, {"middle"}, {"pinky"}, {"ring"}, {"thumb"},
+    ], fingers  # fmt: skip
+    assert all(len(panel) <= 9 for panel in drawn["action"] + drawn["observation.state"])
+    sim = plot_episode_curves(work["sim"], 0, tmp_path / "sim.png")  # no masks: every dim
+    assert sum(map(len, sim["action"])) == len(DatasetReader(work["sim"]).names("action"))
+    with pytest.raises(InputError, match=r"must be a \.png"):
+        plot_episode_curves(work["sim"], 0, tmp_path / "sim.jpg")
 
 
 def test_human_columns_equal_the_pipeline_output(work: dict[str, Path]) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -186,30 +185,13 @@ def _episode_arg(reader, episode: int) -> int:  # type: ignore[no-untyped-def]
 
 
 def _plot(args: argparse.Namespace) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from human_video_policy.data.dataset_reader import DatasetReader
+    from human_video_policy.data.episode_render import plot_episode_curves
 
-    reader = DatasetReader(args.dataset)
-    ep = _episode_arg(reader, args.episode)
-    rows = reader.episode_rows(ep)
-    keys = [k for k in ("observation.state", "action") if k in rows]
-    fig, axes = plt.subplots(len(keys), 1, figsize=(9, 3 * len(keys)), sharex=True, squeeze=False)
-    for ax, key in zip(axes[:, 0], keys, strict=True):
-        names = reader.names(key)
-        for j in range(rows[key].shape[1]):
-            ax.plot(rows["timestamp"], rows[key][:, j], label=names[j] if names else str(j))
-        ax.set_ylabel(key)
-        ax.legend(fontsize=6, ncol=4)
-    axes[-1, 0].set_xlabel("time (s)")
-    fig.suptitle(f"{reader.root.name} episode {ep}: {reader.tasks[int(rows['task_index'][0])]}")
-    out = Path(args.output)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    print(f"[dataset] wrote {out}")
+    ep = _episode_arg(DatasetReader(args.dataset), args.episode)
+    drawn = plot_episode_curves(args.dataset, ep, args.output)
+    counts = ", ".join(f"{key} {sum(map(len, p))} dims" for key, p in drawn.items())
+    print(f"[dataset] wrote {args.output} ({counts}, masked dimensions left out)")
     return 0
 
 

@@ -1,13 +1,17 @@
-"""An MP4 of one dataset episode: the camera image above its action curves, a cursor at "now".
+"""Pictures of one dataset episode: an MP4 of the camera image above its action curves (a cursor
+at "now"), and a PNG of its state and action curves.
 
 What a person checks before training on a demonstration: do the commanded actions match what
 the robot (or hand) visibly does, and when? The curves of every action dimension (masked
 dimensions left out) are drawn once with matplotlib; each video frame gets the camera image,
-the current values of the first dimensions as text, and a cursor on the curves.
+the current values of the first dimensions as text, and a cursor on the curves. The PNG
+(:func:`plot_episode_curves`) splits the dimensions into panels of related names (one hand's
+finger, the wrist, eight robot joints at most), so a 102-d human action stays readable.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -17,6 +21,86 @@ from human_video_policy.data.dataset_reader import DatasetReader
 from human_video_policy.errors import InputError
 
 MAX_LISTED = 8  # action values printed on the image (the curves show all of them)
+MAX_PER_PANEL = 9  # curves in one panel of the PNG (a finger's 3 joints x 3 angles)
+
+
+def _kept(rows: dict[str, np.ndarray], key: str, names: list[str]) -> tuple[np.ndarray, list[str]]:
+    """The columns of ``key`` (and their names) whose ``<key>.mask`` is set in some row."""
+    values = np.asarray(rows[key], dtype=np.float64)
+    names = names if len(names) == values.shape[1] else [str(j) for j in range(values.shape[1])]
+    mask = rows.get(f"{key}.mask")
+    if mask is None:
+        return values, names
+    keep = np.asarray(mask).max(axis=0) > 0
+    return values[:, keep], [n for n, k in zip(names, keep, strict=True) if k]
+
+
+def _panels(names: list[str]) -> list[tuple[str, list[int]]]:
+    """Columns grouped into panels by name: "right.index2.flexion" -> "right.index",
+    "right.dt_x" -> "right"; names without dots in runs of MAX_PER_PANEL."""
+    groups: dict[str, list[int]] = {}
+    for j, name in enumerate(names):
+        parts = name.split(".")
+        key = ".".join([*parts[:-2], re.sub(r"\d+$", "", parts[-2])]) if len(parts) > 1 else ""
+        groups.setdefault(key, []).append(j)
+    panels = []
+    for key, columns in groups.items():
+        for start in range(0, len(columns), MAX_PER_PANEL):
+            part = columns[start : start + MAX_PER_PANEL]
+            panels.append((key or f"{names[part[0]]} .. {names[part[-1]]}", part))
+    return panels
+
+
+def plot_episode_curves(
+    dataset: str | Path, episode: int, out: str | Path
+) -> dict[str, list[list[str]]]:
+    """Write ``out`` (.png): the state and action curves of one episode, masked dimensions left
+    out, in panels of related dimensions (state left, action right). Returns the names drawn,
+    per feature and panel (what a caller can check without looking at pixels)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise InputError(f"{out}: the plot must be a .png file")
+    reader = DatasetReader(dataset)
+    rows = reader.episode_rows(episode)
+    keys = [k for k in ("observation.state", "action") if k in rows]
+    if not keys:
+        raise InputError(f"{dataset}: episode {episode} has neither observation.state nor action")
+    t = np.asarray(rows["timestamp"], dtype=np.float64)
+    columns = {key: _kept(rows, key, reader.names(key)) for key in keys}
+    panels = {key: _panels(names) for key, (_, names) in columns.items()}
+    n_rows = max(1, *(len(p) for p in panels.values()))
+    fig = Figure(figsize=(7.5 * len(keys), 1.9 * n_rows + 0.8), dpi=100)
+    FigureCanvasAgg(fig)
+    drawn: dict[str, list[list[str]]] = {}
+    for c, key in enumerate(keys):
+        values, names = columns[key]
+        drawn[key] = []
+        for r, (title, cols) in enumerate(panels[key]):
+            ax = fig.add_subplot(n_rows, len(keys), r * len(keys) + c + 1)
+            side = f"{title.split('.')[0]}."  # "right." of "right.index": said in the title
+            for j in cols:
+                ax.plot(t, values[:, j], lw=1.0, label=names[j].removeprefix(side))
+            ax.set_title(f"{key}: {title}", fontsize=8, loc="left")
+            ax.tick_params(labelsize=7)
+            ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+            drawn[key].append([names[j] for j in cols])
+        if not panels[key]:
+            ax = fig.add_subplot(n_rows, len(keys), c + 1)
+            ax.set_title(f"{key}: every dimension masked", fontsize=8, loc="left")
+    task = reader.tasks[int(rows["task_index"][0])] if "task_index" in rows else ""
+    fig.suptitle(f"{reader.root.name} episode {episode}: {task}  (time in s)", fontsize=10)
+    fig.tight_layout()
+    try:
+        fig.savefig(out)
+    except OSError as exc:
+        raise InputError(f"cannot write {out}: {exc}") from exc
+    return drawn
 
 
 def _curves(
