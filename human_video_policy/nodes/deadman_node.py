@@ -18,6 +18,7 @@ import threading
 import time
 from typing import Any
 
+from rclpy.duration import Duration
 from std_msgs.msg import Bool
 
 from human_video_policy.errors import ConfigError, InputError
@@ -27,6 +28,7 @@ from human_video_policy.teleop.keyboard_deadman import KeyHold, TerminalKeys
 from human_video_policy.validation import check_choice, check_range
 
 MODES = ("always", "key")
+RELEASE_DELIVERY_S = 0.3
 
 
 class DeadmanNode(HvpNode):
@@ -95,6 +97,10 @@ class DeadmanNode(HvpNode):
 
     def close(self) -> None:
         self._send(False)  # release at once rather than after the subscribers' timeout
+        # The process exits next and its participant with it: give DDS a moment to deliver the
+        # release (on a busy machine it was lost that way; the subscribers' own timeout then
+        # drops the deadman 0.25 s later). Returns early once every subscriber acknowledged.
+        self._pub.wait_for_all_acked(Duration(seconds=RELEASE_DELIVERY_S))
 
     def diagnostics_report(self) -> DiagnosticsReport:
         return DiagnosticsReport(
