@@ -433,7 +433,8 @@ class IkSolver:
         position_only = cfg.position_only if position_only is None else position_only
         eye = self._eye3 if position_only else self._eye6
         gain = cfg.nullspace_gain if rest is not None else 0.0
-        lower, upper, pinnable = self.lower, self.upper, ~self._wraps
+        lower, upper = self.lower, self.upper
+        pinnable = ~self._wraps if wrap else np.ones(len(lower), dtype=bool)
         pos_tol2 = cfg.position_tolerance_m**2
         rot_tol2 = math.inf if position_only else cfg.rotation_tolerance_rad**2
         damping, error_damping, max_step = cfg.damping, cfg.error_damping, cfg.max_step_rad
@@ -599,10 +600,9 @@ class IkSolver:
         position-only descent removes the last of the position error. (A larger ``w`` trades
         position for orientation, which that last descent undoes at the orientation's cost:
         on 453 teleop targets of the hand video, median orientation error 0.157 rad at 0.02,
-        0.177 at 0.1.) The result has
-        ``success`` when the position is within tolerance (and no wild jump) and
-        ``orientation_relaxed`` with ``rotation_error_rad`` saying how far off the orientation
-        is; the caller decides how much is acceptable.
+        0.177 at 0.1.) The result has ``success`` when the position is within tolerance (and
+        no wild jump) and ``orientation_relaxed`` with ``rotation_error_rad`` saying how far off
+        the orientation is; the caller decides how much is acceptable.
         """
         full = self.solve(target_pose, q_seed, check_jump=check_jump)
         if full.success:
@@ -636,7 +636,7 @@ class IkSolver:
         a wrist joint sits at its limit and the orientation residual stays large)."""
         cfg = self.config
         weights = np.array([1.0, 1.0, 1.0, rotation_weight, rotation_weight, rotation_weight])
-        lower, upper, pinnable = self.lower, self.upper, ~self._wraps
+        lower, upper = self.lower, self.upper  # every joint clips here, so every one can pin
         q = q0.clip(lower, upper)
         err, J = self._error_and_jacobian(q, target)
         cost = float(np.sum((weights * err) ** 2))
@@ -649,7 +649,7 @@ class IkSolver:
             e, Jw = weights * err, weights[:, None] * J
             at_lower, at_upper = q <= lower, q >= upper
             dq = Jw.T @ _solve_spd(Jw @ Jw.T + lam * self._eye6, e)
-            blocked = pinnable & ((at_lower & (dq < 0.0)) | (at_upper & (dq > 0.0)))
+            blocked = (at_lower & (dq < 0.0)) | (at_upper & (dq > 0.0))
             if blocked.any():
                 Jf = Jw * ~blocked
                 dq = Jf.T @ _solve_spd(Jf @ Jf.T + lam * self._eye6, e)
