@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -178,6 +180,59 @@ def test_signals_end_a_node_cleanly_with_exit_0(module: str, sig: signal.Signals
     assert code == 0, output
     assert time.monotonic() - start < 10.0
     assert "Traceback" not in output
+
+
+def test_a_burst_of_sigint_and_sigterm_still_ends_the_node() -> None:
+    """The launcher's SIGINT then the parent-death SIGTERM, many times over: the node ends with
+    exit 0. (A Python handler calling Event.set() deadlocked on a second signal: a retarget
+    node outlived its graph by an hour; stop_signals.py.)"""
+    name = "burst_executor"
+    with (
+        RosProbe("probe_burst") as probe,
+        start_process(node_command("executor_node", "-r", f"__node:={name}")) as process,
+    ):
+        _wait_for_diagnostics(probe, name)
+        start = time.monotonic()
+        for k in range(200):
+            if process.popen.poll() is not None:
+                break
+            process.send_signal(signal.SIGINT if k % 2 == 0 else signal.SIGTERM)
+        code = process.wait(15.0)
+        output = process.output()
+    assert code == 0, output
+    assert time.monotonic() - start < 10.0
+    assert "Traceback" not in output
+
+
+def test_signal_bridge_calls_back_from_its_thread_and_restores_the_handlers() -> None:
+    """In a fresh interpreter (signal handlers belong to the main thread): 500 signals while the
+    main thread hammers the same Event the callback sets; every one arrives, nothing hangs."""
+    script = """
+import os, signal, threading, time
+from human_video_policy.stop_signals import SignalBridge
+stop = threading.Event()
+seen = []
+before = signal.getsignal(signal.SIGTERM)
+bridge = SignalBridge(lambda s: (seen.append(s), stop.set()))
+for k in range(500):
+    os.kill(os.getpid(), signal.SIGINT if k % 2 else signal.SIGTERM)
+    stop.wait(0.0001)
+    stop.clear()
+deadline = time.monotonic() + 5
+while len(seen) < 500 and time.monotonic() < deadline:
+    time.sleep(0.01)
+threads = {t.name for t in threading.enumerate()}
+bridge.close()
+assert signal.getsignal(signal.SIGTERM) is before
+print(len(seen), sorted(set(seen)), "signal-bridge" in threads, threading.current_thread().name)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == "500", result.stdout
+    assert f"[{int(signal.SIGINT)}, {int(signal.SIGTERM)}]" in result.stdout, result.stdout
+    assert "True MainThread" in result.stdout, result.stdout
 
 
 def test_use_sim_time_makes_the_node_follow_clock() -> None:

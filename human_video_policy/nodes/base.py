@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import sys
 import threading
 import time
@@ -44,6 +43,7 @@ from rclpy.signals import SignalHandlerOptions
 
 from human_video_policy.errors import ConfigError, HvpError, ModelLoadError
 from human_video_policy.nodes.qos import RELIABLE
+from human_video_policy.stop_signals import SignalBridge
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -265,11 +265,9 @@ def run_node(
         argv, default_name or getattr(node_factory, "default_name", None) or "node"
     )
     stop = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # SIGINT/SIGTERM set ``stop`` from a helper thread: a Python handler calling stop.set()
+    # deadlocked on the Event's lock when a second signal came in (stop_signals.py).
+    signals = SignalBridge(lambda _signum: stop.set())
     context = rclpy.Context()
     node: HvpNode | None = None
     executor: SingleThreadedExecutor | None = None
@@ -336,8 +334,7 @@ def run_node(
             finally:
                 node.destroy_node()
         rclpy.try_shutdown(context=context)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        signals.close()
 
 
 CLEANUP_TIMEOUT_S = 3.0
