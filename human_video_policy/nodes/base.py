@@ -10,7 +10,9 @@ description each, validated with ``human_video_policy.validation``), overrides
 :func:`run_node` gives every node the same life cycle:
 
 - an invalid parameter (or model file) ends the process with exit code 2 and one line on
-  stderr naming the parameter, its value and what is allowed;
+  stderr naming the parameter, its value and what is allowed; so does a ``--ros-args`` command
+  line that rcl cannot parse (e.g. an unquoted ``-p driver_config:={host: ...}`` the shell
+  split at the space), instead of rcl's traceback;
 - SIGINT and SIGTERM end it cleanly with exit code 0, shutting down in the order rclpy needs
   (executor.shutdown, join the spin thread, destroy the node, rclpy.shutdown);
 - an unexpected exception in a callback or in the node's main loop ends it with exit code 1.
@@ -23,7 +25,9 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -38,6 +42,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
@@ -275,7 +280,10 @@ def run_node(
     failure: list[BaseException] = []
     code = EXIT_OK
     try:
-        rclpy.init(args=argv, context=context, signal_handler_options=SignalHandlerOptions.NO)
+        rejected = _init_rclpy(argv, context)
+        if rejected is not None:
+            print(f"{name}: error: {rejected}", file=sys.stderr, flush=True)
+            return EXIT_CONFIG_ERROR
         try:
             node = node_factory(context=context)
         except (ConfigError, ModelLoadError) as exc:
@@ -335,6 +343,89 @@ def run_node(
                 node.destroy_node()
         rclpy.try_shutdown(context=context)
         signals.close()
+
+
+def _init_rclpy(argv: list[str], context: rclpy.Context) -> str | None:
+    """``rclpy.init``; returns one line saying what is wrong when rcl rejects the ROS arguments.
+
+    Why: rcl reports an unparsable ``-p``/``-r``/``--params-file`` as an RCLError (a traceback,
+    exit 1) after logging its own ``Failed to parse global arguments`` line. Its stderr output
+    during init is held back and dropped on such an error, so the user sees one line.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    error: RuntimeError | None = None
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            rclpy.init(args=argv, context=context, signal_handler_options=SignalHandlerOptions.NO)
+        except (_rclpy.RCLError, _rclpy.UnknownROSArgsError) as exc:
+            error = exc
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        held.seek(0)
+        text = held.read().decode("utf-8", errors="replace")
+    if error is None:
+        if text:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+        return None
+    if isinstance(error, _rclpy.UnknownROSArgsError):
+        return (
+            f"unknown ROS argument(s) {error} after --ros-args: a value with spaces must be "
+            "quoted, e.g. -p 'name:=[1, 2]'"
+        )
+    reason = ros_args_error(str(error), argv)
+    if reason is None:  # not an argument problem (e.g. the middleware): keep rcl's words
+        if text:
+            sys.stderr.write(text)
+        raise error
+    return reason
+
+
+_RCL_RULE = re.compile(
+    r"Couldn't parse (parameter override rule|remap rule|params file): '(.*?)'\. Error: (.*)"
+)
+
+
+def ros_args_error(message: str, argv: Sequence[str]) -> str | None:
+    """One line for rcl's "Couldn't parse ..." init error, naming the parameter (None: other).
+
+    ``argv`` is the command line, used to show the value the shell split at a space whole.
+    """
+    match = _RCL_RULE.search(message)
+    if match is None:
+        return None
+    kind, rule, why = match.groups()
+    why = why.split(", at ")[0].strip()
+    if kind == "params file":
+        path = rule.split(" ", 1)[-1]
+        return f"--params-file {path} cannot be used: {why}"
+    if kind == "remap rule":
+        return f"remap rule {rule!r} cannot be parsed ({why}): expected -r FROM:=TO"
+    token = rule.split(" ", 1)[-1] if rule.startswith("-") else rule
+    name, sep, value = token.partition(":=")
+    if not sep:
+        return f"parameter {name}: {rule!r} is not NAME:=VALUE"
+    value = _whole_value(argv, token, value)
+    if value.lstrip().startswith("{"):
+        hint = f"a YAML mapping is passed as a string, quoted twice: -p '{name}:=\"{value}\"'"
+    else:
+        hint = f"quote a value with spaces, brackets or braces: -p '{name}:={value}'"
+    return f"parameter {name}={value!r} cannot be parsed by rcl ({why}): {hint}"
+
+
+def _whole_value(argv: Sequence[str], token: str, value: str) -> str:
+    """``value`` joined with the words the shell split off it (until its brackets balance)."""
+    if token not in argv:
+        return value
+    rest = list(argv[list(argv).index(token) + 1 :])
+    while rest and value.count("{") + value.count("[") > value.count("}") + value.count("]"):
+        if rest[0].startswith("-"):
+            break
+        value += " " + rest.pop(0)
+    return value
 
 
 CLEANUP_TIMEOUT_S = 3.0
