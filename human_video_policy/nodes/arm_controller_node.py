@@ -9,9 +9,11 @@ Thin rclpy adapter over :class:`human_video_policy.control.JointController` (doc
   NaN/inf, stale (header stamp older than ``max_command_age_s``; a zero stamp counts as "now")
   and out-of-workspace commands, clamps targets into the joint limits and limits velocity and
   acceleration. A message lacking a joint is ignored and counted;
-- subscribes /safety/estop (std_msgs/Bool, transient local): true latches the e-stop (the
-  robot holds position); ``~/reset_estop`` (std_srvs/Trigger) releases it, refused while
-  /safety/estop is still true;
+- subscribes /safety/estop (std_msgs/Bool) from publishers of any QoS, latched ones included
+  (:mod:`human_video_policy.nodes.estop_input`): true latches the e-stop (the robot holds
+  position); ``~/reset_estop`` (std_srvs/Trigger) releases it, refused while /safety/estop is
+  still true. A publisher that cannot connect is a WARN on /diagnostics, and so is having no
+  e-stop publisher when ``estop_publisher_required`` is true;
 - publishes /diagnostics with every safety and driver counter once per second.
 
 ``driver`` selects the driver: ``sim`` (MuJoCo, :mod:`human_video_policy.drivers.sim`) or a
@@ -39,7 +41,6 @@ from typing import Any
 import numpy as np
 import yaml
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
 from human_video_policy.control import JointController
@@ -47,7 +48,8 @@ from human_video_policy.drivers.base import JointDriver
 from human_video_policy.errors import ConfigError
 from human_video_policy.nodes.base import DiagnosticsReport, HvpNode, Level, RateMeter, run_node
 from human_video_policy.nodes.conversions import numpy_to_joint_state, stamp_to_seconds
-from human_video_policy.nodes.qos import LATCHED, RELIABLE
+from human_video_policy.nodes.estop_input import EstopInput
+from human_video_policy.nodes.qos import RELIABLE
 from human_video_policy.robots.joint_limits import JointLimits
 from human_video_policy.safety import SafetyConfig, SafetyLayer, WorkspaceBox
 from human_video_policy.validation import check_choice, check_int_range, check_range
@@ -274,6 +276,11 @@ class JointControllerNode(HvpNode):
             [1.0, 1.0, 1.0],
             "Workspace box upper corner (x, y, z), metres, base frame.",
         )
+        self.estop_publisher_required = self.param(
+            "estop_publisher_required",
+            False,
+            "Report a WARN on /diagnostics while no publisher of /safety/estop is connected.",
+        )
         realtime_factor = self.param(
             "sim_realtime_factor",
             1.0,
@@ -324,7 +331,7 @@ class JointControllerNode(HvpNode):
         self.create_subscription(
             JointState, f"{namespace}/joint_commands", self._on_command, RELIABLE
         )
-        self.create_subscription(Bool, "/safety/estop", self._on_estop, LATCHED)
+        self.estop = EstopInput(self, self._on_estop)
         self.create_service(Trigger, "~/reset_estop", self._on_reset_estop)
         self.invalid_command_messages = 0
         self.unstamped_commands = 0
@@ -358,8 +365,7 @@ class JointControllerNode(HvpNode):
             stamp = self.now_s()
         self.controller.submit(positions, stamp)  # NaN/inf: refused and counted by the layer
 
-    def _on_estop(self, msg: Bool) -> None:
-        asserted = bool(msg.data)
+    def _on_estop(self, asserted: bool) -> None:
         if asserted != self._estop_input:
             self.get_logger().warning(f"e-stop input {'ASSERTED' if asserted else 'released'}")
         self._estop_input = asserted
@@ -422,6 +428,7 @@ class JointControllerNode(HvpNode):
     def diagnostics_report(self) -> DiagnosticsReport:
         controller = self.controller
         layer = controller.layer
+        estop_values, estop_warning = self.estop.diagnostics(self.estop_publisher_required)
         values: dict[str, Any] = {
             "tick_rate_hz_wall": self._tick_rate.rate_hz,
             "late_ticks": self.late_ticks,
@@ -431,6 +438,7 @@ class JointControllerNode(HvpNode):
             "hold_reason": layer.hold_reason,
             "invalid_command_messages": self.invalid_command_messages,
             "unstamped_commands": self.unstamped_commands,
+            **estop_values,
             "last_driver_error": controller.last_driver_error,
             **dataclasses.asdict(layer.counters),
             **{f"driver_{k}": v for k, v in dataclasses.asdict(controller.counters).items()},
@@ -441,6 +449,8 @@ class JointControllerNode(HvpNode):
             return DiagnosticsReport(Level.WARN, "e-stop latched: holding position", values)
         if self._tick_error:
             return DiagnosticsReport(Level.ERROR, f"driver error: {self._tick_error}", values)
+        if estop_warning:
+            return DiagnosticsReport(Level.WARN, estop_warning, values)
         if layer.holding:
             return DiagnosticsReport(Level.OK, f"holding: {layer.hold_reason}", values)
         return DiagnosticsReport(Level.OK, "following commands", values)

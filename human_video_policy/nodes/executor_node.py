@@ -6,7 +6,8 @@ under use_sim_time) and publishes /arm/joint_commands (JointState, the 7 WidowX 
 Every command is within the URDF joint limits and the scaled velocity limits; chunks that are
 stale, malformed or for other joints are refused and counted on /diagnostics.
 
-/safety/estop (std_msgs/Bool, latched): while true, no command is published (the controllers
+/safety/estop (std_msgs/Bool, from publishers of any QoS, latched ones included:
+:mod:`human_video_policy.nodes.estop_input`): while true, no command is published (the controllers
 hold position) and the executor forgets its chunks, so motion resumes only from a new chunk.
 /episode/start (std_msgs/UInt32) also makes it forget its chunks and last command, so a new
 episode starts from the measured state instead of the previous episode's targets.
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 from human_video_policy_msgs.msg import ActionChunk as ActionChunkMsg
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool, UInt32
+from std_msgs.msg import UInt32
 
 from human_video_policy.errors import InputError
 from human_video_policy.nodes.base import DiagnosticsReport, HvpNode, Level, RateMeter, run_node
@@ -30,7 +31,8 @@ from human_video_policy.nodes.conversions import (
     joint_state_to_numpy,
     numpy_to_joint_state,
 )
-from human_video_policy.nodes.qos import LATCHED, RELIABLE
+from human_video_policy.nodes.estop_input import EstopInput
+from human_video_policy.nodes.qos import RELIABLE
 from human_video_policy.runtime.chunk_executor import ChunkExecutor, ChunkExecutorConfig
 from human_video_policy.validation import check_choice, check_int_range, check_range
 
@@ -89,7 +91,7 @@ class ExecutorNode(HvpNode):
         self._command_pub = self.create_publisher(JointState, "/arm/joint_commands", RELIABLE)
         self.create_subscription(ActionChunkMsg, "/policy/action_chunk", self._on_chunk, RELIABLE)
         self.create_subscription(JointState, "/arm/joint_states", self._on_joint_state, RELIABLE)
-        self.create_subscription(Bool, "/safety/estop", self._on_estop, LATCHED)
+        self.estop = EstopInput(self, self._on_estop)
         self.create_subscription(UInt32, "/episode/start", self._on_episode_start, RELIABLE)
         self.create_timer(1.0 / config.control_rate_hz, self._tick)
 
@@ -124,9 +126,9 @@ class ExecutorNode(HvpNode):
             self._measured = np.full(len(self.joint_names), np.nan)  # counted by the executor
             self.get_logger().warning(f"invalid joint state: {exc}", throttle_duration_sec=2.0)
 
-    def _on_estop(self, msg: Bool) -> None:
-        if bool(msg.data) != self._estop:
-            self._estop = bool(msg.data)
+    def _on_estop(self, asserted: bool) -> None:
+        if asserted != self._estop:
+            self._estop = asserted
             self.chunk_executor.reset()
             self.get_logger().warning(f"e-stop {'ENGAGED' if self._estop else 'released'}")
 
@@ -153,7 +155,9 @@ class ExecutorNode(HvpNode):
 
     def diagnostics_report(self) -> DiagnosticsReport:
         counters = dataclasses.asdict(self.chunk_executor.counters)
+        estop_values, estop_warning = self.estop.diagnostics(publisher_required=False)
         values: dict[str, Any] = {
+            **estop_values,
             "command_rate_hz_wall": self._command_rate.rate_hz,
             "estop": self._estop,
             "last_chunk_age_s": self.now_s() - self._last_chunk_stamp,
@@ -163,6 +167,8 @@ class ExecutorNode(HvpNode):
         }
         if self._estop:
             return DiagnosticsReport(Level.WARN, "e-stop engaged: holding position", values)
+        if estop_warning:
+            return DiagnosticsReport(Level.WARN, estop_warning, values)
         if self._measured is None:
             return DiagnosticsReport(Level.WARN, "waiting for /arm/joint_states", values)
         if counters["commands"] == 0:
