@@ -7,7 +7,9 @@ own process group, with each output line prefixed by ``[name]``.
 Stopping (Ctrl-C, SIGTERM, ``duration`` elapsed, or a required node exiting): SIGINT to every
 node, SIGTERM to those still running after ``sigint_timeout_s``, SIGKILL after
 ``sigterm_timeout_s`` more (ros2 launch's escalation). Nodes also get SIGTERM if the launcher
-itself dies (Linux parent-death signal), so a killed launcher leaves no orphans.
+itself dies, even by SIGKILL (Linux parent-death signal, :mod:`human_video_policy.parent_death`;
+children are started from the thread that calls :meth:`GraphLauncher.start`, which must outlive
+them), so a killed launcher leaves no orphans.
 
 The exit code is 0 when every node ended with 0 after being asked to stop, else the exit code
 of the first node that failed (1 if it died from a signal or exited 0 on its own while
@@ -19,7 +21,6 @@ discovery); ROS_DOMAIN_ID / ROS_AUTOMATIC_DISCOVERY_RANGE pass through unchanged
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -32,10 +33,10 @@ from pathlib import Path
 from typing import TextIO
 
 from human_video_policy.bringup.graph import GraphSpec, NodeSpec
+from human_video_policy.parent_death import die_with_parent
 from human_video_policy.resources import share_dir
 
 PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE",)
-_PR_SET_PDEATHSIG = 1
 
 
 def fastdds_profile() -> Path:
@@ -56,13 +57,6 @@ def node_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     if package_root not in paths:
         env["PYTHONPATH"] = os.pathsep.join([package_root, *paths])
     return env
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
 
 
 @dataclass
@@ -154,7 +148,7 @@ class GraphLauncher:
                 errors="replace",
                 bufsize=1,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                preexec_fn=die_with_parent(signal.SIGTERM),
             )
             self.processes.append(NodeProcess(spec, popen))
             self.log(f"started {spec.name} (pid {popen.pid})")

@@ -7,8 +7,10 @@
 
 Runs the recorder node (human_video_policy.nodes.recorder_node) as a process with
 config/recorder.params.yaml and the options given here, prints its progress, and stops it
-cleanly on Ctrl-C. Exit code: the node's (0 after Ctrl-C, --episodes or --duration; 1 when the
-disk filled; 2 for a rejected option). See docs/recording.md.
+cleanly on Ctrl-C or SIGTERM (passed on to the node, which closes the bag). If this command is
+killed (SIGKILL), the node gets SIGTERM from the kernel (parent-death signal) and closes the bag
+too: no recorder outlives it. Exit code: the node's (0 after Ctrl-C, SIGTERM, --episodes or
+--duration; 1 when the disk filled; 2 for a rejected option). See docs/recording.md.
 """
 
 from __future__ import annotations
@@ -18,10 +20,14 @@ import json
 import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 from human_video_policy.data.bag_repair import repair_tree
 from human_video_policy.errors import InputError
+from human_video_policy.parent_death import die_with_parent
 from human_video_policy.resources import resource_path
 
 
@@ -104,7 +110,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"hvp record: --duration {args.duration} is invalid: must be > 0")
         return 2
     command = node_command(args)
-    process = subprocess.Popen(command)
+    # The node gets SIGTERM (and closes its bag) when this command dies, even by SIGKILL.
+    process = subprocess.Popen(command, preexec_fn=die_with_parent(signal.SIGTERM))
+    restore = _forward_sigterm(process)
     try:
         return process.wait()
     except KeyboardInterrupt:  # the terminal sent SIGINT to the node too; make sure and wait
@@ -117,6 +125,26 @@ def run(args: argparse.Namespace) -> int:
             process.wait()
             print("hvp record: the recorder did not stop within 15 s and was killed")
             return 1
+    finally:
+        restore()
+
+
+def _forward_sigterm(process: subprocess.Popen) -> Callable[[], None]:
+    """SIGTERM to ``hvp record`` goes on to the node, and the command waits for the bag to close.
+
+    Why: a plain SIGTERM would end this process at once; the node would then only stop on its
+    parent-death signal, after the caller had seen the command exit with an open bag. Returns
+    the function that restores the previous handler (a no-op off the main thread).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        if process.poll() is None:
+            process.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def repair(args: argparse.Namespace) -> int:
