@@ -137,13 +137,21 @@ def _info(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from human_video_policy.data.dataset_format import check_conformance
     from human_video_policy.data.dataset_reader import DatasetReader
+    from human_video_policy.errors import InputError
 
     problems = check_conformance(args.dataset)
     for p in problems:
         print(f"[dataset] schema: {p}")
-    report = DatasetReader(args.dataset).validate(check_videos=not args.no_videos)
-    for p in report.problems:
-        print(f"[dataset] {p}")
+    try:
+        reader = DatasetReader(args.dataset)
+    except InputError as exc:  # e.g. a truncated meta/episodes parquet file: name it, no trace
+        if str(exc) not in problems:
+            print(f"[dataset] {exc}")
+        print("[dataset] BROKEN: the dataset cannot be opened")
+        return 1
+    report = reader.validate(check_videos=not args.no_videos)
+    for line in _grouped(report.problems):
+        print(f"[dataset] {line}")
     ok = report.ok and not problems
     broken = report.broken_episodes
     print(
@@ -151,6 +159,25 @@ def _validate(args: argparse.Namespace) -> int:
         f"frames, {len(broken)} broken episode(s) {broken if broken else ''}".rstrip()
     )
     return 0 if ok else 1
+
+
+def _grouped(problems: list) -> list[str]:  # type: ignore[type-arg]
+    """One line per distinct problem, naming its episodes (a broken data file that holds 100
+    episodes is one line, not 100)."""
+    episodes: dict[str, list[int]] = {}
+    for p in problems:
+        episodes.setdefault(p.problem, []).append(p.episode)
+    lines = []
+    for problem, eps in episodes.items():
+        named = [e for e in eps if e >= 0]
+        if not named:
+            where = "dataset"
+        elif len(named) == 1:
+            where = f"episode {named[0]}"
+        else:
+            where = f"episodes {named}"
+        lines.append(f"{where}: {problem}")
+    return lines
 
 
 def _show(args: argparse.Namespace) -> int:

@@ -325,6 +325,112 @@ def _next_index(bag: Path, files: list[SplitFile]) -> int:
     return max(valid, default=-1) + 1
 
 
+@dataclass
+class LostFile:
+    """A storage file of a bag left out because it cannot be read, and what it held.
+
+    ``messages`` and the span come from the bag's metadata.yaml (``files`` entry); when it has
+    none, ``messages`` is None and the span is the gap between the readable neighbours.
+    """
+
+    path: str
+    reason: str
+    messages: int | None
+    start_ns: int
+    end_ns: int
+
+    def describe(self, bag_start_ns: int) -> str:
+        count = "an unknown number of" if self.messages is None else str(self.messages)
+        t0 = max(0.0, (self.start_ns - bag_start_ns) * 1e-9)
+        t1 = max(t0, (self.end_ns - bag_start_ns) * 1e-9)
+        return (
+            f"damaged storage file {self.path} left out ({self.reason}): {count} message(s) "
+            f"lost, {t0:.3f}..{t1:.3f} s into the bag"
+        )
+
+
+@dataclass
+class ReadableView:
+    """:func:`readable_view`'s result: a bag of the readable files, and what was left out."""
+
+    path: Path
+    lost: list[LostFile]
+    kept_messages: int
+    listed_messages: int
+    start_ns: int
+
+    def summary(self) -> str:
+        lost = "; ".join(f.describe(self.start_ns) for f in self.lost)
+        return f"kept {self.kept_messages} of {self.listed_messages} message(s); {lost}"
+
+
+def readable_view(bag_dir: str | Path, into: str | Path) -> ReadableView:
+    """A bag in ``into`` made of the readable storage files of ``bag_dir`` (symlinks + a new
+    metadata.yaml); ``bag_dir`` itself is not touched.
+
+    Why: one damaged split file (of 16, say) made the whole bag unreadable for ``rosbags``;
+    converting it should keep what :func:`repair_bag` would keep and say what was lost.
+    Raises InputError when metadata.yaml is unreadable or no storage file is readable.
+    """
+    bag = Path(bag_dir)
+    try:
+        info = _yaml().load((bag / "metadata.yaml").read_text(encoding="utf-8"))
+        info = info["rosbag2_bagfile_information"]
+        listed = [str(p) for p in info["relative_file_paths"]]
+        storage = str(info["storage_identifier"])
+    except Exception as exc:  # a truncated or foreign file
+        raise InputError(f"{bag / 'metadata.yaml'} is not a rosbag2 metadata file: {exc}") from exc
+    entries = {str(f.get("path")): f for f in (info.get("files") or []) if isinstance(f, dict)}
+    files: list[tuple[str, SplitFile | None, str]] = []
+    topics: dict[str, TopicInfo] = {}
+    for rel in listed:
+        path = bag / rel
+        if not path.is_file():
+            files.append((rel, None, "missing"))
+            continue
+        try:
+            split, split_topics = scan_storage_file(path)
+        except InputError as exc:
+            files.append((rel, None, str(exc).removeprefix(f"{path.name} ")))
+            continue
+        files.append((rel, split, ""))
+        for name, topic in split_topics.items():
+            topics.setdefault(name, topic)
+    kept = [s for _, s, _ in files if s is not None]
+    if not any(s.message_count for s in kept):
+        raise InputError(f"bag {bag}: no storage file is readable ({len(listed)} listed)")
+    lost: list[LostFile] = []
+    for i, (rel, split, why) in enumerate(files):
+        if split is not None:
+            continue
+        entry = entries.get(rel)
+        if entry is not None and "message_count" in entry:
+            start = int(entry["starting_time"]["nanoseconds_since_epoch"])
+            end = start + int(entry["duration"]["nanoseconds"])
+            lost.append(LostFile(rel, why, int(entry["message_count"]), start, end))
+            continue
+        before = [s.end_ns for _, s, _ in files[:i] if s is not None and s.message_count]
+        after = [s.start_ns for _, s, _ in files[i + 1 :] if s is not None and s.message_count]
+        start = before[-1] if before else (after[0] if after else 0)
+        lost.append(LostFile(rel, why, None, start, after[0] if after else start))
+    view = Path(into) / bag.name
+    view.mkdir(parents=True)
+    for split in kept:
+        (view / split.path).symlink_to((bag / split.path).resolve())
+    custom = {str(k): str(v) for k, v in (info.get("custom_data") or {}).items()}
+    metadata = bag_metadata(storage, kept, topics, custom)
+    write_bag_metadata(view, metadata, fsync=False)
+    starts = [int(info.get("starting_time", {}).get("nanoseconds_since_epoch", 0))]
+    starts += [s.start_ns for s in kept if s.message_count]
+    return ReadableView(
+        path=view,
+        lost=lost,
+        kept_messages=metadata["message_count"],
+        listed_messages=int(info.get("message_count", 0)),
+        start_ns=min(v for v in starts if v) if any(starts) else 0,
+    )
+
+
 def repair_tree(root: str | Path, *, fsync: bool = True) -> list[RepairReport]:
     """Repair ``root`` if it is a bag directory, else every episode bag below it."""
     base = Path(root)

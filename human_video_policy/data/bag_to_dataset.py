@@ -20,12 +20,15 @@ stamps. A bag that cannot be converted (truncated storage, unknown message type,
 topic, clock jump, duplicate stamps, nothing to sync) is reported with the reason and the
 other bags still convert. A folder that is not a bag but holds bags (a ``hvp record`` session
 with ``episode_000NNN/``) stands for those bags, in name order. The task text comes from the
-bag (what ``hvp record --instruction`` stored) unless the configuration gives one.
+bag (what ``hvp record --instruction`` stored) unless the configuration gives one. A bag whose
+storage files are partly damaged converts from its readable files, with a warning naming what
+was lost (:func:`read_bag_episode`).
 """
 
 from __future__ import annotations
 
 import struct
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +37,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from human_video_policy.data.bag_repair import CUSTOM_PREFIX, read_custom_data
-from human_video_policy.data.bags import BagReader
+from human_video_policy.data.bag_repair import CUSTOM_PREFIX, read_custom_data, readable_view
+from human_video_policy.data.bags import BagReader, BagStorageError
 from human_video_policy.data.dataset_format import (
     DatasetSpec,
     FeatureSpec,
@@ -226,6 +229,7 @@ class EpisodeOutcome:
     episode_index: int = -1
     error: str = ""
     warnings: list[str] = field(default_factory=list)
+    lost_files: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -253,6 +257,9 @@ class ConversionReport:
             f"{self.episodes}/{len(self.outcomes)} bag(s) converted, {self.frames} frames, "
             f"{len(self.failed)} failed"
         )
+        if damaged := [o for o in self.outcomes if o.ok and o.lost_files]:
+            files = sum(len(o.lost_files) for o in damaged)
+            text += f", {len(damaged)} converted without {files} damaged storage file(s)"
         if not self.frames:
             text += " (the dataset has no frames)"
         return text
@@ -406,6 +413,7 @@ class BagEpisode:
     duration_s: float
     warnings: list[str]
     instruction: str = ""  # the task text of the episode (the config's or the bag's)
+    lost_files: list[str] = field(default_factory=list)
 
 
 def _columns(
@@ -460,7 +468,30 @@ def bag_instruction(path: Path, bag: BagReader) -> str:
 
 
 def read_bag_episode(path: str | Path, cfg: BagConversionConfig) -> BagEpisode:
-    """Read and resample one bag (raises :class:`InputError` naming what is wrong)."""
+    """Read and resample one bag (raises :class:`InputError` naming what is wrong).
+
+    A bag with damaged storage files (one truncated split of 16, say) is converted from its
+    readable files, as ``hvp record repair`` would keep them; the first warning then names each
+    file left out, the messages it held and its time span (``lost_files`` lists them).
+    """
+    try:
+        return _read_bag_episode(Path(path), cfg)
+    except BagStorageError as exc:
+        damage = exc
+    with tempfile.TemporaryDirectory(prefix="hvp_bag_view_") as tmp:
+        try:
+            view = readable_view(path, tmp)
+        except InputError:
+            raise damage from None
+        if not view.lost:  # every file reads alone: the damage is elsewhere
+            raise damage
+        episode = _read_bag_episode(view.path, cfg)
+    episode.warnings.insert(0, view.summary())
+    episode.lost_files = [f.path for f in view.lost]
+    return episode
+
+
+def _read_bag_episode(path: Path, cfg: BagConversionConfig) -> BagEpisode:
     spec = EMBODIMENTS.get(cfg.embodiment) if cfg.embodiment else None
     warnings: list[str] = []
     with BagReader(path, on_unknown="raise") as bag:
@@ -723,6 +754,7 @@ def convert_bags(
                     frames, ep.instruction, ep.images, source=str(Path(bag).resolve())
                 )
                 outcome.ok, outcome.frames, outcome.warnings = True, n, ep.warnings
+                outcome.lost_files = ep.lost_files
             except HvpError as exc:
                 outcome.error = str(exc)
             report.outcomes.append(outcome)

@@ -190,6 +190,14 @@ def default_qos_for(msgtype: str) -> Qos:
 # Reading
 
 
+class BagStorageError(InputError):
+    """A storage file of a bag cannot be opened or read (truncated or corrupt).
+
+    Why its own type: a caller can then fall back to the bag's readable files
+    (:func:`human_video_policy.data.bag_repair.readable_view`) instead of losing the bag.
+    """
+
+
 @dataclass(frozen=True)
 class TopicSummary:
     """One topic of a bag as listed in its metadata."""
@@ -268,7 +276,7 @@ class BagReader:
         try:
             reader.open()
         except Exception as exc:
-            raise InputError(
+            raise BagStorageError(
                 f"bag {self.path} cannot be opened: {exc} (storage files: {self._files()}); "
                 "is a storage file truncated or corrupt?"
             ) from exc
@@ -446,7 +454,7 @@ class BagReader:
             except StopIteration:
                 return
             except Exception as exc:
-                raise InputError(
+                raise BagStorageError(
                     f"bag {self.path}: reading the storage failed: {exc} (storage files: "
                     f"{self._files()}); is a storage file truncated or corrupt?"
                 ) from exc

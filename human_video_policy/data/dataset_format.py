@@ -28,6 +28,7 @@ Project additions (LeRobot ignores unknown columns and keys):
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -389,12 +390,39 @@ def write_tasks(path: Path, tasks: Sequence[str]) -> None:
     pq.write_table(table, path)
 
 
+def read_parquet(path: Path, *, memory_map: bool = False) -> pa.Table:
+    """``pq.read_table`` raising InputError that names the file (a truncated one included).
+
+    Why: pyarrow's own error ("Parquet magic bytes not found in footer") does not say which
+    file, and escaped the CLI as a traceback.
+    """
+    try:
+        return pq.read_table(path, memory_map=memory_map)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(_parquet_problem(path, exc)) from exc
+
+
+def read_parquet_schema(path: Path) -> tuple[pa.Schema, int]:
+    """The schema and row count of a parquet file, or InputError naming the file."""
+    try:
+        return pq.read_schema(path), pq.read_metadata(path).num_rows
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(_parquet_problem(path, exc)) from exc
+
+
+def _parquet_problem(path: Path, exc: BaseException) -> str:
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    reason = reason.split(". Either the file")[0]  # pyarrow's guess follows; ours is below
+    reason = re.sub(r"^Could not open Parquet input source '.*?': ", "", reason)
+    return f"{path}: not a readable parquet file ({reason}); truncated or corrupt?"
+
+
 def read_tasks(path: Path) -> list[str]:
     """Task strings ordered by task_index (accepts the index column named 'task' or pandas'
     default '__index_level_0__')."""
     if not path.is_file():
         raise InputError(f"{path} is missing: every LeRobot v3 dataset has meta/tasks.parquet")
-    table = pq.read_table(path)
+    table = read_parquet(path)
     names = table.column_names
     text_col = next((c for c in ("task", "__index_level_0__") if c in names), None)
     if text_col is None or "task_index" not in names:
@@ -475,9 +503,15 @@ def check_conformance(root: str | Path) -> list[str]:
     for key in video_keys:
         required.update({f"videos/{key}/{n}": t for n, t in VIDEO_EPISODE_COLUMNS.items()})
     n_eps = 0
+    ep_unreadable = False
     for path in ep_files:
-        schema = pq.read_schema(path)
-        n_eps += pq.read_metadata(path).num_rows
+        try:
+            schema, rows = read_parquet_schema(path)
+        except InputError as exc:
+            problems.append(str(exc))
+            ep_unreadable = True
+            continue
+        n_eps += rows
         for name, t in required.items():
             if name not in schema.names:
                 problems.append(f"{path.relative_to(root)}: column {name!r} is missing")
@@ -486,13 +520,19 @@ def check_conformance(root: str | Path) -> list[str]:
                     f"{path.relative_to(root)}: column {name} is {schema.field(name).type}, "
                     f"expected {t}"
                 )
-    if ep_files and n_eps != info["total_episodes"]:
+    if ep_files and n_eps != info["total_episodes"] and not ep_unreadable:
         problems.append(f"episodes table has {n_eps} rows, info says {info['total_episodes']}")
     # data
     n_frames = 0
+    unreadable = False
     for path in sorted((root / "data").glob("chunk-*/file-*.parquet")):
-        schema = pq.read_schema(path)
-        n_frames += pq.read_metadata(path).num_rows
+        try:
+            schema, rows = read_parquet_schema(path)
+        except InputError as exc:
+            problems.append(str(exc))
+            unreadable = True
+            continue
+        n_frames += rows
         for key, f in feats.items():
             if f["dtype"] == "video":
                 continue
@@ -505,7 +545,7 @@ def check_conformance(root: str | Path) -> list[str]:
                     f"{path.relative_to(root)}: column {key} is {schema.field(key).type}, "
                     f"expected {want}"
                 )
-    if n_frames != info["total_frames"]:
+    if n_frames != info["total_frames"] and not unreadable:
         problems.append(f"data files hold {n_frames} frames, info says {info['total_frames']}")
     # stats
     stats_path = root / STATS_PATH
@@ -513,7 +553,11 @@ def check_conformance(root: str | Path) -> list[str]:
         if not stats_path.is_file():
             problems.append(f"{STATS_PATH} is missing")
         else:
-            stats = json.loads(stats_path.read_text(encoding="utf-8"))
+            try:
+                stats = json.loads(stats_path.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                problems.append(f"{stats_path}: not valid JSON ({exc}); truncated or corrupt?")
+                return problems
             for key, f in feats.items():
                 if f["dtype"] not in ("float32", "float64") or key not in stats:
                     if f["dtype"] in ("float32", "float64") and key not in stats:
@@ -542,6 +586,8 @@ __all__ = [
     "episode_schema",
     "episodes_file",
     "hand_keypoints_feature",
+    "read_parquet",
+    "read_parquet_schema",
     "read_tasks",
     "vector_feature",
     "video_feature",

@@ -21,13 +21,13 @@ from typing import Any
 import cv2
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from human_video_policy.data.dataset_format import (
     INFO_PATH,
     TASKS_PATH,
     DatasetSpec,
     data_file,
+    read_parquet,
     read_tasks,
     video_file,
 )
@@ -104,7 +104,7 @@ class DatasetReader:
         files = sorted((self.root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
         rows: list[dict[str, Any]] = []
         for path in files:
-            table = pq.read_table(path, memory_map=True)
+            table = read_parquet(path, memory_map=True)
             keep = [c for c in table.column_names if not c.startswith("stats/")]
             rows += table.select(keep).to_pylist()
         rows.sort(key=lambda r: r["episode_index"])
@@ -146,7 +146,7 @@ class DatasetReader:
             path = self.root / data_file(chunk, file)
             if not path.is_file():
                 raise InputError(f"{self.root}: data file {path.relative_to(self.root)} missing")
-            self._tables[key] = pq.read_table(path, memory_map=True)
+            self._tables[key] = read_parquet(path, memory_map=True)
         return self._tables[key]
 
     def _episode(self, episode: int) -> dict[str, Any]:
