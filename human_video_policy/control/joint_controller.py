@@ -11,16 +11,34 @@ A :class:`~human_video_policy.drivers.base.DriverError` on a tick is caught, cou
 reported (``last_driver_error``); the layer is told to hold, so when the driver answers again
 the robot holds where it was commanded last instead of resuming an old command. Commands and
 e-stop changes may come from another thread (ROS callbacks): they are handed over under a lock.
+
+A state is used (and returned for publishing) only when every position is finite and within
+the joint's limits widened by a plausibility margin (a quarter of its range, + 0.02); anything
+else is an "implausible state" driver error, never a joint state.
+
+Link loss: a :class:`~human_video_policy.drivers.base.DriverConnectionError`, or driver errors
+on every tick for ``reconnect_after_s``, closes the driver and reconnects it in a background
+thread (so ticks never wait for it) with exponential backoff from ``reconnect_delay_s`` to
+``reconnect_max_delay_s``. After a reconnect the controller reads and reports states but sends
+nothing and refuses commands until :meth:`JointController.request_enable` (the node's
+``~/enable`` service): a robot whose controller rebooted must not move again on its own.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from human_video_policy.drivers.base import DriverError, JointDriver, JointState
+from human_video_policy.drivers.base import (
+    DriverConnectionError,
+    DriverError,
+    DriverProtocolError,
+    JointDriver,
+    JointState,
+)
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.safety.layer import (
     JointCommand,
@@ -40,6 +58,12 @@ class ControllerCounters:
     state_reads_failed: int = 0
     sends_failed: int = 0
     commands_replaced: int = 0
+    implausible_states: int = 0
+    link_losses: int = 0
+    reconnect_attempts: int = 0
+    reconnects: int = 0
+    enables: int = 0
+    commands_refused_disabled: int = 0
 
 
 @dataclass(frozen=True)
@@ -53,10 +77,37 @@ class ControllerTick:
     error: str = ""
 
 
+# Link states of a JointController.
+LINK_UP = "up"
+LINK_RECONNECTING = "reconnecting"
+LINK_AWAITING_ENABLE = "awaiting_enable"
+
+
+def plausible_bounds(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The widest positions a working joint can report: its limits widened by a quarter of its
+    range + 0.02 (rad or m), for encoder offsets and overshoot at a hard stop."""
+    margin = 0.25 * (np.asarray(upper) - np.asarray(lower)) + 0.02
+    return np.asarray(lower) - margin, np.asarray(upper) + margin
+
+
 class JointController:
     """Driver + safety layer, ticked by the caller at the layer's control rate."""
 
-    def __init__(self, driver: JointDriver, layer: SafetyLayer) -> None:
+    def __init__(
+        self,
+        driver: JointDriver,
+        layer: SafetyLayer,
+        reconnect_delay_s: float = 0.5,
+        reconnect_max_delay_s: float = 5.0,
+        reconnect_after_s: float = 1.0,
+    ) -> None:
+        if not 0 < reconnect_delay_s <= reconnect_max_delay_s:
+            raise ConfigError(
+                f"reconnect delays must satisfy 0 < reconnect_delay_s ({reconnect_delay_s}) <= "
+                f"reconnect_max_delay_s ({reconnect_max_delay_s})"
+            )
+        if not reconnect_after_s > 0:
+            raise ConfigError(f"reconnect_after_s={reconnect_after_s} is invalid: must be > 0")
         if tuple(driver.joint_names) != tuple(layer.joint_names):
             raise ConfigError(
                 f"driver {driver.name} joints {list(driver.joint_names)} differ from the "
@@ -72,6 +123,21 @@ class JointController:
         self._estop_input: bool | None = None
         self._reset_requested = False
         self._started = False
+        self._plausible_low, self._plausible_high = plausible_bounds(
+            layer.config.limits.lower, layer.config.limits.upper
+        )
+        self.reconnect_delay_s = reconnect_delay_s
+        self.reconnect_max_delay_s = reconnect_max_delay_s
+        self.reconnect_after_s = reconnect_after_s
+        self.link = LINK_UP
+        self._failing_since: float | None = None
+        self._reconnect_thread: threading.Thread | None = None
+        self._reconnect_error: str | None = None
+        self._next_attempt_s = 0.0
+        self._delay_s = reconnect_delay_s
+        self._enable_requested = threading.Event()
+        self._enable_done = threading.Event()
+        self._enable_result: tuple[bool, str] = (False, "")
 
     @property
     def joint_names(self) -> tuple[str, ...]:
@@ -85,6 +151,9 @@ class JointController:
     def submit(self, positions: np.ndarray, stamp_s: float) -> None:
         """Hand over a command (joint_names order); the newest one is used on the next tick."""
         with self._lock:
+            if self.link != LINK_UP:
+                self.counters.commands_refused_disabled += 1
+                return
             if self._pending is not None:
                 self.counters.commands_replaced += 1
             self._pending = JointCommand(np.array(positions, dtype=np.float64), float(stamp_s))
@@ -99,6 +168,19 @@ class JointController:
         with self._lock:
             self._pending = None  # a command from before the reset never moves the robot
             return self.layer.reset_estop()
+
+    def request_enable(self, timeout_s: float = 5.0) -> tuple[bool, str]:
+        """Re-enable the driver after a reconnect (any thread; done on the next tick, which
+        this waits for up to ``timeout_s``). Returns (success, message)."""
+        if self.link == LINK_UP:
+            return True, "driver is enabled"
+        if self.link == LINK_RECONNECTING:
+            return False, "driver is reconnecting: enable once it is connected"
+        self._enable_done.clear()
+        self._enable_requested.set()
+        if not self._enable_done.wait(timeout_s):
+            return False, f"no control tick ran the enable within {timeout_s} s"
+        return self._enable_result
 
     # -- life cycle (the control thread) ---------------------------------------------------
     def start(self) -> JointState:
@@ -116,6 +198,9 @@ class JointController:
     def stop(self) -> None:
         """Disable and close the driver (errors are counted, not raised: we are leaving)."""
         self._started = False
+        thread = self._reconnect_thread
+        if thread is not None:
+            thread.join(timeout=5.0)  # connect() has its own timeout
         try:
             if self.driver.is_connected:
                 self.driver.disable()
@@ -138,15 +223,16 @@ class JointController:
         if not self._started:
             raise InputError("JointController.tick() before start()")
         self.counters.ticks += 1
+        if self.link == LINK_RECONNECTING:
+            return self._tick_reconnecting()
         try:
-            state = self.driver.read_state()
+            state = self._checked(self.driver.read_state())
         except DriverError as exc:
             self.counters.state_reads_failed += 1
-            self._count_error(exc)
-            with self._lock:
-                self.layer.hold("driver error")
-            return ControllerTick(None, None, False, str(exc))
+            return self._failed(exc)
         self.last_state = state
+        if self.link == LINK_AWAITING_ENABLE:
+            return self._tick_awaiting_enable(state)
         with self._lock:
             command, self._pending = self._pending, None
             try:
@@ -157,13 +243,128 @@ class JointController:
             self.driver.send_positions(decision.positions)
         except DriverError as exc:
             self.counters.sends_failed += 1
-            self._count_error(exc)
             with self._lock:
                 self.layer.discard_last()  # the robot did not get it: continue from the one before
-                self.layer.hold("driver error")
-            return ControllerTick(state, decision, False, str(exc))
+            return self._failed(exc, state, decision)
+        self._failing_since = None
         self.counters.commands_sent += 1
         return ControllerTick(state, decision, True)
+
+    def _checked(self, state: JointState) -> JointState:
+        """``state`` if its values are finite and plausible, else DriverProtocolError."""
+        positions = self._positions(state)
+        bad = (
+            ~np.isfinite(positions)
+            | (positions < self._plausible_low)
+            | (positions > self._plausible_high)
+        )
+        if np.any(bad):
+            self.counters.implausible_states += 1
+            i = int(np.argmax(bad))
+            raise DriverProtocolError(
+                f"{self.driver.name}: implausible state: {self.joint_names[i]} = "
+                f"{positions[i]!r} (plausible {self._plausible_low[i]:.3f} .. "
+                f"{self._plausible_high[i]:.3f})"
+            )
+        for name in ("velocities", "efforts"):
+            values = getattr(state, name)
+            if values is not None and not np.all(np.isfinite(values)):
+                self.counters.implausible_states += 1
+                raise DriverProtocolError(
+                    f"{self.driver.name}: implausible state: {name} not finite"
+                )
+        return state
+
+    def _failed(
+        self,
+        exc: DriverError,
+        state: JointState | None = None,
+        decision: SafetyDecision | None = None,
+    ) -> ControllerTick:
+        """Count a driver error, hold, and start a reconnect when the link looks lost."""
+        self._count_error(exc)
+        with self._lock:
+            self.layer.hold("driver error")
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        lost = isinstance(exc, DriverConnectionError) or not self.driver.is_connected
+        if lost or now - self._failing_since >= self.reconnect_after_s:
+            self.counters.link_losses += 1
+            self.link = LINK_RECONNECTING
+            self._delay_s = self.reconnect_delay_s
+            self._next_attempt_s = now  # first attempt at once
+            with self._lock:
+                self._pending = None
+        return ControllerTick(state, decision, False, str(exc))
+
+    def _tick_reconnecting(self) -> ControllerTick:
+        thread = self._reconnect_thread
+        now = time.monotonic()
+        if thread is not None and thread.is_alive():
+            return ControllerTick(None, None, False, "connection lost: reconnecting")
+        if thread is not None:  # an attempt finished
+            self._reconnect_thread = None
+            if self._reconnect_error is None:
+                self.counters.reconnects += 1
+                self.link = LINK_AWAITING_ENABLE
+                self._failing_since = None
+                return ControllerTick(
+                    None, None, False, "reconnected: holding until ~/enable is called"
+                )
+            self._count_error(DriverConnectionError(self._reconnect_error))
+            self._next_attempt_s = now + self._delay_s
+            self._delay_s = min(2.0 * self._delay_s, self.reconnect_max_delay_s)
+        if now >= self._next_attempt_s:
+            self.counters.reconnect_attempts += 1
+            self._reconnect_error = None
+            self._reconnect_thread = threading.Thread(
+                target=self._reconnect, name="driver-reconnect", daemon=True
+            )
+            self._reconnect_thread.start()
+        wait = max(0.0, self._next_attempt_s - now)
+        return ControllerTick(
+            None,
+            None,
+            False,
+            f"connection lost: {self.last_driver_error} (next try in {wait:.1f} s)",
+        )
+
+    def _reconnect(self) -> None:
+        """One reconnect attempt (background thread; the tick does not touch the driver)."""
+        try:
+            self.driver.close()
+            self.driver.connect()
+        except DriverError as exc:
+            self._reconnect_error = str(exc)
+        except Exception as exc:  # a driver bug must not kill the thread silently
+            self._reconnect_error = f"{type(exc).__name__}: {exc}"
+
+    def _tick_awaiting_enable(self, state: JointState) -> ControllerTick:
+        with self._lock:
+            self._pending = None
+        if not self._enable_requested.is_set():
+            return ControllerTick(
+                state, None, False, "reconnected: holding until ~/enable is called"
+            )
+        self._enable_requested.clear()
+        try:
+            self.driver.enable()
+            state = self._checked(self.driver.read_state())
+            with self._lock:
+                self.layer.reseed(self._positions(state))
+        except (DriverError, InputError) as exc:
+            self._enable_result = (False, f"enable failed: {exc}")
+            self._enable_done.set()
+            if isinstance(exc, DriverError):
+                return self._failed(exc)
+            return ControllerTick(state, None, False, str(exc))
+        self.link = LINK_UP
+        self.counters.enables += 1
+        self.last_state = state
+        self._enable_result = (True, "driver enabled; holding until a new command arrives")
+        self._enable_done.set()
+        return ControllerTick(state, None, False)
 
     def _count_error(self, exc: DriverError) -> None:
         self.counters.driver_errors += 1

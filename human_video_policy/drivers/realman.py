@@ -44,6 +44,20 @@ RM75_JOINTS: tuple[str, ...] = RM75_ARM_JOINTS
 # Replies are split on LF and stripped, so either convention is read correctly.
 LINE_END = b"\r\n"
 MAX_LINE_BYTES = 65536
+# Bounds on what a reply may hold before it is parsed (a hostile controller could otherwise
+# make the JSON parser recurse 60,000 levels deep, or turn a 5,000-digit number into an error
+# nobody catches): nesting depth, digits of one integer.
+MAX_JSON_DEPTH = 16
+MAX_INT_DIGITS = 12
+# Whatever the controller pushes between commands is discarded before each movej_canfd, but
+# at most this many bytes per call (the socket and TCP flow control hold the rest), so a
+# controller that never stops pushing cannot hold a control tick.
+MAX_DISCARD_BYTES_PER_CALL = 256 * 1024
+# A joint angle outside +-360 degrees is not something a RealMan joint reports.
+MAX_ABS_JOINT_MDEG = 360_000
+# Longest wait for the kernel to take one command line: it only blocks when the controller
+# stops reading and the socket buffer is full.
+SEND_TIMEOUT_S = 0.002
 
 # System error codes of the controller (RealMan JSON/ROS manual, "System error code").
 SYSTEM_ERRORS: dict[int, str] = {
@@ -85,6 +99,76 @@ def millidegrees_to_rad(values: list[int] | np.ndarray) -> np.ndarray:
     return np.radians(np.asarray(values, dtype=np.float64) / 1000.0)
 
 
+def joint_millidegrees(values: list[Any]) -> np.ndarray:
+    """Joint angles of a reply (0.001 degree) as radians, or ValueError naming the bad one.
+
+    Only JSON numbers (not booleans or strings), finite, within +-360 degrees are angles.
+    """
+    out = np.empty(len(values), dtype=np.float64)
+    for i, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"joint {i + 1} angle {value!r} is not a number")
+        if not math.isfinite(value) or abs(value) > MAX_ABS_JOINT_MDEG:
+            raise ValueError(
+                f"joint {i + 1} angle {value!r} (0.001 deg) is not a finite value within "
+                f"+-{MAX_ABS_JOINT_MDEG}"
+            )
+        out[i] = math.radians(value / 1000.0)
+    return out
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number the protocol allows")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"integer of {len(text)} digits ({text[:20]}...)")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]!r} is out of range")
+    return value
+
+
+def parse_reply(line: bytes) -> dict[str, Any]:
+    """One reply line as a JSON object, refusing what no controller sends: NaN/Infinity,
+    numbers that overflow, integers of more than MAX_INT_DIGITS digits, nesting deeper than
+    MAX_JSON_DEPTH. Raises ValueError naming the problem."""
+    depth = 0
+    deepest = 0
+    in_string = escaped = False
+    for byte in line:  # bytes: one pass, no recursion
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_JSON_DEPTH:
+                raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    reply = json.loads(
+        line,
+        parse_constant=_reject_constant,
+        parse_int=_bounded_int,
+        parse_float=_finite_float,
+    )
+    if not isinstance(reply, dict):
+        raise ValueError("reply is not a JSON object")
+    return reply
+
+
 def error_codes_of(arm_state: dict[str, Any]) -> list[int]:
     """Non-zero error codes of a ``current_arm_state`` reply.
 
@@ -95,8 +179,13 @@ def error_codes_of(arm_state: dict[str, Any]) -> list[int]:
     for key in ("err", "arm_err", "sys_err"):
         value = arm_state.get(key, 0)
         values = value if isinstance(value, list) else [value]
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-            raise ValueError(f"field {key!r} must be an integer or a list of integers: {value!r}")
+        if len(values) > 64 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 0xFFFF for v in values
+        ):
+            raise ValueError(
+                f"field {key!r} must be an error code 0..0xFFFF or a list of them: "
+                f"{str(value)[:80]}"
+            )
         codes += [v for v in values if v]
     return codes
 
@@ -107,7 +196,10 @@ class RealmanArmConfig:
 
     host: controller IP (factory default 192.168.1.18), or 127.0.0.1 for the fake.
     port: JSON protocol TCP port (8080 on RealMan controllers).
-    timeout_s: connect timeout and the longest wait for a reply (s).
+    timeout_s: connect timeout and the longest wait for the reply to a set-up command (power).
+    state_timeout_s: the longest a control tick waits for the state reply (s). A control tick
+        must not block longer than its period: the controller node refuses a value that does
+        not fit its period (:attr:`RealmanArmDriver.tick_io_bound_s`).
     joint_names: command/state order, one per arm joint; default RM75 ``joint1..joint7``.
     follow: ``movej_canfd`` follow flag: true = high follow (the joint tracks each target
         at once; send at a steady high rate), false = low follow (smoothed).
@@ -116,6 +208,7 @@ class RealmanArmConfig:
     host: str
     port: int = DEFAULT_PORT
     timeout_s: float = 0.5
+    state_timeout_s: float = 0.006
     joint_names: tuple[str, ...] = RM75_JOINTS
     follow: bool = False
 
@@ -124,6 +217,7 @@ class RealmanArmConfig:
             raise ConfigError(f"host={self.host!r} is invalid: must be an IP address or name")
         check_int_range("port", self.port, 1, 65535)
         check_positive("timeout_s", self.timeout_s)
+        check_positive("state_timeout_s", self.state_timeout_s)
         object.__setattr__(self, "joint_names", tuple(self.joint_names))
         if not 1 <= len(self.joint_names) <= 7 or len(set(self.joint_names)) != len(
             self.joint_names
@@ -141,6 +235,7 @@ class RealmanArmDriver(DriverSession):
         self._sock: socket.socket | None = None
         self._buffer = b""
         self._enabled = False
+        self.pushed_bytes_discarded = 0
 
     @property
     def name(self) -> str:
@@ -165,7 +260,7 @@ class RealmanArmDriver(DriverSession):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock, self._buffer = sock, b""
         try:
-            self.read_state()  # proves the controller answers
+            self._read_state(self.config.timeout_s)  # proves the controller answers
         except DriverError:
             self.close()
             raise
@@ -185,17 +280,28 @@ class RealmanArmDriver(DriverSession):
         self._set_power(0)
         self._enabled = False
 
+    @property
+    def tick_io_bound_s(self) -> float:
+        """The longest one control tick (read_state + send_positions) can wait on the socket."""
+        return self.config.state_timeout_s + SEND_TIMEOUT_S
+
     def read_state(self) -> JointState:
-        reply = self._request({"command": "get_current_arm_state"}, "state", "current_arm_state")
+        return self._read_state(self.config.state_timeout_s)
+
+    def _read_state(self, timeout_s: float) -> JointState:
+        reply = self._request(
+            {"command": "get_current_arm_state"}, "state", "current_arm_state", timeout_s,
+            newest=True,
+        )
         arm_state = reply.get("arm_state")
         joints = arm_state.get("joint") if isinstance(arm_state, dict) else None
         if not isinstance(joints, list) or len(joints) < len(self.joint_names):
             raise DriverProtocolError(
                 f"{self.name}: current_arm_state without {len(self.joint_names)} joint angles: "
-                f"{reply!r}"
+                f"{str(reply)[:200]}"
             )
         try:
-            positions = millidegrees_to_rad(joints[: len(self.joint_names)])
+            positions = joint_millidegrees(joints[: len(self.joint_names)])
             codes = error_codes_of(arm_state)  # type: ignore[arg-type]
         except (TypeError, ValueError) as exc:
             raise DriverProtocolError(f"{self.name}: bad current_arm_state: {exc}") from exc
@@ -222,10 +328,13 @@ class RealmanArmDriver(DriverSession):
     # --- helpers --------------------------------------------------------------------------------
     def _set_power(self, on: int) -> None:
         reply = self._request(
-            {"command": "set_arm_power", "arm_power": on}, "command", "set_arm_power"
+            {"command": "set_arm_power", "arm_power": on},
+            "command",
+            "set_arm_power",
+            self.config.timeout_s,
         )
         if reply.get("arm_power") is not True:
-            faults = self.read_state().faults
+            faults = self._read_state(self.config.timeout_s).faults
             code, meaning = (faults[0].code, faults[0].meaning) if faults else (0, "no error code")
             raise DeviceFault(self.name, code, f"controller refused set_arm_power {on}: {meaning}")
 
@@ -237,69 +346,110 @@ class RealmanArmDriver(DriverSession):
     def _send(self, message: dict[str, Any]) -> None:
         sock = self._sock_or_raise()
         data = json.dumps(message, separators=(",", ":")).encode() + LINE_END
+        sock.settimeout(SEND_TIMEOUT_S)
         try:
             sock.sendall(data)
+        except TimeoutError as exc:
+            # Part of the line may be out: the stream cannot be trusted any more.
+            self.close()
+            raise DriverConnectionError(
+                f"{self.name}: controller stopped reading (send blocked); connection closed"
+            ) from exc
         except OSError as exc:
+            self.close()
             raise DriverConnectionError(
                 f"{self.name}: connection lost while sending: {exc}"
             ) from exc
 
-    def _request(self, message: dict[str, Any], key: str, value: str) -> dict[str, Any]:
-        """Send ``message``; return the first reply whose ``key`` is ``value``.
+    def _request(
+        self,
+        message: dict[str, Any],
+        key: str,
+        value: str,
+        timeout_s: float,
+        newest: bool = False,
+    ) -> dict[str, Any]:
+        """Send ``message``; return the first reply whose ``key`` is ``value`` within
+        ``timeout_s`` (with ``newest``: the newest such reply already received, so replies
+        that came late for earlier requests never pile up).
 
-        Other well-formed lines (the controller pushes e.g. ``current_trajectory_state``) are
-        skipped; a line that is not a JSON object is a protocol error.
+        Lines that do not mention ``value`` (the controller pushes e.g.
+        ``current_trajectory_state``) are skipped unparsed; a line that mentions it but is not a
+        valid JSON object is a protocol error.
         """
         self._send(message)
-        deadline = time.monotonic() + self.config.timeout_s
+        deadline = time.monotonic() + timeout_s
+        marker = f'"{value}"'.encode()  # lines without it are skipped unparsed (cheap)
         while True:
-            reply = self._parse(self._read_line(deadline))
-            if reply.get(key) == value:
-                return reply
+            line = self._read_line(deadline, timeout_s)
+            if marker in line:
+                reply = self._parse(line)
+                if reply.get(key) == value:
+                    break
+        while newest and b"\n" in self._buffer:
+            line, _, self._buffer = self._buffer.partition(b"\n")
+            if marker in line:
+                later = self._parse(line.strip())
+                if later.get(key) == value:
+                    reply = later
+        return reply
 
     def _parse(self, line: bytes) -> dict[str, Any]:
         try:
-            reply = json.loads(line)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return parse_reply(line)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise DriverProtocolError(
-                f"{self.name}: reply is not JSON ({exc}): {line[:200]!r}"
-            ) from exc
-        if not isinstance(reply, dict):
-            raise DriverProtocolError(f"{self.name}: reply is not a JSON object: {line[:200]!r}")
-        return reply
+                f"{self.name}: reply is not JSON, or not a valid protocol object "
+                f"({str(exc)[:120]}): {line[:120]!r}"
+            ) from None
 
-    def _read_line(self, deadline: float) -> bytes:
+    def _read_line(self, deadline: float, timeout_s: float) -> bytes:
         sock = self._sock_or_raise()
         while b"\n" not in self._buffer:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise DriverTimeoutError(f"{self.name}: no reply within {self.config.timeout_s} s")
+                raise DriverTimeoutError(f"{self.name}: no reply within {timeout_s:g} s")
             sock.settimeout(remaining)
             try:
                 chunk = sock.recv(65536)
             except TimeoutError as exc:
-                raise DriverTimeoutError(
-                    f"{self.name}: no reply within {self.config.timeout_s} s"
-                ) from exc
+                raise DriverTimeoutError(f"{self.name}: no reply within {timeout_s:g} s") from exc
             except OSError as exc:
+                self.close()
                 raise DriverConnectionError(f"{self.name}: connection lost: {exc}") from exc
             if not chunk:
+                self.close()
                 raise DriverConnectionError(f"{self.name}: controller closed the connection")
             self._buffer += chunk
             if len(self._buffer) > MAX_LINE_BYTES and b"\n" not in self._buffer:
+                self._buffer = b""
                 raise DriverProtocolError(f"{self.name}: reply line over {MAX_LINE_BYTES} bytes")
+        if time.monotonic() > deadline:  # lines keep coming, but not the reply asked for
+            raise DriverTimeoutError(f"{self.name}: no reply within {timeout_s:g} s")
         line, _, self._buffer = self._buffer.partition(b"\n")
         return line.strip()
 
     def _discard_pushed_lines(self) -> None:
-        """Drop whatever the controller pushed since the last call, so it cannot pile up."""
+        """Drop what the controller pushed since the last call, so it cannot pile up.
+
+        Bounded: at most MAX_DISCARD_BYTES_PER_CALL bytes are read per call (a controller that
+        pushes without end is drained a bit on every tick, never holding one); only a partial
+        last line (<= MAX_LINE_BYTES) is kept.
+        """
         sock = self._sock_or_raise()
-        while select.select([sock], [], [], 0)[0]:
+        received = 0
+        while received < MAX_DISCARD_BYTES_PER_CALL and select.select([sock], [], [], 0)[0]:
             try:
                 chunk = sock.recv(65536)
             except OSError as exc:
+                self.close()
                 raise DriverConnectionError(f"{self.name}: connection lost: {exc}") from exc
             if not chunk:
+                self.close()
                 raise DriverConnectionError(f"{self.name}: controller closed the connection")
+            received += len(chunk)
             self._buffer += chunk
-        self._buffer = self._buffer[self._buffer.rfind(b"\n") + 1 :]
+            self._buffer = self._buffer[self._buffer.rfind(b"\n") + 1 :]
+            if len(self._buffer) > MAX_LINE_BYTES:
+                self._buffer = b""
+        self.pushed_bytes_discarded += received

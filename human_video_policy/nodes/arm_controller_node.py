@@ -20,6 +20,11 @@ Thin rclpy adapter over :class:`human_video_policy.control.JointController` (doc
 real one (``realman``, ``xhand``, ``dynamixel``), imported only when selected and built from
 ``driver_config``, a YAML mapping of its config dataclass fields (e.g. ``"{host: 192.168.1.18}"``).
 A driver error on a tick is reported and the robot holds; the node keeps trying every tick.
+A state that is not finite or not plausible for the joints is a driver error, never published.
+When the link is lost (connection error, or errors on every tick for 1 s) the driver reconnects
+in the background with backoff (0.5 s doubling to 5 s); once connected it publishes states but
+moves nothing until ``~/enable`` (std_srvs/Trigger) is called. A real driver whose per-tick I/O
+bound (``tick_io_bound_s``) does not fit the control period is refused at start-up.
 
 The control loop runs in the main thread on the steady clock; callbacks only hand data to it.
 ``hand_controller_node`` is this node with the XHand defaults.
@@ -44,6 +49,7 @@ from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
 from human_video_policy.control import JointController
+from human_video_policy.control.joint_controller import LINK_AWAITING_ENABLE, LINK_UP
 from human_video_policy.drivers.base import JointDriver
 from human_video_policy.errors import ConfigError
 from human_video_policy.nodes.base import DiagnosticsReport, HvpNode, Level, RateMeter, run_node
@@ -318,6 +324,14 @@ class JointControllerNode(HvpNode):
                 from human_video_policy.drivers.widowx_gripper import FingerGripperDriver
 
                 driver = FingerGripperDriver(driver)
+        io_bound = getattr(driver, "tick_io_bound_s", None)
+        if io_bound is not None and io_bound > 1.0 / self.control_rate_hz:
+            raise ConfigError(
+                f"parameter control_rate_hz={self.control_rate_hz:g} is invalid for "
+                f"{driver.name}: one tick may wait {io_bound * 1000:.1f} ms on I/O, longer than "
+                f"the {1000.0 / self.control_rate_hz:.1f} ms period; lower the rate or the "
+                "driver's timeouts (driver_config)"
+            )
         self.controller = JointController(driver, SafetyLayer(safety))
         self.joint_names = self.controller.joint_names
         self._index = {name: i for i, name in enumerate(self.joint_names)}
@@ -333,6 +347,7 @@ class JointControllerNode(HvpNode):
         )
         self.estop = EstopInput(self, self._on_estop)
         self.create_service(Trigger, "~/reset_estop", self._on_reset_estop)
+        self.create_service(Trigger, "~/enable", self._on_enable)
         self.invalid_command_messages = 0
         self.unstamped_commands = 0
         self.late_ticks = 0
@@ -376,6 +391,11 @@ class JointControllerNode(HvpNode):
     ) -> Trigger.Response:
         response.success, response.message = self.controller.reset_estop()
         self.get_logger().info(f"e-stop reset requested: {response.message}")
+        return response
+
+    def _on_enable(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success, response.message = self.controller.request_enable(timeout_s=5.0)
+        self.get_logger().info(f"enable requested: {response.message}")
         return response
 
     # -- control loop (main thread) --------------------------------------------------------
@@ -440,9 +460,20 @@ class JointControllerNode(HvpNode):
             "unstamped_commands": self.unstamped_commands,
             **estop_values,
             "last_driver_error": controller.last_driver_error,
+            "link": controller.link,
             **dataclasses.asdict(layer.counters),
             **{f"driver_{k}": v for k, v in dataclasses.asdict(controller.counters).items()},
         }
+        if controller.link == LINK_AWAITING_ENABLE:
+            return DiagnosticsReport(
+                Level.ERROR, "reconnected: holding until ~/enable is called", values
+            )
+        if controller.link != LINK_UP:
+            return DiagnosticsReport(
+                Level.ERROR,
+                f"connection lost, reconnecting: {controller.last_driver_error}",
+                values,
+            )
         if controller.last_state is None or not controller.last_state.enabled:
             return DiagnosticsReport(Level.ERROR, "driver not enabled", values)
         if layer.estop_latched:

@@ -6,6 +6,12 @@ connection, a malformed (non-JSON) reply, no reply, and a system error code (rep
 ``current_arm_state.err``; with an error the arm refuses power-on and ignores targets). Unknown
 commands get ``{"command": ..., "receive_state": false}``. Sources: docs/hardware_protocols.md.
 
+Hostile behaviour for fault-injection tests: ``reply_hook`` replaces the answer to any request
+with bytes of the test's choosing (NaN angles, 400-digit numbers, JSON nested 60,000 deep...);
+``push_flood`` makes the controller push state lines without pause once a ``movej_canfd`` has
+arrived (a real controller pushes trajectory states; a broken one may never stop);
+``reset_connection()`` resets the current connection (RST) and accepts the next one.
+
     python -m human_video_policy.drivers.fake_devices.realman_fake --port 8080
 """
 
@@ -15,6 +21,7 @@ import argparse
 import json
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from human_video_policy.drivers.fake_devices import FaultMode
@@ -29,7 +36,13 @@ class FakeRealmanController:
         self.error_code = 0
         self.fault = FaultMode.NONE
         self.received: list[bytes] = []  # every request line as it arrived (terminator kept)
+        self.reply_hook: Callable[[dict[str, Any]], bytes | None] | None = None
+        self.push_flood = False
+        self._movej_seen = False
+        self.pushed_bytes = 0
+        self.connections = 0
         self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
         self._stop = threading.Event()
         self._server = socket.create_server((host, port))
         self._server.settimeout(0.05)
@@ -62,7 +75,55 @@ class FakeRealmanController:
                 continue
             with client:
                 client.settimeout(0.05)
+                with self._lock:
+                    self._client = client
+                    self.connections += 1
+                pusher = threading.Thread(target=self._push, args=(client,), daemon=True)
+                pusher.start()
                 self._serve_client(client)
+                with self._lock:
+                    self._client = None
+            pusher.join(timeout=1.0)
+
+    def reset_connection(self) -> None:
+        """Reset the current connection (TCP RST, as a rebooting controller does)."""
+        with self._lock:
+            client = self._client
+        if client is not None:
+            try:
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+                client.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    _FLOOD = (
+        json.dumps({"state": "current_trajectory_state", "trajectory_state": True}).encode()
+        + b"\r\n"
+    ) * 512
+
+    def _push(self, client: socket.socket) -> None:
+        """While ``push_flood`` is set and a movej_canfd came: push state lines, no pause."""
+        while not self._stop.is_set():
+            with self._lock:
+                active = self._client is client
+                flood = self.push_flood and self._movej_seen
+            if not active:
+                return
+            if not flood:
+                self._stop.wait(0.005)
+                continue
+            with self._send_lock:  # whole lines only: replies go between blocks
+                block = memoryview(self._FLOOD)
+                while block and not self._stop.is_set():
+                    try:
+                        sent = client.send(block)
+                    except (TimeoutError, BlockingIOError):
+                        continue
+                    except OSError:
+                        return
+                    block = block[sent:]
+                    with self._lock:
+                        self.pushed_bytes += sent
 
     def _serve_client(self, client: socket.socket) -> None:
         buffer = b""
@@ -85,7 +146,8 @@ class FakeRealmanController:
                     reply = self._answer(line.strip())
                 if reply:
                     try:
-                        client.sendall(reply)
+                        with self._send_lock:
+                            client.sendall(reply)
                     except OSError:
                         return
 
@@ -99,6 +161,10 @@ class FakeRealmanController:
             command = request["command"]
         except (ValueError, KeyError, TypeError):
             return self._line({"command": "unknown", "receive_state": False})
+        if self.reply_hook is not None:
+            hostile = self.reply_hook(request)
+            if hostile is not None:
+                return hostile
         if command == "get_current_arm_state":
             return self._line(
                 {
@@ -117,6 +183,7 @@ class FakeRealmanController:
             self.powered = on
             return self._line({"command": "set_arm_power", "arm_power": True})
         if command == "movej_canfd":
+            self._movej_seen = True
             joints = request.get("joint")
             valid = isinstance(joints, list) and len(joints) == len(self.joint_mdeg)
             if valid and self.powered and not self.error_code:

@@ -1,0 +1,409 @@
+"""Fault injection: RealmanArmDriver and the controller core against a hostile controller.
+
+Each case is one the independent probe found (issue 10): a controller that keeps pushing lines
+after ``movej_canfd`` (the drain loop never returned, memory grew), replies that crashed the
+node (400-digit angles, JSON 60,000 levels deep, a 5,000-digit ``err``) or passed as joint
+states (NaN, Infinity, 1e300, strings, booleans), and a connection reset (the driver logged
+``Broken pipe`` forever). Real sockets on 127.0.0.1, the real driver, no mocks.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from human_video_policy.control import JointController
+from human_video_policy.control.joint_controller import (
+    LINK_AWAITING_ENABLE,
+    LINK_RECONNECTING,
+    LINK_UP,
+)
+from human_video_policy.drivers.base import DriverError
+from human_video_policy.drivers.fake_devices.realman_fake import FakeRealmanController
+from human_video_policy.drivers.realman import (
+    MAX_LINE_BYTES,
+    RealmanArmConfig,
+    RealmanArmDriver,
+)
+from human_video_policy.robots.rm75 import HOME_ARM_POSITION, rm75_joint_limits
+from human_video_policy.safety import SafetyConfig, SafetyLayer
+
+
+@pytest.fixture
+def controller() -> Iterator[FakeRealmanController]:
+    with FakeRealmanController() as fake:
+        fake.joint_mdeg = [round(np.degrees(q) * 1000) for q in HOME_ARM_POSITION]
+        yield fake
+
+
+def _driver(fake: FakeRealmanController, **extra: Any) -> RealmanArmDriver:
+    driver = RealmanArmDriver(RealmanArmConfig(host="127.0.0.1", port=fake.port, **extra))
+    driver.connect()
+    return driver
+
+
+def _state_reply(joints: str, err: str = "0") -> bytes:
+    return (
+        b'{"state":"current_arm_state","arm_state":{"joint":'
+        + joints.encode()
+        + b',"pose":[0,0,0,0,0,0],"err":'
+        + err.encode()
+        + b"}}\r\n"
+    )
+
+
+HOSTILE_STATE_REPLIES: dict[str, bytes] = {
+    "400-digit angle": _state_reply("[" + "9" * 400 + ",0,0,0,0,0,0]"),
+    "5000-digit err": _state_reply("[0,0,0,0,0,0,0]", "1" * 5000),
+    "json 60000 deep": b'{"state":"current_arm_state","arm_state":'
+    + b"[" * 60000
+    + b"]" * 60000
+    + b"}\r\n",
+    "NaN angle": _state_reply("[NaN,0,0,0,0,0,0]"),
+    "Infinity angle": _state_reply("[Infinity,0,0,0,0,0,0]"),
+    "-Infinity angle": _state_reply("[0,-Infinity,0,0,0,0,0]"),
+    "1e300 angle": _state_reply("[1e300,0,0,0,0,0,0]"),
+    "1e400 angle (float overflow)": _state_reply("[1e400,0,0,0,0,0,0]"),
+    "string angle": _state_reply('["12",0,0,0,0,0,0]'),
+    "boolean angle": _state_reply("[true,0,0,0,0,0,0]"),
+    "null angle": _state_reply("[null,0,0,0,0,0,0]"),
+    "object angle": _state_reply('[{"a":1},0,0,0,0,0,0]'),
+    "angle beyond 360 deg": _state_reply("[400000,0,0,0,0,0,0]"),
+    "too few angles": _state_reply("[0,0,0]"),
+    "joint is a string": _state_reply('"0,0,0,0,0,0,0"'),
+    "err is a float": _state_reply("[0,0,0,0,0,0,0]", "1.5"),
+    "err is negative": _state_reply("[0,0,0,0,0,0,0]", "-1"),
+    "err list of 10000": _state_reply("[0,0,0,0,0,0,0]", "[" + ",".join(["1"] * 10000) + "]"),
+    "invalid utf-8": b'{"state":"current_arm_state","arm_state":{"joint":[0,"\xff\xfe"]}}\r\n',
+    "line over the size bound": b'{"state":"current_arm_state","x":"'
+    + b"a" * (MAX_LINE_BYTES + 10)
+    + b'"}\r\n',
+    "not an object": b'["current_arm_state"]\r\n',
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_STATE_REPLIES))
+def test_a_hostile_state_reply_is_a_driver_error_never_a_state_or_crash(
+    controller: FakeRealmanController, case: str
+) -> None:
+    driver = _driver(controller)
+    reply = HOSTILE_STATE_REPLIES[case]
+    controller.reply_hook = lambda request: (
+        reply if request.get("command") == "get_current_arm_state" else None
+    )
+    start = time.monotonic()
+    with pytest.raises(DriverError):  # never OverflowError, RecursionError, ValueError...
+        driver.read_state()
+    assert time.monotonic() - start < 0.5
+    # and the driver works again once the controller answers properly
+    controller.reply_hook = None
+    deadline = time.monotonic() + 2.0
+    while True:
+        try:
+            state = driver.read_state()
+            break
+        except DriverError:
+            assert time.monotonic() < deadline
+            if not driver.is_connected:
+                driver.connect()
+    assert np.allclose(state.positions, HOME_ARM_POSITION, atol=1e-4)
+    driver.close()
+
+
+def _layer() -> SafetyLayer:
+    return SafetyLayer(SafetyConfig(limits=rm75_joint_limits(), control_rate_hz=100.0))
+
+
+def test_the_controller_never_reports_an_implausible_state(
+    controller: FakeRealmanController,
+) -> None:
+    """Angles the driver accepts (within +-360 deg) but no RM75 joint can reach are refused by
+    the controller core: counted, the layer holds, no state is returned for publishing."""
+    core = JointController(_driver(controller), _layer())
+    core.start()
+    core.tick(time.monotonic())
+    controller.reply_hook = lambda request: (
+        _state_reply("[0,300000,0,0,0,0,0]")  # joint2: 300 deg; its limit is about 130
+        if request.get("command") == "get_current_arm_state"
+        else None
+    )
+    for _ in range(20):
+        result = core.tick(time.monotonic())
+        assert result.state is None
+        assert "implausible state: joint2" in result.error
+    assert core.counters.implausible_states == 20
+    assert core.layer.holding
+    core.stop()
+
+
+def test_a_flooding_controller_never_holds_a_tick_nor_grows_memory(
+    controller: FakeRealmanController,
+) -> None:
+    """Before: send_positions drained pushed lines with no deadline or size cap and never
+    returned (3 of 3 runs). Now each call reads at most a bounded amount and returns."""
+    driver = _driver(controller)
+    driver.enable()
+    controller.push_flood = True
+    target = np.asarray(HOME_ARM_POSITION)
+    durations = []
+    errors = 0
+    end = time.monotonic() + 3.0
+    while time.monotonic() < end:
+        start = time.monotonic()
+        try:
+            driver.read_state()
+        except DriverError:
+            errors += 1
+        driver.send_positions(target)
+        durations.append(time.monotonic() - start)
+        assert len(driver._buffer) <= MAX_LINE_BYTES
+    assert controller.pushed_bytes > 10_000_000, controller.pushed_bytes  # it did flood
+    assert driver.pushed_bytes_discarded > 1_000_000
+    # one tick of I/O within the driver's bound (+ scheduling slack on a busy 2-core machine)
+    assert np.percentile(durations, 99) < driver.tick_io_bound_s + 0.02, max(durations)
+    assert max(durations) < 0.2
+    controller.push_flood = False
+    driver.close()
+
+
+def test_the_controller_reconnects_with_backoff_and_waits_for_enable(
+    controller: FakeRealmanController,
+) -> None:
+    core = JointController(
+        _driver(controller), _layer(), reconnect_delay_s=0.1, reconnect_max_delay_s=0.4
+    )
+    core.start()
+    core.tick(time.monotonic())
+    assert controller.powered
+    connections = controller.connections
+
+    # the controller reboots: connection reset, the next connection is refused for a while
+    controller.reset_connection()
+    deadline = time.monotonic() + 2.0
+    while core.link == LINK_UP:
+        assert time.monotonic() < deadline, "reset not noticed"
+        core.tick(time.monotonic())
+        time.sleep(0.01)
+    assert core.link == LINK_RECONNECTING
+    assert core.counters.link_losses == 1
+
+    # commands while the link is down are refused, never queued
+    core.submit(np.asarray(HOME_ARM_POSITION) + 0.1, time.monotonic())
+    assert core.counters.commands_refused_disabled == 1
+
+    deadline = time.monotonic() + 5.0
+    while core.link != LINK_AWAITING_ENABLE:
+        assert time.monotonic() < deadline, core.last_driver_error
+        result = core.tick(time.monotonic())
+        assert not result.sent
+        time.sleep(0.01)
+    assert controller.connections == connections + 1
+    assert core.counters.reconnects == 1
+
+    # connected, states read, nothing sent until an explicit enable
+    sent_before = controller.movej_canfd_count()
+    for _ in range(30):
+        result = core.tick(time.monotonic())
+        assert result.state is not None and not result.sent
+        assert "~/enable" in result.error
+    assert controller.movej_canfd_count() == sent_before
+
+    outcome: list[tuple[bool, str]] = []
+    waiter = threading.Thread(target=lambda: outcome.append(core.request_enable(2.0)))
+    waiter.start()
+    while waiter.is_alive():
+        core.tick(time.monotonic())
+        time.sleep(0.01)
+    assert outcome and outcome[0][0], outcome
+    assert core.link == LINK_UP
+    result = core.tick(time.monotonic())
+    assert result.sent and result.decision is not None and result.decision.holding
+    core.stop()
+
+
+def test_reconnect_backs_off_while_the_controller_is_gone() -> None:
+    fake = FakeRealmanController()
+    port = fake.port
+    core = JointController(
+        RealmanArmDriver(RealmanArmConfig(host="127.0.0.1", port=port, timeout_s=0.2)),
+        _layer(),
+        reconnect_delay_s=0.1,
+        reconnect_max_delay_s=0.4,
+    )
+    core.start()
+    fake.close()  # the controller is switched off
+    end = time.monotonic() + 2.5
+    while time.monotonic() < end:
+        result = core.tick(time.monotonic())
+        assert result.state is None and not result.sent
+        time.sleep(0.01)
+    assert core.link == LINK_RECONNECTING
+    # 0.1, 0.2, 0.4, 0.4, ... s apart: about 6-8 attempts in 2.5 s, not one per tick
+    assert 3 <= core.counters.reconnect_attempts <= 10, core.counters
+    core.stop()
+
+
+def test_nothing_but_driver_errors_escape_on_random_bytes(
+    controller: FakeRealmanController,
+) -> None:
+    """1,000 random byte replies (some JSON-like): each read ends in a state or a DriverError."""
+    rng = np.random.default_rng(10)
+    pieces = [
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b'"state"',
+        b":",
+        b'"current_arm_state"',
+        b",",
+        b"1",
+        b"-",
+        b"e9",
+        b"NaN",
+        b'"arm_state"',
+        b'"joint"',
+        b"\xff",
+        b" ",
+        b"0",
+        b"\r",
+    ]
+    driver = _driver(controller, state_timeout_s=0.02)
+    outcomes = {"state": 0, "error": 0}
+    for _ in range(1000):
+        blob = b"".join(pieces[i] for i in rng.integers(0, len(pieces), rng.integers(1, 60)))
+        controller.reply_hook = lambda request, blob=blob: (
+            blob + b"\r\n" if request.get("command") == "get_current_arm_state" else None
+        )
+        try:
+            state = driver.read_state()
+            assert np.all(np.isfinite(state.positions))
+            outcomes["state"] += 1
+        except DriverError:
+            outcomes["error"] += 1
+        if not driver.is_connected:
+            driver.connect()
+    assert outcomes["error"] > 900, outcomes
+    driver.close()
+
+
+def test_parse_accepts_what_a_controller_sends() -> None:
+    from human_video_policy.drivers.realman import parse_reply
+
+    line = json.dumps(
+        {"state": "current_arm_state", "arm_state": {"joint": [1, -2, 3.5], "err": [0, 4097]}}
+    ).encode()
+    assert parse_reply(line)["arm_state"]["joint"] == [1, -2, 3.5]
+    with pytest.raises(ValueError, match="nested deeper"):
+        parse_reply(b"[" * 17 + b"]" * 17)
+    with pytest.raises(ValueError, match="digits"):
+        parse_reply(b'{"a": 1234567890123}')
+    with pytest.raises(ValueError, match="not a number"):
+        parse_reply(b'{"a": NaN}')
+
+
+# -- the node, over DDS ------------------------------------------------------------------------
+def _node_values(recording: Any, name: str = "arm_controller") -> dict[str, str]:
+    for msg in reversed(recording.messages()):
+        for status in msg.status:
+            if status.name == name:
+                return {kv.key: kv.value for kv in status.values}
+    return {}
+
+
+def _rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+@pytest.mark.ros
+def test_the_node_survives_flood_garbage_and_reset_and_obeys_estop_and_sigint(
+    controller: FakeRealmanController,
+) -> None:
+    """arm_controller_node on a controller that floods, sends NaN angles, then resets: it keeps
+    ticking and reporting, never publishes a non-finite state, latches a volatile e-stop,
+    reconnects, moves again only after ~/enable, and exits 0 on SIGINT."""
+    import os
+    import signal
+
+    from diagnostic_msgs.msg import DiagnosticArray
+    from ros_helpers import RosProbe, node_command, start_process, wait_for
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import Bool
+    from std_srvs.srv import Trigger
+
+    config = f'driver_config:="{{host: 127.0.0.1, port: {controller.port}}}"'
+    command = node_command(
+        "arm_controller_node", "-p", "robot:=rm75", "-p", "driver:=realman", "-p", config
+    )
+    with RosProbe("probe_hostile_realman") as probe, start_process(command) as process:
+        states = probe.record("/arm/joint_states", JointState)
+        diagnostics = probe.record("/diagnostics", DiagnosticArray)
+        assert wait_for(lambda: len(states) > 10, 30.0), process.output()
+        rss_start = _rss_bytes(process.pid)
+
+        # 1. flood after movej_canfd (the node sends movej_canfd on every tick)
+        controller.push_flood = True
+        time.sleep(3.0)
+        assert controller.pushed_bytes > 10_000_000
+        ticks = int(_node_values(diagnostics).get("driver_ticks", 0))
+        time.sleep(1.0)
+        assert int(_node_values(diagnostics)["driver_ticks"]) - ticks > 50  # still ticking
+        rss_growth = _rss_bytes(process.pid) - rss_start
+        assert rss_growth < 30e6, rss_growth
+        controller.push_flood = False
+
+        # 2. NaN angles: counted driver errors, never a published state
+        count = len(states)
+        controller.reply_hook = lambda request: (
+            _state_reply("[NaN,0,0,0,0,0,0]")
+            if request.get("command") == "get_current_arm_state"
+            else None
+        )
+        assert wait_for(
+            lambda: int(_node_values(diagnostics).get("driver_driver_errors", 0)) > 50, 5.0
+        ), str(_node_values(diagnostics))
+        for msg in states.messages()[count:]:
+            assert np.all(np.isfinite(msg.position)), msg.position
+
+        # 3. a volatile e-stop is latched while the driver misbehaves
+        estop = probe.publisher("/safety/estop", Bool)
+        assert probe.wait_for_subscribers(estop)
+        estop.publish(Bool(data=True))
+        assert wait_for(lambda: _node_values(diagnostics).get("estop_latched") == "true", 5.0)
+
+        # 4. the controller answers again, then resets the connection (a reboot): the node
+        # reconnects, publishes states again, and moves nothing until ~/enable
+        controller.reply_hook = None
+        time.sleep(0.5)
+        controller.reset_connection()
+        assert wait_for(lambda: _node_values(diagnostics).get("link") == "awaiting_enable", 10.0), (
+            str(_node_values(diagnostics)) + process.output()[-2000:]
+        )
+        count = len(states)
+        assert wait_for(lambda: len(states) > count + 20, 5.0)
+        sent = controller.movej_canfd_count()
+        time.sleep(0.5)
+        assert controller.movej_canfd_count() == sent
+        client = probe.node.create_client(Trigger, "/arm_controller/enable")
+        assert client.wait_for_service(timeout_sec=10.0)
+        future = client.call_async(Trigger.Request())
+        assert wait_for(future.done, 10.0)
+        assert future.result().success, future.result().message
+        assert wait_for(lambda: controller.movej_canfd_count() > sent + 20, 5.0)
+        assert _node_values(diagnostics).get("estop_latched") == "true"  # still latched
+
+        # 5. SIGINT ends it cleanly and promptly
+        start = time.monotonic()
+        os.kill(process.pid, signal.SIGINT)
+        assert process.wait(10.0) == 0, process.output()[-2000:]
+        assert time.monotonic() - start < 5.0
