@@ -192,8 +192,8 @@ def test_bad_parameters_exit_2_naming_them(args: list[str], expected: str) -> No
 def test_every_robot_of_the_nodes_runs_on_its_sim(robot: str) -> None:
     # The node's robot table, driven without ROS: its sim model, limits and kinematics fit.
     from human_video_policy.control import JointController
+    from human_video_policy.control.robots import ROBOTS
     from human_video_policy.drivers.sim import MujocoJointDriver
-    from human_video_policy.nodes.arm_controller_node import ROBOTS
     from human_video_policy.safety import SafetyConfig, SafetyLayer, WorkspaceBox
 
     spec = ROBOTS[robot]()

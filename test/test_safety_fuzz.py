@@ -204,7 +204,11 @@ class CommandFuzzer:
         return rng.uniform(-1.0, 1.0, n + rng.choice([-1, 1])), stamp, "shape"
 
 
-def _check_record(layer: SafetyLayer, sent: np.ndarray, scenario: Scenario) -> None:
+def _check_record(
+    layer: SafetyLayer, sent: np.ndarray, scenario: Scenario, estop_braking: np.ndarray
+) -> None:
+    """``estop_braking[k]``: the e-stop was latched when ``sent[k]`` was computed (its step
+    change may use the e-stop deceleration instead of the acceleration bound)."""
     config = layer.config
     lower, upper = np.asarray(config.limits.lower), np.asarray(config.limits.upper)
     assert np.all(np.isfinite(sent))
@@ -212,7 +216,9 @@ def _check_record(layer: SafetyLayer, sent: np.ndarray, scenario: Scenario) -> N
     steps = np.diff(sent, axis=0)
     assert np.all(np.abs(steps) <= config.max_step + 1e-12), "a step above the velocity bound"
     changes = np.abs(np.diff(steps, axis=0))
-    assert np.all(changes <= config.max_step_change + 1e-12), "a step above the accel bound"
+    bound = np.where(estop_braking[2:, None], config.estop_step_change, config.max_step_change)
+    assert np.all(changes <= bound + 1e-12), "a step above the accel bound"
+    assert np.any(estop_braking), "no e-stop braking was fuzzed"
     if scenario.workspace is not None:
         fk = scenario.ee_position
         outside = [k for k, q in enumerate(sent) if not scenario.workspace.contains(fk(q))]
@@ -230,6 +236,7 @@ def test_fuzzed_commands_never_reach_the_driver_unsafely(scenario: Scenario) -> 
             control_rate_hz=RATE_HZ,
             velocity_scale=1.0,
             max_acceleration=scenario.acceleration,
+            estop_deceleration=4.0 * np.asarray(scenario.acceleration),
             watchdog_periods=WATCHDOG_PERIODS,
             max_command_age_s=0.2,
             workspace=scenario.workspace,
@@ -247,6 +254,7 @@ def test_fuzzed_commands_never_reach_the_driver_unsafely(scenario: Scenario) -> 
     gap = 0
     fault_ticks = 0
     fuzzer = CommandFuzzer(rng, scenario)
+    estop_braking: list[bool] = []
     for tick in range(scenario.ticks):
         clock.now = (tick + 1) * DT
         now = clock.now
@@ -304,6 +312,7 @@ def test_fuzzed_commands_never_reach_the_driver_unsafely(scenario: Scenario) -> 
             assert result.error and len(driver.sent) == sent_before
             continue
         if result.sent:
+            estop_braking.append(layer.estop_latched)
             step = driver.sent[-1] - (driver.sent[-2] if len(driver.sent) > 1 else current)
         if tick - last_fresh_tick >= WATCHDOG_PERIODS:
             assert decision.holding, f"tick {tick}: no hold {tick - last_fresh_tick} ticks after"
@@ -316,7 +325,7 @@ def test_fuzzed_commands_never_reach_the_driver_unsafely(scenario: Scenario) -> 
         if result.sent:
             previous_step = step
     sent = np.array(driver.sent)
-    _check_record(layer, sent, scenario)
+    _check_record(layer, sent, scenario, np.array(estop_braking))
     print(f"{scenario.name}: {scenario.ticks} ticks, {sum(kinds.values())} commands {kinds}")
     print(f"{scenario.name}: {counters}")
     controller.stop()

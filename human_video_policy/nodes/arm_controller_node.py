@@ -39,8 +39,6 @@ import sys
 import threading
 import time
 import typing
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -50,106 +48,19 @@ from std_srvs.srv import Trigger
 
 from human_video_policy.control import JointController
 from human_video_policy.control.joint_controller import LINK_AWAITING_ENABLE, LINK_UP
+from human_video_policy.control.robots import ROBOTS
 from human_video_policy.drivers.base import JointDriver
 from human_video_policy.errors import ConfigError
 from human_video_policy.nodes.base import DiagnosticsReport, HvpNode, Level, RateMeter, run_node
 from human_video_policy.nodes.conversions import numpy_to_joint_state, stamp_to_seconds
 from human_video_policy.nodes.estop_input import EstopInput
 from human_video_policy.nodes.qos import RELIABLE
-from human_video_policy.robots.joint_limits import JointLimits
 from human_video_policy.safety import SafetyConfig, SafetyLayer, WorkspaceBox
 from human_video_policy.validation import check_choice, check_int_range, check_range
 
 # Ticks may fall this far behind the steady clock before the loop stops catching up.
 _MAX_LAG_S = 0.1
 
-
-@dataclass(frozen=True)
-class RobotSpec:
-    """What a controller needs to know about a robot: joints (command order) and limits, the
-    end-effector forward kinematics for the workspace box, its sim model, and joints it
-    reports that mirror a commanded one (name -> (source, factor))."""
-
-    joints: tuple[str, ...]
-    limits: Callable[[], JointLimits]
-    ee_position: Callable[[], Callable[[np.ndarray], np.ndarray]]
-    sim_config: Callable[[float], Any]
-    mirrored: tuple[tuple[str, str, float], ...] = ()
-
-
-def _widowx() -> RobotSpec:
-    from human_video_policy.robots import widowx
-
-    def fk() -> Callable[[np.ndarray], np.ndarray]:
-        model = widowx.widowx_forward_kinematics()
-        return lambda q: model.frame_position(q, widowx.EE_FRAME)
-
-    def sim(realtime_factor: float) -> Any:
-        from human_video_policy.drivers.sim import MujocoDriverConfig
-
-        return MujocoDriverConfig(realtime_factor=realtime_factor)
-
-    return RobotSpec(
-        widowx.WIDOWX_COMMAND_JOINTS,
-        widowx.widowx_joint_limits,
-        fk,
-        sim,
-        mirrored=(("right_finger", "left_finger", -1.0),),
-    )
-
-
-def _xhand() -> RobotSpec:
-    from human_video_policy.robots import xhand
-
-    def fk() -> Callable[[np.ndarray], np.ndarray]:
-        model = xhand.xhand_forward_kinematics()
-        return lambda q: model.frame_position(q, xhand.EE_FRAME)
-
-    def sim(realtime_factor: float) -> Any:
-        from human_video_policy.drivers.sim import MujocoDriverConfig
-
-        limits = xhand.xhand_joint_limits()
-        start = np.clip(0.0, limits.lower, limits.upper)
-        return MujocoDriverConfig(
-            model_path=str(xhand.xhand_urdf_path()),
-            joint_names=xhand.XHAND_JOINTS,
-            initial_positions=tuple(float(v) for v in start),
-            added_actuator_kp=xhand.SIM_SERVO_KP,
-            joint_dynamics=xhand.SIM_JOINT_DYNAMICS,
-            gravity_compensation=True,
-            contacts=False,
-            realtime_factor=realtime_factor,
-        )
-
-    return RobotSpec(xhand.XHAND_JOINTS, xhand.xhand_joint_limits, fk, sim)
-
-
-def _rm75() -> RobotSpec:
-    from human_video_policy.robots import rm75
-
-    def fk() -> Callable[[np.ndarray], np.ndarray]:
-        from human_video_policy.kinematics.forward import ForwardKinematics
-
-        model = ForwardKinematics.from_urdf(rm75.rm75_xhand_urdf_path(), rm75.RM75_ARM_JOINTS)
-        return lambda q: model.frame_position(q, rm75.EE_FRAME)
-
-    def sim(realtime_factor: float) -> Any:
-        from human_video_policy.drivers.sim import MujocoDriverConfig
-        from human_video_policy.resources import resource_path
-
-        # The project's RM75 + XHand scene (servos, gravity compensation); the hand holds its
-        # start pose while this controller drives the arm.
-        return MujocoDriverConfig(
-            model_path=str(resource_path("mjcf", "rm75_xhand_scene.xml")),
-            joint_names=rm75.RM75_ARM_JOINTS,
-            initial_positions=tuple(float(v) for v in rm75.HOME_ARM_POSITION),
-            realtime_factor=realtime_factor,
-        )
-
-    return RobotSpec(rm75.RM75_ARM_JOINTS, rm75.rm75_joint_limits, fk, sim)
-
-
-ROBOTS: dict[str, Callable[[], RobotSpec]] = {"widowx": _widowx, "xhand": _xhand, "rm75": _rm75}
 
 # driver parameter -> (module, class); real drivers are imported only when selected.
 REAL_DRIVERS: dict[str, tuple[str, str]] = {
@@ -255,6 +166,19 @@ class JointControllerNode(HvpNode):
             "Joint acceleration bound (rad/s^2, m/s^2); also how hard a hold brakes.",
             lambda n, v: check_range(n, v, 0.01, 1000.0),
         )
+        estop_deceleration = self.param(
+            "estop_deceleration",
+            50.0,
+            "How hard an e-stop brakes (rad/s^2, m/s^2); >= max_acceleration. Stopping "
+            "distances per robot: docs/safety.md.",
+            lambda n, v: check_range(n, v, 0.01, 10000.0),
+        )
+        if estop_deceleration < max_acceleration:
+            raise ConfigError(
+                f"parameter estop_deceleration={estop_deceleration:g} is invalid: must be >= "
+                f"max_acceleration ({max_acceleration:g}); an e-stop never brakes softer than "
+                "normal motion"
+            )
         watchdog_periods = self.param(
             "watchdog_periods",
             5,
@@ -308,6 +232,7 @@ class JointControllerNode(HvpNode):
             control_rate_hz=self.control_rate_hz,
             velocity_scale=velocity_scale,
             max_acceleration=max_acceleration,
+            estop_deceleration=estop_deceleration,
             watchdog_periods=watchdog_periods,
             max_command_age_s=max_command_age_s,
             workspace=workspace,

@@ -84,6 +84,11 @@ class SafetyConfig:
             pick it high enough for the robot to stop in time, low enough for the hardware.
             Long moves are interpolated over several ticks by these two bounds (a trapezoidal
             velocity profile that brakes to arrive at the target), never sent as a jump.
+        estop_deceleration: how hard an e-stop brakes (rad/s^2, m/s^2), one value or one per
+            joint; None = ``max_acceleration``. At least ``max_acceleration`` (a stop is never
+            softer than normal motion): the e-stop stopping distance from speed v is about
+            v^2 / (2 estop_deceleration), plus the servo's lag. Watchdog and other holds brake
+            at ``max_acceleration``. docs/safety.md has the measured distances per robot.
         watchdog_periods: hold position when no fresh valid command arrived for this many
             control periods (N >= 1). Above the command publisher's period, e.g. 5 at 100 Hz
             for a 50 Hz executor (50 ms).
@@ -101,6 +106,7 @@ class SafetyConfig:
     control_rate_hz: float = 100.0
     velocity_scale: float = 0.5
     max_acceleration: float | Sequence[float] = 10.0
+    estop_deceleration: float | Sequence[float] | None = None
     watchdog_periods: int = 5
     max_command_age_s: float = 0.5
     workspace: WorkspaceBox | None = None
@@ -111,23 +117,26 @@ class SafetyConfig:
             raise ConfigError(f"limits={self.limits!r} is invalid: must be a JointLimits")
         check_range("control_rate_hz", self.control_rate_hz, 1.0, 10000.0)
         check_range("velocity_scale", self.velocity_scale, 1e-6, 1.0)
-        n = len(self.limits)
-        accel = self.max_acceleration
-        if isinstance(accel, (int, float)) and not isinstance(accel, bool):
-            check_positive("max_acceleration", accel)
-            vector = np.full(n, float(accel))
+        self._acceleration = self._per_joint("max_acceleration", self.max_acceleration)
+        if self.estop_deceleration is None:
+            self._estop_deceleration = self._acceleration
         else:
-            try:
-                vector = np.array(accel, dtype=np.float64)
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"max_acceleration={accel!r} is invalid: {exc}") from exc
-            if vector.shape != (n,) or not np.all(np.isfinite(vector)) or np.any(vector <= 0):
-                raise ConfigError(
-                    f"max_acceleration={accel!r} is invalid: must be one number > 0 or {n} "
-                    f"finite numbers > 0 for {list(self.limits.names)}"
+            self._estop_deceleration = self._per_joint(
+                "estop_deceleration", self.estop_deceleration
+            )
+            softer = [
+                name
+                for name, d, a in zip(
+                    self.limits.names, self._estop_deceleration, self._acceleration, strict=True
                 )
-        vector.setflags(write=False)
-        self._acceleration = vector
+                if d < a
+            ]
+            if softer:
+                raise ConfigError(
+                    f"estop_deceleration={self.estop_deceleration!r} is invalid: must be >= "
+                    f"max_acceleration for every joint (an e-stop never brakes softer than "
+                    f"normal motion); lower for {softer}"
+                )
         check_int_range("watchdog_periods", self.watchdog_periods, 1, 100000)
         check_non_negative("max_command_age_s", self.max_command_age_s)
         if self.workspace is not None:
@@ -140,6 +149,25 @@ class SafetyConfig:
                     f"ee_position={self.ee_position!r} is invalid: a workspace box needs a "
                     "forward-kinematics callable q -> (3,) end-effector position"
                 )
+
+    def _per_joint(self, name: str, value: object) -> np.ndarray:
+        """One number > 0, or one per joint, as a read-only per-joint vector."""
+        n = len(self.limits)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            check_positive(name, value)
+            vector = np.full(n, float(value))
+        else:
+            try:
+                vector = np.array(value, dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{name}={value!r} is invalid: {exc}") from exc
+            if vector.shape != (n,) or not np.all(np.isfinite(vector)) or np.any(vector <= 0):
+                raise ConfigError(
+                    f"{name}={value!r} is invalid: must be one number > 0 or {n} "
+                    f"finite numbers > 0 for {list(self.limits.names)}"
+                )
+        vector.setflags(write=False)
+        return vector
 
     @property
     def period_s(self) -> float:
@@ -160,3 +188,8 @@ class SafetyConfig:
     def max_step_change(self) -> np.ndarray:
         """Per-joint bound on the change between consecutive steps: max_acceleration * dt^2."""
         return self._acceleration * self.period_s**2
+
+    @property
+    def estop_step_change(self) -> np.ndarray:
+        """Per-joint bound on the step change while an e-stop brakes: estop_deceleration * dt^2."""
+        return self._estop_deceleration * self.period_s**2

@@ -7,7 +7,9 @@ Every emitted command, whatever came in, is:
 - inside the joint position limits;
 - at most ``max_step`` (velocity bound) away from the previous command, and its step differs
   from the previous step by at most ``max_step_change`` (acceleration bound), so a long move is
-  interpolated over many ticks (trapezoidal velocity profile) and even a stop is a ramp;
+  interpolated over many ticks (trapezoidal velocity profile) and even a stop is a ramp (while
+  an e-stop brakes the bound is ``estop_step_change``, from ``estop_deceleration`` >= the
+  acceleration bound);
 - inside the workspace box (end-effector position by forward kinematics), together with the
   whole path the layer would need to stop from it, so the box holds even while braking.
 
@@ -119,6 +121,7 @@ class SafetyLayer:
         self._upper = np.asarray(config.limits.upper, dtype=np.float64)
         self._max_step = config.max_step
         self._max_change = config.max_step_change
+        self._estop_change = config.estop_step_change
         self._watchdog_s = (config.watchdog_periods - 0.5) * config.period_s
         self._position: np.ndarray | None = None  # the last emitted command
         self._step = np.zeros(len(self._names))  # its difference to the one before
@@ -291,6 +294,8 @@ class SafetyLayer:
         assert position is not None
         self._before = (position, step)
         change = self._max_change
+        if self._estop_latched:  # brake at the e-stop deceleration, then stay still
+            change = self._estop_change
         brake = np.clip(0.0, step - change, step + change)
         if self._goal is None:
             wanted = np.zeros_like(step)
