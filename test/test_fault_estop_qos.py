@@ -14,7 +14,14 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from ros_helpers import PROJECT_ROOT, RosProbe, node_command, start_process, wait_for
+from ros_helpers import (
+    PROJECT_ROOT,
+    RosProbe,
+    node_command,
+    ros_env,
+    start_process,
+    wait_for,
+)
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
@@ -151,3 +158,37 @@ def test_the_executor_obeys_a_volatile_estop() -> None:
         assert wait_for(lambda: _values(diagnostics, "executor").get("estop") == "true", 5.0)
         estop.publish(Bool(data=False))
         assert wait_for(lambda: _values(diagnostics, "executor").get("estop") == "false", 5.0)
+
+
+def test_hvp_safety_estops_resets_and_enables_without_ros2() -> None:
+    import subprocess
+    import sys
+
+    def hvp(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "human_video_policy.cli.main", "safety", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=ros_env(),
+        )
+
+    command = node_command("arm_controller_node", "--params-file", str(PARAMS))
+    with RosProbe("probe_hvp_safety") as probe, start_process(command) as process:
+        diagnostics = probe.record("/diagnostics", DiagnosticArray)
+        assert wait_for(lambda: "estop_latched" in _values(diagnostics, NODE), 30.0), (
+            process.output()
+        )
+        done = hvp("estop")
+        assert done.returncode == 0 and "ASSERTED" in done.stdout, done
+        assert wait_for(lambda: _values(diagnostics, NODE).get("estop_latched") == "true", 5.0)
+        refused = hvp("reset", "--node", NODE)
+        assert refused.returncode == 1 and "REFUSED" in refused.stdout, refused
+        assert hvp("release").returncode == 0
+        reset = hvp("reset", "--node", NODE)
+        assert reset.returncode == 0 and "OK" in reset.stdout, reset
+        assert wait_for(lambda: _values(diagnostics, NODE).get("estop_latched") == "false", 5.0)
+        enable = hvp("enable", "--node", NODE)
+        assert enable.returncode == 0 and "driver is enabled" in enable.stdout, enable
+        missing = hvp("enable", "--node", "no_such_controller", "--wait", "1")
+        assert missing.returncode == 1 and "no such service" in missing.stderr, missing

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "record_cmd",
     "dataset_cmd",
     "teleop_cmd",
+    "safety_cmd",
 )
 
 
