@@ -8,6 +8,12 @@ goal reaches both and they are never commanded separately (as Interbotix's SDK d
 
 Units: ticks <-> rad with 4096 ticks per turn and 2048 = 0 rad (:func:`ticks_to_rad`). Every
 protocol fact used here is in docs/hardware_protocols.md with its source.
+
+Hostile buses: the SDK's receive loops have no overall deadline (a stream of bytes that never
+completes the expected status packet keeps them reading), so every driver call runs under a
+deadline and a byte budget enforced in the port's ``readPort`` (:class:`_PortWithMinTimeout`).
+A status packet with the wrong amount of data, and a position that is not inside the joint's
+plausible range (URDF limits +- 0.5 rad, drivers/plausible.py), raise DriverProtocolError.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ from __future__ import annotations
 import math
 import termios
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,9 +51,19 @@ from human_video_policy.drivers.base import (
     JointState,
     check_command,
 )
+from human_video_policy.drivers.plausible import (
+    POSITION_MARGIN_RAD,
+    range_arrays,
+    widened_ranges,
+)
 from human_video_policy.errors import ConfigError
-from human_video_policy.robots.widowx import WIDOWX_ARM_JOINTS
-from human_video_policy.validation import check_choice, check_int_range, check_non_negative
+from human_video_policy.robots.widowx import WIDOWX_ARM_JOINTS, widowx_joint_limits
+from human_video_policy.validation import (
+    check_choice,
+    check_int_range,
+    check_non_negative,
+    check_positive,
+)
 
 PROTOCOL_VERSION = 2.0
 # X-series control table (XM430-W350 / XM540-W270 e-Manual, identical for these fields).
@@ -61,6 +78,9 @@ SECONDARY_ID_DISABLED = 255
 TICKS_PER_TURN = 4096
 CENTER_TICKS = 2048  # 0 rad
 MAX_TICKS = 4095
+# Most bytes one driver call may read from the bus: a sync read of 7 servos is 7 x 15 bytes,
+# so a bus that sends more is babbling (or at the wrong baud rate) and the call fails at once.
+MAX_BUS_BYTES_PER_CALL = 4096
 
 # Status packet error field (Protocol 2.0): bit 7 = hardware alert, bits 0-6 = error number.
 ALERT_BIT = 0x80
@@ -109,6 +129,18 @@ def ticks_to_rad(ticks: np.ndarray) -> np.ndarray:
     return (np.asarray(ticks, dtype=np.float64) - CENTER_TICKS) * (2 * math.pi / TICKS_PER_TURN)
 
 
+def default_position_ranges(
+    joint_names: tuple[str, ...], margin: float = POSITION_MARGIN_RAD
+) -> dict[str, tuple[float, float]]:
+    """Plausible servo angles (rad) per joint: URDF limits widened by ``margin`` for the WidowX
+    arm joints; the servo's single-turn range [-pi, pi] widened by ``margin`` for any other
+    joint (the gripper servo, whose URDF joint is the prismatic finger)."""
+    ranges = {n: (-math.pi - margin, math.pi + margin) for n in joint_names}
+    arm = widened_ranges(widowx_joint_limits(), margin)
+    ranges.update({n: arm[n] for n in joint_names if n in arm})
+    return ranges
+
+
 def describe_hardware_error(bits: int) -> str:
     names = [text for bit, text in HARDWARE_ERRORS.items() if bits & bit]
     return ", ".join(names) if names else f"unknown hardware error bits {bits:#04x}"
@@ -128,6 +160,11 @@ class DynamixelArmConfig:
         (Secondary ID); default shoulder -> 3, elbow -> 5.
     min_timeout_s: shortest wait for status packets (s). The SDK waits the packet's transfer
         time + 2 x 16 ms USB latency + 2 ms; raise this for slow adapters or a loaded host.
+    call_margin_s: the deadline of one driver call (a whole sync read, one ping, one write)
+        is ``min_timeout_s + call_margin_s``: the SDK's own timeout comes first on a quiet
+        bus, and the deadline ends the call on a bus that keeps sending bytes.
+    position_ranges: joint -> (low, high) servo angle (rad) a reply may report; default
+        :func:`default_position_ranges`. A position outside is a DriverProtocolError.
     """
 
     port: str
@@ -136,9 +173,12 @@ class DynamixelArmConfig:
     servo_ids: dict[str, int] = field(default_factory=lambda: dict(WIDOWX_SERVO_IDS))
     shadow_ids: dict[str, int] = field(default_factory=lambda: dict(WIDOWX_SHADOW_IDS))
     min_timeout_s: float = 0.0
+    call_margin_s: float = 0.1
+    position_ranges: dict[str, tuple[float, float]] | None = None
 
     def __post_init__(self) -> None:
         check_non_negative("min_timeout_s", self.min_timeout_s)
+        check_positive("call_margin_s", self.call_margin_s)
         if not isinstance(self.port, str) or not self.port:
             raise ConfigError(f"port={self.port!r} is invalid: must name a serial device")
         check_choice(
@@ -165,14 +205,50 @@ class DynamixelArmConfig:
         all_ids = list(self.servo_ids.values()) + list(self.shadow_ids.values())
         if len(set(all_ids)) != len(all_ids):
             raise ConfigError(f"servo ids must be unique, got {sorted(all_ids)}")
+        ranges = default_position_ranges(self.joint_names)
+        ranges.update(self.position_ranges or {})
+        range_arrays(self.joint_names, ranges)  # validates
+        object.__setattr__(self, "position_ranges", ranges)
+
+
+class _BusBudgetExceeded(Exception):
+    """Raised inside the SDK's receive loop when a call's deadline or byte budget is spent."""
+
+    def __init__(self, timed_out: bool, detail: str) -> None:
+        super().__init__(detail)
+        self.timed_out = timed_out
 
 
 class _PortWithMinTimeout(PortHandler):
-    """The SDK's port, with a floor under the reply timeout it computes per packet."""
+    """The SDK's port, with a floor under the reply timeout it computes per packet, and a
+    deadline and byte budget per driver call (``arm``/``disarm``) checked on every read."""
 
     def __init__(self, port_name: str, min_timeout_ms: float) -> None:
         super().__init__(port_name)
         self.min_timeout_ms = min_timeout_ms
+        self.deadline: float | None = None
+        self.bytes_left = 0
+        self.budget = 0
+
+    def arm(self, deadline: float, max_bytes: int) -> None:
+        self.deadline, self.bytes_left, self.budget = deadline, max_bytes, max_bytes
+
+    def disarm(self) -> None:
+        self.deadline = None
+
+    def readPort(self, length: int) -> Any:  # the SDK's method name
+        if self.deadline is not None:
+            if time.monotonic() > self.deadline:
+                raise _BusBudgetExceeded(True, "no complete status packet before the deadline")
+            length = min(length, self.bytes_left + 1)
+        data = super().readPort(length)
+        if self.deadline is not None:
+            self.bytes_left -= len(data)
+            if self.bytes_left < 0:
+                raise _BusBudgetExceeded(
+                    False, f"more than {self.budget} bytes without the expected status packet"
+                )
+        return data
 
     def setPacketTimeout(self, packet_length: int) -> None:  # the SDK's method name
         super().setPacketTimeout(packet_length)
@@ -193,6 +269,8 @@ class DynamixelArmDriver(DriverSession):
         self._sync_read: GroupSyncRead | None = None
         self._sync_write: GroupSyncWrite | None = None
         self._enabled = False
+        assert config.position_ranges is not None  # filled by the config
+        self._low, self._high = range_arrays(config.joint_names, config.position_ranges)
 
     # --- JointDriver ------------------------------------------------------------------------
     @property
@@ -256,23 +334,40 @@ class DynamixelArmDriver(DriverSession):
         reader = self._sync_read
         assert reader is not None  # set by connect() together with the port
         ids = self._ids
-        self._check("sync read Present Position", self._io(reader.txPacket), 0)
         ticks = np.empty(len(ids), dtype=np.int64)
         alerts: list[int] = []
-        for k, dxl_id in enumerate(ids):
-            data, result, error = self._io(
-                lambda i=dxl_id: self._packets.readRx(port, i, POSITION_BYTES)
-            )
-            self._check(f"sync read reply of id {dxl_id}", result, error & ~ALERT_BIT)
-            ticks[k] = int.from_bytes(bytes(data[:POSITION_BYTES]), "little", signed=True)
-            if error & ALERT_BIT:
-                alerts.append(k)
+        with self._bounded("sync read Present Position"):  # one deadline for all replies
+            self._check("sync read Present Position", self._io(reader.txPacket), 0)
+            for k, dxl_id in enumerate(ids):
+                data, result, error = self._io(
+                    lambda i=dxl_id: self._packets.readRx(port, i, POSITION_BYTES)
+                )
+                what = f"sync read reply of id {dxl_id}"
+                self._check(what, result, error & ~ALERT_BIT)
+                if len(data) != POSITION_BYTES:
+                    raise DriverProtocolError(
+                        f"{self.name}: {what}: {len(data)} data bytes, expected {POSITION_BYTES}"
+                    )
+                ticks[k] = int.from_bytes(bytes(data), "little", signed=True)
+                if error & ALERT_BIT:
+                    alerts.append(k)
         stamp = time.monotonic()
+        positions = ticks_to_rad(ticks)
+        bad = [
+            f"{self.joint_names[k]}={positions[k]:.6g} rad (ticks {ticks[k]}, plausible "
+            f"[{self._low[k]:.3f}, {self._high[k]:.3f}])"
+            for k in range(len(ids))
+            if not self._low[k] <= positions[k] <= self._high[k]
+        ]
+        if bad:
+            raise DriverProtocolError(
+                f"{self.name}: implausible joint position in reply: {', '.join(bad)}"
+            )
         # Only once every reply of the sync read is in may the bus carry another request.
         faults = [self._hardware_fault(ids[k], self.joint_names[k]) for k in alerts]
         return JointState(
             names=self.joint_names,
-            positions=ticks_to_rad(ticks),
+            positions=positions,
             stamp_s=stamp,
             enabled=self._enabled,
             faults=tuple(faults),
@@ -295,15 +390,46 @@ class DynamixelArmDriver(DriverSession):
             raise DriverConnectionError(f"{self.name}: not connected (call connect() first)")
         return self._port
 
-    def _io(self, action: Callable[[], Any]) -> Any:
-        """Run an SDK call, turning a vanished serial device into DriverConnectionError."""
-        self._require_port()
+    @contextmanager
+    def _bounded(self, what: str) -> Iterator[None]:
+        """Run the block under one deadline and byte budget for all bus reads in it (an
+        enclosing block's budget, if any, governs); exceeding either is a DriverError."""
+        port = self._require_port()
+        assert isinstance(port, _PortWithMinTimeout)
+        if port.deadline is not None:
+            yield
+            return
+        port.arm(
+            time.monotonic() + self.config.min_timeout_s + self.config.call_margin_s,
+            MAX_BUS_BYTES_PER_CALL,
+        )
         try:
-            return action()
-        except (serial.SerialException, OSError, termios.error, TypeError) as exc:
-            # termios.error: flushing a hung-up tty; TypeError: the SDK's readPort returns
-            # None after pyserial lost the device.
-            raise DriverConnectionError(f"{self.name}: serial link lost: {exc}") from exc
+            yield
+        except _BusBudgetExceeded as exc:
+            port.is_using = False  # the SDK clears it only when its loop ends normally
+            try:
+                port.clearPort()
+            except (serial.SerialException, OSError, termios.error):
+                pass
+            error = DriverTimeoutError if exc.timed_out else DriverProtocolError
+            raise error(f"{self.name}: {what}: {exc}") from None
+        finally:
+            port.disarm()
+
+    def _io(self, action: Callable[[], Any]) -> Any:
+        """Run an SDK call under the call's deadline and byte budget, turning a vanished
+        serial device into DriverConnectionError and a reply the SDK's parser trips over
+        into DriverProtocolError."""
+        self._require_port()
+        with self._bounded("bus transaction"):
+            try:
+                return action()
+            except (serial.SerialException, OSError, termios.error, TypeError) as exc:
+                # termios.error: flushing a hung-up tty; TypeError: the SDK's readPort returns
+                # None after pyserial lost the device.
+                raise DriverConnectionError(f"{self.name}: serial link lost: {exc}") from exc
+            except (IndexError, ValueError) as exc:
+                raise DriverProtocolError(f"{self.name}: unparsable status packet: {exc}") from exc
 
     def _call(self, what: str, action: Callable[[], Any]) -> None:
         result = self._io(action)

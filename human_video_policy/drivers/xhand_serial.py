@@ -10,6 +10,11 @@ Check those constants with a serial sniffer next to the vendor SDK on the first 
 Frame (both directions): ``AA 55 | src | dst | cmd | len (u16 LE) | payload | CRC16 (u16 LE)``,
 CRC-16/XMODEM (poly 0x1021, init 0) over everything before it. Units: joint positions are
 float32 radians on the wire, so no conversion is needed beyond float32 rounding.
+
+Hostile replies: a reply is read within one deadline (``timeout_s``) and at most
+``MAX_PAYLOAD_BYTES`` of payload, input left over from an earlier reply is discarded before
+each request, and every decoded position must be finite and inside the joint's plausible
+range (URDF limits +- 0.5 rad, drivers/plausible.py), else DriverProtocolError.
 """
 
 from __future__ import annotations
@@ -33,9 +38,15 @@ from human_video_policy.drivers.base import (
     JointState,
     check_command,
 )
+from human_video_policy.drivers.plausible import (
+    POSITION_MARGIN_RAD,
+    check_plausible,
+    range_arrays,
+    widened_ranges,
+)
 from human_video_policy.errors import ConfigError
-from human_video_policy.robots.xhand import XHAND_JOINTS
-from human_video_policy.validation import check_int_range, check_positive
+from human_video_policy.robots.xhand import XHAND_JOINTS, xhand_joint_limits
+from human_video_policy.validation import check_int_range, check_non_negative, check_positive
 
 # --- wire format (source: wanweiwei07/wrs wrs/robot_con/xhand/data_type.py, xhand_x.py) -------
 FRAME_HEADER = b"\xaa\x55"  # uint16 0x55AA little-endian (xhand_x.py packs 0xAA55: UNVERIFIED)
@@ -56,6 +67,10 @@ MODE_POWERLESS = 0
 MODE_POSITION = 3
 HEADER_BYTES = 7
 CRC_BYTES = 2
+# Largest reply payload read: 12 finger states (288 B) + the tactile block, whose size the
+# source gives inconsistently (5 x 366 or 5 x 384 B). A longer announced length is a protocol
+# error at once, so a corrupted length field never makes the driver wait for 64 KiB.
+MAX_PAYLOAD_BYTES = 4096
 # ----------------------------------------------------------------------------------------------
 
 ERROR_SOURCES = ("communication board", "joint board", "fingertip board")
@@ -125,6 +140,8 @@ class XHandSerialConfig:
     timeout_s: how long to wait for a reply frame (s); the hand answers within milliseconds.
     kp, ki, kd: per-joint position-loop gains sent with every command (SDK example: 100, 0, 0).
     tor_max: torque limit sent with every command, vendor units (SDK example: 300).
+    position_margin_rad: how far outside its URDF limits a reported joint position may be
+        before the reply is refused as implausible (DriverProtocolError).
     """
 
     port: str
@@ -135,6 +152,7 @@ class XHandSerialConfig:
     ki: int = 0
     kd: int = 0
     tor_max: int = 300
+    position_margin_rad: float = POSITION_MARGIN_RAD
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, str) or not self.port:
@@ -145,6 +163,7 @@ class XHandSerialConfig:
         for gain in ("kp", "ki", "kd"):
             check_int_range(gain, getattr(self, gain), -32768, 32767)
         check_int_range("tor_max", self.tor_max, 0, 65535)
+        check_non_negative("position_margin_rad", self.position_margin_rad)
 
 
 class XHandSerialDriver(DriverSession):
@@ -154,6 +173,9 @@ class XHandSerialDriver(DriverSession):
         self.config = config
         self._serial: serial.Serial | None = None
         self._enabled = False
+        self._low, self._high = range_arrays(
+            XHAND_JOINTS, widened_ranges(xhand_joint_limits(), config.position_margin_rad)
+        )
 
     @property
     def name(self) -> str:
@@ -235,9 +257,16 @@ class XHandSerialDriver(DriverSession):
             for source, code in zip(ERROR_SOURCES, finger.errors, strict=True):
                 if code:
                     faults.append(Fault(code=code, meaning=f"{source} error", joint=joint))
+        positions = check_plausible(
+            self.name,
+            self.joint_names,
+            np.array([f.position_rad for f in fingers]),
+            self._low,
+            self._high,
+        )
         return JointState(
             names=self.joint_names,
-            positions=np.array([f.position_rad for f in fingers]),
+            positions=positions,
             stamp_s=time.monotonic(),
             enabled=self._enabled,
             faults=tuple(faults),
@@ -248,9 +277,12 @@ class XHandSerialDriver(DriverSession):
         if link is None:
             raise DriverConnectionError(f"{self.name}: not connected (call connect() first)")
         frame = encode_frame(HOST_ADDRESS, self.config.device_id, command, payload)
+        deadline = time.monotonic() + self.config.timeout_s
         try:
+            # Bytes still queued (a late reply, a trailing tail) belong to no request of ours.
+            link.reset_input_buffer()
             link.write(frame)
-            header = link.read(HEADER_BYTES)
+            header = self._read(link, HEADER_BYTES, deadline)
             if len(header) < HEADER_BYTES:
                 raise DriverTimeoutError(
                     f"{self.name}: no reply to command {command:#04x} within "
@@ -263,7 +295,13 @@ class XHandSerialDriver(DriverSession):
                     f"{FRAME_HEADER.hex(' ')}"
                 )
             src, dst, reply_command, length = struct.unpack_from("<BBBH", header, 2)
-            rest = link.read(length + CRC_BYTES)
+            if length > MAX_PAYLOAD_BYTES:
+                link.reset_input_buffer()
+                raise DriverProtocolError(
+                    f"{self.name}: reply to {command:#04x} announces {length} payload bytes, "
+                    f"more than the {MAX_PAYLOAD_BYTES} a state frame can have"
+                )
+            rest = self._read(link, length + CRC_BYTES, deadline)
         except (serial.SerialException, OSError, termios.error) as exc:
             raise DriverConnectionError(f"{self.name}: serial link lost: {exc}") from exc
         if len(rest) < length + CRC_BYTES:
@@ -271,7 +309,7 @@ class XHandSerialDriver(DriverSession):
                 f"{self.name}: reply to {command:#04x} cut short: {len(rest)} of "
                 f"{length + CRC_BYTES} bytes within {self.config.timeout_s} s"
             )
-        body, crc = rest[:length], struct.unpack("<H", rest[length:])[0]
+        body, crc = rest[:length], int.from_bytes(rest[length:], "little")
         if crc != crc16_xmodem(header + body):
             raise DriverProtocolError(
                 f"{self.name}: CRC mismatch in reply to {command:#04x}: got {crc:#06x}, "
@@ -284,3 +322,14 @@ class XHandSerialDriver(DriverSession):
                 f"{reply_command:#04x}), expected {tuple(hex(v) for v in expected)}"
             )
         return body
+
+    @staticmethod
+    def _read(link: serial.Serial, size: int, deadline: float) -> bytes:
+        """Up to ``size`` bytes, returning when they are in or at ``deadline``: one deadline
+        for the whole reply, however its bytes are split over reads."""
+        left = deadline - time.monotonic()
+        if left <= 0.0:
+            return b""
+        if link.timeout != left:
+            link.timeout = left
+        return bytes(link.read(size))

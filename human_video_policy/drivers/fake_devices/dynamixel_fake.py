@@ -12,10 +12,19 @@ Facts and sources: docs/hardware_protocols.md.
 from __future__ import annotations
 
 import argparse
+import os
+import random
 import struct
 import threading
 
 from human_video_policy.drivers.fake_devices import FaultMode, PtyPeer
+from human_video_policy.drivers.fake_devices.hostile import (
+    FLOODS,
+    Flood,
+    Hostility,
+    mutate,
+    write_in_pieces,
+)
 
 HEADER = b"\xff\xff\xfd\x00"
 BROADCAST_ID = 0xFE
@@ -210,6 +219,89 @@ class DynamixelBus(PtyPeer):
         if address + length > CONTROL_TABLE_SIZE:
             return self._status(servo, error=ERR_ACCESS)
         return self._status(servo, servo.read(address, length))
+
+
+class HostileDynamixelBus(DynamixelBus):
+    """A :class:`DynamixelBus` that answers as :attr:`hostility` says (see :class:`Hostility`).
+
+    Absurd positions need no mode: write any int32 into a servo's Present Position with
+    :meth:`set_present_ticks`. ``late_s``: how late a ``LATE`` reply comes.
+    """
+
+    STRANGER_ID = 200  # a servo id that is on no request: its status packets answer nothing
+
+    def __init__(self, ids: list[int] | tuple[int, ...], late_s: float = 0.3) -> None:
+        self.hostility = Hostility.NONE
+        self.late_s = late_s
+        self.rng = random.Random(0)
+        self._flood: Flood | None = None
+        super().__init__(ids)
+
+    def set_hostility(self, hostility: Hostility) -> None:
+        """Switch behaviour; a flood starts at once and runs until the next switch."""
+        if self._flood is not None:
+            self._flood.stop()
+            self._flood = None
+        self.hostility = hostility
+        if hostility in FLOODS:
+            self._flood = Flood(lambda: self._master, self._flood_chunk)
+
+    @property
+    def flooded_bytes(self) -> int:
+        return self._flood.written if self._flood is not None else 0
+
+    def set_present_ticks(self, dxl_id: int, ticks: int) -> None:
+        with self._bus_lock:
+            struct.pack_into("<i", self.servos[dxl_id].table, ADDR_PRESENT_POSITION, ticks)
+
+    def close(self) -> None:
+        self.set_hostility(Hostility.NONE)
+        super().close()
+
+    def _flood_chunk(self) -> bytes:
+        if self.hostility is Hostility.FRAME_FLOOD:  # valid status packets of a stranger
+            return build_packet(self.STRANGER_ID, STATUS, struct.pack("<i", 2048), 0) * 4
+        if self.hostility is Hostility.HEADER_FLOOD:  # header, then an id the SDK rejects
+            return (HEADER + b"\xff\x04\x00\x55\x00") * 6
+        return os.urandom(64)
+
+    def _status(self, servo: FakeServo, params: bytes = b"", error: int = 0) -> bytes:
+        if self.hostility is Hostility.SHORT and params:  # CRC-valid, one data byte only
+            params = params[:1]
+        packet = super()._status(servo, params, error)
+        if self.hostility is Hostility.MUTATED:  # any field after the header, CRC valid again
+            body = mutate(packet[:-2], self.rng, keep=4, count=2)
+            packet = body + struct.pack("<H", crc16_dynamixel(body))
+        return packet
+
+    def feed(self, data: bytes) -> bytes:
+        reply = super().feed(data)
+        mode = self.hostility
+        if mode is Hostility.NONE or not reply:
+            return reply
+        if mode in FLOODS:
+            return b""
+        if mode is Hostility.HUGE_LENGTH:
+            return reply[:5] + b"\xff\xff" + os.urandom(1024)
+        if mode is Hostility.GARBAGE:
+            return os.urandom(300)
+        if mode is Hostility.SPLIT:
+            write_in_pieces(self._master, reply, piece=5, gap_s=0.002)
+            return b""
+        if mode is Hostility.PARTIAL:
+            return reply[: len(reply) // 2]
+        if mode is Hostility.LATE:
+            threading.Timer(self.late_s, self._write_late, (reply,)).start()
+            return b""
+        if mode is Hostility.TRAILING:
+            return reply + os.urandom(40)
+        return reply
+
+    def _write_late(self, reply: bytes) -> None:
+        try:
+            os.write(self._master, reply)
+        except OSError:
+            pass
 
 
 def main(argv: list[str] | None = None) -> None:
