@@ -11,7 +11,13 @@ Inputs missing, invalid (e.g. NaN joint state) or older than ``max_input_age_s``
 the period, or whose inputs are stale, count as deadline misses. /diagnostics carries latency
 (image stamp -> publish, and inference alone), rates and counters.
 
-A missing or corrupt model file ends the node at start with exit code 2 and a clear message.
+A missing or corrupt model file ends the node at start with exit code 2 and a clear message;
+so does a model that loads but fails the runtime's self-test (NaN, inf or huge weights).
+
+A model output that is NaN/inf or beyond ``max_abs_action`` at run time is never published:
+it is counted (``invalid_outputs`` on /diagnostics), /policy/status says ERROR with the first bad
+value, and no chunk goes out, so the executor plays out and holds its last chunk and the
+controller's watchdog holds the arm.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from human_video_policy.nodes.conversions import (
 )
 from human_video_policy.nodes.qos import RELIABLE, SENSOR_DATA
 from human_video_policy.runtime.latency import LatencyStats
+from human_video_policy.runtime.onnx_policy import DEFAULT_MAX_ABS_ACTION, PolicyOutputError
 from human_video_policy.validation import check_choice, check_int_range, check_range
 
 DEFAULT_MODEL = ("assets", "policies", "widowx_reach.onnx")
@@ -96,13 +103,21 @@ class PolicyNode(HvpNode):
             "Threads ONNX Runtime uses for one inference (1 keeps jitter low on small machines).",
             lambda n, v: check_int_range(n, v, 1, 64),
         )
+        max_abs_action = self.param(
+            "max_abs_action",
+            DEFAULT_MAX_ABS_ACTION,
+            "Model outputs beyond +-this (rad / m), or NaN/inf, are refused and counted.",
+            lambda n, v: check_range(n, v, 1e-6, 1e9),
+        )
         self.model_path = model_path or default_model_path()
 
         from human_video_policy.runtime.onnx_policy import OnnxPolicy
 
         _check_provider_available(provider)
         try:
-            self.policy = OnnxPolicy(self.model_path, PROVIDERS[provider], threads)
+            self.policy = OnnxPolicy(
+                self.model_path, PROVIDERS[provider], threads, max_abs_action=max_abs_action
+            )
         except ModelLoadError as exc:
             raise ModelLoadError(f"parameter model_path={self.model_path!r}: {exc}") from None
         meta = self.policy.metadata
@@ -138,6 +153,7 @@ class PolicyNode(HvpNode):
         self.invalid_images = 0
         self.invalid_states = 0
         self.inference_errors = 0
+        self.invalid_outputs = 0
         self.enable_diagnostics()
         self.get_logger().info(
             f"policy {self.model_path} ({meta.action_space}, horizon {meta.horizon} x "
@@ -193,6 +209,12 @@ class PolicyNode(HvpNode):
         start = time.perf_counter()
         try:
             chunk = self.policy.predict_chunk(image[0], state[0], observation_stamp=image[1])
+        except PolicyOutputError as exc:
+            self.invalid_outputs += 1
+            self.inference_errors += 1
+            self._set_status(PolicyStatus.STATE_ERROR, f"no chunk published: {exc}")
+            self.get_logger().error(str(exc), throttle_duration_sec=2.0)
+            return
         except InputError as exc:
             self.inference_errors += 1
             self._set_status(PolicyStatus.STATE_ERROR, f"inference refused the inputs: {exc}")
@@ -249,6 +271,7 @@ class PolicyNode(HvpNode):
             "invalid_images": self.invalid_images,
             "invalid_joint_states": self.invalid_states,
             "inference_errors": self.inference_errors,
+            "invalid_outputs": self.invalid_outputs,
             "model_path": self.model_path,
             "execution_provider": self.policy.providers[0],
         }

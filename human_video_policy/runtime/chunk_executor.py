@@ -99,9 +99,18 @@ class ChunkExecutor:
         return chunk.actions[:, [index[n] for n in self.limits.names]]
 
     def submit(self, chunk: ActionChunk, now: float) -> bool:
-        """Queue a chunk; returns False (and counts why) when it is refused."""
+        """Queue a chunk; returns False (and counts why) when it is refused.
+
+        Non-finite actions, dt or stamp raise InputError even though ActionChunk checks them
+        when built: its array stays writable, and one NaN row interpolated into a command
+        would make :meth:`command` fail on every tick until the chunk is replaced.
+        """
         try:
-            self._columns(chunk)
+            columns = self._columns(chunk)
+            if not (np.all(np.isfinite(columns)) and np.isfinite(chunk.dt) and chunk.dt > 0):
+                raise InputError("action chunk contains NaN/inf actions or an invalid dt")
+            if not np.isfinite(chunk.observation_stamp):
+                raise InputError(f"action chunk observation_stamp={chunk.observation_stamp!r}")
         except InputError:
             self.counters.chunks_refused_invalid += 1
             raise

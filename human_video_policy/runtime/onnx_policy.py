@@ -3,6 +3,12 @@
 No torch on this path. The model file carries its own description (metadata_props, see
 docs/CONTRACTS.md), so a node needs only the path: action space, joint names, horizon, dt and
 image size are read from the file and checked against the graph's inputs.
+
+A model's output is never trusted: actions that are NaN/inf, or whose magnitude exceeds
+``max_abs_action`` (a blown-up model, e.g. corrupted weights, not a merely bad prediction,
+which the executor clamps), raise :class:`PolicyOutputError`, so no chunk is built from them.
+At load, one inference on a neutral input (black image, zero state) must give such valid
+actions, so a model whose weights are NaN or huge is refused before it runs (ModelLoadError).
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from human_video_policy.runtime.action_chunk import ActionChunk
 from human_video_policy.runtime.image_ops import check_rgb, prepare_rgb, to_chw_float
 
 FORMAT_VERSION = "1"
+# Largest |action| accepted (rad / m): every joint-space action of this project lies within
+# +-2 pi rad or +-1 m, so 100 flags only outputs that no joint can mean (1e30, overflow).
+DEFAULT_MAX_ABS_ACTION = 100.0
 _REQUIRED_KEYS = (
     "hvp.format_version",
     "hvp.action_space",
@@ -29,6 +38,10 @@ _REQUIRED_KEYS = (
     "hvp.horizon",
     "hvp.image_size",
 )
+
+
+class PolicyOutputError(InputError):
+    """The model returned actions that must not leave the runtime (NaN/inf or absurd)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +121,9 @@ class OnnxPolicy:
             or unavailable providers are rejected with the list of available ones.
         intra_op_threads: threads for one inference (1 keeps the 10 Hz loop jitter low on
             small machines).
+        max_abs_action: largest |action| accepted (see DEFAULT_MAX_ABS_ACTION).
+        self_test: run one inference on a neutral input at load and refuse (ModelLoadError)
+            a model whose output is not valid (NaN, inf or absurd weights).
     """
 
     def __init__(
@@ -115,8 +131,15 @@ class OnnxPolicy:
         model_path: str | Path,
         providers: Sequence[str] | None = None,
         intra_op_threads: int = 1,
+        max_abs_action: float = DEFAULT_MAX_ABS_ACTION,
+        self_test: bool = True,
     ) -> None:
         import onnxruntime as ort
+
+        if not (np.isfinite(max_abs_action) and max_abs_action > 0):
+            raise ModelLoadError(f"max_abs_action={max_abs_action!r} must be finite and > 0")
+        self.max_abs_action = float(max_abs_action)
+        self.invalid_outputs = 0
 
         self.path = Path(model_path).expanduser()
         if not self.path.is_file():
@@ -140,6 +163,24 @@ class OnnxPolicy:
         self.metadata = _parse_metadata(self.path, props)
         self._check_graph()
         self.providers = self.session.get_providers()
+        if self_test:
+            self._self_test()
+
+    def _self_test(self) -> None:
+        """One inference on a black image and a zero state: weights that are NaN, inf or huge
+        show here, and the model is refused before a node can run it."""
+        meta = self.metadata
+        image = np.zeros((meta.image_height, meta.image_width, 3), dtype=np.uint8)
+        try:
+            self.predict(image, np.zeros(len(meta.state_names), dtype=np.float32))
+        except PolicyOutputError as exc:
+            self.invalid_outputs = 0
+            raise ModelLoadError(
+                f"{self.path}: self-test on a black image and a zero state failed: {exc} "
+                "(corrupted weights?)"
+            ) from exc
+        except Exception as exc:  # ORT raises its own types for graphs that cannot run
+            raise ModelLoadError(f"{self.path}: self-test inference failed: {exc}") from exc
 
     def _check_graph(self) -> None:
         inputs = {i.name: i for i in self.session.get_inputs()}
@@ -186,9 +227,24 @@ class OnnxPolicy:
                 f"model returned actions of shape {actions.shape}, metadata says "
                 f"({meta.horizon}, {meta.dims})"
             )
-        if not np.all(np.isfinite(actions)):
-            raise InputError("model returned NaN/inf actions; refusing to pass them on")
+        self._check_output(actions)
         return actions
+
+    def _check_output(self, actions: np.ndarray) -> None:
+        """PolicyOutputError (counted in ``invalid_outputs``) unless every action is finite
+        and within +-max_abs_action; names the first bad row and column."""
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(actions) | (np.abs(actions) > self.max_abs_action)
+        if not bad.any():
+            return
+        self.invalid_outputs += 1
+        row, col = (int(v) for v in np.argwhere(bad)[0])
+        value = float(actions[row, col])
+        what = "NaN/inf" if not np.isfinite(value) else f"|action| > {self.max_abs_action:g}"
+        raise PolicyOutputError(
+            f"model returned {what} actions ({int(bad.sum())} of {actions.size} values; first "
+            f"{self.metadata.action_names[col]}={value!r} at row {row}); refusing to pass them on"
+        )
 
     def predict_chunk(
         self, image: np.ndarray, state: np.ndarray, observation_stamp: float = 0.0
