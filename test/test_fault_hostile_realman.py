@@ -137,7 +137,7 @@ def test_the_controller_never_reports_an_implausible_state(
     for _ in range(20):
         result = core.tick(time.monotonic())
         assert result.state is None
-        assert "implausible state: joint2" in result.error
+        assert "implausible joint position in reply: joint2=" in result.error
     assert core.counters.implausible_states == 20
     assert core.layer.holding
     core.stop()

@@ -13,8 +13,9 @@ the robot holds where it was commanded last instead of resuming an old command. 
 e-stop changes may come from another thread (ROS callbacks): they are handed over under a lock.
 
 A state is used (and returned for publishing) only when every position is finite and within
-the joint's limits widened by a plausibility margin (a quarter of its range, + 0.02); anything
-else is an "implausible state" driver error, never a joint state.
+the joint's limits widened by :data:`~human_video_policy.drivers.plausible.POSITION_MARGIN_RAD`
+(the serial drivers check the same range as they decode), and velocities and efforts are
+finite; anything else is a counted driver error, never a joint state.
 
 Link loss: a :class:`~human_video_policy.drivers.base.DriverConnectionError`, or driver errors
 on every tick for ``reconnect_after_s``, closes the driver and reconnects it in a background
@@ -38,6 +39,11 @@ from human_video_policy.drivers.base import (
     DriverProtocolError,
     JointDriver,
     JointState,
+)
+from human_video_policy.drivers.plausible import (
+    check_plausible,
+    range_arrays,
+    widened_ranges,
 )
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.safety.layer import (
@@ -83,13 +89,6 @@ LINK_RECONNECTING = "reconnecting"
 LINK_AWAITING_ENABLE = "awaiting_enable"
 
 
-def plausible_bounds(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The widest positions a working joint can report: its limits widened by a quarter of its
-    range + 0.02 (rad or m), for encoder offsets and overshoot at a hard stop."""
-    margin = 0.25 * (np.asarray(upper) - np.asarray(lower)) + 0.02
-    return np.asarray(lower) - margin, np.asarray(upper) + margin
-
-
 class JointController:
     """Driver + safety layer, ticked by the caller at the layer's control rate."""
 
@@ -123,8 +122,8 @@ class JointController:
         self._estop_input: bool | None = None
         self._reset_requested = False
         self._started = False
-        self._plausible_low, self._plausible_high = plausible_bounds(
-            layer.config.limits.lower, layer.config.limits.upper
+        self._plausible_low, self._plausible_high = range_arrays(
+            self.joint_names, widened_ranges(layer.config.limits)
         )
         self.reconnect_delay_s = reconnect_delay_s
         self.reconnect_max_delay_s = reconnect_max_delay_s
@@ -252,27 +251,21 @@ class JointController:
 
     def _checked(self, state: JointState) -> JointState:
         """``state`` if its values are finite and plausible, else DriverProtocolError."""
-        positions = self._positions(state)
-        bad = (
-            ~np.isfinite(positions)
-            | (positions < self._plausible_low)
-            | (positions > self._plausible_high)
-        )
-        if np.any(bad):
-            self.counters.implausible_states += 1
-            i = int(np.argmax(bad))
-            raise DriverProtocolError(
-                f"{self.driver.name}: implausible state: {self.joint_names[i]} = "
-                f"{positions[i]!r} (plausible {self._plausible_low[i]:.3f} .. "
-                f"{self._plausible_high[i]:.3f})"
+        try:
+            check_plausible(
+                self.driver.name,
+                self.joint_names,
+                self._positions(state),
+                self._plausible_low,
+                self._plausible_high,
             )
-        for name in ("velocities", "efforts"):
-            values = getattr(state, name)
-            if values is not None and not np.all(np.isfinite(values)):
-                self.counters.implausible_states += 1
-                raise DriverProtocolError(
-                    f"{self.driver.name}: implausible state: {name} not finite"
-                )
+            for name in ("velocities", "efforts"):
+                values = getattr(state, name)
+                if values is not None and not np.all(np.isfinite(values)):
+                    raise DriverProtocolError(f"{self.driver.name}: {name} in the state not finite")
+        except DriverProtocolError:
+            self.counters.implausible_states += 1
+            raise
         return state
 
     def _failed(
