@@ -100,13 +100,15 @@ def test_an_estop_from_any_qos_stops_the_arm_and_unmatched_publishers_show() -> 
         with RosProbe("probe_estop_wrong_type") as other:
             other.publisher("/safety/estop", String)
             assert wait_for(
-                lambda: "type std_msgs/msg/String"
-                in _values(diagnostics, NODE).get("estop_publishers_unmatched", ""),
+                lambda: (
+                    "type std_msgs/msg/String"
+                    in _values(diagnostics, NODE).get("estop_publishers_unmatched", "")
+                ),
                 10.0,
             ), _values(diagnostics, NODE)
-            status = [
-                s for m in diagnostics.messages()[-3:] for s in m.status if s.name == NODE
-            ][-1]
+            status = [s for m in diagnostics.messages()[-3:] for s in m.status if s.name == NODE][
+                -1
+            ]
             assert status.level in (b"\x01", 1), status
             assert "e-stop publisher not connected" in status.message
 
@@ -116,8 +118,11 @@ def test_a_latched_estop_reaches_a_controller_started_later_and_a_missing_one_sh
         diagnostics = probe.record("/diagnostics", DiagnosticArray)
         # no e-stop publisher while one is required: WARN
         command = node_command(
-            "arm_controller_node", "--params-file", str(PARAMS),
-            "-p", "estop_publisher_required:=true",
+            "arm_controller_node",
+            "--params-file",
+            str(PARAMS),
+            "-p",
+            "estop_publisher_required:=true",
         )
         with start_process(command) as process:
             assert wait_for(
@@ -138,20 +143,17 @@ def test_a_latched_estop_reaches_a_controller_started_later_and_a_missing_one_sh
         )
         latched.publish(Bool(data=True))
         with start_process(node_command("arm_controller_node", "--params-file", str(PARAMS))):
-            assert wait_for(
-                lambda: _values(diagnostics, NODE).get("estop_latched") == "true", 30.0
-            )
+            assert wait_for(lambda: _values(diagnostics, NODE).get("estop_latched") == "true", 30.0)
             assert _values(diagnostics, NODE)["estop_publishers_matched"] == "1"
 
 
 def test_the_executor_obeys_a_volatile_estop() -> None:
-    with RosProbe("probe_estop_executor") as probe, start_process(
-        node_command("executor_node")
-    ) as process:
+    with (
+        RosProbe("probe_estop_executor") as probe,
+        start_process(node_command("executor_node")) as process,
+    ):
         diagnostics = probe.record("/diagnostics", DiagnosticArray)
-        assert wait_for(lambda: "estop" in _values(diagnostics, "executor"), 30.0), (
-            process.output()
-        )
+        assert wait_for(lambda: "estop" in _values(diagnostics, "executor"), 30.0), process.output()
         estop = probe.publisher("/safety/estop", Bool)  # reliable, volatile
         assert probe.wait_for_subscribers(estop)
         estop.publish(Bool(data=True))
@@ -192,3 +194,45 @@ def test_hvp_safety_estops_resets_and_enables_without_ros2() -> None:
         assert enable.returncode == 0 and "driver is enabled" in enable.stdout, enable
         missing = hvp("enable", "--node", "no_such_controller", "--wait", "1")
         assert missing.returncode == 1 and "no such service" in missing.stderr, missing
+
+
+def test_a_flood_of_releases_cannot_unlatch_or_hide_an_estop() -> None:
+    """A hostile best-effort publisher floods /safety/estop with false (~1 kHz) while one true
+    arrives: the e-stop latches, stays latched during the flood, and the node keeps its rate."""
+    import threading
+
+    command = node_command("arm_controller_node", "--params-file", str(PARAMS))
+    with RosProbe("probe_estop_flood") as probe, start_process(command) as process:
+        diagnostics = probe.record("/diagnostics", DiagnosticArray)
+        assert wait_for(lambda: "estop_latched" in _values(diagnostics, NODE), 30.0), (
+            process.output()
+        )
+        flood = probe.publisher("/safety/estop", Bool, PUBLISHER_QOS["best_effort_volatile"])
+        stop = threading.Event()
+        sent = [0]
+
+        def run() -> None:
+            while not stop.is_set():
+                flood.publish(Bool(data=False))
+                sent[0] += 1
+                time.sleep(0.001)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        try:
+            time.sleep(1.0)
+            estop = probe.publisher("/safety/estop", Bool)
+            assert probe.wait_for_subscribers(estop)
+            estop.publish(Bool(data=True))
+            assert wait_for(
+                lambda: _values(diagnostics, NODE).get("estop_latched") == "true", 5.0
+            ), _values(diagnostics, NODE)
+            time.sleep(2.0)
+            values = _values(diagnostics, NODE)
+            assert values["estop_latched"] == "true"
+            assert float(values["tick_rate_hz_wall"]) > 90.0
+            assert int(values["estop_messages"]) > 500
+        finally:
+            stop.set()
+            thread.join()
+        assert sent[0] > 1000
