@@ -239,3 +239,28 @@ def test_model_returning_nan_at_run_time_publishes_nothing_and_the_arm_holds(
     assert len(held) >= 20  # the executor keeps commanding ...
     held_q = np.array([np.asarray(m.position, dtype=np.float64) for m in held])
     assert np.ptp(held_q, axis=0).max() < 1e-9  # ... one constant position: it holds
+
+
+def test_policy_node_refuses_a_model_with_corrupted_weights(tmp_path: Path) -> None:
+    """The node process: exit code 2 and one line naming the model, before publishing anything."""
+    import subprocess
+
+    from ros_helpers import ros_env
+
+    def edit(values: np.ndarray) -> np.ndarray:
+        values[...] = np.nan
+        return values
+
+    path = corrupt(base_model(tmp_path), "select", edit)
+    done = subprocess.run(
+        node_command("policy_node", "-p", f"model_path:={path}"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=ros_env(),
+    )
+    assert done.returncode == 2, done
+    errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and "corrupted weights" in errors[0] and str(path) in errors[0], (
+        done.stderr
+    )
