@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import select
 import socket
 import time
 from dataclasses import dataclass
@@ -438,9 +437,12 @@ class RealmanArmDriver(DriverSession):
         """
         sock = self._sock_or_raise()
         received = 0
-        while received < MAX_DISCARD_BYTES_PER_CALL and select.select([sock], [], [], 0)[0]:
+        sock.setblocking(False)  # not select(): it fails for descriptors >= 1024
+        while received < MAX_DISCARD_BYTES_PER_CALL:
             try:
                 chunk = sock.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                break  # nothing more pushed
             except OSError as exc:
                 self.close()
                 raise DriverConnectionError(f"{self.name}: connection lost: {exc}") from exc

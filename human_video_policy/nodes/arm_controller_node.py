@@ -319,7 +319,8 @@ class JointControllerNode(HvpNode):
         return response
 
     def _on_enable(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        response.success, response.message = self.controller.request_enable(timeout_s=5.0)
+        # Short: this callback holds the spin thread (and so the e-stop callbacks) while it waits.
+        response.success, response.message = self.controller.request_enable(timeout_s=2.0)
         self.get_logger().info(f"enable requested: {response.message}")
         return response
 
