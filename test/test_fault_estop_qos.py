@@ -96,6 +96,14 @@ def test_an_estop_from_any_qos_stops_the_arm_and_unmatched_publishers_show() -> 
                 assert wait_for(lambda: _reset(probe).success, 5.0), label
                 probe.node.destroy_publisher(estop)
 
+            # each sample counted once, though it came on up to 3 subscriptions: 4 x (true,
+            # false); reliable publishers reach 2 or 3 of them (the copies are recognised by
+            # the MessageInfo, which rclpy passes only to a two-argument callback)
+            assert wait_for(lambda: _values(diagnostics, NODE).get("estop_messages") == "8", 5.0), (
+                _values(diagnostics, NODE)
+            )
+            assert int(_values(diagnostics, NODE)["estop_duplicates"]) >= 3
+
         # a publisher that cannot connect (wrong type) is reported, not ignored
         with RosProbe("probe_estop_wrong_type") as other:
             other.publisher("/safety/estop", String)

@@ -10,7 +10,6 @@ states (NaN, Infinity, 1e300, strings, booleans), and a connection reset (the dr
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 
 from human_video_policy.control import JointController
 from human_video_policy.control.joint_controller import (
+    ENABLE_REQUEST_TTL_S,
     LINK_AWAITING_ENABLE,
     LINK_RECONNECTING,
     LINK_UP,
@@ -215,16 +215,52 @@ def test_the_controller_reconnects_with_backoff_and_waits_for_enable(
         assert "~/enable" in result.error
     assert controller.movej_canfd_count() == sent_before
 
-    outcome: list[tuple[bool, str]] = []
-    waiter = threading.Thread(target=lambda: outcome.append(core.request_enable(2.0)))
-    waiter.start()
-    while waiter.is_alive():
-        core.tick(time.monotonic())
+    accepted, message = core.request_enable()
+    assert accepted, message
+    deadline = time.monotonic() + 3.0
+    while core.link != LINK_UP:
+        assert time.monotonic() < deadline, (core.link, core.last_driver_error)
+        result = core.tick(time.monotonic())
+        assert not result.sent
         time.sleep(0.01)
-    assert outcome and outcome[0][0], outcome
-    assert core.link == LINK_UP
+    assert core.counters.enables == 1 and controller.powered
     result = core.tick(time.monotonic())
     assert result.sent and result.decision is not None and result.decision.holding
+    core.stop()
+
+
+def _reconnect(core: JointController, controller: FakeRealmanController) -> None:
+    """Reset the connection and tick until the controller waits for ~/enable again."""
+    controller.reset_connection()
+    deadline = time.monotonic() + 5.0
+    while core.link != LINK_AWAITING_ENABLE:
+        assert time.monotonic() < deadline, (core.link, core.last_driver_error)
+        core.tick(time.monotonic())
+        time.sleep(0.01)
+
+
+def test_an_enable_is_for_one_reconnect_and_expires(controller: FakeRealmanController) -> None:
+    """Found by review: an enable requested before the link dropped again must not enable the
+    robot after the next reconnect, nor one requested long before a tick could run it."""
+    core = JointController(_driver(controller), _layer(), reconnect_delay_s=0.1)
+    core.start()
+    core.tick(time.monotonic())
+    _reconnect(core, controller)
+    assert core.request_enable()[0]
+    _reconnect(core, controller)  # the link drops before the request was carried out
+    for _ in range(30):
+        core.tick(time.monotonic())
+        time.sleep(0.005)
+    assert core.link == LINK_AWAITING_ENABLE and core.counters.enables == 0
+    # a request older than ENABLE_REQUEST_TTL_S when the tick comes is dropped
+    assert core.request_enable()[0]
+    core._enable_requested_at -= ENABLE_REQUEST_TTL_S + 0.1
+    for _ in range(10):
+        core.tick(time.monotonic())
+    assert core.link == LINK_AWAITING_ENABLE and core.counters.enables == 0
+    # commands while waiting are refused, not queued
+    core.submit(np.asarray(HOME_ARM_POSITION), time.monotonic())
+    assert core.counters.commands_refused_disabled >= 1
     core.stop()
 
 

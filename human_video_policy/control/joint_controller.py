@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,6 +88,10 @@ class ControllerTick:
 LINK_UP = "up"
 LINK_RECONNECTING = "reconnecting"
 LINK_AWAITING_ENABLE = "awaiting_enable"
+LINK_ENABLING = "enabling"
+# An enable request is honoured only within this time, and only for the reconnect it was made
+# after: a request that could not be carried out never enables the robot later on its own.
+ENABLE_REQUEST_TTL_S = 2.0
 
 
 class JointController:
@@ -130,13 +135,14 @@ class JointController:
         self.reconnect_after_s = reconnect_after_s
         self.link = LINK_UP
         self._failing_since: float | None = None
-        self._reconnect_thread: threading.Thread | None = None
-        self._reconnect_error: str | None = None
+        # Reconnect and enable run in a background worker, so no tick waits for them.
+        self._worker: threading.Thread | None = None
+        self._worker_error: DriverError | None = None
+        self._worker_state: JointState | None = None
         self._next_attempt_s = 0.0
         self._delay_s = reconnect_delay_s
-        self._enable_requested = threading.Event()
-        self._enable_done = threading.Event()
-        self._enable_result: tuple[bool, str] = (False, "")
+        self._enable_generation: int | None = None  # the reconnect count a request is for
+        self._enable_requested_at = 0.0
 
     @property
     def joint_names(self) -> tuple[str, ...]:
@@ -168,18 +174,23 @@ class JointController:
             self._pending = None  # a command from before the reset never moves the robot
             return self.layer.reset_estop()
 
-    def request_enable(self, timeout_s: float = 5.0) -> tuple[bool, str]:
-        """Re-enable the driver after a reconnect (any thread; done on the next tick, which
-        this waits for up to ``timeout_s``). Returns (success, message)."""
-        if self.link == LINK_UP:
-            return True, "driver is enabled"
-        if self.link == LINK_RECONNECTING:
-            return False, "driver is reconnecting: enable once it is connected"
-        self._enable_done.clear()
-        self._enable_requested.set()
-        if not self._enable_done.wait(timeout_s):
-            return False, f"no control tick ran the enable within {timeout_s} s"
-        return self._enable_result
+    def request_enable(self) -> tuple[bool, str]:
+        """Ask for the driver to be enabled after a reconnect (any thread, never blocks).
+
+        Accepted only while the link is ``awaiting_enable``; carried out by the next tick (in
+        the background worker) within ENABLE_REQUEST_TTL_S, for this reconnect only. The
+        outcome shows in :attr:`link` (``up`` when done) and :attr:`last_driver_error`.
+        """
+        with self._lock:
+            if self.link == LINK_UP:
+                return True, "driver is enabled"
+            if self.link == LINK_ENABLING:
+                return True, "driver is being enabled"
+            if self.link != LINK_AWAITING_ENABLE:
+                return False, f"driver is {self.link}: enable once it is connected"
+            self._enable_generation = self.counters.reconnects
+            self._enable_requested_at = time.monotonic()
+        return True, "enable requested: carried out on the next control tick (watch link)"
 
     # -- life cycle (the control thread) ---------------------------------------------------
     def start(self) -> JointState:
@@ -187,7 +198,7 @@ class JointController:
         if not self.driver.is_connected:
             self.driver.connect()
         self.driver.enable()
-        state = self.driver.read_state()
+        state = self._checked(self.driver.read_state())
         with self._lock:
             self.layer.reseed(self._positions(state))
         self.last_state = state
@@ -197,9 +208,9 @@ class JointController:
     def stop(self) -> None:
         """Disable and close the driver (errors are counted, not raised: we are leaving)."""
         self._started = False
-        thread = self._reconnect_thread
+        thread = self._worker
         if thread is not None:
-            thread.join(timeout=5.0)  # connect() has its own timeout
+            thread.join(timeout=5.0)  # connect() and enable() have their own timeouts
         try:
             if self.driver.is_connected:
                 self.driver.disable()
@@ -224,6 +235,8 @@ class JointController:
         self.counters.ticks += 1
         if self.link == LINK_RECONNECTING:
             return self._tick_reconnecting()
+        if self.link == LINK_ENABLING:
+            return self._tick_enabling()
         try:
             state = self._checked(self.driver.read_state())
         except DriverError as exc:
@@ -284,37 +297,50 @@ class JointController:
         lost = isinstance(exc, DriverConnectionError) or not self.driver.is_connected
         if lost or now - self._failing_since >= self.reconnect_after_s:
             self.counters.link_losses += 1
-            self.link = LINK_RECONNECTING
+            with self._lock:
+                self.link = LINK_RECONNECTING
+                self._pending = None
+                self._enable_generation = None  # a pending enable was for the lost link
             self._delay_s = self.reconnect_delay_s
             self._next_attempt_s = now  # first attempt at once
-            with self._lock:
-                self._pending = None
         return ControllerTick(state, decision, False, str(exc))
 
+    def _start_worker(self, target: Callable[[], None]) -> None:
+        self._worker_error = None
+        self._worker_state = None
+
+        def run() -> None:
+            try:
+                target()
+            except DriverError as exc:
+                self._worker_error = exc
+            except Exception as exc:  # a driver bug must not vanish with the thread
+                self._worker_error = DriverError(f"{type(exc).__name__}: {exc}")
+
+        self._worker = threading.Thread(target=run, name="driver-link", daemon=True)
+        self._worker.start()
+
     def _tick_reconnecting(self) -> ControllerTick:
-        thread = self._reconnect_thread
+        thread = self._worker
         now = time.monotonic()
         if thread is not None and thread.is_alive():
             return ControllerTick(None, None, False, "connection lost: reconnecting")
         if thread is not None:  # an attempt finished
-            self._reconnect_thread = None
-            if self._reconnect_error is None:
+            self._worker = None
+            if self._worker_error is None:
                 self.counters.reconnects += 1
-                self.link = LINK_AWAITING_ENABLE
+                with self._lock:
+                    self.link = LINK_AWAITING_ENABLE
                 self._failing_since = None
                 return ControllerTick(
                     None, None, False, "reconnected: holding until ~/enable is called"
                 )
-            self._count_error(DriverConnectionError(self._reconnect_error))
+            self._count_error(self._worker_error)
             self._next_attempt_s = now + self._delay_s
             self._delay_s = min(2.0 * self._delay_s, self.reconnect_max_delay_s)
         if now >= self._next_attempt_s:
             self.counters.reconnect_attempts += 1
-            self._reconnect_error = None
-            self._reconnect_thread = threading.Thread(
-                target=self._reconnect, name="driver-reconnect", daemon=True
-            )
-            self._reconnect_thread.start()
+            self._start_worker(self._reconnect)
         wait = max(0.0, self._next_attempt_s - now)
         return ControllerTick(
             None,
@@ -324,39 +350,52 @@ class JointController:
         )
 
     def _reconnect(self) -> None:
-        """One reconnect attempt (background thread; the tick does not touch the driver)."""
-        try:
-            self.driver.close()
-            self.driver.connect()
-        except DriverError as exc:
-            self._reconnect_error = str(exc)
-        except Exception as exc:  # a driver bug must not kill the thread silently
-            self._reconnect_error = f"{type(exc).__name__}: {exc}"
+        """One reconnect attempt (worker thread; ticks do not touch the driver meanwhile)."""
+        self.driver.close()
+        self.driver.connect()
+
+    def _enable(self) -> None:
+        """Enable and read the state to start from (worker thread)."""
+        self.driver.enable()
+        self._worker_state = self._checked(self.driver.read_state())
 
     def _tick_awaiting_enable(self, state: JointState) -> ControllerTick:
+        self._failing_since = None  # the read worked
         with self._lock:
             self._pending = None
-        if not self._enable_requested.is_set():
+            requested = (
+                self._enable_generation == self.counters.reconnects
+                and time.monotonic() - self._enable_requested_at <= ENABLE_REQUEST_TTL_S
+            )
+            self._enable_generation = None if requested else self._enable_generation
+            if requested:
+                self.link = LINK_ENABLING
+        if not requested:
             return ControllerTick(
                 state, None, False, "reconnected: holding until ~/enable is called"
             )
-        self._enable_requested.clear()
-        try:
-            self.driver.enable()
-            state = self._checked(self.driver.read_state())
+        self._start_worker(self._enable)
+        return ControllerTick(state, None, False, "enabling the driver")
+
+    def _tick_enabling(self) -> ControllerTick:
+        thread = self._worker
+        if thread is not None and thread.is_alive():
+            return ControllerTick(None, None, False, "enabling the driver")
+        self._worker = None
+        error, state = self._worker_error, self._worker_state
+        if error is None and state is not None:
+            try:
+                with self._lock:
+                    self.layer.reseed(self._positions(state))
+                    self.link = LINK_UP
+            except InputError as exc:
+                error = DriverProtocolError(f"{self.driver.name}: enable: {exc}")
+        if error is not None:
             with self._lock:
-                self.layer.reseed(self._positions(state))
-        except (DriverError, InputError) as exc:
-            self._enable_result = (False, f"enable failed: {exc}")
-            self._enable_done.set()
-            if isinstance(exc, DriverError):
-                return self._failed(exc)
-            return ControllerTick(state, None, False, str(exc))
-        self.link = LINK_UP
+                self.link = LINK_AWAITING_ENABLE
+            return self._failed(error)
         self.counters.enables += 1
         self.last_state = state
-        self._enable_result = (True, "driver enabled; holding until a new command arrives")
-        self._enable_done.set()
         return ControllerTick(state, None, False)
 
     def _count_error(self, exc: DriverError) -> None:

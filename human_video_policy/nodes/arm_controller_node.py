@@ -23,8 +23,9 @@ A driver error on a tick is reported and the robot holds; the node keeps trying 
 A state that is not finite or not plausible for the joints is a driver error, never published.
 When the link is lost (connection error, or errors on every tick for 1 s) the driver reconnects
 in the background with backoff (0.5 s doubling to 5 s); once connected it publishes states but
-moves nothing until ``~/enable`` (std_srvs/Trigger) is called. A real driver whose per-tick I/O
-bound (``tick_io_bound_s``) does not fit the control period is refused at start-up.
+moves nothing until ``~/enable`` (std_srvs/Trigger) is called (it answers at once; the
+enable runs in the background and ``link`` on /diagnostics turns ``up``). A real driver whose
+per-tick I/O bound (``tick_io_bound_s``) does not fit the control period is refused at start-up.
 
 The control loop runs in the main thread on the steady clock; callbacks only hand data to it.
 ``hand_controller_node`` is this node with the XHand defaults.
@@ -47,7 +48,11 @@ from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
 from human_video_policy.control import JointController
-from human_video_policy.control.joint_controller import LINK_AWAITING_ENABLE, LINK_UP
+from human_video_policy.control.joint_controller import (
+    LINK_AWAITING_ENABLE,
+    LINK_ENABLING,
+    LINK_UP,
+)
 from human_video_policy.control.robots import ROBOTS
 from human_video_policy.drivers.base import JointDriver
 from human_video_policy.errors import ConfigError
@@ -319,8 +324,8 @@ class JointControllerNode(HvpNode):
         return response
 
     def _on_enable(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        # Short: this callback holds the spin thread (and so the e-stop callbacks) while it waits.
-        response.success, response.message = self.controller.request_enable(timeout_s=2.0)
+        # Never blocks: this callback shares the spin thread with the e-stop callbacks.
+        response.success, response.message = self.controller.request_enable()
         self.get_logger().info(f"enable requested: {response.message}")
         return response
 
@@ -394,6 +399,8 @@ class JointControllerNode(HvpNode):
             return DiagnosticsReport(
                 Level.ERROR, "reconnected: holding until ~/enable is called", values
             )
+        if controller.link == LINK_ENABLING:
+            return DiagnosticsReport(Level.ERROR, "enabling the driver", values)
         if controller.link != LINK_UP:
             return DiagnosticsReport(
                 Level.ERROR,

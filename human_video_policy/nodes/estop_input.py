@@ -10,10 +10,15 @@ So :class:`EstopInput` subscribes
 - reliable + volatile: every reliable publisher, delivered reliably;
 - best effort + volatile: every publisher at all (best-effort ones included).
 
-A message usually arrives on several of them. Any ``true`` is acted on at once, whichever
-subscription brings it first; the input's current value is that of the newest message by its
-source time stamp, so a late duplicate never undoes a newer release or assertion (duplicates
-are recognised by source stamp and sequence number and handled once).
+A message usually arrives on several of them: a copy is recognised by its source time stamp
+and sequence number and handled once. Any ``true`` is acted on at once (it latches
+downstream). The input's current value (which gates an e-stop reset) follows the samples in the
+order they arrive, except that a ``false`` whose source stamp is older than the newest sample
+seen in the last REORDER_WINDOW_S is ignored (another subscription delivered it late). The
+window is short on purpose: source stamps come from each publisher's clock, so a publisher
+whose clock runs ahead can delay a release by at most that window, never block it. The volatile
+subscriptions keep 100 samples, so a flood of ``false`` does not push a ``true`` out of a queue
+before it is read.
 
 Once a second :meth:`EstopInput.publishers` lists the publishers on /safety/estop and flags
 any that none of the three subscriptions can match (a type other than std_msgs/Bool, or QoS
@@ -24,6 +29,7 @@ them, and a missing publisher, on /diagnostics.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +47,7 @@ from rclpy.qos import (
 from std_msgs.msg import Bool
 
 ESTOP_TOPIC = "/safety/estop"
+REORDER_WINDOW_S = 0.5
 ESTOP_TYPE = "std_msgs/msg/Bool"
 
 ESTOP_SUBSCRIPTION_PROFILES: tuple[tuple[str, QoSProfile], ...] = (
@@ -57,7 +64,7 @@ ESTOP_SUBSCRIPTION_PROFILES: tuple[tuple[str, QoSProfile], ...] = (
         "reliable_volatile",
         QoSProfile(
             history=HistoryPolicy.KEEP_LAST,
-            depth=10,
+            depth=100,
             reliability=ReliabilityPolicy.RELIABLE,
             durability=DurabilityPolicy.VOLATILE,
         ),
@@ -66,7 +73,7 @@ ESTOP_SUBSCRIPTION_PROFILES: tuple[tuple[str, QoSProfile], ...] = (
         "best_effort_volatile",
         QoSProfile(
             history=HistoryPolicy.KEEP_LAST,
-            depth=10,
+            depth=100,
             reliability=ReliabilityPolicy.BEST_EFFORT,
             durability=DurabilityPolicy.VOLATILE,
         ),
@@ -97,6 +104,8 @@ class EstopInput:
         self._lock = threading.Lock()
         self._value = False
         self._newest_stamp_ns = -1
+        self._newest_received_s = -float("inf")
+        self.duplicates = 0
         self._seen: deque[tuple[int, object, bool]] = deque(maxlen=64)
         self.messages = 0
         self.incompatible_events = 0
@@ -120,19 +129,28 @@ class EstopInput:
         # Publishers matching none are found by publishers(), so nothing is logged here.
         self.incompatible_events += 1
 
-    def _on_message(self, msg: Bool, info: dict | None = None) -> None:
+    def _on_message(self, msg: Bool, info: dict) -> None:
+        # Two parameters and no default: rclpy passes the MessageInfo only to a callback that
+        # cannot be called with the message alone.
         asserted = bool(msg.data)
-        info = info if isinstance(info, dict) else {}
-        stamp_ns = int(info.get("source_timestamp") or 0)
-        key = (stamp_ns, info.get("publication_sequence_number"), asserted)
+        stamp_ns = int(info.get("source_timestamp") or 0) if isinstance(info, dict) else 0
+        sequence = info.get("publication_sequence_number") if isinstance(info, dict) else None
+        key = (stamp_ns, sequence, asserted)
+        now = time.monotonic()
         with self._lock:
             if stamp_ns and key in self._seen:
-                return  # the same message, delivered by another of the subscriptions
+                self.duplicates += 1
+                return  # the same sample, delivered by another of the subscriptions
             self._seen.append(key)
             self.messages += 1
-            if not asserted and stamp_ns < self._newest_stamp_ns:
-                return  # an older release arriving late: a newer message decides
-            self._newest_stamp_ns = max(self._newest_stamp_ns, stamp_ns)
+            reordered = (
+                not asserted
+                and stamp_ns < self._newest_stamp_ns
+                and now - self._newest_received_s < REORDER_WINDOW_S
+            )
+            if reordered:
+                return  # an older release seen after a newer sample: the newer one decides
+            self._newest_stamp_ns, self._newest_received_s = stamp_ns, now
             changed = asserted != self._value
             self._value = asserted
         if asserted or changed:
@@ -169,6 +187,7 @@ class EstopInput:
             "estop_publishers_matched": publishers.matched,
             "estop_publishers_unmatched": "; ".join(publishers.unmatched),
             "estop_messages": self.messages,
+            "estop_duplicates": self.duplicates,
         }
         warning = ""
         if publishers.unmatched:
