@@ -69,6 +69,38 @@ def test_estop_deceleration_is_validated() -> None:
     assert np.allclose(config.estop_step_change, 50.0 * config.period_s**2)
 
 
+def test_the_estop_braking_path_stays_in_the_workspace_box() -> None:
+    """Found by review: the hard e-stop stop visits configurations the checked (soft) stop does
+    not. Two joints moving in lockstep keep x = q0 - q1 = 0 inside a box x <= 0.001; a per-joint
+    e-stop deceleration stops joint 1 at once and joint 0 late: before the fix x reached 0.19."""
+    from human_video_policy.robots.joint_limits import JointLimits
+    from human_video_policy.safety import SafetyLayer, WorkspaceBox
+    from human_video_policy.safety.layer import JointCommand
+
+    limits = JointLimits(("j0", "j1"), [-3.0, -3.0], [3.0, 3.0], [2.0, 2.0])
+    layer = SafetyLayer(
+        SafetyConfig(
+            limits=limits,
+            velocity_scale=1.0,
+            max_acceleration=[10.0, 10.0],
+            estop_deceleration=[10.0, 1000.0],
+            watchdog_periods=1000,
+            max_command_age_s=0.0,
+            workspace=WorkspaceBox((-10.0, -1.0, -1.0), (0.001, 1.0, 1.0)),
+            ee_position=lambda q: np.array([q[0] - q[1], 0.0, 0.0]),
+        )
+    )
+    worst = -np.inf
+    for k in range(200):
+        if k == 30:
+            layer.set_estop_input(True)
+        command = JointCommand(np.array([2.0, 2.0]), k * 0.01) if k < 30 else None
+        decision = layer.step(k * 0.01, np.zeros(2), command)
+        worst = max(worst, decision.positions[0] - decision.positions[1])
+    assert worst <= 0.001, worst
+    assert layer.counters.workspace_brakes > 0  # it fell back to the checked (soft) stop
+
+
 @pytest.mark.ros
 def test_the_rm75_controller_node_stops_within_the_bound_over_dds() -> None:
     """sim_rm75's arm controller with its parameter file: joint7 swings, a volatile e-stop

@@ -312,7 +312,7 @@ def test_fuzzed_commands_never_reach_the_driver_unsafely(scenario: Scenario) -> 
             assert result.error and len(driver.sent) == sent_before
             continue
         if result.sent:
-            estop_braking.append(layer.estop_latched)
+            estop_braking.append(layer.estop_braking)
             step = driver.sent[-1] - (driver.sent[-2] if len(driver.sent) > 1 else current)
         if tick - last_fresh_tick >= WATCHDOG_PERIODS:
             assert decision.holding, f"tick {tick}: no hold {tick - last_fresh_tick} ticks after"

@@ -132,6 +132,8 @@ class SafetyLayer:
         self._last_now_s = -math.inf
         self._estop_input = False
         self._estop_latched = False
+        self._hard_stop_checked = False
+        self.estop_braking = False  # the last tick braked at estop_deceleration
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -294,10 +296,16 @@ class SafetyLayer:
         assert position is not None
         self._before = (position, step)
         change = self._max_change
-        if self._estop_latched:  # brake at the e-stop deceleration, then stay still
+        # An e-stop brakes at estop_deceleration; a stop begun that way ends that way (even if
+        # the e-stop is reset meanwhile), since only its own path was checked against the box.
+        hard_braking = self._estop_latched or (self._hard_stop_checked and bool(np.any(step)))
+        if not hard_braking:
+            self._hard_stop_checked = False
+        elif self._hard_stop_allowed(position, step):
             change = self._estop_change
+        self.estop_braking = change is self._estop_change
         brake = np.clip(0.0, step - change, step + change)
-        if self._goal is None:
+        if self._goal is None or hard_braking:
             wanted = np.zeros_like(step)
         else:
             error = self._goal - position
@@ -324,9 +332,29 @@ class SafetyLayer:
         self._position = np.clip(position + new_step, self._lower, self._upper)
         self._step = self._position - position
 
-    def _stopping_path(self, position: np.ndarray, step: np.ndarray) -> np.ndarray:
-        """(K + 1, n) commands from ``position`` while braking from ``step`` to rest."""
-        change = self._max_change
+    def _hard_stop_allowed(self, position: np.ndarray, step: np.ndarray) -> bool:
+        """May the e-stop brake at ``estop_deceleration`` from here? Always without a box.
+
+        With a box, the hard stop's path differs from the (checked) soft one: joints stop at
+        other times relative to each other. It is taken once its whole path from here is in
+        the box (then every later tick follows the rest of that same path); until then the
+        layer brakes at ``max_acceleration``, whose path was checked on an earlier tick.
+        """
+        if self.config.workspace is None or self._hard_stop_checked:
+            return True
+        hard = np.clip(0.0, step - self._estop_change, step + self._estop_change)
+        path = self._stopping_path(position + hard, hard, self._estop_change)
+        self._hard_stop_checked = self._in_workspace(path)
+        if not self._hard_stop_checked:
+            self.counters.workspace_brakes += 1
+        return self._hard_stop_checked
+
+    def _stopping_path(
+        self, position: np.ndarray, step: np.ndarray, change: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(K + 1, n) commands from ``position`` while braking from ``step`` to rest (at
+        ``change`` per tick, default the acceleration bound)."""
+        change = self._max_change if change is None else change
         ticks = int(np.max(np.ceil(np.abs(step) / change))) if np.any(step) else 0
         k = np.arange(1, ticks + 1)[:, None]
         steps = np.sign(step) * np.maximum(np.abs(step) - k * change, 0.0)
