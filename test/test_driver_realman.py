@@ -114,7 +114,7 @@ def test_error_code_is_a_fault_in_state_and_refuses_power(
 
 def test_no_reply_times_out(controller: FakeRealmanController, driver: RealmanArmDriver) -> None:
     controller.fault = FaultMode.SILENT
-    with pytest.raises(DriverTimeoutError, match=r"no reply within 0\.006 s"):
+    with pytest.raises(DriverTimeoutError, match=r"no reply within 0\.005 s"):
         driver.read_state()
 
 

@@ -10,6 +10,7 @@ states (NaN, Infinity, 1e300, strings, booleans), and a connection reset (the dr
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -340,7 +341,7 @@ def test_parse_accepts_what_a_controller_sends() -> None:
     with pytest.raises(ValueError, match="nested deeper"):
         parse_reply(b"[" * 17 + b"]" * 17)
     with pytest.raises(ValueError, match="digits"):
-        parse_reply(b'{"a": 1234567890123}')
+        parse_reply(b'{"a": 12345678901234567890}')
     with pytest.raises(ValueError, match="not a number"):
         parse_reply(b'{"a": NaN}')
 
@@ -443,3 +444,65 @@ def test_the_node_survives_flood_garbage_and_reset_and_obeys_estop_and_sigint(
         os.kill(process.pid, signal.SIGINT)
         assert process.wait(10.0) == 0, process.output()[-2000:]
         assert time.monotonic() - start < 5.0
+
+
+def test_one_late_reply_does_not_leave_every_later_state_stale() -> None:
+    """Found by review: after one reply came later than state_timeout_s, every later read
+    returned the previous request's reply (one tick stale, stamped as fresh), for ever. Now
+    what arrived before a request is dropped, so each read gets its own request's reply."""
+    import socket
+
+    ours, theirs = socket.socketpair()
+    driver = RealmanArmDriver(RealmanArmConfig(host="127.0.0.1"))
+    driver._sock = ours  # a connected controller on the other end of a socket pair
+
+    def serve() -> None:
+        count = 0
+        for line in theirs.makefile("rb"):
+            if b"get_current_arm_state" not in line:
+                continue
+            count += 1
+            time.sleep(0.015 if count == 3 else 0.0005)  # request 3 answered too late
+            reply = {"state": "current_arm_state", "arm_state": {"joint": [count * 1000] + [0] * 6}}
+            theirs.sendall(json.dumps(reply).encode() + b"\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    got = []
+    for _ in range(8):
+        start = time.monotonic()
+        try:
+            got.append(round(float(np.degrees(driver.read_state().positions[0]))))
+        except DriverError:
+            got.append(None)
+        driver.send_positions(np.zeros(7))
+        time.sleep(max(0.0, 0.02 - (time.monotonic() - start)))
+    assert got[2] is None  # request 3 timed out
+    assert got[3:] == [4, 5, 6, 7, 8], got
+    ours.close()
+    theirs.close()
+
+
+@pytest.mark.parametrize(
+    "tail", [b"\n" * 65000, b"x\n" * 30000, b'{"state":"current_arm_state"}\n' * 2000]
+)
+def test_a_reply_buried_in_lines_costs_no_more_than_the_deadline(
+    controller: FakeRealmanController, tail: bytes
+) -> None:
+    """Found by review: a reply followed by 64 KiB of newlines held read_state 71 ms (a Python
+    step per line). Now lines are searched at C speed and the tick stays within its bound."""
+    driver = _driver(controller)
+    good = _state_reply("[0,0,0,0,0,0,0]")
+    controller.reply_hook = lambda request: (
+        good + tail if request.get("command") == "get_current_arm_state" else None
+    )
+    worst = 0.0
+    for _ in range(20):
+        start = time.monotonic()
+        try:
+            driver.read_state()
+        except DriverError:
+            pass
+        worst = max(worst, time.monotonic() - start)
+        assert len(driver._buffer) <= MAX_LINE_BYTES
+    assert worst < driver.tick_io_bound_s + 0.02, worst
+    driver.close()

@@ -47,7 +47,10 @@ MAX_LINE_BYTES = 65536
 # make the JSON parser recurse 60,000 levels deep, or turn a 5,000-digit number into an error
 # nobody catches): nesting depth, digits of one integer.
 MAX_JSON_DEPTH = 16
-MAX_INT_DIGITS = 12
+# A real state reply is about 300 bytes; longer lines that look like a reply are refused
+# before they are scanned or parsed.
+MAX_REPLY_BYTES = 4096
+MAX_INT_DIGITS = 19  # int64; a 400-digit number is refused before int() sees it
 # Whatever the controller pushes between commands is discarded before each movej_canfd, but
 # at most this many bytes per call (the socket and TCP flow control hold the rest), so a
 # controller that never stops pushing cannot hold a control tick.
@@ -134,31 +137,30 @@ def _finite_float(text: str) -> float:
 
 
 def parse_reply(line: bytes) -> dict[str, Any]:
-    """One reply line as a JSON object, refusing what no controller sends: NaN/Infinity,
-    numbers that overflow, integers of more than MAX_INT_DIGITS digits, nesting deeper than
-    MAX_JSON_DEPTH. Raises ValueError naming the problem."""
+    """One reply line as a JSON object, refusing what no controller sends: text that is not
+    UTF-8, NaN/Infinity, numbers that overflow, integers of more than MAX_INT_DIGITS digits,
+    nesting deeper than MAX_JSON_DEPTH. Raises ValueError naming the problem."""
+    text = line.decode("utf-8")  # strict: json would guess UTF-16/32 and defeat the scan
     depth = 0
-    deepest = 0
     in_string = escaped = False
-    for byte in line:  # bytes: one pass, no recursion
+    for char in text:  # one pass, no recursion
         if in_string:
             if escaped:
                 escaped = False
-            elif byte == 0x5C:  # backslash
+            elif char == "\\":
                 escaped = True
-            elif byte == 0x22:
+            elif char == '"':
                 in_string = False
-        elif byte == 0x22:
+        elif char == '"':
             in_string = True
-        elif byte in (0x5B, 0x7B):
+        elif char in "[{":
             depth += 1
-            deepest = max(deepest, depth)
-            if deepest > MAX_JSON_DEPTH:
+            if depth > MAX_JSON_DEPTH:
                 raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-        elif byte in (0x5D, 0x7D):
+        elif char in "]}":
             depth -= 1
     reply = json.loads(
-        line,
+        text,
         parse_constant=_reject_constant,
         parse_int=_bounded_int,
         parse_float=_finite_float,
@@ -207,7 +209,7 @@ class RealmanArmConfig:
     host: str
     port: int = DEFAULT_PORT
     timeout_s: float = 0.5
-    state_timeout_s: float = 0.006
+    state_timeout_s: float = 0.005
     joint_names: tuple[str, ...] = RM75_JOINTS
     follow: bool = False
 
@@ -282,7 +284,7 @@ class RealmanArmDriver(DriverSession):
     @property
     def tick_io_bound_s(self) -> float:
         """The longest one control tick (read_state + send_positions) can wait on the socket."""
-        return self.config.state_timeout_s + SEND_TIMEOUT_S
+        return self.config.state_timeout_s + 2 * SEND_TIMEOUT_S  # request + movej_canfd
 
     def read_state(self) -> JointState:
         return self._read_state(self.config.state_timeout_s)
@@ -368,65 +370,118 @@ class RealmanArmDriver(DriverSession):
         timeout_s: float,
         newest: bool = False,
     ) -> dict[str, Any]:
-        """Send ``message``; return the first reply whose ``key`` is ``value`` within
-        ``timeout_s`` (with ``newest``: the newest such reply already received, so replies
-        that came late for earlier requests never pile up).
+        """Send ``message``; return the reply whose ``key`` is ``value`` within ``timeout_s``.
 
-        Lines that do not mention ``value`` (the controller pushes e.g.
-        ``current_trajectory_state``) are skipped unparsed; a line that mentions it but is not a
-        valid JSON object is a protocol error.
+        Whatever arrived before the request (pushed lines, a reply that came too late for an
+        earlier request) is dropped first, so the reply read is this request's. With
+        ``newest``, a newer such reply already received after it is preferred. Lines that do
+        not mention ``value`` are skipped unparsed (the controller pushes e.g.
+        ``current_trajectory_state``); a line that mentions it but is not a valid JSON object
+        is a protocol error. The work per call is linear in the bytes received.
         """
+        self._discard_pushed_lines()
         self._send(message)
         deadline = time.monotonic() + timeout_s
-        marker = f'"{value}"'.encode()  # lines without it are skipped unparsed (cheap)
+        marker = f'"{value}"'.encode()
         while True:
-            line = self._read_line(deadline, timeout_s)
-            if marker in line:
-                reply = self._parse(line)
-                if reply.get(key) == value:
-                    break
-        while newest and b"\n" in self._buffer:
-            line, _, self._buffer = self._buffer.partition(b"\n")
-            if marker in line:
-                later = self._parse(line.strip())
-                if later.get(key) == value:
-                    reply = later
+            reply = self._parse(self._await_line(marker, deadline, timeout_s))
+            if reply.get(key) == value:
+                break
+        if newest:
+            self._receive_available()
+            later = self._newest_line(marker)
+            self._buffer = self._buffer[self._buffer.rfind(b"\n") + 1 :]  # keep a partial line
+            if len(self._buffer) > MAX_LINE_BYTES:
+                self._buffer = b""
+            if later is not None:
+                candidate = self._parse(later)
+                if candidate.get(key) == value:
+                    reply = candidate
         return reply
 
     def _parse(self, line: bytes) -> dict[str, Any]:
+        if len(line) > MAX_REPLY_BYTES:
+            raise DriverProtocolError(
+                f"{self.name}: reply line of {len(line)} bytes (a reply is at most "
+                f"{MAX_REPLY_BYTES}): {line[:80]!r}"
+            )
         try:
             return parse_reply(line)
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             raise DriverProtocolError(
                 f"{self.name}: reply is not JSON, or not a valid protocol object "
                 f"({str(exc)[:120]}): {line[:120]!r}"
             ) from None
 
-    def _read_line(self, deadline: float, timeout_s: float) -> bytes:
-        sock = self._sock_or_raise()
-        while b"\n" not in self._buffer:
+    def _await_line(self, marker: bytes, deadline: float, timeout_s: float) -> bytes:
+        """The next complete line containing ``marker`` (stripped); lines before it dropped.
+
+        Searches with bytes.find, so a flood of other lines costs C-speed scans, never a Python
+        step per line; the buffer never holds more than one partial line beyond what was read.
+        """
+        while True:
+            i = self._buffer.find(marker)
+            if i >= 0:
+                start = self._buffer.rfind(b"\n", 0, i) + 1
+                end = self._buffer.find(b"\n", i)
+                if end >= 0:
+                    line = self._buffer[start:end]
+                    self._buffer = self._buffer[end + 1 :]
+                    return line.strip()
+                self._buffer = self._buffer[start:]  # its line is not complete yet
+            else:  # keep the partial last line: it may hold the start of the marker
+                self._buffer = self._buffer[self._buffer.rfind(b"\n") + 1 :]
+            if len(self._buffer) > MAX_LINE_BYTES:
+                self._buffer = b""
+                raise DriverProtocolError(f"{self.name}: reply line over {MAX_LINE_BYTES} bytes")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise DriverTimeoutError(f"{self.name}: no reply within {timeout_s:g} s")
-            sock.settimeout(remaining)
-            try:
-                chunk = sock.recv(65536)
-            except TimeoutError as exc:
-                raise DriverTimeoutError(f"{self.name}: no reply within {timeout_s:g} s") from exc
-            except OSError as exc:
-                self.close()
-                raise DriverConnectionError(f"{self.name}: connection lost: {exc}") from exc
-            if not chunk:
-                self.close()
-                raise DriverConnectionError(f"{self.name}: controller closed the connection")
-            self._buffer += chunk
-            if len(self._buffer) > MAX_LINE_BYTES and b"\n" not in self._buffer:
-                self._buffer = b""
-                raise DriverProtocolError(f"{self.name}: reply line over {MAX_LINE_BYTES} bytes")
-        if time.monotonic() > deadline:  # lines keep coming, but not the reply asked for
-            raise DriverTimeoutError(f"{self.name}: no reply within {timeout_s:g} s")
-        line, _, self._buffer = self._buffer.partition(b"\n")
+            self._receive(remaining, timeout_s)
+
+    def _newest_line(self, marker: bytes) -> bytes | None:
+        """The last complete line in the buffer containing ``marker`` (and drop up to it)."""
+        last_newline = self._buffer.rfind(b"\n")
+        i = self._buffer.rfind(marker, 0, max(last_newline, 0))
+        if last_newline < 0 or i < 0:
+            return None
+        start = self._buffer.rfind(b"\n", 0, i) + 1
+        end = self._buffer.find(b"\n", i)
+        line = self._buffer[start:end]
+        self._buffer = self._buffer[end + 1 :]
         return line.strip()
+
+    def _receive(self, wait_s: float, timeout_s: float) -> None:
+        """One recv of up to 64 KiB into the buffer, waiting at most ``wait_s``."""
+        sock = self._sock_or_raise()
+        sock.settimeout(wait_s)
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError as exc:
+            raise DriverTimeoutError(f"{self.name}: no reply within {timeout_s:g} s") from exc
+        except OSError as exc:
+            self.close()
+            raise DriverConnectionError(f"{self.name}: connection lost: {exc}") from exc
+        if not chunk:
+            self.close()
+            raise DriverConnectionError(f"{self.name}: controller closed the connection")
+        self._buffer += chunk
+
+    def _receive_available(self) -> None:
+        """One non-blocking recv of what has already arrived (up to 64 KiB)."""
+        sock = self._sock_or_raise()
+        sock.setblocking(False)
+        try:
+            chunk = sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.close()
+            raise DriverConnectionError(f"{self.name}: connection lost: {exc}") from exc
+        if not chunk:
+            self.close()
+            raise DriverConnectionError(f"{self.name}: controller closed the connection")
+        self._buffer += chunk
 
     def _discard_pushed_lines(self) -> None:
         """Drop what the controller pushed since the last call, so it cannot pile up.

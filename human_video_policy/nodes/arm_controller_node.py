@@ -214,7 +214,8 @@ class JointControllerNode(HvpNode):
         self.estop_publisher_required = self.param(
             "estop_publisher_required",
             False,
-            "Report a WARN on /diagnostics while no publisher of /safety/estop is connected.",
+            "Report a WARN on /diagnostics while no publisher of /safety/estop is connected "
+            "(always on with a real driver).",
         )
         realtime_factor = self.param(
             "sim_realtime_factor",
@@ -223,6 +224,8 @@ class JointControllerNode(HvpNode):
             lambda n, v: check_range(n, v, 0.05, 10.0),
         )
 
+        if driver_kind != "sim":  # a real robot without an e-stop source must be seen
+            self.estop_publisher_required = True
         spec = ROBOTS[robot]()
         workspace = None
         ee_position = None
