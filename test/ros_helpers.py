@@ -224,3 +224,41 @@ def start_process(command: Sequence[str], env: dict[str, str] | None = None) -> 
 
 def stop_process(process: Process, sig: int = signal.SIGINT, timeout: float = 15.0) -> int:
     return process.stop(sig, timeout)
+
+
+# -- what tests read and drive -------------------------------------------------------------
+def diagnostic_values(recording: Recording, name: str) -> dict[str, str]:
+    """Key/values of the newest /diagnostics status named ``name`` ({} before the first)."""
+    for msg in reversed(recording.messages()):
+        for status in msg.status:
+            if status.name == name:
+                return {kv.key: kv.value for kv in status.values}
+    return {}
+
+
+class PeriodicThread:
+    """Calls :meth:`step` every ``period_s`` (steady schedule) in a daemon thread while the
+    ``with`` block is open; tests subclass it for publishers that must keep going."""
+
+    def __init__(self, period_s: float) -> None:
+        self.period_s = period_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        next_time = time.monotonic()
+        while not self._stop.is_set():
+            self.step()
+            next_time += self.period_s
+            self._stop.wait(max(0.0, next_time - time.monotonic()))
+
+    def __enter__(self) -> PeriodicThread:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import signal
-import threading
 import time
 
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from ros_helpers import PROJECT_ROOT, RosProbe, node_command, start_process, wait_for
+from ros_helpers import (
+    PROJECT_ROOT,
+    PeriodicThread,
+    RosProbe,
+    diagnostic_values,
+    node_command,
+    start_process,
+    wait_for,
+)
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
@@ -29,47 +36,25 @@ NODE = "arm_controller"  # the name config/controllers.params.yaml configures
 PARAMS = PROJECT_ROOT / "config" / "controllers.params.yaml"
 
 
-def _values(recording, name: str) -> dict[str, str]:
-    """Key/values of the newest /diagnostics status named ``name``."""
-    for msg in reversed(recording.messages()):
-        for status in msg.status:
-            if status.name == name:
-                return {kv.key: kv.value for kv in status.values}
-    return {}
-
-
 def _latest(states) -> np.ndarray:
     return np.asarray(states.messages()[-1].position, dtype=np.float64)
 
 
-class _Commander:
+class _Commander(PeriodicThread):
     """Publishes /arm/joint_commands at 100 Hz (wall-clock stamps): ``target`` or NaN."""
 
     def __init__(self, probe: RosProbe) -> None:
+        super().__init__(0.01)
         self.publisher = probe.publisher("/arm/joint_commands", JointState)
         self.target: np.ndarray | None = None
         self.sent = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        next_time = time.monotonic()
-        while not self._stop.is_set():
-            target = self.target
-            if target is not None:
-                stamp = seconds_to_stamp(time.time())
-                self.publisher.publish(numpy_to_joint_state(WIDOWX_COMMAND_JOINTS, target, stamp))
-                self.sent += 1
-            next_time += 0.01
-            self._stop.wait(max(0.0, next_time - time.monotonic()))
-
-    def __enter__(self) -> _Commander:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    def step(self) -> None:
+        target = self.target
+        if target is not None:
+            stamp = seconds_to_stamp(time.time())
+            self.publisher.publish(numpy_to_joint_state(WIDOWX_COMMAND_JOINTS, target, stamp))
+            self.sent += 1
 
 
 def _reset_estop(probe: RosProbe) -> Trigger.Response:
@@ -107,9 +92,10 @@ def test_arm_controller_follows_refuses_and_latches_the_estop() -> None:
                 _latest(states)[:7] - target
             )
             assert wait_for(
-                lambda: int(_values(diagnostics, NODE).get("commands_accepted", 0)) > 100, 5.0
+                lambda: int(diagnostic_values(diagnostics, NODE).get("commands_accepted", 0)) > 100,
+                5.0,
             )
-            values = _values(diagnostics, NODE)
+            values = diagnostic_values(diagnostics, NODE)
             assert values["holding"] == "false"
 
             # a target that puts the gripper under the table (outside the configured
@@ -118,31 +104,35 @@ def test_arm_controller_follows_refuses_and_latches_the_estop() -> None:
             under[1] = 1.0
             commander.target = under
             assert wait_for(
-                lambda: int(_values(diagnostics, NODE).get("refused_workspace", 0)) > 10, 5.0
+                lambda: int(diagnostic_values(diagnostics, NODE).get("refused_workspace", 0)) > 10,
+                5.0,
             )
             assert np.allclose(_latest(states)[:7], target, atol=0.02)
 
             # NaN commands are refused and counted; the arm stays
             commander.target = np.full(7, np.nan)
             assert wait_for(
-                lambda: int(_values(diagnostics, NODE).get("refused_nonfinite", 0)) > 10, 5.0
+                lambda: int(diagnostic_values(diagnostics, NODE).get("refused_nonfinite", 0)) > 10,
+                5.0,
             )
             assert np.allclose(_latest(states)[:7], target, atol=0.02)
-            assert _values(diagnostics, NODE)["holding"] == "true"
+            assert diagnostic_values(diagnostics, NODE)["holding"] == "true"
 
             # e-stop latches: commands are refused, the arm holds
             estop.publish(Bool(data=True))
-            assert wait_for(lambda: _values(diagnostics, NODE).get("estop_latched") == "true", 5.0)
+            assert wait_for(
+                lambda: diagnostic_values(diagnostics, NODE).get("estop_latched") == "true", 5.0
+            )
             elsewhere = np.array(HOME_POSITION)
             commander.target = elsewhere
             time.sleep(1.0)
             assert np.allclose(_latest(states)[:7], target, atol=0.02)
-            assert int(_values(diagnostics, NODE)["refused_estop"]) > 50
+            assert int(diagnostic_values(diagnostics, NODE)["refused_estop"]) > 50
             response = _reset_estop(probe)
             assert not response.success and "still asserted" in response.message
             estop.publish(Bool(data=False))
             time.sleep(0.5)
-            assert _values(diagnostics, NODE)["estop_latched"] == "true"  # still latched
+            assert diagnostic_values(diagnostics, NODE)["estop_latched"] == "true"  # still latched
             assert np.allclose(_latest(states)[:7], target, atol=0.02)
             response = _reset_estop(probe)
             assert response.success, response.message
@@ -150,8 +140,10 @@ def test_arm_controller_follows_refuses_and_latches_the_estop() -> None:
             assert wait_for(lambda: np.allclose(_latest(states)[:7], elsewhere, atol=0.02), 10.0), (
                 _latest(states)[:7]
             )
-            assert wait_for(lambda: _values(diagnostics, NODE)["estop_resets"] == "1", 5.0)
-            values = _values(diagnostics, NODE)
+            assert wait_for(
+                lambda: diagnostic_values(diagnostics, NODE)["estop_resets"] == "1", 5.0
+            )
+            values = diagnostic_values(diagnostics, NODE)
         assert process.stop(signal.SIGINT) == 0, process.output()
     assert int(values["estop_engagements"]) == 1 and int(values["estop_resets"]) == 1
     assert int(values["estop_resets_refused"]) == 1

@@ -17,6 +17,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from ros_helpers import (
     PROJECT_ROOT,
     RosProbe,
+    diagnostic_values,
     node_command,
     ros_env,
     start_process,
@@ -25,7 +26,7 @@ from ros_helpers import (
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
-from test_controller_nodes import _Commander, _latest, _values
+from test_controller_nodes import _Commander, _latest
 
 from human_video_policy.robots.widowx import HOME_POSITION
 
@@ -83,8 +84,8 @@ def test_an_estop_from_any_qos_stops_the_arm_and_unmatched_publishers_show() -> 
                 assert wait_for(lambda: _latest(states)[0] < a[0] - 0.15, 5.0), label
                 estop.publish(Bool(data=True))  # ... and is stopped on its way
                 assert wait_for(
-                    lambda: _values(diagnostics, NODE).get("estop_latched") == "true", 5.0
-                ), (label, _values(diagnostics, NODE))
+                    lambda: diagnostic_values(diagnostics, NODE).get("estop_latched") == "true", 5.0
+                ), (label, diagnostic_values(diagnostics, NODE))
                 time.sleep(0.5)  # braking at 10 rad/s^2 from <= 1.57 rad/s takes <= 0.16 s
                 held = _latest(states)[0]
                 time.sleep(1.0)
@@ -99,10 +100,10 @@ def test_an_estop_from_any_qos_stops_the_arm_and_unmatched_publishers_show() -> 
             # each sample counted once, though it came on up to 3 subscriptions: 4 x (true,
             # false); reliable publishers reach 2 or 3 of them (the copies are recognised by
             # the MessageInfo, which rclpy passes only to a two-argument callback)
-            assert wait_for(lambda: _values(diagnostics, NODE).get("estop_messages") == "8", 5.0), (
-                _values(diagnostics, NODE)
-            )
-            assert int(_values(diagnostics, NODE)["estop_duplicates"]) >= 3
+            assert wait_for(
+                lambda: diagnostic_values(diagnostics, NODE).get("estop_messages") == "8", 5.0
+            ), diagnostic_values(diagnostics, NODE)
+            assert int(diagnostic_values(diagnostics, NODE)["estop_duplicates"]) >= 3
 
         # a publisher that cannot connect (wrong type) is reported, not ignored
         with RosProbe("probe_estop_wrong_type") as other:
@@ -110,10 +111,10 @@ def test_an_estop_from_any_qos_stops_the_arm_and_unmatched_publishers_show() -> 
             assert wait_for(
                 lambda: (
                     "type std_msgs/msg/String"
-                    in _values(diagnostics, NODE).get("estop_publishers_unmatched", "")
+                    in diagnostic_values(diagnostics, NODE).get("estop_publishers_unmatched", "")
                 ),
                 10.0,
-            ), _values(diagnostics, NODE)
+            ), diagnostic_values(diagnostics, NODE)
             status = [s for m in diagnostics.messages()[-3:] for s in m.status if s.name == NODE][
                 -1
             ]
@@ -134,7 +135,7 @@ def test_a_latched_estop_reaches_a_controller_started_later_and_a_missing_one_sh
         )
         with start_process(command) as process:
             assert wait_for(
-                lambda: _values(diagnostics, NODE).get("estop_publishers") == "0", 30.0
+                lambda: diagnostic_values(diagnostics, NODE).get("estop_publishers") == "0", 30.0
             ), process.output()
             statuses = [s for m in diagnostics.messages() for s in m.status if s.name == NODE]
             assert "no e-stop publisher" in statuses[-1].message
@@ -151,8 +152,10 @@ def test_a_latched_estop_reaches_a_controller_started_later_and_a_missing_one_sh
         )
         latched.publish(Bool(data=True))
         with start_process(node_command("arm_controller_node", "--params-file", str(PARAMS))):
-            assert wait_for(lambda: _values(diagnostics, NODE).get("estop_latched") == "true", 30.0)
-            assert _values(diagnostics, NODE)["estop_publishers_matched"] == "1"
+            assert wait_for(
+                lambda: diagnostic_values(diagnostics, NODE).get("estop_latched") == "true", 30.0
+            )
+            assert diagnostic_values(diagnostics, NODE)["estop_publishers_matched"] == "1"
 
 
 def test_the_executor_obeys_a_volatile_estop() -> None:
@@ -161,13 +164,19 @@ def test_the_executor_obeys_a_volatile_estop() -> None:
         start_process(node_command("executor_node")) as process,
     ):
         diagnostics = probe.record("/diagnostics", DiagnosticArray)
-        assert wait_for(lambda: "estop" in _values(diagnostics, "executor"), 30.0), process.output()
+        assert wait_for(lambda: "estop" in diagnostic_values(diagnostics, "executor"), 30.0), (
+            process.output()
+        )
         estop = probe.publisher("/safety/estop", Bool)  # reliable, volatile
         assert probe.wait_for_subscribers(estop)
         estop.publish(Bool(data=True))
-        assert wait_for(lambda: _values(diagnostics, "executor").get("estop") == "true", 5.0)
+        assert wait_for(
+            lambda: diagnostic_values(diagnostics, "executor").get("estop") == "true", 5.0
+        )
         estop.publish(Bool(data=False))
-        assert wait_for(lambda: _values(diagnostics, "executor").get("estop") == "false", 5.0)
+        assert wait_for(
+            lambda: diagnostic_values(diagnostics, "executor").get("estop") == "false", 5.0
+        )
 
 
 def test_hvp_safety_estops_resets_and_enables_without_ros2() -> None:
@@ -186,18 +195,22 @@ def test_hvp_safety_estops_resets_and_enables_without_ros2() -> None:
     command = node_command("arm_controller_node", "--params-file", str(PARAMS))
     with RosProbe("probe_hvp_safety") as probe, start_process(command) as process:
         diagnostics = probe.record("/diagnostics", DiagnosticArray)
-        assert wait_for(lambda: "estop_latched" in _values(diagnostics, NODE), 30.0), (
+        assert wait_for(lambda: "estop_latched" in diagnostic_values(diagnostics, NODE), 30.0), (
             process.output()
         )
         done = hvp("estop")
         assert done.returncode == 0 and "ASSERTED" in done.stdout, done
-        assert wait_for(lambda: _values(diagnostics, NODE).get("estop_latched") == "true", 5.0)
+        assert wait_for(
+            lambda: diagnostic_values(diagnostics, NODE).get("estop_latched") == "true", 5.0
+        )
         refused = hvp("reset", "--node", NODE)
         assert refused.returncode == 1 and "REFUSED" in refused.stdout, refused
         assert hvp("release").returncode == 0
         reset = hvp("reset", "--node", NODE)
         assert reset.returncode == 0 and "OK" in reset.stdout, reset
-        assert wait_for(lambda: _values(diagnostics, NODE).get("estop_latched") == "false", 5.0)
+        assert wait_for(
+            lambda: diagnostic_values(diagnostics, NODE).get("estop_latched") == "false", 5.0
+        )
         enable = hvp("enable", "--node", NODE)
         assert enable.returncode == 0 and "driver is enabled" in enable.stdout, enable
         missing = hvp("enable", "--node", "no_such_controller", "--wait", "1")
@@ -212,7 +225,7 @@ def test_a_flood_of_releases_cannot_unlatch_or_hide_an_estop() -> None:
     command = node_command("arm_controller_node", "--params-file", str(PARAMS))
     with RosProbe("probe_estop_flood") as probe, start_process(command) as process:
         diagnostics = probe.record("/diagnostics", DiagnosticArray)
-        assert wait_for(lambda: "estop_latched" in _values(diagnostics, NODE), 30.0), (
+        assert wait_for(lambda: "estop_latched" in diagnostic_values(diagnostics, NODE), 30.0), (
             process.output()
         )
         flood = probe.publisher("/safety/estop", Bool, PUBLISHER_QOS["best_effort_volatile"])
@@ -233,10 +246,10 @@ def test_a_flood_of_releases_cannot_unlatch_or_hide_an_estop() -> None:
             assert probe.wait_for_subscribers(estop)
             estop.publish(Bool(data=True))
             assert wait_for(
-                lambda: _values(diagnostics, NODE).get("estop_latched") == "true", 5.0
-            ), _values(diagnostics, NODE)
+                lambda: diagnostic_values(diagnostics, NODE).get("estop_latched") == "true", 5.0
+            ), diagnostic_values(diagnostics, NODE)
             time.sleep(2.0)
-            values = _values(diagnostics, NODE)
+            values = diagnostic_values(diagnostics, NODE)
             assert values["estop_latched"] == "true"
             assert float(values["tick_rate_hz_wall"]) > 90.0
             assert int(values["estop_messages"]) > 500

@@ -11,13 +11,20 @@ malformed message must be counted. The figures are printed (docs/safety.md quote
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from ros_helpers import PROJECT_ROOT, RosProbe, node_command, start_process, wait_for
+from ros_helpers import (
+    PROJECT_ROOT,
+    PeriodicThread,
+    RosProbe,
+    diagnostic_values,
+    node_command,
+    start_process,
+    wait_for,
+)
 from sensor_msgs.msg import JointState
 
 from human_video_policy.nodes.conversions import seconds_to_stamp
@@ -30,26 +37,17 @@ PARAMS = PROJECT_ROOT / "config" / "sim_rm75.params.yaml"
 VELOCITY_SCALE = 0.5  # sim_rm75.params.yaml
 
 
-def _values(recording, name: str) -> dict[str, str]:
-    for msg in reversed(recording.messages()):
-        for status in msg.status:
-            if status.name == name:
-                return {kv.key: kv.value for kv in status.values}
-    return {}
-
-
-class HostileCommander:
+class HostileCommander(PeriodicThread):
     """Publishes a random mix of hostile and valid JointState commands at ``rate_hz``."""
 
     def __init__(self, probe: RosProbe, topic: str, names: tuple[str, ...], limits, seed: int):
+        super().__init__(0.002)
         self.publisher = probe.publisher(topic, JointState)
         self.names = names
         self.lower = np.asarray(limits.lower)
         self.upper = np.asarray(limits.upper)
         self.rng = np.random.default_rng(seed)
         self.sent: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _message(self) -> tuple[str, JointState]:
         rng, n = self.rng, len(self.names)
@@ -106,20 +104,10 @@ class HostileCommander:
         msg.position = [float(v) for v in positions]
         return str(kind), msg
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            kind, msg = self._message()
-            self.publisher.publish(msg)
-            self.sent[kind] = self.sent.get(kind, 0) + 1
-            time.sleep(0.002)
-
-    def __enter__(self) -> HostileCommander:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    def step(self) -> None:
+        kind, msg = self._message()
+        self.publisher.publish(msg)
+        self.sent[kind] = self.sent.get(kind, 0) + 1
 
 
 def _check_states(states, names: tuple[str, ...], limits) -> tuple[float, float]:
@@ -158,8 +146,8 @@ def test_hostile_command_publishers_never_move_a_robot_unsafely() -> None:
         ):
             time.sleep(8.0)
         time.sleep(1.0)
-        arm_values = _values(diagnostics, "arm_controller")
-        hand_values = _values(diagnostics, "hand_controller")
+        arm_values = diagnostic_values(diagnostics, "arm_controller")
+        hand_values = diagnostic_values(diagnostics, "hand_controller")
         assert arm_process.popen.poll() is None and hand_process.popen.poll() is None
         arm_beyond, arm_speed = _check_states(arm_states, RM75_ARM_JOINTS, arm_limits)
         hand_beyond, hand_speed = _check_states(hand_states, XHAND_JOINTS, hand_limits)
@@ -176,10 +164,12 @@ def test_hostile_command_publishers_never_move_a_robot_unsafely() -> None:
         assert arm_beyond < 0.01 and hand_beyond < 0.01
         # joint speed from sampled states: the layer's bound (0.5) + servo overshoot
         assert arm_speed < 0.75 and hand_speed < 0.75
+        # at 100 Hz the layer sees the newest message of each tick (the others are replaced and
+        # counted as driver_commands_replaced): every refusal path ran, in small numbers
         for values in (arm_values, hand_values):
             assert float(values["tick_rate_hz_wall"]) > 90.0
             assert int(values["invalid_command_messages"]) > 100
-            assert int(values["refused_nonfinite"]) > 30
-            assert int(values["refused_stale"]) > 10 and int(values["refused_future"]) > 10
-            assert int(values["position_clamps"]) > 30
+            assert int(values["refused_nonfinite"]) > 3
+            assert int(values["refused_stale"]) > 3 and int(values["refused_future"]) > 3
+            assert int(values["position_clamps"]) > 3
             assert int(values["commands_accepted"]) > 50

@@ -347,14 +347,6 @@ def test_parse_accepts_what_a_controller_sends() -> None:
 
 
 # -- the node, over DDS ------------------------------------------------------------------------
-def _node_values(recording: Any, name: str = "arm_controller") -> dict[str, str]:
-    for msg in reversed(recording.messages()):
-        for status in msg.status:
-            if status.name == name:
-                return {kv.key: kv.value for kv in status.values}
-    return {}
-
-
 def _rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -373,7 +365,13 @@ def test_the_node_survives_flood_garbage_and_reset_and_obeys_estop_and_sigint(
     import signal
 
     from diagnostic_msgs.msg import DiagnosticArray
-    from ros_helpers import RosProbe, node_command, start_process, wait_for
+    from ros_helpers import (
+        RosProbe,
+        diagnostic_values,
+        node_command,
+        start_process,
+        wait_for,
+    )
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Bool
     from std_srvs.srv import Trigger
@@ -392,9 +390,11 @@ def test_the_node_survives_flood_garbage_and_reset_and_obeys_estop_and_sigint(
         controller.push_flood = True
         time.sleep(3.0)
         assert controller.pushed_bytes > 10_000_000
-        ticks = int(_node_values(diagnostics).get("driver_ticks", 0))
+        ticks = int(diagnostic_values(diagnostics, "arm_controller").get("driver_ticks", 0))
         time.sleep(1.0)
-        assert int(_node_values(diagnostics)["driver_ticks"]) - ticks > 50  # still ticking
+        assert (
+            int(diagnostic_values(diagnostics, "arm_controller")["driver_ticks"]) - ticks > 50
+        )  # still ticking
         rss_growth = _rss_bytes(process.pid) - rss_start
         assert rss_growth < 30e6, rss_growth
         controller.push_flood = False
@@ -407,8 +407,12 @@ def test_the_node_survives_flood_garbage_and_reset_and_obeys_estop_and_sigint(
             else None
         )
         assert wait_for(
-            lambda: int(_node_values(diagnostics).get("driver_driver_errors", 0)) > 50, 5.0
-        ), str(_node_values(diagnostics))
+            lambda: (
+                int(diagnostic_values(diagnostics, "arm_controller").get("driver_driver_errors", 0))
+                > 50
+            ),
+            5.0,
+        ), str(diagnostic_values(diagnostics, "arm_controller"))
         for msg in states.messages()[count:]:
             assert np.all(np.isfinite(msg.position)), msg.position
 
@@ -416,16 +420,22 @@ def test_the_node_survives_flood_garbage_and_reset_and_obeys_estop_and_sigint(
         estop = probe.publisher("/safety/estop", Bool)
         assert probe.wait_for_subscribers(estop)
         estop.publish(Bool(data=True))
-        assert wait_for(lambda: _node_values(diagnostics).get("estop_latched") == "true", 5.0)
+        assert wait_for(
+            lambda: diagnostic_values(diagnostics, "arm_controller").get("estop_latched") == "true",
+            5.0,
+        )
 
         # 4. the controller answers again, then resets the connection (a reboot): the node
         # reconnects, publishes states again, and moves nothing until ~/enable
         controller.reply_hook = None
         time.sleep(0.5)
         controller.reset_connection()
-        assert wait_for(lambda: _node_values(diagnostics).get("link") == "awaiting_enable", 10.0), (
-            str(_node_values(diagnostics)) + process.output()[-2000:]
-        )
+        assert wait_for(
+            lambda: (
+                diagnostic_values(diagnostics, "arm_controller").get("link") == "awaiting_enable"
+            ),
+            10.0,
+        ), str(diagnostic_values(diagnostics, "arm_controller")) + process.output()[-2000:]
         count = len(states)
         assert wait_for(lambda: len(states) > count + 20, 5.0)
         sent = controller.movej_canfd_count()
@@ -437,7 +447,9 @@ def test_the_node_survives_flood_garbage_and_reset_and_obeys_estop_and_sigint(
         assert wait_for(future.done, 10.0)
         assert future.result().success, future.result().message
         assert wait_for(lambda: controller.movej_canfd_count() > sent + 20, 5.0)
-        assert _node_values(diagnostics).get("estop_latched") == "true"  # still latched
+        assert (
+            diagnostic_values(diagnostics, "arm_controller").get("estop_latched") == "true"
+        )  # still latched
 
         # 5. SIGINT ends it cleanly and promptly
         start = time.monotonic()

@@ -11,7 +11,6 @@ training run would leave them.
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -23,7 +22,14 @@ from human_video_policy_msgs.msg import ActionChunk as ActionChunkMsg
 from human_video_policy_msgs.msg import PolicyStatus
 from onnx import numpy_helper
 from onnx_models import make_policy_model
-from ros_helpers import RosProbe, node_command, start_process, wait_for
+from ros_helpers import (
+    PeriodicThread,
+    RosProbe,
+    diagnostic_values,
+    node_command,
+    start_process,
+    wait_for,
+)
 from sensor_msgs.msg import Image, JointState
 
 from human_video_policy.errors import InputError, ModelLoadError
@@ -148,45 +154,28 @@ def test_executor_refuses_a_chunk_whose_data_became_non_finite() -> None:
 
 
 # --- over DDS, real nodes --------------------------------------------------------------------
-class _Feeder:
+class _Feeder(PeriodicThread):
     """Images and joint states at 20 Hz, stamped with wall time; ``open_fingers`` reports the
     fingers at +-2 m (the input that makes the model return NaN)."""
 
     def __init__(self, probe: RosProbe) -> None:
+        super().__init__(0.05)
         self.images = probe.publisher("/camera/color/image_raw", Image, SENSOR_DATA)
         self.states = probe.publisher("/arm/joint_states", JointState)
         self.open_fingers = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._rgb = np.full((48, 48, 3), 90, dtype=np.uint8)
 
-    def _run(self) -> None:
-        rgb = np.full((48, 48, 3), 90, dtype=np.uint8)
-        while not self._stop.is_set():
-            stamp = seconds_to_stamp(time.time())
-            self.images.publish(rgb_to_image(rgb, stamp, "camera"))
-            q = np.concatenate([HOME_POSITION, [-HOME_POSITION[-1]]])
-            if self.open_fingers:
-                q[6], q[7] = 2.0, -2.0
-            self.states.publish(numpy_to_joint_state(WIDOWX_STATE_JOINTS, q, stamp))
-            time.sleep(0.05)
-
-    def __enter__(self) -> _Feeder:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    def step(self) -> None:
+        stamp = seconds_to_stamp(time.time())
+        self.images.publish(rgb_to_image(self._rgb, stamp, "camera"))
+        q = np.concatenate([HOME_POSITION, [-HOME_POSITION[-1]]])
+        if self.open_fingers:
+            q[6], q[7] = 2.0, -2.0
+        self.states.publish(numpy_to_joint_state(WIDOWX_STATE_JOINTS, q, stamp))
 
 
 def _diagnostic(recording, name: str, key: str) -> str:
-    for msg in reversed(recording.messages()):
-        for status in msg.status:
-            if status.name == name:
-                values = {kv.key: kv.value for kv in status.values}
-                if key in values:
-                    return values[key]
-    return ""
+    return diagnostic_values(recording, name).get(key, "")
 
 
 @pytest.mark.ros

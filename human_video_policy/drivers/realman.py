@@ -451,12 +451,19 @@ class RealmanArmDriver(DriverSession):
         self._buffer = self._buffer[end + 1 :]
         return line.strip()
 
-    def _receive(self, wait_s: float, timeout_s: float) -> None:
-        """One recv of up to 64 KiB into the buffer, waiting at most ``wait_s``."""
+    def _recv(self, wait_s: float | None, timeout_s: float = 0.0) -> bytes:
+        """Up to 64 KiB from the socket: waiting at most ``wait_s`` (DriverTimeoutError naming
+        ``timeout_s`` when nothing came), or with ``wait_s`` None only what has already arrived
+        (b"" for nothing; non-blocking, not select(), which fails for descriptors >= 1024)."""
         sock = self._sock_or_raise()
-        sock.settimeout(wait_s)
+        if wait_s is None:
+            sock.setblocking(False)
+        else:
+            sock.settimeout(wait_s)
         try:
             chunk = sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return b""
         except TimeoutError as exc:
             raise DriverTimeoutError(f"{self.name}: no reply within {timeout_s:g} s") from exc
         except OSError as exc:
@@ -465,23 +472,15 @@ class RealmanArmDriver(DriverSession):
         if not chunk:
             self.close()
             raise DriverConnectionError(f"{self.name}: controller closed the connection")
-        self._buffer += chunk
+        return chunk
+
+    def _receive(self, wait_s: float, timeout_s: float) -> None:
+        """One recv into the buffer, waiting at most ``wait_s``."""
+        self._buffer += self._recv(wait_s, timeout_s)
 
     def _receive_available(self) -> None:
-        """One non-blocking recv of what has already arrived (up to 64 KiB)."""
-        sock = self._sock_or_raise()
-        sock.setblocking(False)
-        try:
-            chunk = sock.recv(65536)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            self.close()
-            raise DriverConnectionError(f"{self.name}: connection lost: {exc}") from exc
-        if not chunk:
-            self.close()
-            raise DriverConnectionError(f"{self.name}: controller closed the connection")
-        self._buffer += chunk
+        """One non-blocking recv of what has already arrived."""
+        self._buffer += self._recv(None)
 
     def _discard_pushed_lines(self) -> None:
         """Drop what the controller pushed since the last call, so it cannot pile up.
@@ -490,20 +489,11 @@ class RealmanArmDriver(DriverSession):
         pushes without end is drained a bit on every tick, never holding one); only a partial
         last line (<= MAX_LINE_BYTES) is kept.
         """
-        sock = self._sock_or_raise()
         received = 0
-        sock.setblocking(False)  # not select(): it fails for descriptors >= 1024
         while received < MAX_DISCARD_BYTES_PER_CALL:
-            try:
-                chunk = sock.recv(65536)
-            except (BlockingIOError, InterruptedError):
-                break  # nothing more pushed
-            except OSError as exc:
-                self.close()
-                raise DriverConnectionError(f"{self.name}: connection lost: {exc}") from exc
+            chunk = self._recv(None)
             if not chunk:
-                self.close()
-                raise DriverConnectionError(f"{self.name}: controller closed the connection")
+                break  # nothing more pushed
             received += len(chunk)
             self._buffer += chunk
             self._buffer = self._buffer[self._buffer.rfind(b"\n") + 1 :]

@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import struct
 import threading
 
 from human_video_policy.drivers.fake_devices import FaultMode, PtyPeer
 from human_video_policy.drivers.fake_devices.hostile import (
-    FLOODS,
-    Flood,
+    HostileDevice,
     Hostility,
     mutate,
-    write_in_pieces,
 )
 
 HEADER = b"\xff\xff\xfd\x00"
@@ -221,7 +218,7 @@ class DynamixelBus(PtyPeer):
         return self._status(servo, servo.read(address, length))
 
 
-class HostileDynamixelBus(DynamixelBus):
+class HostileDynamixelBus(HostileDevice, DynamixelBus):
     """A :class:`DynamixelBus` that answers as :attr:`hostility` says (see :class:`Hostility`).
 
     Absurd positions need no mode: write any int32 into a servo's Present Position with
@@ -231,32 +228,12 @@ class HostileDynamixelBus(DynamixelBus):
     STRANGER_ID = 200  # a servo id that is on no request: its status packets answer nothing
 
     def __init__(self, ids: list[int] | tuple[int, ...], late_s: float = 0.3) -> None:
-        self.hostility = Hostility.NONE
-        self.late_s = late_s
-        self.rng = random.Random(0)
-        self._flood: Flood | None = None
+        self._init_hostility(late_s)
         super().__init__(ids)
-
-    def set_hostility(self, hostility: Hostility) -> None:
-        """Switch behaviour; a flood starts at once and runs until the next switch."""
-        if self._flood is not None:
-            self._flood.stop()
-            self._flood = None
-        self.hostility = hostility
-        if hostility in FLOODS:
-            self._flood = Flood(lambda: self._master, self._flood_chunk)
-
-    @property
-    def flooded_bytes(self) -> int:
-        return self._flood.written if self._flood is not None else 0
 
     def set_present_ticks(self, dxl_id: int, ticks: int) -> None:
         with self._bus_lock:
             struct.pack_into("<i", self.servos[dxl_id].table, ADDR_PRESENT_POSITION, ticks)
-
-    def close(self) -> None:
-        self.set_hostility(Hostility.NONE)
-        super().close()
 
     def _flood_chunk(self) -> bytes:
         if self.hostility is Hostility.FRAME_FLOOD:  # valid status packets of a stranger
@@ -276,32 +253,10 @@ class HostileDynamixelBus(DynamixelBus):
 
     def feed(self, data: bytes) -> bytes:
         reply = super().feed(data)
-        mode = self.hostility
-        if mode is Hostility.NONE or not reply:
+        if self.hostility is Hostility.NONE or not reply:
             return reply
-        if mode in FLOODS:
-            return b""
-        if mode is Hostility.HUGE_LENGTH:
-            return reply[:5] + b"\xff\xff" + os.urandom(1024)
-        if mode is Hostility.GARBAGE:
-            return os.urandom(300)
-        if mode is Hostility.SPLIT:
-            write_in_pieces(self._master, reply, piece=5, gap_s=0.002)
-            return b""
-        if mode is Hostility.PARTIAL:
-            return reply[: len(reply) // 2]
-        if mode is Hostility.LATE:
-            threading.Timer(self.late_s, self._write_late, (reply,)).start()
-            return b""
-        if mode is Hostility.TRAILING:
-            return reply + os.urandom(40)
-        return reply
-
-    def _write_late(self, reply: bytes) -> None:
-        try:
-            os.write(self._master, reply)
-        except OSError:
-            pass
+        common = self._hostile(reply, huge_tail=1024, split_piece=5)
+        return reply if common is None else common  # SHORT, MUTATED: in _status
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -103,3 +103,67 @@ def write_in_pieces(fd: int, data: bytes, piece: int = 16, gap_s: float = 0.002)
         except OSError:
             return
         time.sleep(gap_s)
+
+
+class HostileDevice:
+    """What the hostile serial fakes share: the mode, the flood, and the reply rewrites every
+    framed protocol suffers alike. Mix it in before the fake (``class X(HostileDevice,
+    FakeY)``), call :meth:`_init_hostility` before the fake's own ``__init__``, and define
+    ``_flood_chunk``; the fake's ``feed`` passes its honest reply through :meth:`_hostile`.
+    """
+
+    _master: int  # the fake's pty master (PtyPeer)
+
+    def _init_hostility(self, late_s: float) -> None:
+        self.hostility = Hostility.NONE
+        self.late_s = late_s
+        self.rng = random.Random(0)
+        self._flood: Flood | None = None
+
+    def _flood_chunk(self) -> bytes:
+        raise NotImplementedError
+
+    def set_hostility(self, hostility: Hostility) -> None:
+        """Switch behaviour; a flood starts at once and runs until the next switch."""
+        if self._flood is not None:
+            self._flood.stop()
+            self._flood = None
+        self.hostility = hostility
+        if hostility in FLOODS:
+            self._flood = Flood(lambda: self._master, self._flood_chunk)
+
+    @property
+    def flooded_bytes(self) -> int:
+        return self._flood.written if self._flood is not None else 0
+
+    def close(self) -> None:
+        self.set_hostility(Hostility.NONE)
+        super().close()  # type: ignore[misc]
+
+    def _hostile(self, reply: bytes, huge_tail: int, split_piece: int) -> bytes | None:
+        """``reply`` as the common modes rewrite it, or None for a mode the device handles
+        itself (SHORT, MUTATED, NONE)."""
+        mode = self.hostility
+        if mode in FLOODS:
+            return b""
+        if mode is Hostility.HUGE_LENGTH:  # the largest length the field allows, then noise
+            return reply[:5] + b"\xff\xff" + os.urandom(huge_tail)
+        if mode is Hostility.GARBAGE:
+            return os.urandom(300)
+        if mode is Hostility.SPLIT:
+            write_in_pieces(self._master, reply, piece=split_piece, gap_s=0.002)
+            return b""
+        if mode is Hostility.PARTIAL:
+            return reply[: len(reply) // 2]
+        if mode is Hostility.LATE:
+            threading.Timer(self.late_s, self._write_late, (reply,)).start()
+            return b""
+        if mode is Hostility.TRAILING:
+            return reply + os.urandom(40)
+        return None
+
+    def _write_late(self, reply: bytes) -> None:
+        try:
+            os.write(self._master, reply)
+        except OSError:
+            pass

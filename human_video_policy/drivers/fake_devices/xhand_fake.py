@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import binascii
 import os
-import random
 import struct
 import threading
 
@@ -20,11 +19,9 @@ import numpy as np
 
 from human_video_policy.drivers.fake_devices import FaultMode, PtyPeer
 from human_video_policy.drivers.fake_devices.hostile import (
-    FLOODS,
-    Flood,
+    HostileDevice,
     Hostility,
     mutate,
-    write_in_pieces,
 )
 from human_video_policy.drivers.xhand_serial import (
     CMD_CONTROL,
@@ -122,7 +119,7 @@ class FakeXHand(PtyPeer):
         return fingers + bytes(TACTILE_BYTES)
 
 
-class HostileXHand(FakeXHand):
+class HostileXHand(HostileDevice, FakeXHand):
     """A :class:`FakeXHand` that answers as :attr:`hostility` says (see :class:`Hostility`).
 
     Non-finite or absurd positions need no mode: set ``positions`` (float32 on the wire, so
@@ -130,28 +127,8 @@ class HostileXHand(FakeXHand):
     """
 
     def __init__(self, address: int = DEFAULT_HAND_ADDRESS, late_s: float = 0.3) -> None:
-        self.hostility = Hostility.NONE
-        self.late_s = late_s
-        self.rng = random.Random(0)
-        self._flood: Flood | None = None
+        self._init_hostility(late_s)
         super().__init__(address)
-
-    def set_hostility(self, hostility: Hostility) -> None:
-        """Switch behaviour; a flood starts at once and runs until the next switch."""
-        if self._flood is not None:
-            self._flood.stop()
-            self._flood = None
-        self.hostility = hostility
-        if hostility in FLOODS:
-            self._flood = Flood(lambda: self._master, self._flood_chunk)
-
-    @property
-    def flooded_bytes(self) -> int:
-        return self._flood.written if self._flood is not None else 0
-
-    def close(self) -> None:
-        self.set_hostility(Hostility.NONE)
-        super().close()
 
     def _flood_chunk(self) -> bytes:
         if self.hostility is Hostility.FRAME_FLOOD:  # a valid frame, from another hand
@@ -169,26 +146,13 @@ class HostileXHand(FakeXHand):
         mode = self.hostility
         if mode is Hostility.NONE or not reply:
             return reply
-        if mode in FLOODS:
-            return b""
+        common = self._hostile(reply, huge_tail=2048, split_piece=97)
+        if common is not None:
+            return common
         if mode is Hostility.SHORT:  # framed and CRC-valid, but 5 finger states only
             state = reply[HEADER_BYTES : HEADER_BYTES + 5 * FINGER_STATE.size]
             head = reply[:5] + struct.pack("<H", len(state))
             return head + state + struct.pack("<H", _crc(head + state))
-        if mode is Hostility.HUGE_LENGTH:
-            return reply[:5] + b"\xff\xff" + os.urandom(2048)
-        if mode is Hostility.GARBAGE:
-            return os.urandom(300)
-        if mode is Hostility.SPLIT:
-            write_in_pieces(self._master, reply, piece=97, gap_s=0.002)
-            return b""
-        if mode is Hostility.PARTIAL:
-            return reply[: len(reply) // 2]
-        if mode is Hostility.LATE:
-            threading.Timer(self.late_s, self._write_late, (reply,)).start()
-            return b""
-        if mode is Hostility.TRAILING:
-            return reply + os.urandom(40)
         if mode is Hostility.MUTATED:  # finger states or header fields, CRC made valid again
             body = mutate(reply[:-CRC_BYTES], self.rng, keep=2)
             body = body[: HEADER_BYTES + FINGER_STATE.size * len(XHAND_JOINTS)]
@@ -196,12 +160,6 @@ class HostileXHand(FakeXHand):
             body = body[:5] + struct.pack("<H", length) + body[HEADER_BYTES:]
             return body + struct.pack("<H", _crc(body))
         return reply
-
-    def _write_late(self, reply: bytes) -> None:
-        try:
-            os.write(self._master, reply)
-        except OSError:
-            pass
 
 
 def main(argv: list[str] | None = None) -> None:
