@@ -24,15 +24,29 @@ from human_video_policy.drivers.xhand_serial import (
     XHandSerialConfig,
     XHandSerialDriver,
     crc16_xmodem,
+    is_pseudo_terminal,
 )
 from human_video_policy.errors import ConfigError
 from human_video_policy.robots.xhand import XHAND_JOINTS, xhand_joint_limits
 
 
 def frame(src: int, dst: int, command: int, payload: bytes) -> bytes:
-    """A frame built by hand, CRC from the standard library's CRC-CCITT (XMODEM with init 0)."""
-    body = bytes([0xAA, 0x55, src, dst, command]) + len(payload).to_bytes(2, "little") + payload
+    """A frame built by hand as the vendor SDK writes it (header u16 0xAA55 little-endian:
+    bytes 55 AA), CRC from the standard library's CRC-CCITT (XMODEM with init 0)."""
+    body = bytes([0x55, 0xAA, src, dst, command]) + len(payload).to_bytes(2, "little") + payload
     return body + binascii.crc_hqx(body, 0).to_bytes(2, "little")
+
+
+def control_payload(positions: np.ndarray, mode: int) -> bytes:
+    """12 FingerCommand_t as the SDK packs them (defaults kp 100, tor_max 300)."""
+    return b"".join(
+        struct.pack("<H", k)  # finger id
+        + struct.pack("<hhh", 100, 0, 0)  # kp, ki, kd
+        + struct.pack("<f", positions[k])  # position, rad
+        + struct.pack("<HH", 300, mode)  # tor_max, mode (3 = position, 0 = powerless)
+        + bytes(8)  # reserved
+        for k in range(12)
+    )
 
 
 @pytest.fixture
@@ -56,13 +70,18 @@ def test_crc_matches_independent_implementations() -> None:
     assert crc16_xmodem(data) == binascii.crc_hqx(data, 0)
 
 
-def test_state_request_and_reply_bytes(hand: FakeXHand, driver: XHandSerialDriver) -> None:
+def test_connect_reads_the_info_registers_and_state_comes_from_control_replies(
+    hand: FakeXHand, driver: XHandSerialDriver
+) -> None:
     assert isinstance(driver, JointDriver)
-    assert hand.received[0] == bytes.fromhex("AA 55 FE 80 01 00 00") + binascii.crc_hqx(
-        bytes.fromhex("AA 55 FE 80 01 00 00"), 0
-    ).to_bytes(2, "little")
+    # the liveness probe: read registers 20..205 (side, serial number, id, name), as the SDK's
+    # read_device_info does; there is no state request on the XHand bus
+    assert hand.received[0] == frame(0xFE, 0x80, 0x15, struct.pack("<HH", 20, 186))
+    assert driver.hand_info is not None
+    assert (driver.hand_info.side, driver.hand_info.serial_number) == ("R", "XH-FAKE-0001")
     hand.positions[:] = np.linspace(0.0, 1.1, 12)
-    state = driver.read_state()
+    state = driver.read_state()  # re-sends the last control frame: powerless before enable
+    assert hand.received[-1] == frame(0xFE, 0x80, 0x02, control_payload(np.zeros(12), 0))
     assert state.names == XHAND_JOINTS
     np.testing.assert_allclose(state.positions, np.linspace(0.0, 1.1, 12), atol=1e-7)
     assert state.faults == ()
@@ -75,17 +94,11 @@ def test_streaming_commands_bytes_on_the_wire(hand: FakeXHand, driver: XHandSeri
     for k in range(100):  # 100 commands back to back, each acknowledged with a state frame
         driver.send_positions(target * (k + 1) / 100)
     np.testing.assert_allclose(hand.positions, target, atol=1e-6)  # float32 on the wire
-    payload = b"".join(
-        struct.pack("<H", k)  # finger id
-        + struct.pack("<hhh", 100, 0, 0)  # kp, ki, kd
-        + struct.pack("<f", target[k])  # position, rad
-        + struct.pack("<HH", 300, 3)  # tor_max, mode 3 = position
-        + bytes(8)  # reserved
-        for k in range(12)
-    )
+    payload = control_payload(target.astype(np.float32), 3)
     assert len(payload) == 12 * 24
     assert hand.received[-1] == frame(0xFE, 0x80, 0x02, payload)
-    state = driver.read_state()
+    state = driver.read_state()  # the same frame again, answered with the state
+    assert hand.received[-1] == frame(0xFE, 0x80, 0x02, payload)
     np.testing.assert_allclose(state.positions, target, atol=1e-6)
 
 
@@ -120,10 +133,59 @@ def test_dropped_link_is_a_connection_error(hand: FakeXHand, driver: XHandSerial
 
 
 def test_wrong_address_gets_no_answer(hand: FakeXHand) -> None:
-    other = XHandSerialDriver(XHandSerialConfig(port=hand.path, device_id=0x81, timeout_s=0.03))
+    other = XHandSerialDriver(XHandSerialConfig(port=hand.path, hand_id=1, timeout_s=0.03))
     with pytest.raises(DriverTimeoutError):
-        other.connect()
+        other.connect()  # it asked 0x81; the hand is 0x80
     assert not other.is_connected
+    assert hand.received[-1][3] == 0x81
+
+
+def test_a_renumbered_hand_is_addressed_with_the_mask() -> None:
+    with FakeXHand(hand_id=2) as renumbered:
+        driver = XHandSerialDriver(
+            XHandSerialConfig(port=renumbered.path, hand_id=2, timeout_s=0.5)
+        )
+        driver.connect()
+        driver.read_state()
+        assert {f[3] for f in renumbered.received} == {0x82}
+        assert driver.hand_info is not None and driver.hand_info.hand_id == 2
+        driver.close()
+
+
+def test_an_error_reply_is_a_device_fault_with_its_code(
+    hand: FakeXHand, driver: XHandSerialDriver
+) -> None:
+    hand.error_reply = 0x1234
+    with pytest.raises(DeviceFault, match="error") as info:
+        driver.read_state()
+    assert info.value.code == 0x1234
+
+
+def test_a_hand_of_the_other_side_is_refused() -> None:
+    with FakeXHand(side="L") as left:
+        driver = XHandSerialDriver(XHandSerialConfig(port=left.path, timeout_s=0.5))
+        with pytest.raises(ConfigError, match=r"side 'L'.*handedness='right'"):
+            driver.connect()
+        assert not driver.is_connected
+        anyside = XHandSerialDriver(XHandSerialConfig(port=left.path, handedness="", timeout_s=0.5))
+        anyside.connect()
+        anyside.close()
+
+
+def test_position_mode_on_a_real_port_needs_the_acknowledgement(hand: FakeXHand) -> None:
+    """Until the framing is verified on a hand, enable() refuses a real serial port (here
+    /dev/null, a character device that is no pseudo-terminal) unless acknowledged; the fake
+    hand's pty is a pseudo-terminal and needs none."""
+    assert is_pseudo_terminal(hand.path)
+    assert not is_pseudo_terminal("/dev/null") and not is_pseudo_terminal("/dev/does-not-exist")
+    real = XHandSerialDriver(XHandSerialConfig(port="/dev/null"))
+    with pytest.raises(ConfigError, match="acknowledge_unverified_wire_format"):
+        real.enable()
+    acknowledged = XHandSerialDriver(
+        XHandSerialConfig(port="/dev/null", acknowledge_unverified_wire_format=True)
+    )
+    with pytest.raises(DriverConnectionError, match="not connected"):
+        acknowledged.enable()  # past the gate, to the (absent) link
 
 
 def test_bad_commands_are_refused_and_not_sent(hand: FakeXHand, driver: XHandSerialDriver) -> None:
@@ -135,8 +197,10 @@ def test_bad_commands_are_refused_and_not_sent(hand: FakeXHand, driver: XHandSer
 
 
 def test_config_is_validated() -> None:
-    with pytest.raises(ConfigError, match="device_id"):
-        XHandSerialConfig(port="/dev/x", device_id=0x1FF)
+    with pytest.raises(ConfigError, match="hand_id"):
+        XHandSerialConfig(port="/dev/x", hand_id=0x80)
+    with pytest.raises(ConfigError, match="handedness"):
+        XHandSerialConfig(port="/dev/x", handedness="both")
     with pytest.raises(ConfigError, match="timeout_s"):
         XHandSerialConfig(port="/dev/x", timeout_s=0)
     with pytest.raises(DriverConnectionError, match="cannot open"):

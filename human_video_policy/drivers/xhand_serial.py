@@ -2,14 +2,22 @@
 
 Why our own framing: Robotera ships the XHand SDK (``xhand_controller``) only as compiled
 wheels, which cannot run everywhere this stack runs and cannot be tested against a fake. The
-frame layout below is the only public byte-level description we found (a community
-implementation, see docs/hardware_protocols.md); parts of it are inconsistent or missing, so
-every such choice lives in the "wire format" block below and is marked UNVERIFIED there.
-Check those constants with a serial sniffer next to the vendor SDK on the first hardware run.
+frame layout below follows Robotera's SDK as redistributed publicly: its headers
+(``data_type.hpp``, ``parse_data.h``, ``communiation_interface.hpp``) and, where the serial code
+ships only compiled, the disassembled ``libxhand_control.so``; docs/hardware_protocols.md cites
+each fact. It has not been checked on a hand yet: until it is, :meth:`XHandSerialDriver.enable`
+refuses position mode on a real serial port unless ``acknowledge_unverified_wire_format`` is
+set (fake hands on a pseudo-terminal are not affected).
 
-Frame (both directions): ``AA 55 | src | dst | cmd | len (u16 LE) | payload | CRC16 (u16 LE)``,
-CRC-16/XMODEM (poly 0x1021, init 0) over everything before it. Units: joint positions are
-float32 radians on the wire, so no conversion is needed beyond float32 rounding.
+Frame (both directions): ``55 AA | src | dst | cmd | len (u16 LE) | payload | CRC16 (u16 LE)``,
+CRC-16/XMODEM (poly 0x1021, init 0) over everything before it; the host is 0xFE, a hand is
+``0x80 | hand_id``. There is no state request: the hand answers each control frame (cmd 0x02,
+12 finger commands) with its state (12 finger states + 5 tactile blocks, 2208 bytes), and
+:meth:`XHandSerialDriver.read_state` re-sends the last control frame, as the SDK's
+``read_state(force_update=True)`` does. Cmd 0x00 is an error reply carrying a u16 code; cmd
+0x15 reads registers (the liveness probe at connect reads the hand's side, serial number, id).
+Units: joint positions are float32 radians on the wire (the SDK copies those 4 bytes as a float
+although its header types the field int32: see docs/hardware_protocols.md).
 
 Hostile replies: a reply is read within one deadline (``timeout_s``) and at most
 ``MAX_PAYLOAD_BYTES`` of payload, input left over from an earlier reply is discarded before
@@ -19,6 +27,8 @@ range (URDF limits +- 0.5 rad, drivers/plausible.py), else DriverProtocolError.
 
 from __future__ import annotations
 
+import os
+import stat
 import struct
 import termios
 import time
@@ -48,29 +58,33 @@ from human_video_policy.errors import ConfigError
 from human_video_policy.robots.xhand import XHAND_JOINTS, xhand_joint_limits
 from human_video_policy.validation import check_int_range, check_non_negative, check_positive
 
-# --- wire format (source: wanweiwei07/wrs wrs/robot_con/xhand/data_type.py, xhand_x.py) -------
-FRAME_HEADER = b"\xaa\x55"  # uint16 0x55AA little-endian (xhand_x.py packs 0xAA55: UNVERIFIED)
+# --- wire format (source: Robotera XHand SDK, see docs/hardware_protocols.md) -----------------
+FRAME_HEADER = b"\x55\xaa"  # the SDK writes u16 0xAA55 little-endian; its parser wants 55 then AA
 HOST_ADDRESS = 0xFE
-DEFAULT_HAND_ADDRESS = 0x80
-CMD_CONTROL = 0x02  # 12 finger commands; the hand answers with a state frame
-CMD_READ_STATE = 0x01  # UNVERIFIED: no public source names the state request; assumed
-# Finger command, 24 bytes: id u16, kp i16, ki i16, kd i16, position f32 (rad), tor_max u16,
-# mode u16, 4 reserved u16.
+HAND_ADDRESS_MASK = 0x80  # dst byte = 0x80 | hand_id
+BROADCAST_ADDRESS = 0xFF
+CMD_ERROR = 0x00  # reply: payload u16 LE error code
+CMD_CONTROL = 0x02  # 12 finger commands; the hand answers with its state
+CMD_READ_REGISTER = 0x15  # payload: u16 index, u16 length; reply: u16 index + the bytes
+REGISTER_HAND_INFO = 20  # side char (1 B), serial number (32), hand id (1), name (32), ...
+HAND_INFO_BYTES = 186  # registers 20..205, as the SDK's read_device_info reads them
+# Finger command (FingerCommand_t), 24 bytes: id u16, kp i16, ki i16, kd i16, position f32
+# (rad), tor_max u16, mode u16, 4 reserved u16.
 FINGER_COMMAND = struct.Struct("<HhhhfHH4H")
-# Finger state, 24 bytes (the source's comment says 22, its format string packs 24):
-# id u8, sensor id u8, position f32 (rad), torque u16, raw position u16, temperature u16,
-# comm board / joint board / tip board error u16, 3 reserved u16. Tactile data follows the 12
-# finger states; its size is inconsistent in the source (366 vs 384 bytes/finger) and it is
-# not used here, so any tail is accepted.
+# Finger state (RawFingerState_t / FingerState_t), 24 bytes: id u8, sensor id u8, position f32
+# (rad; typed int32 in the header, copied as float by the SDK), torque u16, raw position u16
+# (bits 0-3: the finger's current mode), temperature u16, comm board / joint board / tip board
+# error u16, 3 reserved u16.
 FINGER_STATE = struct.Struct("<BBfHHHHHH3H")
+TACTILE_BYTES = 5 * 384  # 5 x SenserData_t: calc force 3 + raw force 120 x 3 + temp 20 + 1
+STATE_PAYLOAD_BYTES = 12 * FINGER_STATE.size + TACTILE_BYTES  # SerialHandState_t, 2208
 MODE_POWERLESS = 0
 MODE_POSITION = 3
 HEADER_BYTES = 7
 CRC_BYTES = 2
-# Largest reply payload read: 12 finger states (288 B) + the tactile block, whose size the
-# source gives inconsistently (5 x 366 or 5 x 384 B). A longer announced length is a protocol
-# error at once, so a corrupted length field never makes the driver wait for 64 KiB.
-MAX_PAYLOAD_BYTES = 4096
+# Largest reply payload read (the state frame). A longer announced length is a protocol error
+# at once, so a corrupted length field never makes the driver wait for 64 KiB.
+MAX_PAYLOAD_BYTES = STATE_PAYLOAD_BYTES
 # ----------------------------------------------------------------------------------------------
 
 ERROR_SOURCES = ("communication board", "joint board", "fingertip board")
@@ -109,10 +123,12 @@ class FingerState:
 
 
 def decode_finger_states(payload: bytes) -> list[FingerState]:
-    """The 12 finger states at the start of a state payload (tactile tail ignored)."""
-    need = FINGER_STATE.size * len(XHAND_JOINTS)
-    if len(payload) < need:
-        raise ValueError(f"state payload of {len(payload)} bytes, need at least {need}")
+    """The 12 finger states of a state payload (the tactile blocks after them are not used)."""
+    if len(payload) != STATE_PAYLOAD_BYTES:
+        raise ValueError(
+            f"state payload of {len(payload)} bytes; the SDK's SerialHandState_t is "
+            f"{STATE_PAYLOAD_BYTES} (12 finger states + 5 tactile blocks)"
+        )
     states = []
     for k in range(len(XHAND_JOINTS)):
         fields = FINGER_STATE.unpack_from(payload, k * FINGER_STATE.size)
@@ -129,41 +145,100 @@ def encode_finger_commands(
     )
 
 
+def is_pseudo_terminal(port: str) -> bool:
+    """True when ``port`` is a pseudo-terminal (a fake device), not a real serial adapter.
+
+    Linux numbers pty slaves with character-device majors 136-143 (Unix98 ptys).
+    """
+    try:
+        mode = os.stat(port)
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode.st_mode) and 136 <= os.major(mode.st_rdev) <= 143
+
+
 @dataclass(frozen=True)
 class XHandSerialConfig:
     """Serial link and position-loop settings of one XHand.
 
     port: serial device of the USB-RS485 adapter (or a fake hand's pty).
-    baudrate: bit/s; the vendor examples and the public source use 3_000_000.
-    device_id: the hand's RS-485 address byte (frame destination). 0x80 in the public
-        source; the SDK's ``hand_id`` (0 by default) may map to it differently (UNVERIFIED).
-    timeout_s: how long to wait for a reply frame (s); the hand answers within milliseconds.
+    baudrate: bit/s; the vendor's examples use 3_000_000.
+    hand_id: the hand's id (0 from the factory; the SDK's ``set_hand_id`` renumbers hands); the
+        frame's destination byte is ``0x80 | hand_id``.
+    handedness: "right" or "left": connect() refuses a hand whose side register says otherwise
+        (the project's XHand model is a right hand); "" skips the check.
+    timeout_s: how long to wait for a reply frame (s); the SDK waits 100 ms.
     kp, ki, kd: per-joint position-loop gains sent with every command (SDK example: 100, 0, 0).
     tor_max: torque limit sent with every command, vendor units (SDK example: 300).
     position_margin_rad: how far outside its URDF limits a reported joint position may be
         before the reply is refused as implausible (DriverProtocolError).
+    acknowledge_unverified_wire_format: this framing has not been checked on a real hand yet
+        (docs/hardware_protocols.md); enable() on a real serial port refuses position mode
+        unless this is true. Fake hands on a pseudo-terminal need no acknowledgement.
     """
 
     port: str
     baudrate: int = 3_000_000
-    device_id: int = DEFAULT_HAND_ADDRESS
+    hand_id: int = 0
+    handedness: str = "right"
     timeout_s: float = 0.05
     kp: int = 100
     ki: int = 0
     kd: int = 0
     tor_max: int = 300
     position_margin_rad: float = POSITION_MARGIN_RAD
+    acknowledge_unverified_wire_format: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, str) or not self.port:
             raise ConfigError(f"port={self.port!r} is invalid: must name a serial device")
         check_int_range("baudrate", self.baudrate, 9600)
-        check_int_range("device_id", self.device_id, 0, 0xFD)
+        check_int_range("hand_id", self.hand_id, 0, 0x7E)
+        if self.handedness not in ("right", "left", ""):
+            raise ConfigError(
+                f"handedness={self.handedness!r} is invalid: 'right', 'left' or '' (no check)"
+            )
         check_positive("timeout_s", self.timeout_s)
         for gain in ("kp", "ki", "kd"):
             check_int_range(gain, getattr(self, gain), -32768, 32767)
         check_int_range("tor_max", self.tor_max, 0, 65535)
         check_non_negative("position_margin_rad", self.position_margin_rad)
+        if not isinstance(self.acknowledge_unverified_wire_format, bool):
+            raise ConfigError(
+                "acknowledge_unverified_wire_format="
+                f"{self.acknowledge_unverified_wire_format!r} is invalid: true or false"
+            )
+
+    @property
+    def address(self) -> int:
+        """The hand's destination byte on the bus."""
+        return HAND_ADDRESS_MASK | self.hand_id
+
+
+@dataclass(frozen=True)
+class HandInfo:
+    """What the hand's info registers say: ``side`` ('R', 'L' or another char as read),
+    ``serial_number``, ``hand_id`` and ``name``."""
+
+    side: str
+    serial_number: str
+    hand_id: int
+    name: str
+
+
+def decode_hand_info(payload: bytes) -> HandInfo:
+    """A register-read reply (u16 index, then registers 20..205) as :class:`HandInfo`."""
+    if len(payload) != 2 + HAND_INFO_BYTES:
+        raise ValueError(f"hand info reply of {len(payload)} bytes, expected {2 + HAND_INFO_BYTES}")
+    index = struct.unpack_from("<H", payload)[0]
+    if index != REGISTER_HAND_INFO:
+        raise ValueError(f"register reply for index {index}, asked for {REGISTER_HAND_INFO}")
+    data = payload[2:]
+
+    def text(raw: bytes) -> str:
+        return raw.split(b"\0", 1)[0].decode("ascii", errors="replace")
+
+    return HandInfo(chr(data[0]), text(data[1:33]), data[33], text(data[34:66]))
 
 
 class XHandSerialDriver(DriverSession):
@@ -176,6 +251,10 @@ class XHandSerialDriver(DriverSession):
         self._low, self._high = range_arrays(
             XHAND_JOINTS, widened_ranges(xhand_joint_limits(), config.position_margin_rad)
         )
+        self.hand_info: HandInfo | None = None
+        # The control payload read_state() re-sends; before any command, a powerless one
+        # (what the SDK re-sends before its first command too).
+        self._last_control = self._payload(np.zeros(len(XHAND_JOINTS)), MODE_POWERLESS)
 
     @property
     def name(self) -> str:
@@ -190,6 +269,7 @@ class XHandSerialDriver(DriverSession):
         return self._serial is not None
 
     def connect(self) -> None:
+        """Open the port and read the hand's info registers (proves it answers, checks side)."""
         try:
             self._serial = serial.Serial(
                 self.config.port, self.config.baudrate, timeout=self.config.timeout_s
@@ -202,10 +282,23 @@ class XHandSerialDriver(DriverSession):
             self.close()
             raise DriverConnectionError(f"{self.name}: serial port unusable: {exc}") from exc
         try:
-            self.read_state()  # proves the hand answers
+            request = struct.pack("<HH", REGISTER_HAND_INFO, HAND_INFO_BYTES)
+            try:
+                info = decode_hand_info(self._transact(CMD_READ_REGISTER, request))
+            except ValueError as exc:
+                raise DriverProtocolError(f"{self.name}: bad hand info reply: {exc}") from exc
         except DriverError:
             self.close()
             raise
+        wanted = {"right": "R", "left": "L"}.get(self.config.handedness)
+        other = {"R": "L", "L": "R"}.get(wanted or "")
+        if other is not None and info.side.upper() == other:
+            self.close()
+            raise ConfigError(
+                f"{self.name}: the hand reports side {info.side!r} (serial {info.serial_number!r})"
+                f" but handedness={self.config.handedness!r} is configured"
+            )
+        self.hand_info = info
 
     def close(self) -> None:
         link, self._serial = self._serial, None
@@ -217,8 +310,21 @@ class XHandSerialDriver(DriverSession):
                 pass
 
     def enable(self) -> None:
-        """Position mode at the current joint positions (the hand holds still)."""
-        state = self.read_state()
+        """Position mode at the current joint positions (the hand holds still).
+
+        The positions come from the reply to a powerless frame (there is no state request).
+        Refused on a real serial port while the wire format is unverified and not acknowledged.
+        """
+        if not self.config.acknowledge_unverified_wire_format and not is_pseudo_terminal(
+            self.config.port
+        ):
+            raise ConfigError(
+                f"{self.name}: refusing position mode: this RS-485 framing has not been verified "
+                "on a real XHand (docs/hardware_protocols.md says how to check it). Set "
+                "driver_config 'acknowledge_unverified_wire_format: true' to drive the hand "
+                "anyway"
+            )
+        state = self._control(np.zeros(len(XHAND_JOINTS)), MODE_POWERLESS)
         self._control(state.positions, MODE_POSITION)
         self._enabled = True
 
@@ -228,8 +334,8 @@ class XHandSerialDriver(DriverSession):
         self._enabled = False
 
     def read_state(self) -> JointState:
-        payload = self._transact(CMD_READ_STATE, b"")
-        return self._state_from(payload)
+        """The hand's state, from its reply to the last control frame sent again."""
+        return self._state_from(self._transact(CMD_CONTROL, self._last_control))
 
     def send_positions(self, positions: np.ndarray) -> None:
         """One control frame; the hand's reply is read and a reported error raises DeviceFault."""
@@ -242,9 +348,13 @@ class XHandSerialDriver(DriverSession):
             )
 
     # --- helpers --------------------------------------------------------------------------------
-    def _control(self, positions: np.ndarray, mode: int) -> JointState:
+    def _payload(self, positions: np.ndarray, mode: int) -> bytes:
         c = self.config
-        payload = encode_finger_commands(positions, mode, c.kp, c.ki, c.kd, c.tor_max)
+        return encode_finger_commands(positions, mode, c.kp, c.ki, c.kd, c.tor_max)
+
+    def _control(self, positions: np.ndarray, mode: int) -> JointState:
+        payload = self._payload(positions, mode)
+        self._last_control = payload
         return self._state_from(self._transact(CMD_CONTROL, payload))
 
     def _state_from(self, payload: bytes) -> JointState:
@@ -276,7 +386,7 @@ class XHandSerialDriver(DriverSession):
         link = self._serial
         if link is None:
             raise DriverConnectionError(f"{self.name}: not connected (call connect() first)")
-        frame = encode_frame(HOST_ADDRESS, self.config.device_id, command, payload)
+        frame = encode_frame(HOST_ADDRESS, self.config.address, command, payload)
         deadline = time.monotonic() + self.config.timeout_s
         try:
             # Bytes still queued (a late reply, a trailing tail) belong to no request of ours.
@@ -299,7 +409,7 @@ class XHandSerialDriver(DriverSession):
                 link.reset_input_buffer()
                 raise DriverProtocolError(
                     f"{self.name}: reply to {command:#04x} announces {length} payload bytes, "
-                    f"more than the {MAX_PAYLOAD_BYTES} a state frame can have"
+                    f"more than the {MAX_PAYLOAD_BYTES} of the largest reply (a state frame)"
                 )
             rest = self._read(link, length + CRC_BYTES, deadline)
         except (serial.SerialException, OSError, termios.error) as exc:
@@ -315,11 +425,16 @@ class XHandSerialDriver(DriverSession):
                 f"{self.name}: CRC mismatch in reply to {command:#04x}: got {crc:#06x}, "
                 f"computed {crc16_xmodem(header + body):#06x}"
             )
-        expected = (self.config.device_id, HOST_ADDRESS, command)
-        if (src, dst, reply_command) != expected:
+        # The SDK checks neither src nor dst of a reply, so what a hand puts there is not
+        # known (UNVERIFIED): only the command is checked.
+        if reply_command == CMD_ERROR:
+            code = struct.unpack_from("<H", body)[0] if len(body) >= 2 else -1
+            why = f"hand answered command {command:#04x} with an error"
+            raise DeviceFault(self.name, code, why)
+        if reply_command != command:
             raise DriverProtocolError(
-                f"{self.name}: unexpected reply (src {src:#04x}, dst {dst:#04x}, command "
-                f"{reply_command:#04x}), expected {tuple(hex(v) for v in expected)}"
+                f"{self.name}: reply with command {reply_command:#04x} (src {src:#04x}, dst "
+                f"{dst:#04x}) to a {command:#04x} request"
             )
         return body
 
