@@ -85,3 +85,40 @@ def test_rm75_on_the_realman_controller() -> None:
             assert reached, (arm_angles(), process.output()[-2000:])
             assert arm.movej_canfd_count() > 10
             assert process.stop() == 0, process.output()
+
+
+def test_xhand_on_the_rs485_hand() -> None:
+    """driver:=xhand (backend auto: the vendor SDK is not installed here, so the project's
+    RS-485 framing) on the fake hand's pty, over DDS: fingers follow /hand/joint_commands."""
+    from human_video_policy.drivers.fake_devices.xhand_fake import FakeXHand
+    from human_video_policy.robots.xhand import XHAND_JOINTS, xhand_joint_limits
+
+    with FakeXHand() as hand:
+        config = f'driver_config:="{{port: {hand.path}, timeout_s: 0.5}}"'
+        command = node_command(
+            "hand_controller_node",
+            "-p",
+            "driver:=xhand",
+            "-p",
+            config,
+            "-p",
+            "control_rate_hz:=20.0",
+        )
+        with RosProbe("probe_xhand") as probe, start_process(command) as process:
+            states = probe.record("/hand/joint_states", JointState)
+            assert wait_for(lambda: len(states) > 10, 30.0), process.output()
+            limits = xhand_joint_limits()
+            target = limits.lower + 0.3 * (limits.upper - limits.lower)
+            pub = probe.publisher("/hand/joint_commands", JointState)
+            end = time.monotonic() + 20.0
+            while time.monotonic() < end and not np.allclose(hand.positions, target, atol=0.01):
+                pub.publish(
+                    numpy_to_joint_state(XHAND_JOINTS, target, seconds_to_stamp(time.time()))
+                )
+                time.sleep(0.02)
+            assert np.allclose(hand.positions, target, atol=0.01), (
+                hand.positions - target,
+                process.output()[-2000:],
+            )
+            assert "xhand@" in process.output()
+            assert process.stop() == 0, process.output()

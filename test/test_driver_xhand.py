@@ -20,8 +20,8 @@ from human_video_policy.drivers.base import (
 )
 from human_video_policy.drivers.fake_devices import FaultMode
 from human_video_policy.drivers.fake_devices.xhand_fake import FakeXHand
+from human_video_policy.drivers.xhand import XHandConfig
 from human_video_policy.drivers.xhand_serial import (
-    XHandSerialConfig,
     XHandSerialDriver,
     crc16_xmodem,
     is_pseudo_terminal,
@@ -58,7 +58,7 @@ def hand() -> Iterator[FakeXHand]:
 @pytest.fixture
 def driver(hand: FakeXHand) -> Iterator[XHandSerialDriver]:
     # A generous timeout: the fake shares 2 loaded cores with the test.
-    xhand = XHandSerialDriver(XHandSerialConfig(port=hand.path, timeout_s=0.5))
+    xhand = XHandSerialDriver(XHandConfig(port=hand.path, timeout_s=0.5))
     xhand.connect()
     yield xhand
     xhand.close()
@@ -133,7 +133,7 @@ def test_dropped_link_is_a_connection_error(hand: FakeXHand, driver: XHandSerial
 
 
 def test_wrong_address_gets_no_answer(hand: FakeXHand) -> None:
-    other = XHandSerialDriver(XHandSerialConfig(port=hand.path, hand_id=1, timeout_s=0.03))
+    other = XHandSerialDriver(XHandConfig(port=hand.path, hand_id=1, timeout_s=0.03))
     with pytest.raises(DriverTimeoutError):
         other.connect()  # it asked 0x81; the hand is 0x80
     assert not other.is_connected
@@ -143,7 +143,7 @@ def test_wrong_address_gets_no_answer(hand: FakeXHand) -> None:
 def test_a_renumbered_hand_is_addressed_with_the_mask() -> None:
     with FakeXHand(hand_id=2) as renumbered:
         driver = XHandSerialDriver(
-            XHandSerialConfig(port=renumbered.path, hand_id=2, timeout_s=0.5)
+            XHandConfig(port=renumbered.path, hand_id=2, timeout_s=0.5)
         )
         driver.connect()
         driver.read_state()
@@ -163,11 +163,11 @@ def test_an_error_reply_is_a_device_fault_with_its_code(
 
 def test_a_hand_of_the_other_side_is_refused() -> None:
     with FakeXHand(side="L") as left:
-        driver = XHandSerialDriver(XHandSerialConfig(port=left.path, timeout_s=0.5))
+        driver = XHandSerialDriver(XHandConfig(port=left.path, timeout_s=0.5))
         with pytest.raises(ConfigError, match=r"side 'L'.*handedness='right'"):
             driver.connect()
         assert not driver.is_connected
-        anyside = XHandSerialDriver(XHandSerialConfig(port=left.path, handedness="", timeout_s=0.5))
+        anyside = XHandSerialDriver(XHandConfig(port=left.path, handedness="", timeout_s=0.5))
         anyside.connect()
         anyside.close()
 
@@ -178,11 +178,11 @@ def test_position_mode_on_a_real_port_needs_the_acknowledgement(hand: FakeXHand)
     hand's pty is a pseudo-terminal and needs none."""
     assert is_pseudo_terminal(hand.path)
     assert not is_pseudo_terminal("/dev/null") and not is_pseudo_terminal("/dev/does-not-exist")
-    real = XHandSerialDriver(XHandSerialConfig(port="/dev/null"))
+    real = XHandSerialDriver(XHandConfig(port="/dev/null"))
     with pytest.raises(ConfigError, match="acknowledge_unverified_wire_format"):
         real.enable()
     acknowledged = XHandSerialDriver(
-        XHandSerialConfig(port="/dev/null", acknowledge_unverified_wire_format=True)
+        XHandConfig(port="/dev/null", acknowledge_unverified_wire_format=True)
     )
     with pytest.raises(DriverConnectionError, match="not connected"):
         acknowledged.enable()  # past the gate, to the (absent) link
@@ -198,10 +198,10 @@ def test_bad_commands_are_refused_and_not_sent(hand: FakeXHand, driver: XHandSer
 
 def test_config_is_validated() -> None:
     with pytest.raises(ConfigError, match="hand_id"):
-        XHandSerialConfig(port="/dev/x", hand_id=0x80)
+        XHandConfig(port="/dev/x", hand_id=0x80)
     with pytest.raises(ConfigError, match="handedness"):
-        XHandSerialConfig(port="/dev/x", handedness="both")
+        XHandConfig(port="/dev/x", handedness="both")
     with pytest.raises(ConfigError, match="timeout_s"):
-        XHandSerialConfig(port="/dev/x", timeout_s=0)
+        XHandConfig(port="/dev/x", timeout_s=0)
     with pytest.raises(DriverConnectionError, match="cannot open"):
-        XHandSerialDriver(XHandSerialConfig(port="/dev/does-not-exist")).connect()
+        XHandSerialDriver(XHandConfig(port="/dev/does-not-exist")).connect()

@@ -27,7 +27,8 @@ from human_video_policy.drivers.fake_devices.dynamixel_fake import HostileDynami
 from human_video_policy.drivers.fake_devices.hostile import Hostility
 from human_video_policy.drivers.fake_devices.xhand_fake import HostileXHand
 from human_video_policy.drivers.widowx_gripper import FingerGripperDriver
-from human_video_policy.drivers.xhand_serial import XHandSerialConfig, XHandSerialDriver
+from human_video_policy.drivers.xhand import XHandConfig
+from human_video_policy.drivers.xhand_serial import XHandSerialDriver
 from human_video_policy.robots.widowx import widowx_joint_limits
 from human_video_policy.robots.xhand import XHAND_JOINTS, xhand_joint_limits
 
@@ -58,7 +59,7 @@ def hand() -> Iterator[HostileXHand]:
 
 @pytest.fixture
 def xhand(hand: HostileXHand) -> Iterator[XHandSerialDriver]:
-    driver = XHandSerialDriver(XHandSerialConfig(port=hand.path, timeout_s=XHAND_TIMEOUT_S))
+    driver = XHandSerialDriver(XHandConfig(port=hand.path, timeout_s=XHAND_TIMEOUT_S))
     driver.connect()
     yield driver
     driver.close()
@@ -157,7 +158,7 @@ def test_xhand_mutated_replies_fuzz(hand: HostileXHand) -> None:
     """200 replies with random bytes changed and a valid CRC: a DriverError or a state whose
     positions are finite and plausible, nothing else."""
     limits = xhand_joint_limits()
-    xhand = XHandSerialDriver(XHandSerialConfig(port=hand.path, timeout_s=0.05))
+    xhand = XHandSerialDriver(XHandConfig(port=hand.path, timeout_s=0.05))
     xhand.connect()
     hand.set_hostility(Hostility.MUTATED)
     outcomes = {"state": 0, "error": 0}

@@ -93,7 +93,16 @@ def test_every_cli_command_has_help() -> None:
 def test_doctor_reports_each_check() -> None:
     result = _run_hvp("doctor", timeout=120)
     out = result.stdout
-    for check in ("rclpy", "interfaces", "dds", "onnxruntime", "mujoco egl", "default model"):
+    checks = (
+        "rclpy",
+        "interfaces",
+        "dds",
+        "onnxruntime",
+        "mujoco egl",
+        "default model",
+        "xhand sdk",
+    )
+    for check in checks:
         assert any(line.split()[1:2] and check in line for line in out.splitlines()), out
     assert result.returncode == 0, out  # this machine has everything that is required
     assert "all required checks passed" in out

@@ -4,7 +4,7 @@ Each check prints OK, FAIL (required: exit code 1) or WARN (optional: e.g. no GP
 one-line fix. Checks: rclpy imports; two nodes exchange a message over DDS in this process; the
 project's interfaces (human_video_policy_msgs) import; ONNX Runtime and its execution providers;
 MuJoCo renders a small scene headless (EGL, in a subprocess); an NVIDIA GPU (nvidia-smi); the
-default policy model loads.
+default policy model loads; Robotera's XHand SDK, if installed, and the hands it lists.
 """
 
 from __future__ import annotations
@@ -251,6 +251,37 @@ def check_default_model() -> CheckResult:
     )
 
 
+def check_xhand_sdk(module: str | None = None) -> CheckResult:
+    """Robotera's XHand SDK: installed or not, and the hands it lists on each RS-485 port."""
+    from human_video_policy.drivers.xhand import SDK_MODULE, import_sdk, sdk_import_error
+
+    module = module or SDK_MODULE
+    why = sdk_import_error(module)
+    if why:
+        return CheckResult(
+            True,
+            f"{module} not installed ({why}); driver xhand uses the project's RS-485 framing",
+        )
+    sdk = import_sdk(module)
+    device = sdk.XHandControl()
+    found = []
+    for port in device.enumerate_devices("RS485"):
+        error = device.open_serial(port, 3_000_000)
+        if getattr(error, "error_code", 1) != 0:
+            found.append(f"{port}: cannot open ({getattr(error, 'error_message', '')})")
+            continue
+        try:
+            hands = []
+            for hand_id in device.list_hands_id():
+                side = device.get_hand_type(hand_id)[1]
+                hands.append(f"id {hand_id} side {side}")
+            found.append(f"{port}: {', '.join(hands) or 'no hand'}")
+        finally:
+            device.close_device()
+    version = device.get_sdk_version()
+    return CheckResult(True, f"{module} {version}; " + ("; ".join(found) or "no RS-485 port found"))
+
+
 def all_checks(timeout_s: float) -> list[Check]:
     return [
         Check("rclpy", True, check_rclpy),
@@ -261,6 +292,7 @@ def all_checks(timeout_s: float) -> list[Check]:
         Check("mujoco egl", True, lambda: check_mujoco(timeout_s)),
         Check("nvidia gpu", False, lambda: check_nvidia_gpu(min(timeout_s, 20.0))),
         Check("default model", True, check_default_model),
+        Check("xhand sdk", False, check_xhand_sdk),
     ]
 
 

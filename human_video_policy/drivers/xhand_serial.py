@@ -49,19 +49,17 @@ from human_video_policy.drivers.base import (
     check_command,
 )
 from human_video_policy.drivers.plausible import (
-    POSITION_MARGIN_RAD,
     check_plausible,
     range_arrays,
     widened_ranges,
 )
+from human_video_policy.drivers.xhand import XHandConfig
 from human_video_policy.errors import ConfigError
 from human_video_policy.robots.xhand import XHAND_JOINTS, xhand_joint_limits
-from human_video_policy.validation import check_int_range, check_non_negative, check_positive
 
 # --- wire format (source: Robotera XHand SDK, see docs/hardware_protocols.md) -----------------
 FRAME_HEADER = b"\x55\xaa"  # the SDK writes u16 0xAA55 little-endian; its parser wants 55 then AA
 HOST_ADDRESS = 0xFE
-HAND_ADDRESS_MASK = 0x80  # dst byte = 0x80 | hand_id
 BROADCAST_ADDRESS = 0xFF
 CMD_ERROR = 0x00  # reply: payload u16 LE error code
 CMD_CONTROL = 0x02  # 12 finger commands; the hand answers with its state
@@ -158,64 +156,6 @@ def is_pseudo_terminal(port: str) -> bool:
 
 
 @dataclass(frozen=True)
-class XHandSerialConfig:
-    """Serial link and position-loop settings of one XHand.
-
-    port: serial device of the USB-RS485 adapter (or a fake hand's pty).
-    baudrate: bit/s; the vendor's examples use 3_000_000.
-    hand_id: the hand's id (0 from the factory; the SDK's ``set_hand_id`` renumbers hands); the
-        frame's destination byte is ``0x80 | hand_id``.
-    handedness: "right" or "left": connect() refuses a hand whose side register says otherwise
-        (the project's XHand model is a right hand); "" skips the check.
-    timeout_s: how long to wait for a reply frame (s); the SDK waits 100 ms.
-    kp, ki, kd: per-joint position-loop gains sent with every command (SDK example: 100, 0, 0).
-    tor_max: torque limit sent with every command, vendor units (SDK example: 300).
-    position_margin_rad: how far outside its URDF limits a reported joint position may be
-        before the reply is refused as implausible (DriverProtocolError).
-    acknowledge_unverified_wire_format: this framing has not been checked on a real hand yet
-        (docs/hardware_protocols.md); enable() on a real serial port refuses position mode
-        unless this is true. Fake hands on a pseudo-terminal need no acknowledgement.
-    """
-
-    port: str
-    baudrate: int = 3_000_000
-    hand_id: int = 0
-    handedness: str = "right"
-    timeout_s: float = 0.05
-    kp: int = 100
-    ki: int = 0
-    kd: int = 0
-    tor_max: int = 300
-    position_margin_rad: float = POSITION_MARGIN_RAD
-    acknowledge_unverified_wire_format: bool = False
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.port, str) or not self.port:
-            raise ConfigError(f"port={self.port!r} is invalid: must name a serial device")
-        check_int_range("baudrate", self.baudrate, 9600)
-        check_int_range("hand_id", self.hand_id, 0, 0x7E)
-        if self.handedness not in ("right", "left", ""):
-            raise ConfigError(
-                f"handedness={self.handedness!r} is invalid: 'right', 'left' or '' (no check)"
-            )
-        check_positive("timeout_s", self.timeout_s)
-        for gain in ("kp", "ki", "kd"):
-            check_int_range(gain, getattr(self, gain), -32768, 32767)
-        check_int_range("tor_max", self.tor_max, 0, 65535)
-        check_non_negative("position_margin_rad", self.position_margin_rad)
-        if not isinstance(self.acknowledge_unverified_wire_format, bool):
-            raise ConfigError(
-                "acknowledge_unverified_wire_format="
-                f"{self.acknowledge_unverified_wire_format!r} is invalid: true or false"
-            )
-
-    @property
-    def address(self) -> int:
-        """The hand's destination byte on the bus."""
-        return HAND_ADDRESS_MASK | self.hand_id
-
-
-@dataclass(frozen=True)
 class HandInfo:
     """What the hand's info registers say: ``side`` ('R', 'L' or another char as read),
     ``serial_number``, ``hand_id`` and ``name``."""
@@ -244,7 +184,7 @@ def decode_hand_info(payload: bytes) -> HandInfo:
 class XHandSerialDriver(DriverSession):
     """:class:`~human_video_policy.drivers.base.JointDriver` for the XHand over RS-485."""
 
-    def __init__(self, config: XHandSerialConfig) -> None:
+    def __init__(self, config: XHandConfig) -> None:
         self.config = config
         self._serial: serial.Serial | None = None
         self._enabled = False
@@ -290,8 +230,7 @@ class XHandSerialDriver(DriverSession):
         except DriverError:
             self.close()
             raise
-        wanted = {"right": "R", "left": "L"}.get(self.config.handedness)
-        other = {"R": "L", "L": "R"}.get(wanted or "")
+        other = {"R": "L", "L": "R"}.get(self.config.wanted_side)
         if other is not None and info.side.upper() == other:
             self.close()
             raise ConfigError(
