@@ -142,9 +142,7 @@ def test_wrong_address_gets_no_answer(hand: FakeXHand) -> None:
 
 def test_a_renumbered_hand_is_addressed_with_the_mask() -> None:
     with FakeXHand(hand_id=2) as renumbered:
-        driver = XHandSerialDriver(
-            XHandConfig(port=renumbered.path, hand_id=2, timeout_s=0.5)
-        )
+        driver = XHandSerialDriver(XHandConfig(port=renumbered.path, hand_id=2, timeout_s=0.5))
         driver.connect()
         driver.read_state()
         assert {f[3] for f in renumbered.received} == {0x82}
@@ -205,3 +203,21 @@ def test_config_is_validated() -> None:
         XHandConfig(port="/dev/x", timeout_s=0)
     with pytest.raises(DriverConnectionError, match="cannot open"):
         XHandSerialDriver(XHandConfig(port="/dev/does-not-exist")).connect()
+
+
+def test_a_hand_sending_integer_positions_is_refused_not_misread(
+    hand: FakeXHand, driver: XHandSerialDriver
+) -> None:
+    """The SDK's header types the position int32 while its library reads the bytes as float32
+    (docs/hardware_protocols.md). Should a hand send integers, they must not pass as angles:
+    a positive int32 read as float32 is a tiny subnormal, a negative one a NaN; both refused."""
+    hand.positions[:] = 0.0
+    hand.positions[3] = 0.5  # sent as the int32 500
+    hand.position_encoding = "int32"
+    with pytest.raises(DriverProtocolError, match=r"subnormal.*int32 500"):
+        driver.read_state()
+    hand.positions[3] = -0.3  # the int32 -300: a NaN as float32
+    with pytest.raises(DriverProtocolError, match="implausible"):
+        driver.read_state()
+    hand.position_encoding = "float32"
+    np.testing.assert_allclose(driver.read_state().positions[3], -0.3, atol=1e-6)

@@ -121,7 +121,13 @@ class FingerState:
 
 
 def decode_finger_states(payload: bytes) -> list[FingerState]:
-    """The 12 finger states of a state payload (the tactile blocks after them are not used)."""
+    """The 12 finger states of a state payload (the tactile blocks after them are not used).
+
+    The position bytes are read as float32, as the vendor SDK reads them. Its header types the
+    field int32, so if a hand ever sent an integer there, its bit pattern read as a float would
+    be a tiny subnormal number (or a NaN when negative) that no finite or range check catches:
+    a subnormal position is refused here, naming both readings, never passed on as an angle.
+    """
     if len(payload) != STATE_PAYLOAD_BYTES:
         raise ValueError(
             f"state payload of {len(payload)} bytes; the SDK's SerialHandState_t is "
@@ -130,6 +136,13 @@ def decode_finger_states(payload: bytes) -> list[FingerState]:
     states = []
     for k in range(len(XHAND_JOINTS)):
         fields = FINGER_STATE.unpack_from(payload, k * FINGER_STATE.size)
+        bits = struct.unpack_from("<I", payload, k * FINGER_STATE.size + 2)[0]
+        if bits & 0x7F800000 == 0 and bits & 0x007FFFFF:
+            raise ValueError(
+                f"finger {k} position bytes {bits:#010x} are a subnormal float32 "
+                f"({fields[2]!r}), i.e. the int32 {struct.unpack('<i', struct.pack('<I', bits))[0]}"
+                ": the hand may send positions as integers (docs/hardware_protocols.md)"
+            )
         states.append(FingerState(position_rad=fields[2], errors=(fields[6], fields[7], fields[8])))
     return states
 

@@ -70,6 +70,9 @@ class FakeXHand(PtyPeer):
         self.modes = np.zeros(len(XHAND_JOINTS), dtype=int)
         self.errors = np.zeros((len(XHAND_JOINTS), 3), dtype=int)  # comm, joint, tip board
         self.error_reply = 0
+        # "float32" as the SDK reads the position bytes; "int32" sends them as the header types
+        # them (milliradians), for the test that such a hand is refused, not misread
+        self.position_encoding = "float32"
         self._buffer = bytearray()
         self._hand_lock = threading.Lock()
         super().__init__()
@@ -133,6 +136,13 @@ class FakeXHand(PtyPeer):
             reply = reply[:-1] + bytes([reply[-1] ^ 0x5A])
         return reply
 
+    def _position_field(self, position: float) -> float:
+        """The position as FINGER_STATE packs it: the float, or an int32 as its float bits."""
+        if self.position_encoding == "int32":
+            raw = struct.pack("<i", round(float(position) * 1000.0))
+            return struct.unpack("<f", raw)[0]
+        return float(position)
+
     def _info_registers(self) -> bytes:
         """Registers 20..205: side char, serial number (32), hand id, name (32), calibration."""
         data = self.side.encode()[:1] + self.serial_number.encode().ljust(32, b"\0")
@@ -144,7 +154,7 @@ class FakeXHand(PtyPeer):
             FINGER_STATE.pack(
                 k,
                 k,
-                float(self.positions[k]),
+                self._position_field(self.positions[k]),
                 0,
                 int(self.modes[k]) & 0xF,
                 30,
