@@ -105,6 +105,7 @@ def test_streaming_commands_bytes_on_the_wire(hand: FakeXHand, driver: XHandSeri
 def test_board_error_is_a_fault_in_state_and_a_device_fault_on_command(
     hand: FakeXHand, driver: XHandSerialDriver
 ) -> None:
+    driver.enable()
     hand.set_error(4, 1, 0x0008)
     state = driver.read_state()
     assert state.faults == (Fault(0x0008, "joint board error", XHAND_JOINTS[4]),)
@@ -221,3 +222,29 @@ def test_a_hand_sending_integer_positions_is_refused_not_misread(
         driver.read_state()
     hand.position_encoding = "float32"
     np.testing.assert_allclose(driver.read_state().positions[3], -0.3, atol=1e-6)
+
+
+def test_a_reconnect_or_failed_enable_never_re_sends_position_mode(
+    hand: FakeXHand, driver: XHandSerialDriver
+) -> None:
+    """Found by review: read_state re-sent the last frame, so after a reconnect (or a failed
+    enable) every tick drove the hand back to a target from before, in position mode, while
+    the controller said it was holding for ~/enable. Reads while not enabled are powerless."""
+    limits = xhand_joint_limits()
+    target = 0.5 * (limits.lower + limits.upper)
+    driver.enable()
+    driver.send_positions(target)
+    driver.close()
+    driver.connect()
+    hand.positions[:] = limits.lower  # the hand went limp and was moved meanwhile
+    driver.read_state()
+    assert hand.received[-1] == frame(0xFE, 0x80, 0x02, control_payload(np.zeros(12), 0))
+    np.testing.assert_allclose(hand.positions, limits.lower)
+    with pytest.raises(DriverCommandError, match="not enabled"):
+        driver.send_positions(target)
+    hand.error_reply = 0x0101  # the mode-3 frame of an enable fails ...
+    with pytest.raises(DeviceFault):
+        driver.enable()
+    hand.error_reply = 0
+    driver.read_state()  # ... and nothing in position mode is left to re-send
+    assert hand.received[-1] == frame(0xFE, 0x80, 0x02, control_payload(np.zeros(12), 0))

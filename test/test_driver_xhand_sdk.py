@@ -22,6 +22,7 @@ from human_video_policy.drivers.base import (
     DriverConnectionError,
     DriverError,
     DriverProtocolError,
+    DriverTimeoutError,
     Fault,
     JointDriver,
 )
@@ -75,7 +76,7 @@ def test_positions_go_out_and_come_back_in_joint_order(hand: standin.StandinHand
 def test_sdk_errors_become_driver_errors(hand: standin.StandinHand) -> None:
     driver = _driver()
     hand.error_code = 1501042
-    with pytest.raises(DeviceFault, match="SDK read_state: hand error") as info:
+    with pytest.raises(DeviceFault, match="hand error") as info:
         driver.read_state()
     assert info.value.code == 1501042
     hand.error_code = 0
@@ -83,6 +84,7 @@ def test_sdk_errors_become_driver_errors(hand: standin.StandinHand) -> None:
     with pytest.raises(DriverProtocolError, match="SDK read_state raised RuntimeError"):
         driver.read_state()
     hand.raise_in_read = False
+    driver.enable()
     hand.board_errors[4] = (0, 8, 0)
     state = driver.read_state()
     assert state.faults == (Fault(8, "joint board error", XHAND_JOINTS[4]),)
@@ -120,7 +122,7 @@ def test_connect_checks_the_port_the_hand_id_and_the_side(hand: standin.StandinH
     _driver(handedness="").close()
     hand.side = "N"  # the SDK's answer when the side register cannot be read
     with pytest.raises(DriverProtocolError, match="side reads 'N'"):
-        _driver(handedness="")
+        _driver()
 
 
 def test_a_missing_sdk_is_a_clear_connection_error() -> None:
@@ -163,5 +165,90 @@ def test_doctor_reports_the_sdk_and_the_hands_it_lists(hand: standin.StandinHand
     present = check_xhand_sdk(SDK)
     assert present.ok and "standin-0.0" in present.detail
     assert f"{PORT}: id 0 side R" in present.detail
+    from human_video_policy.bringup.doctor import port_in_use
+
+    with open(__file__) as held:  # this process's own open file is not "another process"
+        assert not port_in_use(held.name)
+    assert not port_in_use("/dev/does-not-exist")
+    import subprocess
+    import time
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import time; f = open({__file__!r}); time.sleep(30)"]
+    )
+    try:
+        deadline = time.monotonic() + 10.0
+        while not port_in_use(__file__):
+            assert time.monotonic() < deadline, "another process holding the file not seen"
+            time.sleep(0.05)
+    finally:
+        holder.kill()
+        holder.wait()
     absent = check_xhand_sdk("no_such_xhand_sdk")
     assert absent.ok and "not installed" in absent.detail and "RS-485 framing" in absent.detail
+
+
+def test_a_hand_that_never_answered_is_not_taken_for_one_at_zero(
+    hand: standin.StandinHand,
+) -> None:
+    """Found by review: the SDK reports a command without reply as success and returns its
+    all-zero default state; connect and enable started from it, so enable commanded 0 rad to
+    a hand elsewhere. The default state (every temperature 0) is now refused."""
+    hand.positions[:] = np.float32(0.4)
+    hand.silent = True
+    with pytest.raises(DriverTimeoutError, match="default state"):
+        _driver()
+    hand.silent = False
+    driver = _driver()
+    driver.enable()
+    np.testing.assert_allclose([q for _, q, _ in hand.commands[-1]], 0.4, atol=1e-6)
+    driver.close()
+
+
+def test_a_failed_enable_and_a_reconnect_never_leave_position_mode_behind(
+    hand: standin.StandinHand,
+) -> None:
+    """Found by review: a failed enable left a mode-3 command cached in the SDK, which every
+    later state read re-sent; reads while not enabled now send a powerless command first."""
+    driver = _driver()
+    hand.refuse_position_mode = True
+    with pytest.raises(DeviceFault):
+        driver.enable()
+    hand.refuse_position_mode = False
+    driver.read_state()
+    assert [m for _, _, m in hand.commands[-1]] == [0] * 12
+    with pytest.raises(DriverCommandError, match="not enabled"):
+        driver.send_positions(np.zeros(12))
+    driver.enable()
+    driver.send_positions(np.full(12, 0.2))
+    driver.close()
+    driver.connect()  # a reconnect: nothing from before is re-sent in position mode
+    driver.read_state()
+    assert [m for _, _, m in hand.commands[-1]] == [0] * 12
+    driver.close()
+
+
+class _Broken:
+    """An SDK whose calls return the wrong shapes: nothing but DriverErrors may come out."""
+
+    class XHandControl(standin.XHandControl):
+        def list_hands_id(self):  # type: ignore[override]
+            return None
+
+    HandCommand_t = standin.HandCommand_t
+
+
+def test_wrong_shapes_from_the_sdk_are_driver_errors_and_close_the_device(
+    hand: standin.StandinHand,
+) -> None:
+    driver = XHandSdkDriver(XHandConfig(port=PORT, backend="sdk"), sdk=_Broken)
+    with pytest.raises(DriverProtocolError, match="list_hands_id raised TypeError"):
+        driver.connect()
+    assert not driver.is_connected
+
+
+def test_the_driver_used_in_a_with_block_ends_powerless(hand: standin.StandinHand) -> None:
+    with XHandDriver(XHandConfig(port=PORT, sdk_module=SDK)) as driver:
+        driver.enable()
+        driver.send_positions(np.full(12, 0.3))
+    assert [m for _, _, m in hand.commands[-1]] == [0] * 12  # __exit__ disabled the hand

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass
@@ -251,8 +252,31 @@ def check_default_model() -> CheckResult:
     )
 
 
+def port_in_use(port: str) -> bool:
+    """True when another process has ``port`` open (Linux /proc; False where unreadable)."""
+    target = os.path.realpath(port)
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        if fd_dir.parent.name == str(os.getpid()):
+            continue
+        try:
+            links = list(fd_dir.iterdir())
+        except OSError:
+            continue
+        for link in links:
+            try:
+                if os.path.realpath(link) == target:
+                    return True
+            except OSError:
+                continue
+    return False
+
+
 def check_xhand_sdk(module: str | None = None) -> CheckResult:
-    """Robotera's XHand SDK: installed or not, and the hands it lists on each RS-485 port."""
+    """Robotera's XHand SDK: installed or not, and the hands it lists on each RS-485 port.
+
+    Listing hands opens the port and sends a register read: a port another process has open
+    (a running hand controller) is not probed, so the doctor never disturbs a live bus.
+    """
     from human_video_policy.drivers.xhand import SDK_MODULE, import_sdk, sdk_import_error
 
     module = module or SDK_MODULE
@@ -266,6 +290,9 @@ def check_xhand_sdk(module: str | None = None) -> CheckResult:
     device = sdk.XHandControl()
     found = []
     for port in device.enumerate_devices("RS485"):
+        if port_in_use(port):
+            found.append(f"{port}: in use by another process, not probed")
+            continue
         error = device.open_serial(port, 3_000_000)
         if getattr(error, "error_code", 1) != 0:
             found.append(f"{port}: cannot open ({getattr(error, 'error_message', '')})")

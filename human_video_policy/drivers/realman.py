@@ -291,7 +291,10 @@ class RealmanArmDriver(DriverSession):
 
     def _read_state(self, timeout_s: float) -> JointState:
         reply = self._request(
-            {"command": "get_current_arm_state"}, "state", "current_arm_state", timeout_s,
+            {"command": "get_current_arm_state"},
+            "state",
+            "current_arm_state",
+            timeout_s,
             newest=True,
         )
         arm_state = reply.get("arm_state")

@@ -19,7 +19,9 @@ import importlib
 from dataclasses import dataclass
 from types import ModuleType
 
-from human_video_policy.drivers.base import DriverWrapper
+import numpy as np
+
+from human_video_policy.drivers.base import DriverProtocolError, DriverWrapper
 from human_video_policy.drivers.plausible import POSITION_MARGIN_RAD
 from human_video_policy.errors import ConfigError
 from human_video_policy.validation import (
@@ -76,7 +78,7 @@ class XHandConfig:
             raise ConfigError(f"port={self.port!r} is invalid: must name a serial device")
         check_choice("backend", self.backend, BACKENDS)
         check_int_range("baudrate", self.baudrate, 9600)
-        check_int_range("hand_id", self.hand_id, 0, 0x7E)
+        check_int_range("hand_id", self.hand_id, 0, 0x7D)  # 0x80 | 0x7E would be the host
         if self.handedness not in ("right", "left", ""):
             raise ConfigError(
                 f"handedness={self.handedness!r} is invalid: 'right', 'left' or '' (no check)"
@@ -105,13 +107,49 @@ class XHandConfig:
         return {"right": "R", "left": "L"}.get(self.handedness, "")
 
 
+def check_hand_identity(device: str, config: XHandConfig, side: str, hand_id: int) -> None:
+    """The hand that answered is the configured one: its id, and its side ('R'/'L', any case)
+    when ``handedness`` is set. ConfigError for the other side, DriverProtocolError for a side
+    or id that does not read as one (both backends use this one rule)."""
+    if hand_id != config.hand_id:
+        raise DriverProtocolError(
+            f"{device}: the hand reports id {hand_id}, hand_id={config.hand_id} is configured"
+        )
+    wanted = config.wanted_side
+    if not wanted:
+        return
+    if side.upper() not in ("R", "L"):
+        raise DriverProtocolError(f"{device}: the hand's side reads {side!r}, not R or L")
+    if side.upper() != wanted:
+        raise ConfigError(
+            f"{device}: the hand reports side {side!r} but handedness={config.handedness!r} "
+            "is configured"
+        )
+
+
+def refuse_integer_positions(device: str, positions: np.ndarray) -> None:
+    """DriverProtocolError when a position's float32 bytes are subnormal: the vendor header
+    types the field int32, and a positive int32 read as float32 is such a tiny number, which
+    no finite or range check would catch (a negative one is a NaN, refused elsewhere)."""
+    bits = np.asarray(positions, dtype="<f4").view("<u4")
+    subnormal = ((bits & 0x7F800000) == 0) & ((bits & 0x007FFFFF) != 0)
+    if np.any(subnormal):
+        k = int(np.argmax(subnormal))
+        as_int = int(np.asarray(bits[k], dtype="<u4").view("<i4"))
+        raise DriverProtocolError(
+            f"{device}: finger {k} position bytes {int(bits[k]):#010x} are a subnormal float32, "
+            f"i.e. the int32 {as_int}: the hand may send positions as integers "
+            "(docs/hardware_protocols.md)"
+        )
+
+
 def import_sdk(module: str = SDK_MODULE) -> ModuleType:
     """``<module>.xhand_control`` (the vendor's binding); ImportError when not installed."""
     return importlib.import_module(f"{module}.xhand_control")
 
 
 def sdk_import_error(module: str = SDK_MODULE) -> str:
-    """"" when the SDK imports, else why not (for ``hvp doctor`` and backend auto)."""
+    """ "" when the SDK imports, else why not (for ``hvp doctor`` and backend auto)."""
     try:
         import_sdk(module)
     except ImportError as exc:
@@ -122,7 +160,7 @@ def sdk_import_error(module: str = SDK_MODULE) -> str:
 
 
 def resolve_backend(config: XHandConfig) -> str:
-    """"sdk" or "serial" for ``config.backend`` (auto: the SDK when it imports)."""
+    """ "sdk" or "serial" for ``config.backend`` (auto: the SDK when it imports)."""
     if config.backend != "auto":
         return config.backend
     return "sdk" if not sdk_import_error(config.sdk_module) else "serial"
@@ -142,3 +180,6 @@ class XHandDriver(DriverWrapper):
             from human_video_policy.drivers.xhand_serial import XHandSerialDriver
 
             super().__init__(XHandSerialDriver(config))
+
+    def __exit__(self, *exc: object) -> None:
+        self.inner.__exit__(*exc)  # type: ignore[attr-defined]  # disables, then closes

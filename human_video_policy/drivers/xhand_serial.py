@@ -39,6 +39,7 @@ import serial
 
 from human_video_policy.drivers.base import (
     DeviceFault,
+    DriverCommandError,
     DriverConnectionError,
     DriverError,
     DriverProtocolError,
@@ -53,7 +54,11 @@ from human_video_policy.drivers.plausible import (
     range_arrays,
     widened_ranges,
 )
-from human_video_policy.drivers.xhand import XHandConfig
+from human_video_policy.drivers.xhand import (
+    XHandConfig,
+    check_hand_identity,
+    refuse_integer_positions,
+)
 from human_video_policy.errors import ConfigError
 from human_video_policy.robots.xhand import XHAND_JOINTS, xhand_joint_limits
 
@@ -123,10 +128,8 @@ class FingerState:
 def decode_finger_states(payload: bytes) -> list[FingerState]:
     """The 12 finger states of a state payload (the tactile blocks after them are not used).
 
-    The position bytes are read as float32, as the vendor SDK reads them. Its header types the
-    field int32, so if a hand ever sent an integer there, its bit pattern read as a float would
-    be a tiny subnormal number (or a NaN when negative) that no finite or range check catches:
-    a subnormal position is refused here, naming both readings, never passed on as an angle.
+    The position bytes are read as float32, as the vendor SDK reads them (the driver then
+    refuses subnormal ones: :func:`~human_video_policy.drivers.xhand.refuse_integer_positions`).
     """
     if len(payload) != STATE_PAYLOAD_BYTES:
         raise ValueError(
@@ -136,13 +139,6 @@ def decode_finger_states(payload: bytes) -> list[FingerState]:
     states = []
     for k in range(len(XHAND_JOINTS)):
         fields = FINGER_STATE.unpack_from(payload, k * FINGER_STATE.size)
-        bits = struct.unpack_from("<I", payload, k * FINGER_STATE.size + 2)[0]
-        if bits & 0x7F800000 == 0 and bits & 0x007FFFFF:
-            raise ValueError(
-                f"finger {k} position bytes {bits:#010x} are a subnormal float32 "
-                f"({fields[2]!r}), i.e. the int32 {struct.unpack('<i', struct.pack('<I', bits))[0]}"
-                ": the hand may send positions as integers (docs/hardware_protocols.md)"
-            )
         states.append(FingerState(position_rad=fields[2], errors=(fields[6], fields[7], fields[8])))
     return states
 
@@ -205,9 +201,9 @@ class XHandSerialDriver(DriverSession):
             XHAND_JOINTS, widened_ranges(xhand_joint_limits(), config.position_margin_rad)
         )
         self.hand_info: HandInfo | None = None
-        # The control payload read_state() re-sends; before any command, a powerless one
-        # (what the SDK re-sends before its first command too).
-        self._last_control = self._payload(np.zeros(len(XHAND_JOINTS)), MODE_POWERLESS)
+        self._powerless = self._payload(np.zeros(len(XHAND_JOINTS)), MODE_POWERLESS)
+        # The position frame read_state() re-sends while enabled (the last one sent).
+        self._last_position = self._powerless
 
     @property
     def name(self) -> str:
@@ -243,18 +239,17 @@ class XHandSerialDriver(DriverSession):
         except DriverError:
             self.close()
             raise
-        other = {"R": "L", "L": "R"}.get(self.config.wanted_side)
-        if other is not None and info.side.upper() == other:
+        try:
+            check_hand_identity(self.name, self.config, info.side, info.hand_id)
+        except (ConfigError, DriverError):
             self.close()
-            raise ConfigError(
-                f"{self.name}: the hand reports side {info.side!r} (serial {info.serial_number!r})"
-                f" but handedness={self.config.handedness!r} is configured"
-            )
+            raise
         self.hand_info = info
 
     def close(self) -> None:
         link, self._serial = self._serial, None
         self._enabled = False
+        self._last_position = self._powerless  # nothing from before is ever re-sent
         if link is not None:
             try:
                 link.close()
@@ -276,22 +271,32 @@ class XHandSerialDriver(DriverSession):
                 "driver_config 'acknowledge_unverified_wire_format: true' to drive the hand "
                 "anyway"
             )
-        state = self._control(np.zeros(len(XHAND_JOINTS)), MODE_POWERLESS)
-        self._control(state.positions, MODE_POSITION)
+        state = self._state_from(self._transact(CMD_CONTROL, self._powerless))
+        try:
+            self._control(state.positions, MODE_POSITION)
+        except DriverError:
+            self._power_off_quietly()  # a half-done enable must not leave the hand powered
+            raise
         self._enabled = True
 
     def disable(self) -> None:
         """Powerless mode: the fingers go limp."""
-        self._control(np.zeros(len(XHAND_JOINTS)), MODE_POWERLESS)
         self._enabled = False
+        self._last_position = self._powerless
+        self._state_from(self._transact(CMD_CONTROL, self._powerless))
 
     def read_state(self) -> JointState:
-        """The hand's state, from its reply to the last control frame sent again."""
-        return self._state_from(self._transact(CMD_CONTROL, self._last_control))
+        """The hand's state, from its reply to a control frame sent again: the last position
+        frame while enabled, a powerless one otherwise (never a position frame the caller did
+        not just send while enabled)."""
+        payload = self._last_position if self._enabled else self._powerless
+        return self._state_from(self._transact(CMD_CONTROL, payload))
 
     def send_positions(self, positions: np.ndarray) -> None:
         """One control frame; the hand's reply is read and a reported error raises DeviceFault."""
         command = check_command(self.name, self.joint_names, positions)
+        if not self._enabled:
+            raise DriverCommandError(f"{self.name}: not enabled (call enable() first)")
         state = self._control(command, MODE_POSITION)
         if state.faults:
             first = state.faults[0]
@@ -306,8 +311,16 @@ class XHandSerialDriver(DriverSession):
 
     def _control(self, positions: np.ndarray, mode: int) -> JointState:
         payload = self._payload(positions, mode)
-        self._last_control = payload
+        self._last_position = payload
         return self._state_from(self._transact(CMD_CONTROL, payload))
+
+    def _power_off_quietly(self) -> None:
+        self._enabled = False
+        self._last_position = self._powerless
+        try:
+            self._transact(CMD_CONTROL, self._powerless)
+        except DriverError:
+            pass
 
     def _state_from(self, payload: bytes) -> JointState:
         try:
@@ -319,10 +332,12 @@ class XHandSerialDriver(DriverSession):
             for source, code in zip(ERROR_SOURCES, finger.errors, strict=True):
                 if code:
                     faults.append(Fault(code=code, meaning=f"{source} error", joint=joint))
+        raw = np.array([f.position_rad for f in fingers])
+        refuse_integer_positions(self.name, raw)
         positions = check_plausible(
             self.name,
             self.joint_names,
-            np.array([f.position_rad for f in fingers]),
+            raw,
             self._low,
             self._high,
         )

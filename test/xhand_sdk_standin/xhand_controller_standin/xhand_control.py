@@ -32,8 +32,15 @@ class FingerCommand_t:
 
 
 class HandCommand_t:
+    """``finger_command`` returns a new list of the same element objects on each access, as the
+    pybind11 std::array caster does: mutating an element sticks, replacing one is lost."""
+
     def __init__(self) -> None:
-        self.finger_command = [FingerCommand_t() for _ in range(FINGERS)]
+        self._fingers = [FingerCommand_t() for _ in range(FINGERS)]
+
+    @property
+    def finger_command(self) -> list[FingerCommand_t]:
+        return list(self._fingers)
 
 
 class FingerState_t:
@@ -59,6 +66,7 @@ class StandinHand:
     positions: np.ndarray = field(default_factory=lambda: np.zeros(FINGERS, dtype=np.float32))
     board_errors: dict[int, tuple[int, int, int]] = field(default_factory=dict)
     silent: bool = False  # no reply: the SDK still reports success
+    refuse_position_mode: bool = False  # an error reply to mode-3 commands
     error_code: int = 0  # every call answered with this error
     raise_in_read: bool = False  # the binding raises (a broken wheel)
     commands: list[list[tuple[int, float, int]]] = field(default_factory=list)
@@ -68,12 +76,14 @@ BUS: dict[str, list[StandinHand]] = {}
 
 
 class XHandControl:
+    """Positional-only arguments, as the binding (no py::arg) accepts them."""
+
     def __init__(self) -> None:
         self._hands: list[StandinHand] | None = None
-        self._last: dict[int, HandCommand_t] = {}
+        self._last = HandCommand_t()  # one cached command, as the SDK's hand_command_
         self._state: dict[int, HandState_t] = {}
 
-    def open_serial(self, port: str, baudrate: int) -> ErrorStruct:
+    def open_serial(self, port: str, baudrate: int, /) -> ErrorStruct:
         if port not in BUS or baudrate != 3_000_000:
             return ErrorStruct(SERIAL_COMMUNICATION_ERROR, f"cannot open {port} at {baudrate}")
         self._hands = BUS[port]
@@ -88,22 +98,22 @@ class XHandControl:
     def _hand(self, hand_id: int) -> StandinHand | None:
         return next((h for h in self._hands or [] if h.hand_id == hand_id), None)
 
-    def get_hand_type(self, hand_id: int) -> tuple[ErrorStruct, str]:
+    def get_hand_type(self, hand_id: int, /) -> tuple[ErrorStruct, str]:
         hand = self._hand(hand_id)
         if hand is None:
             return ErrorStruct(SERIAL_COMMUNICATION_ERROR, "no reply"), "N"
         return ErrorStruct(), hand.side
 
-    def send_command(self, hand_id: int, command: HandCommand_t) -> ErrorStruct:
+    def send_command(self, hand_id: int, command: HandCommand_t, /) -> ErrorStruct:
+        self._last = command  # cached before the write, as the SDK does (so@0x384c0)
         hand = self._hand(hand_id)
-        if hand is None or self._hands is None:
+        if self._hands is None:
             return ErrorStruct(SERIAL_COMMUNICATION_ERROR, "port closed")
-        if hand.error_code:
-            return ErrorStruct(hand.error_code, "hand error")
-        self._last[hand_id] = command
-        if hand.silent:
-            return ErrorStruct()  # the SDK's quirk: a timeout is not an error
+        if hand is None or hand.silent:
+            return ErrorStruct()  # no reply within 100 ms: the SDK still reports success
         fingers = command.finger_command
+        if hand.error_code or (hand.refuse_position_mode and any(f.mode == 3 for f in fingers)):
+            return ErrorStruct(hand.error_code or 1501001, "hand error")
         hand.commands.append([(f.id, f.position, f.mode) for f in fingers])
         for finger in fingers:
             if finger.mode == 3 and finger.id not in hand.board_errors:
@@ -111,19 +121,23 @@ class XHandControl:
         state = HandState_t()
         for k, finger_state in enumerate(state.finger_state):
             finger_state.position = float(hand.positions[k])
+            finger_state.temperature = 30  # a powered hand reports its temperature (degC)
+            finger_state.raw_position = fingers[k].mode & 0xF
             errors = hand.board_errors.get(k, (0, 0, 0))
-            (finger_state.commboard_err, finger_state.jonitboard_err, finger_state.tipboard_err) = (
-                errors
-            )
+            (
+                finger_state.commboard_err,
+                finger_state.jonitboard_err,
+                finger_state.tipboard_err,
+            ) = errors
         self._state[hand_id] = state
         return ErrorStruct()
 
-    def read_state(self, hand_id: int, force_update: bool) -> tuple[ErrorStruct, HandState_t]:
+    def read_state(self, hand_id: int, force_update: bool, /) -> tuple[ErrorStruct, HandState_t]:
         hand = self._hand(hand_id)
         if hand is not None and hand.raise_in_read:
             raise RuntimeError("pybind11: bad state")
         if force_update:
-            error = self.send_command(hand_id, self._last.get(hand_id, HandCommand_t()))
+            error = self.send_command(hand_id, self._last)
             if error.error_code:
                 return error, HandState_t()
         return ErrorStruct(), self._state.get(hand_id, HandState_t())
