@@ -22,7 +22,7 @@ import json
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from human_video_policy.drivers.fake_devices import FaultMode
 
@@ -96,6 +96,33 @@ class FakeRealmanController:
             except OSError:
                 pass
 
+    # Joint limits as the controller reports them (0.001 deg, deg/s, deg/s^2 x 1000): the
+    # RM75's (Realman RM75 user manual: +-178, +-130, +-178, +-135, +-178, +-128, +-360 deg).
+    _LIMITS: ClassVar[dict[str, tuple[str, list[int]]]] = {
+        "get_joint_min_pos": (
+            "min_pos",
+            [-178000, -130000, -178000, -135000, -178000, -128000, -360000],
+        ),
+        "get_joint_max_pos": (
+            "max_pos",
+            [178000, 130000, 178000, 135000, 178000, 128000, 360000],
+        ),
+        "get_joint_max_speed": ("joint_speed", [180000] * 4 + [225000] * 3),
+        "get_joint_max_acc": ("joint_acc", [600000] * 7),
+    }
+
+    # RM75 link lengths as DH rows (alpha, a, d, offset); d from the arm's model (0.2405, 0.256,
+    # 0.21, 0.144 m), alternating +-90 deg twists.
+    _DH: ClassVar[list[list[int]]] = [
+        [0, 0, 240500, 0],
+        [-90000, 0, 0, 0],
+        [90000, 0, 256000, 0],
+        [-90000, 0, 0, 0],
+        [90000, 0, 210000, 0],
+        [-90000, 0, 0, 0],
+        [90000, 0, 144000, 0],
+    ]
+
     _FLOOD = (
         json.dumps({"state": "current_trajectory_state", "trajectory_state": True}).encode()
         + b"\r\n"
@@ -165,6 +192,57 @@ class FakeRealmanController:
             hostile = self.reply_hook(request)
             if hostile is not None:
                 return hostile
+        if command == "get_arm_software_info":  # JSON protocol, "Version information"
+            return self._line(
+                {
+                    "Product_version": "RM75-B",
+                    "algorithm_info": {"version": "1.4.4"},
+                    "command": "arm_software_info",
+                    "ctrl_info": {"build_time": "2024/08/28 18:36:18", "version": "V1.6.1"},
+                    "dynamic_info": {"model_version": "2"},
+                    "plan_info": {"build_time": "2024/08/28 18:36:33", "version": "V1.6.1"},
+                }
+            )
+        if command == "get_arm_current_trajectory":  # no planned motion (canfd is not planned)
+            return self._line(
+                {"state": "arm_current_trajectory", "type": "none", "data": list(self.joint_mdeg)}
+            )
+        if command == "get_realtime_push":  # UDP push configuration (not sent by this fake)
+            return self._line(
+                {
+                    "command": "get_realtime_push",
+                    "custom": {"expand_state": False, "joint_speed": False, "lift_state": False},
+                    "cycle": 5,
+                    "enable": False,
+                    "ip": "127.0.0.1",
+                    "port": 8089,
+                }
+            )
+        if command == "get_current_work_frame":
+            return self._line(
+                {"state": "current_work_frame", "frame_name": "World", "pose": [0] * 6}
+            )
+        if command == "get_current_tool_frame":
+            return self._line(
+                {
+                    "state": "current_tool_frame",
+                    "tool_name": "Arm_Tip",
+                    "pose": [0] * 6,
+                    "payload": 0,
+                    "position": [0, 0, 0],
+                }
+            )
+        if command == "get_DH_data":  # alpha, offset in 0.001 deg; a, d in micrometres
+            dh = {f"joint_{i + 1}": row for i, row in enumerate(self._DH[: len(self.joint_mdeg)])}
+            return self._line({"command": "get_DH_data", **dh})
+        if command == "get_install_pose":
+            return self._line({"pose": [0, 0, 0], "state": "install_pose"})
+        if command in self._LIMITS:
+            key, values = self._LIMITS[command]
+            return self._line({key: values[: len(self.joint_mdeg)], "state": command[4:]})
+        if command in ("set_arm_stop", "set_arm_slow_stop"):
+            key = "arm_stop" if command == "set_arm_stop" else "arm_slow_stop"
+            return self._line({"command": command, key: True})
         if command == "get_current_arm_state":
             return self._line(
                 {
@@ -172,7 +250,9 @@ class FakeRealmanController:
                     "arm_state": {
                         "joint": list(self.joint_mdeg),
                         "pose": [0, 0, 0, 0, 0, 0],
-                        "err": self.error_code,
+                        # a list of codes, [0] without error, as current controllers answer
+                        # (and the vendor SDK requires)
+                        "err": [self.error_code],
                     },
                 }
             )
