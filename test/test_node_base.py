@@ -269,3 +269,37 @@ def test_use_sim_time_makes_the_node_follow_clock() -> None:
         assert process.stop(signal.SIGINT) == 0
     # Stamps come from the node's clock: sim time (~1000 s), not wall time (~1.7e9 s).
     assert 1000.0 <= stamps[-1] < 1100.0, stamps
+
+
+_STUCK_NODE = """
+import sys, time
+from human_video_policy.nodes.base import HvpNode, run_node
+
+class Stuck(HvpNode):
+    def __init__(self, **kwargs):
+        super().__init__("stuck", **kwargs)
+
+    def run(self, stop):
+        print("running", flush=True)
+        time.sleep(60)  # a main loop blocked in a call that never looks at `stop`
+
+sys.exit(run_node(Stuck, sys.argv[1:]))
+"""
+
+
+def test_a_main_loop_that_ignores_the_stop_ends_within_the_guard(tmp_path) -> None:
+    """A node whose main loop is blocked (here: a 60 s sleep) ends 4 s after SIGINT, with
+    its stacks on stderr, instead of outliving SIGINT and SIGTERM until a SIGKILL."""
+    import sys
+    import time
+
+    script = tmp_path / "stuck_node.py"
+    script.write_text(_STUCK_NODE)
+    with start_process([sys.executable, str(script), "--ros-args", "-r", "__node:=stuck"]) as p:
+        assert wait_for(lambda: "running" in p.output(), 30.0), p.output()
+        start = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        assert p.wait(15.0) == 0, p.output()
+        assert 3.0 < time.monotonic() - start < 8.0
+        assert "main loop did not return within 4 s" in p.output()
+        assert "in run" in p.output()  # the stack shows where it was stuck

@@ -23,6 +23,7 @@ Time: nodes read time from ``self.get_clock()`` (see :meth:`HvpNode.now_s`), so 
 
 from __future__ import annotations
 
+import faulthandler
 import math
 import os
 import re
@@ -53,6 +54,8 @@ from human_video_policy.stop_signals import SignalBridge
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG_ERROR = 2
+# How long a node's main loop may take to return once it was asked to stop (HvpNode).
+STOP_TIMEOUT_S = 4.0
 
 Check = Callable[[str, Any], Any]
 """A parameter check: ``check(name, value) -> value``, raising ConfigError (see validation)."""
@@ -137,7 +140,11 @@ class HvpNode(Node):
     Subclasses call ``super().__init__(default_name)``, declare parameters with :meth:`param`,
     and override :meth:`diagnostics_report`; :meth:`run` is the node's main loop in the main
     thread (default: wait for shutdown) while callbacks run in the executor's spin thread.
+    ``stop_timeout_s``: how long :meth:`run` may take to return after the stop request before
+    the process ends anyway (None: no limit, for a node that must finish writing).
     """
+
+    stop_timeout_s: float | None = STOP_TIMEOUT_S
 
     def __init__(self, default_name: str, **kwargs: Any) -> None:
         super().__init__(default_name, **kwargs)
@@ -308,10 +315,15 @@ def run_node(
             target=_watch, args=(node, stop, spin_thread), name=f"{name}-watch", daemon=True
         )
         watcher.start()
+        run_returned = threading.Event()
+        if node.stop_timeout_s is not None:
+            _guard_stop(name, stop, run_returned, failure, node.stop_timeout_s)
         try:
             node.run(stop)
         except BaseException as exc:  # reported below
             failure.append(exc)
+        finally:
+            run_returned.set()
         stop.set()
         watcher.join()
         if failure:
@@ -429,6 +441,38 @@ def _whole_value(argv: Sequence[str], token: str, value: str) -> str:
 
 
 CLEANUP_TIMEOUT_S = 3.0
+
+
+def _guard_stop(
+    name: str,
+    stop: threading.Event,
+    run_returned: threading.Event,
+    failure: list,
+    timeout_s: float = STOP_TIMEOUT_S,
+) -> None:
+    """Ends the process if ``node.run`` has not returned ``timeout_s`` after ``stop`` was set.
+
+    Why: a main loop blocked inside a native call (seen once in a loaded CI-like run: the scene
+    camera outlived SIGINT and SIGTERM and was SIGKILLed, failing its graph) cannot see the
+    stop. The stop was asked for, so the process ends, with every thread's stack on stderr to
+    show where it was stuck, before the launcher's SIGKILL (5 s after SIGINT).
+    """
+
+    def guard() -> None:
+        stop.wait()
+        if run_returned.wait(timeout_s):
+            return
+        print(
+            f"{name}: main loop did not return within {timeout_s:g} s of the stop request; "
+            "exiting (stacks below)",
+            file=sys.stderr,
+            flush=True,
+        )
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        sys.stderr.flush()
+        os._exit(EXIT_FAILURE if failure else EXIT_OK)
+
+    threading.Thread(target=guard, name=f"{name}-stop-guard", daemon=True).start()
 
 
 def _exit_if_cleanup_hangs(name: str, code: int) -> None:

@@ -116,6 +116,8 @@ def _check_topics(name: str, value: list[Any]) -> list[str]:
 class RecorderNode(HvpNode):
     """Records ``topics`` into per-episode rosbag2 bags (see the module docstring)."""
 
+    stop_timeout_s = None  # it writes what was queued before the stop, then closes the bag
+
     default_name = "recorder"
 
     def __init__(self, **kwargs: Any) -> None:
