@@ -104,3 +104,18 @@ def test_the_vendor_sdk_and_the_driver_send_the_same_trajectory() -> None:
         exact = np.degrees(trajectory) * 1000.0
         np.testing.assert_array_equal(vendor_mdeg, np.trunc(exact).astype(int))
         assert np.abs(driver_mdeg - exact).max() <= 0.5 + 1e-9
+
+
+def test_doctor_reports_the_sdk_and_whether_the_controller_answers() -> None:
+    from human_video_policy.bringup.doctor import check_realman
+
+    alone = check_realman()
+    assert alone.ok and "robotic-arm 1.1.6" in alone.detail
+    with FakeRealmanController() as fake:
+        fake.joint_mdeg = list(START_MDEG)
+        result = check_realman(f"127.0.0.1:{fake.port}")
+        assert result.ok, result
+        assert "answers: joints" in result.detail and "connects (RM75-B)" in result.detail
+        assert fake.movej_canfd_count() == 0  # a check moves nothing
+    nobody = check_realman("127.0.0.1:1")
+    assert not nobody.ok and "does not answer" in nobody.detail

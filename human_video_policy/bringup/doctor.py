@@ -4,7 +4,8 @@ Each check prints OK, FAIL (required: exit code 1) or WARN (optional: e.g. no GP
 one-line fix. Checks: rclpy imports; two nodes exchange a message over DDS in this process; the
 project's interfaces (human_video_policy_msgs) import; ONNX Runtime and its execution providers;
 MuJoCo renders a small scene headless (EGL, in a subprocess); an NVIDIA GPU (nvidia-smi); the
-default policy model loads; Robotera's XHand SDK, if installed, and the hands it lists.
+default policy model loads; Robotera's XHand SDK, if installed, and the hands it lists;
+Realman's SDK version and, with ``--realman HOST[:PORT]``, whether that controller answers.
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--timeout", type=float, default=60.0, metavar="S", help="limit of the slow checks (s)"
+    )
+    parser.add_argument(
+        "--realman",
+        default="",
+        metavar="HOST[:PORT]",
+        help="also check that this RealMan controller answers (the project's client and, if "
+        "installed, Realman's SDK); reads only, moves nothing",
     )
     parser.set_defaults(func=run)
 
@@ -309,7 +317,56 @@ def check_xhand_sdk(module: str | None = None) -> CheckResult:
     return CheckResult(True, f"{module} {version}; " + ("; ".join(found) or "no RS-485 port found"))
 
 
-def all_checks(timeout_s: float) -> list[Check]:
+def check_realman(address: str = "") -> CheckResult:
+    """Realman's SDK (robotic-arm): its version; with ``address``, whether that controller
+    answers the project's client and the SDK (state reads only)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        sdk = f"robotic-arm {version('robotic-arm')}"
+    except PackageNotFoundError:
+        sdk = ""
+    if not address:
+        detail = sdk or "robotic-arm not installed (optional: driver realman needs no SDK)"
+        return CheckResult(True, detail + "; no controller given (--realman HOST[:PORT])")
+    host, _, port_text = address.partition(":")
+    try:
+        port = int(port_text or 8080)
+    except ValueError:
+        return CheckResult(False, f"--realman {address!r}: port is not a number", "HOST:8080")
+    from human_video_policy.drivers.base import DriverError
+    from human_video_policy.drivers.realman import RealmanArmConfig, RealmanArmDriver
+
+    driver = RealmanArmDriver(RealmanArmConfig(host=host, port=port))
+    try:
+        driver.connect()
+        joints = driver.read_state().positions
+    except DriverError as exc:
+        return CheckResult(
+            False,
+            f"{host}:{port} does not answer the project's client: {exc}",
+            "check the controller's IP (factory 192.168.1.18), port 8080 and the cable",
+        )
+    finally:
+        driver.close()
+    found = [f"{host}:{port} answers: joints {[round(float(q), 3) for q in joints]} rad"]
+    if sdk:
+        from Robotic_Arm.rm_robot_interface import RoboticArm, rm_thread_mode_e
+
+        arm = RoboticArm(rm_thread_mode_e.RM_TRIPLE_MODE_E)
+        handle = arm.rm_create_robot_arm(host, port)
+        try:
+            if handle.id <= 0:
+                return CheckResult(False, f"{sdk} cannot connect to {host}:{port}", "")
+            code, info = arm.rm_get_arm_software_info()
+            product = info.get("product_version", "?") if code == 0 else f"error {code}"
+            found.append(f"{sdk} connects ({product})")
+        finally:
+            arm.rm_delete_robot_arm()
+    return CheckResult(True, "; ".join(found))
+
+
+def all_checks(timeout_s: float, realman: str = "") -> list[Check]:
     return [
         Check("rclpy", True, check_rclpy),
         Check("interfaces", True, check_interfaces),
@@ -320,12 +377,13 @@ def all_checks(timeout_s: float) -> list[Check]:
         Check("nvidia gpu", False, lambda: check_nvidia_gpu(min(timeout_s, 20.0))),
         Check("default model", True, check_default_model),
         Check("xhand sdk", False, check_xhand_sdk),
+        Check("realman", bool(realman), lambda: check_realman(realman)),
     ]
 
 
 def run(args: argparse.Namespace) -> int:
     failed_required = 0
-    for check in all_checks(args.timeout):
+    for check in all_checks(args.timeout, getattr(args, "realman", "")):
         try:
             result = check.run()
         except Exception as exc:  # a check must never crash the doctor
