@@ -29,6 +29,7 @@ from human_video_policy.drivers.base import (
     DriverProtocolError,
     DriverSession,
     DriverTimeoutError,
+    DriverWrapper,
     Fault,
     JointState,
     check_command,
@@ -204,6 +205,8 @@ class RealmanArmConfig:
     joint_names: command/state order, one per arm joint; default RM75 ``joint1..joint7``.
     follow: ``movej_canfd`` follow flag: true = high follow (the joint tracks each target
         at once; send at a steady high rate), false = low follow (smoothed).
+    backend: "json" (this module's client, the default) or "sdk" (Realman's own Python SDK,
+        ``robotic-arm``, where installed: drivers/realman_sdk.py); see :class:`RealmanDriver`.
     """
 
     host: str
@@ -212,6 +215,7 @@ class RealmanArmConfig:
     state_timeout_s: float = 0.005
     joint_names: tuple[str, ...] = RM75_JOINTS
     follow: bool = False
+    backend: str = "json"
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host:
@@ -226,6 +230,8 @@ class RealmanArmConfig:
             raise ConfigError(f"joint_names={self.joint_names!r} is invalid: 1 to 7 unique names")
         if not isinstance(self.follow, bool):
             raise ConfigError(f"follow={self.follow!r} is invalid: must be true or false")
+        if self.backend not in ("json", "sdk"):
+            raise ConfigError(f"backend={self.backend!r} is invalid: 'json' or 'sdk'")
 
 
 class RealmanArmDriver(DriverSession):
@@ -503,3 +509,25 @@ class RealmanArmDriver(DriverSession):
             if len(self._buffer) > MAX_LINE_BYTES:
                 self._buffer = b""
         self.pushed_bytes_discarded += received
+
+
+class RealmanDriver(DriverWrapper):
+    """The RealMan arm on the client ``config.backend`` names: the project's JSON client
+    (:class:`RealmanArmDriver`) or Realman's SDK (``realman_sdk.RealmanSdkDriver``). The
+    controller node's ``driver: realman`` builds this one."""
+
+    def __init__(self, config: RealmanArmConfig) -> None:
+        self.config = config
+        if config.backend == "sdk":
+            from human_video_policy.drivers.realman_sdk import RealmanSdkDriver
+
+            super().__init__(RealmanSdkDriver(config))
+        else:
+            super().__init__(RealmanArmDriver(config))
+
+    @property
+    def tick_io_bound_s(self) -> float | None:
+        return getattr(self.inner, "tick_io_bound_s", None)
+
+    def __exit__(self, *exc: object) -> None:
+        self.inner.__exit__(*exc)  # type: ignore[attr-defined]  # disables, then closes

@@ -69,7 +69,7 @@ _MAX_LAG_S = 0.1
 
 # driver parameter -> (module, class); real drivers are imported only when selected.
 REAL_DRIVERS: dict[str, tuple[str, str]] = {
-    "realman": ("human_video_policy.drivers.realman", "RealmanArmDriver"),
+    "realman": ("human_video_policy.drivers.realman", "RealmanDriver"),
     "xhand": ("human_video_policy.drivers.xhand", "XHandDriver"),
     "dynamixel": ("human_video_policy.drivers.dynamixel", "DynamixelArmDriver"),
 }
