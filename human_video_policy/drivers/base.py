@@ -17,8 +17,9 @@ what happened, so a controller can log it, hold position and report it on /diagn
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, Self, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 import numpy as np
 
@@ -164,6 +165,20 @@ def check_command(driver_name: str, joint_names: tuple[str, ...], positions: obj
     if not np.isfinite(arr).all():
         raise DriverCommandError(f"{driver_name}: command contains NaN/inf: {arr.tolist()}")
     return arr
+
+
+def vendor_call(device: str, what: str, action: Callable[[], Any]) -> Any:
+    """``action()``: one whole call into a vendor SDK (lookups, call, unpacking of its result).
+    Anything it raises other than a DriverError becomes a DriverProtocolError naming the
+    device and ``what``, so a binding's TypeError or RuntimeError never escapes a driver."""
+    try:
+        return action()
+    except DriverError:
+        raise
+    except Exception as exc:
+        raise DriverProtocolError(
+            f"{device}: SDK {what} raised {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 class DriverSession:

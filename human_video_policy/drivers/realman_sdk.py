@@ -31,6 +31,7 @@ from human_video_policy.drivers.base import (
     Fault,
     JointState,
     check_command,
+    vendor_call,
 )
 from human_video_policy.drivers.realman import (
     MAX_ABS_JOINT_MDEG,
@@ -144,15 +145,7 @@ class RealmanSdkDriver(DriverSession):
         return self._arm
 
     def _do(self, what: str, action: Callable[[], Any]) -> Any:
-        """``action()``; anything but a DriverError it raises becomes a DriverProtocolError."""
-        try:
-            return action()
-        except DriverError:
-            raise
-        except Exception as exc:
-            raise DriverProtocolError(
-                f"{self.name}: SDK {what} raised {type(exc).__name__}: {exc}"
-            ) from exc
+        return vendor_call(self.name, what, action)
 
     def _check(self, what: str, code: Any) -> None:
         if not isinstance(code, int) or isinstance(code, bool):

@@ -43,6 +43,7 @@ from human_video_policy.drivers.base import (
     Fault,
     JointState,
     check_command,
+    vendor_call,
 )
 from human_video_policy.drivers.plausible import check_plausible, range_arrays, widened_ranges
 from human_video_policy.drivers.xhand import (
@@ -180,16 +181,7 @@ class XHandSdkDriver(DriverSession):
         return self._device
 
     def _do(self, what: str, action: Callable[[], Any]) -> Any:
-        """``action()``: one whole SDK interaction (lookups, call, unpacking); anything it
-        raises other than a DriverError becomes a DriverProtocolError naming ``what``."""
-        try:
-            return action()
-        except DriverError:
-            raise
-        except Exception as exc:
-            raise DriverProtocolError(
-                f"{self.name}: SDK {what} raised {type(exc).__name__}: {exc}"
-            ) from exc
+        return vendor_call(self.name, what, action)
 
     def _check(self, what: str, error: Any, connection: bool = False) -> None:
         """Raise for an ErrorStruct whose error_code is not 0 (DeviceFault, or a connection

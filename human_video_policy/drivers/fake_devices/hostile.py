@@ -121,7 +121,8 @@ class HostileDevice:
         self._flood: Flood | None = None
 
     def _flood_chunk(self) -> bytes:
-        raise NotImplementedError
+        """What a flood writes; devices override it for their own frames and headers."""
+        return os.urandom(64)
 
     def set_hostility(self, hostility: Hostility) -> None:
         """Switch behaviour; a flood starts at once and runs until the next switch."""
