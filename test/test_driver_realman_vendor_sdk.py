@@ -156,3 +156,73 @@ def test_the_sdk_backend_drives_the_arm_behind_the_controller_core() -> None:
         fake.reply_hook = None
         core.stop()
         assert not driver.is_connected
+
+
+def test_the_vendor_sdk_waits_for_the_pushed_end_of_a_planned_move() -> None:
+    """rm_movej blocking: the fake acknowledges (receive_state) and pushes
+    current_trajectory_state when the motion ends; the SDK returns only after that push. State
+    reads between a non-blocking move and its push get the state reply, not the push."""
+    with FakeRealmanController() as fake:
+        fake.joint_mdeg = list(START_MDEG)
+        fake.motion_s = 0.3
+        arm = _vendor_arm(fake)
+        try:
+            assert arm.rm_set_arm_power(1) == 0
+            goal = [5.0, -10.0, 15.0, -20.0, 25.0, -30.0, 35.0]
+            start = time.monotonic()
+            assert arm.rm_movej(goal, 20, 0, 0, 1) == 0
+            assert time.monotonic() - start >= 0.25  # it waited for the pushed completion
+            assert fake.joint_mdeg == [round(v * 1000) for v in goal]
+            fake.motion_s = 0.05
+            back = [float(v) / 1000.0 for v in START_MDEG]
+            assert arm.rm_movej(back, 20, 0, 0, 0) == 0  # non-blocking: returns on the ack
+            for _ in range(20):  # the completion is pushed among these replies
+                code, state = arm.rm_get_current_arm_state()
+                assert code == 0 and len(state["joint"]) == 7
+                time.sleep(0.01)
+            np.testing.assert_allclose(state["joint"], back)
+        finally:
+            arm.rm_delete_robot_arm()
+
+
+def test_the_vendor_sdk_reports_the_fakes_refusals_as_error_codes() -> None:
+    """Refusals the JSON protocol answers with false (receive_state / arm_power): the SDK
+    returns 1 ("controller returned false"), and nothing moves."""
+    with FakeRealmanController() as fake:
+        fake.joint_mdeg = list(START_MDEG)
+        arm = _vendor_arm(fake)
+        try:
+            assert arm.rm_movej([1.0] * 7, 20, 0, 0, 1) == 1  # not powered
+            assert arm.rm_set_arm_power(1) == 0
+            assert arm.rm_movej([179.0, 0, 0, 0, 0, 0, 0], 20, 0, 0, 1) == 1  # beyond +-178 deg
+            fake.error_code = 0x100D  # collision
+            assert arm.rm_movej([1.0] * 7, 20, 0, 0, 1) == 1
+            assert arm.rm_set_arm_power(0) == 0
+            assert arm.rm_set_arm_power(1) == 1  # power-on refused while the error stands
+            assert fake.joint_mdeg == START_MDEG and not fake.powered
+        finally:
+            arm.rm_delete_robot_arm()
+
+
+def test_the_driver_reads_state_among_pushed_trajectory_lines() -> None:
+    """The project's driver on a controller that pushes planned-move lines (acknowledgement and
+    completion, as the SDK's movej gets them) between the driver's requests: every state read
+    is the controller's state, never a push."""
+    with FakeRealmanController() as fake:
+        fake.joint_mdeg = list(START_MDEG)
+        config = RealmanArmConfig(host="127.0.0.1", port=fake.port, state_timeout_s=0.1)
+        driver = RealmanArmDriver(config)
+        driver.connect()
+        driver.enable()
+        try:
+            for i in range(30):
+                fake.push({"command": "movej", "receive_state": True})
+                fake.push(
+                    {"state": "current_trajectory_state", "trajectory_state": True, "device": 0}
+                )
+                fake.joint_mdeg = [i * 100] * 7
+                time.sleep(0.002)  # the pushes reach the driver's socket before its request
+                state = driver.read_state()
+                np.testing.assert_allclose(state.positions, np.radians([i / 10.0] * 7), atol=1e-9)
+        finally:
+            driver.close()

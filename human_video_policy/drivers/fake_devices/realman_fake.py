@@ -1,8 +1,11 @@
 """A RealMan arm controller on 127.0.0.1: JSON lines over TCP, answered like the real one.
 
 Implements the commands the driver uses (``get_current_arm_state``, ``set_arm_power``,
-``movej_canfd``), keeps the joint angles in 0.001 degree, and injects faults: drop the
-connection, a malformed (non-JSON) reply, no reply, and a system error code (reported in
+``movej_canfd``), the connect handshake and the planned ``movej`` of Realman's own SDK (an
+acknowledgement ``receive_state``, then, ``motion_s`` later, a pushed
+``current_trajectory_state`` line when the motion ends), keeps the joint angles in 0.001
+degree, and injects faults: drop the connection, a malformed (non-JSON) reply, no reply, and
+a system error code (reported in
 ``current_arm_state.err``; with an error the arm refuses power-on and ignores targets). Unknown
 commands get ``{"command": ..., "receive_state": false}``. Sources: docs/hardware_protocols.md.
 
@@ -38,6 +41,7 @@ class FakeRealmanController:
         self.received: list[bytes] = []  # every request line as it arrived (terminator kept)
         self.reply_hook: Callable[[dict[str, Any]], bytes | None] | None = None
         self.push_flood = False
+        self.motion_s = 0.05  # how long a planned movej takes before its completion is pushed
         self._movej_seen = False
         self.pushed_bytes = 0
         self.connections = 0
@@ -61,6 +65,15 @@ class FakeRealmanController:
         self._stop.set()
         self._thread.join(timeout=2.0)
         self._server.close()
+
+    def push(self, message: dict[str, Any]) -> None:
+        """Send one unsolicited line to the connected client (as a controller pushes states)."""
+        with self._lock:
+            client = self._client
+        if client is None:
+            raise RuntimeError("no client is connected")
+        with self._send_lock:
+            client.sendall(self._line(message))
 
     def movej_canfd_count(self) -> int:
         with self._lock:
@@ -262,6 +275,8 @@ class FakeRealmanController:
                 return self._line({"command": "set_arm_power", "arm_power": False})
             self.powered = on
             return self._line({"command": "set_arm_power", "arm_power": True})
+        if command == "movej":  # planned: acknowledged now, completion pushed when it ends
+            return self._planned_move(request)
         if command == "movej_canfd":
             self._movej_seen = True
             joints = request.get("joint")
@@ -270,6 +285,49 @@ class FakeRealmanController:
                 self.joint_mdeg = [int(v) for v in joints]
             return b""  # pass-through commands are not answered
         return self._line({"command": command, "receive_state": False})
+
+    def _planned_move(self, request: dict[str, Any]) -> bytes:
+        """``movej``: refused (``receive_state: false``) without power, with an error, or with a
+        target outside the joint limits; else acknowledged and completed ``motion_s`` later."""
+        joints = request.get("joint")
+        low = self._LIMITS["get_joint_min_pos"][1]
+        high = self._LIMITS["get_joint_max_pos"][1]
+        valid = (
+            isinstance(joints, list)
+            and len(joints) == len(self.joint_mdeg)
+            and all(
+                isinstance(v, int) and lo <= v <= hi
+                for v, lo, hi in zip(joints, low, high, strict=False)
+            )
+        )
+        if not (valid and self.powered and not self.error_code):
+            return self._line({"command": "movej", "receive_state": False})
+        client = self._client
+        target = [int(v) for v in joints]
+
+        def complete() -> None:
+            with self._lock:
+                if self._client is not client or client is None:
+                    return
+                ok = self.powered and not self.error_code
+                if ok:
+                    self.joint_mdeg = target
+            done = {
+                "state": "current_trajectory_state",
+                "trajectory_state": ok,
+                "device": 0,
+                "trajectory_connect": 0,
+            }
+            try:
+                with self._send_lock:
+                    client.sendall(self._line(done))
+            except OSError:
+                pass
+
+        timer = threading.Timer(self.motion_s, complete)
+        timer.daemon = True
+        timer.start()
+        return self._line({"command": "movej", "receive_state": True})
 
     @staticmethod
     def _line(message: dict[str, Any]) -> bytes:
