@@ -48,7 +48,7 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "train": ["torch==2.13.0", "onnx>=1.16", "onnxscript>=0.1"],
+        "train": ["torch==2.13.0", "onnx>=1.16", "onnxscript>=0.1", "tensorboard>=2.14"],
         "dev": ["pytest>=8", "pytest-timeout>=2", "ruff>=0.6"],
     },
     entry_points={"console_scripts": ["hvp = human_video_policy.cli.main:main"]},
