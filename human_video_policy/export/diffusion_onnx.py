@@ -1,0 +1,319 @@
+"""Export a :class:`DiTPolicy` to an exported-policy directory (two ONNX graphs + policy.json)
+and report its parity against PyTorch.
+
+Parity (issue 13's bar): for recorded or random inputs, (1) every denoiser step of ONNX Runtime
+against PyTorch eager on the same inputs, max abs error; (2) the encoder; (3) a whole DDIM + CFG
+chunk from the same initial noise, ONNX Runtime through ``runtime.DiffusionPolicy`` against
+``DiTPolicy.sample``. The report is written into the spec; the export fails (and removes what it
+wrote) when a tolerance is exceeded.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+
+from human_video_policy.errors import ModelLoadError
+from human_video_policy.policies.diffusion_schedule import guided_eps
+from human_video_policy.policies.dit.modeling_dit import (
+    DENOISER_INPUTS,
+    DenoiserGraph,
+    DiTPolicy,
+    EncoderGraph,
+    encoder_input_names,
+)
+from human_video_policy.policies.model_spec import (
+    GraphSpec,
+    ModelSpec,
+    SamplerSpec,
+    sha256_of,
+)
+
+OPSET = 17
+STEP_TOLERANCE = 1e-4
+CHUNK_TOLERANCE = 1e-3
+
+
+def _example_inputs(model: DiTPolicy, batch: int, rng: np.random.Generator) -> dict[str, Any]:
+    cfg = model.config
+    out: dict[str, torch.Tensor] = {}
+    names = encoder_input_names(cfg)
+    if "image" in names:
+        h, w = cfg.image_size
+        out["image"] = torch.from_numpy(rng.random((batch, 3, h, w), dtype=np.float32))
+    if "state" in names:
+        mean, std = model.state_mean.numpy(), model.state_std.numpy()
+        state = mean + std * rng.standard_normal((batch, cfg.state_dim))
+        out["state"] = torch.from_numpy(state.astype(np.float32))
+    if "instruction_ids" in names:
+        high = len(cfg.vocabulary) + 2
+        out["instruction_ids"] = torch.from_numpy(
+            rng.integers(0, high, (batch, cfg.max_words)).astype(np.int64)
+        )
+    if "fov" in names:
+        out["fov"] = torch.from_numpy(rng.uniform(0.5, 1.5, (batch, 2)).astype(np.float32))
+    return out
+
+
+def _to_onnx(
+    module: torch.nn.Module,
+    args: tuple,
+    inputs: list[str],
+    outputs: list[str],
+    dynamic: dict[str, dict[int, str]],
+) -> onnx.ModelProto:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            args,
+            buffer,
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=dynamic,
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    proto = onnx.load_from_string(buffer.getvalue())
+    proto.producer_name = "human_video_policy"
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def _shapes(proto: onnx.ModelProto, which: str) -> dict[str, list[int | str]]:
+    values = proto.graph.input if which == "inputs" else proto.graph.output
+    out = {}
+    for value in values:
+        dims = value.type.tensor_type.shape.dim
+        out[value.name] = [d.dim_param if d.dim_param else int(d.dim_value) for d in dims]
+    return out
+
+
+def _session(path: Path):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def measure_parity(
+    model: DiTPolicy,
+    directory: Path,
+    inputs: dict[str, torch.Tensor],
+    seed: int = 0,
+) -> dict[str, float]:
+    """Max abs errors ONNX Runtime vs PyTorch: encoder outputs, each DDIM step's denoiser
+    output (conditional and unconditional), and the whole chunk from the same noise."""
+    from human_video_policy.runtime.diffusion_policy import DiffusionPolicy
+
+    cfg = model.config
+    model.eval()
+    names = encoder_input_names(cfg)
+    encoder = _session(directory / "encoder.onnx")
+    denoiser = _session(directory / "denoiser.onnx")
+    feed = {k: inputs[k].numpy() for k in names}
+    cond_ort, state_ort = encoder.run(["condition", "state_norm"], feed)
+    with torch.no_grad():
+        cond_pt, state_pt = EncoderGraph(model)(*[inputs[k] for k in names])
+    report = {
+        "encoder_max_abs_error": float(
+            max(
+                np.abs(cond_ort - cond_pt.numpy()).max(), np.abs(state_ort - state_pt.numpy()).max()
+            )
+        )
+    }
+    rng = np.random.default_rng(seed)
+    b = cond_pt.shape[0]
+    schedule = cfg.schedule
+    step_errors = []
+    x = rng.standard_normal((b, cfg.horizon, cfg.action_dim)).astype(np.float32)
+    for t in schedule.timesteps():
+        args = {
+            "noisy_actions": np.concatenate([x, x]),
+            "timestep": np.full(2 * b, float(t), dtype=np.float32),
+            "condition": np.concatenate([cond_pt.numpy()] * 2),
+            "cond_keep": np.concatenate([np.ones(b), np.zeros(b)]).astype(np.float32),
+            "state_norm": np.concatenate([state_pt.numpy()] * 2),
+            "state_keep": np.ones(2 * b, dtype=np.float32),
+            "action_mask": np.ones((2 * b, cfg.horizon, cfg.action_dim), dtype=np.float32),
+        }
+        (eps_ort,) = denoiser.run(["eps"], args)
+        with torch.no_grad():
+            eps_pt = model.denoise(*[torch.from_numpy(args[k]) for k in DENOISER_INPUTS]).numpy()
+        step_errors.append(float(np.abs(eps_ort - eps_pt).max()))
+        x = schedule.ddim_step(x, guided_eps(eps_pt[:b], eps_pt[b:], cfg.guidance_scale), int(t))
+    report["denoiser_step_max_abs_error"] = max(step_errors)
+    # Whole chunk: runtime (numpy loop on ORT) vs DiTPolicy.sample, same initial noise.
+    runtime = DiffusionPolicy(directory, self_test=False)
+    chunk_errors = []
+    for i in range(b):
+        noise = rng.standard_normal((1, cfg.horizon, cfg.action_dim)).astype(np.float32)
+        sample_batch = _sample_batch(model, inputs, i)
+        image = None
+        if "image" in inputs:  # the runtime takes uint8 pixels: compare on the same pixels
+            image = (inputs["image"][i].permute(1, 2, 0).numpy() * 255.0).round()
+            image = image.clip(0, 255).astype(np.uint8)
+            pixels = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
+            sample_batch[cfg.image_key] = pixels
+        reference = model.sample(sample_batch, noise=noise)[0]
+        state = inputs["state"][i].numpy() if "state" in inputs else np.zeros(0, np.float32)
+        ours = runtime.predict(image, state, noise=noise)
+        chunk_errors.append(float(np.abs(ours - reference).max()))
+    report["chunk_max_abs_error"] = max(chunk_errors)
+    report["chunk_scale"] = float(np.abs(model.action_std.numpy()).max())
+    return report
+
+
+def _sample_batch(model: DiTPolicy, inputs: dict[str, torch.Tensor], i: int) -> dict[str, Any]:
+    cfg = model.config
+    batch: dict[str, Any] = {}
+    if "image" in inputs:
+        batch[cfg.image_key] = inputs["image"][i : i + 1]
+    if "state" in inputs:
+        batch["observation.state"] = inputs["state"][i : i + 1]
+    if "instruction_ids" in inputs:
+        batch["task"] = [""]
+    if "fov" in inputs:
+        batch["observation.fov"] = inputs["fov"][i : i + 1]
+    return batch
+
+
+def export_dit(
+    model: DiTPolicy,
+    directory: str | Path,
+    *,
+    action_names: Sequence[str],
+    state_names: Sequence[str],
+    dt: float,
+    training: dict[str, Any] | None = None,
+    parity_inputs: dict[str, torch.Tensor] | None = None,
+    seed: int = 0,
+    step_tolerance: float = STEP_TOLERANCE,
+    chunk_tolerance: float = CHUNK_TOLERANCE,
+    overwrite: bool = False,
+) -> ModelSpec:
+    """Write ``directory`` (encoder.onnx, denoiser.onnx, policy.json) and check parity.
+
+    ``parity_inputs``: encoder inputs by name (recorded observations); 4 random ones if None.
+    Refuses to replace an existing directory unless ``overwrite``; on a parity failure the
+    directory is removed and ModelLoadError names the measured errors.
+    """
+    cfg = model.config
+    directory = Path(directory)
+    if len(action_names) != cfg.action_dim or len(state_names) != cfg.state_dim:
+        raise ModelLoadError(
+            f"the model has {cfg.action_dim} action dims / {cfg.state_dim} state dims but "
+            f"{len(action_names)} action names / {len(state_names)} state names were given"
+        )
+    if directory.exists() and any(directory.iterdir()) and not overwrite:
+        raise ModelLoadError(f"{directory} exists and is not empty; pass overwrite to replace it")
+    staging = directory.with_name(directory.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    model.eval()
+    rng = np.random.default_rng(seed)
+    example = _example_inputs(model, 2, rng)
+    names = encoder_input_names(cfg)
+    encoder_proto = _to_onnx(
+        EncoderGraph(model),
+        tuple(example[k] for k in names),
+        names,
+        ["condition", "state_norm"],
+        {**{k: {0: "batch"} for k in names}, "condition": {0: "batch"}, "state_norm": {0: "batch"}},
+    )
+    with torch.no_grad():
+        condition, state_norm = EncoderGraph(model)(*[example[k] for k in names])
+    b = condition.shape[0]
+    denoiser_args = (
+        torch.randn(b, cfg.horizon, cfg.action_dim),
+        torch.full((b,), 5.0),
+        condition,
+        torch.ones(b),
+        state_norm,
+        torch.ones(b),
+        torch.ones(b, cfg.horizon, cfg.action_dim),
+    )
+    denoiser_proto = _to_onnx(
+        DenoiserGraph(model),
+        denoiser_args,
+        list(DENOISER_INPUTS),
+        ["eps"],
+        {**{k: {0: "batch"} for k in DENOISER_INPUTS}, "eps": {0: "batch"}},
+    )
+    graphs = {}
+    for name, proto in (("encoder", encoder_proto), ("denoiser", denoiser_proto)):
+        path = staging / f"{name}.onnx"
+        onnx.save(proto, str(path))
+        graphs[name] = GraphSpec(
+            file=path.name,
+            sha256=sha256_of(path),
+            inputs=_shapes(proto, "inputs"),
+            outputs=_shapes(proto, "outputs"),
+        )
+    schedule = cfg.schedule
+    spec = ModelSpec(
+        policy_type="dit",
+        action_space=cfg.action_space,
+        action_names=tuple(action_names),
+        state_names=tuple(state_names),
+        horizon=cfg.horizon,
+        dt=float(dt),
+        action_target=cfg.action_target,
+        image=(
+            {"key": cfg.image_key, "height": cfg.image_size[0], "width": cfg.image_size[1]}
+            if cfg.image_encoder != "none"
+            else None
+        ),
+        instruction=(
+            {"vocabulary": list(cfg.vocabulary), "max_words": cfg.max_words}
+            if cfg.language_encoder == "vocab"
+            else None
+        ),
+        normalization={
+            "action_mean": [float(v) for v in model.action_mean],
+            "action_std": [float(v) for v in model.action_std],
+        },
+        sampler=SamplerSpec(
+            train_steps=schedule.train_steps,
+            schedule=schedule.kind,
+            inference_steps=schedule.inference_steps,
+            eta=schedule.eta,
+            clip_sample=schedule.clip_sample,
+            guidance_scale=cfg.guidance_scale,
+            seed=seed,
+        ),
+        graphs=graphs,
+        training=dict(training or {}),
+        model_config=cfg.to_dict(),
+    )
+    spec.write(staging)
+    try:
+        inputs = parity_inputs if parity_inputs is not None else _example_inputs(model, 4, rng)
+        parity = measure_parity(model, staging, inputs, seed)
+    except Exception:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    parity.update(step_tolerance=step_tolerance, chunk_tolerance=chunk_tolerance)
+    if not (
+        parity["denoiser_step_max_abs_error"] <= step_tolerance
+        and parity["encoder_max_abs_error"] <= step_tolerance
+        and parity["chunk_max_abs_error"] <= chunk_tolerance
+    ):
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ModelLoadError(f"ONNX export disagrees with PyTorch beyond tolerance: {parity}")
+    spec = ModelSpec(**{**spec.__dict__, "parity": parity})
+    spec.write(staging)
+    if directory.exists():
+        shutil.rmtree(directory)
+    staging.replace(directory)
+    return spec

@@ -1,0 +1,268 @@
+"""Run an exported diffusion policy with ONNX Runtime: DDIM + classifier-free guidance in numpy.
+
+No torch on this path. The policy directory's ``policy.json`` (policies/model_spec.py) says
+which graphs to load and how to sample; both graphs are checked against it at load (SHA-256,
+input/output names and fixed dims), then one chunk is sampled from a neutral input as a
+self-test, so a model that disagrees with its spec or yields NaN is refused before it runs.
+
+Per chunk: the encoder graph runs once (image, state, instruction -> condition tokens and the
+normalised state); then for each of the ``inference_steps`` DDIM timesteps the denoiser runs
+once on a batch of 2 (conditional, unconditional), the two noise predictions are combined with
+the guidance scale, and the shared numpy DDIM update (policies/diffusion_schedule.py, the same
+code PyTorch sampling uses) advances the sample. Noise comes from a generator seeded by the
+spec (or the caller), so a chunk is reproducible.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from human_video_policy.errors import InputError, ModelLoadError
+from human_video_policy.policies.diffusion_schedule import DiffusionSchedule, guided_eps
+from human_video_policy.policies.instruction_vocab import tokenize
+from human_video_policy.policies.model_spec import ModelSpec, read_spec, sha256_of, spec_path
+from human_video_policy.runtime.action_chunk import ActionChunk
+from human_video_policy.runtime.image_ops import check_rgb, prepare_rgb, to_chw_float
+from human_video_policy.runtime.onnx_policy import DEFAULT_MAX_ABS_ACTION, PolicyOutputError
+
+
+def _session(path: Path, providers: list[str], threads: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, int(threads))
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as exc:  # ORT raises its own types for corrupt files
+        raise ModelLoadError(f"cannot load {path}: {exc}") from exc
+
+
+class DiffusionPolicy:
+    """An exported diffusion policy: ``predict_chunk(image, state)`` like every Policy.
+
+    Args:
+        path: the exported policy directory (or its policy.json).
+        providers: ONNX Runtime execution providers in priority order (default CPU).
+        intra_op_threads: threads per graph run.
+        seed: noise seed (default: the spec's ``sampler.seed``).
+        guidance_scale: override the spec's CFG scale.
+        max_abs_action: largest |action| accepted (see runtime/onnx_policy.py).
+        self_test: sample one chunk from a neutral input at load.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        providers: Sequence[str] | None = None,
+        intra_op_threads: int = 1,
+        seed: int | None = None,
+        guidance_scale: float | None = None,
+        max_abs_action: float = DEFAULT_MAX_ABS_ACTION,
+        self_test: bool = True,
+    ) -> None:
+        import onnxruntime as ort
+
+        self.path = spec_path(path)
+        self.spec: ModelSpec = read_spec(self.path)
+        spec = self.spec
+        available = ort.get_available_providers()
+        providers = list(providers or ["CPUExecutionProvider"])
+        unknown = [p for p in providers if p not in available]
+        if unknown:
+            raise ModelLoadError(
+                f"execution providers {unknown} are not available here; available: {available}"
+            )
+        self.sessions = {}
+        for name, graph in spec.graphs.items():
+            file = self.path.parent / graph.file
+            if not file.is_file():
+                raise ModelLoadError(f"{self.path}: graph {name!r} file {file} is missing")
+            digest = sha256_of(file)
+            if digest != graph.sha256:
+                raise ModelLoadError(
+                    f"{file}: SHA-256 {digest[:12]}... disagrees with the sidecar "
+                    f"{self.path} ({graph.sha256[:12]}...): the graph is not the one exported "
+                    "with this spec"
+                )
+            self.sessions[name] = _session(file, providers, intra_op_threads)
+            self._check_io(name, self.sessions[name])
+        self.providers = self.sessions["denoiser"].get_providers()
+        s = spec.sampler
+        self.schedule = DiffusionSchedule(
+            train_steps=s.train_steps,
+            kind=s.schedule,
+            inference_steps=s.inference_steps,
+            eta=s.eta,
+            clip_sample=s.clip_sample,
+        )
+        self.guidance_scale = s.guidance_scale if guidance_scale is None else float(guidance_scale)
+        self.rng = np.random.default_rng(s.seed if seed is None else seed)
+        self.action_mean = np.asarray(spec.normalization["action_mean"], dtype=np.float32)
+        self.action_std = np.asarray(spec.normalization["action_std"], dtype=np.float32)
+        self.max_abs_action = float(max_abs_action)
+        self.invalid_outputs = 0
+        self.encoder_inputs = [i.name for i in self.sessions["encoder"].get_inputs()]
+        if self_test:
+            self._self_test()
+
+    # --- load-time checks ---------------------------------------------------------------------
+    def _check_io(self, name: str, session) -> None:
+        graph = self.spec.graphs[name]
+        for kind, declared, actual in (
+            ("input", graph.inputs, {i.name: i.shape for i in session.get_inputs()}),
+            ("output", graph.outputs, {o.name: o.shape for o in session.get_outputs()}),
+        ):
+            if set(declared) != set(actual):
+                raise ModelLoadError(
+                    f"{self.path}: graph {name!r} has {kind}s {sorted(actual)}, the sidecar says "
+                    f"{sorted(declared)}"
+                )
+            for key, dims in declared.items():
+                shape = list(actual[key])
+                fixed = [
+                    (i, d, g)
+                    for i, (d, g) in enumerate(zip(dims, shape, strict=False))
+                    if isinstance(d, int) and isinstance(g, int) and d != g
+                ]
+                if len(dims) != len(shape) or fixed:
+                    raise ModelLoadError(
+                        f"{self.path}: graph {name!r} {kind} {key!r} has shape {shape}, the "
+                        f"sidecar says {dims}"
+                    )
+
+    def _self_test(self) -> None:
+        spec = self.spec
+        image = None
+        if spec.image is not None:
+            image = np.zeros((spec.image["height"], spec.image["width"], 3), dtype=np.uint8)
+        state = np.zeros(len(spec.state_names), dtype=np.float32)
+        try:
+            self.predict(image, state, instruction="")
+        except PolicyOutputError as exc:
+            self.invalid_outputs = 0
+            raise ModelLoadError(
+                f"{self.path}: self-test on a neutral input failed: {exc} (corrupted weights?)"
+            ) from exc
+        except InputError:
+            raise
+        except Exception as exc:  # ORT's own types for graphs that cannot run
+            raise ModelLoadError(f"{self.path}: self-test inference failed: {exc}") from exc
+
+    # --- inference ------------------------------------------------------------------------------
+    def _encoder_feed(
+        self,
+        image: np.ndarray | None,
+        state: np.ndarray,
+        instruction: str,
+        fov: np.ndarray | None,
+    ) -> dict[str, np.ndarray]:
+        spec = self.spec
+        feed: dict[str, np.ndarray] = {}
+        if "image" in self.encoder_inputs:
+            if image is None:
+                raise InputError(f"{self.path.parent.name} needs a camera image")
+            check_rgb(image)
+            feed["image"] = to_chw_float(
+                prepare_rgb(image, spec.image["height"], spec.image["width"])
+            )
+        if "state" in self.encoder_inputs:
+            feed["state"] = state[None]
+        if "instruction_ids" in self.encoder_inputs:
+            vocab = spec.instruction or {}
+            feed["instruction_ids"] = tokenize(
+                [instruction], tuple(vocab.get("vocabulary", ())), int(vocab.get("max_words", 16))
+            )
+        if "fov" in self.encoder_inputs:
+            if fov is None:
+                raise InputError(f"{self.path.parent.name} needs the camera FoV (rad, h and v)")
+            fov = np.asarray(fov, dtype=np.float32).reshape(1, 2)
+            if not np.all(np.isfinite(fov)) or np.any(fov <= 0) or np.any(fov >= np.pi):
+                raise InputError(f"camera FoV {fov.tolist()} must be in (0, pi) rad")
+            feed["fov"] = fov
+        return feed
+
+    def predict(
+        self,
+        image: np.ndarray | None,
+        state: np.ndarray,
+        instruction: str = "",
+        fov: np.ndarray | None = None,
+        noise: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """One chunk: (horizon, dims) float32 actions in the action space's units."""
+        spec = self.spec
+        state = np.asarray(state, dtype=np.float32)
+        if state.shape != (len(spec.state_names),):
+            raise InputError(
+                f"state must have shape ({len(spec.state_names)},) for "
+                f"{list(spec.state_names)}, got {state.shape}"
+            )
+        if not np.all(np.isfinite(state)):
+            raise InputError(f"state contains NaN/inf: {state.tolist()}")
+        feed = self._encoder_feed(image, state, instruction, fov)
+        condition, state_norm = self.sessions["encoder"].run(["condition", "state_norm"], feed)
+        shape = (1, spec.horizon, spec.dims)
+        x = self.rng.standard_normal(shape).astype(np.float32) if noise is None else noise
+        x = np.asarray(x, dtype=np.float32).reshape(shape)
+        denoiser = self.sessions["denoiser"]
+        batch2 = {
+            "condition": np.concatenate([condition, condition]),
+            "cond_keep": np.array([1.0, 0.0], dtype=np.float32),
+            "state_norm": np.concatenate([state_norm, state_norm]),
+            "state_keep": np.ones(2, dtype=np.float32),
+            "action_mask": np.ones((2, spec.horizon, spec.dims), dtype=np.float32),
+        }
+        for t in self.schedule.timesteps():
+            batch2["noisy_actions"] = np.concatenate([x, x])
+            batch2["timestep"] = np.full(2, float(t), dtype=np.float32)
+            (eps,) = denoiser.run(["eps"], batch2)
+            x = self.schedule.ddim_step(
+                x, guided_eps(eps[:1], eps[1:], self.guidance_scale), t, self.rng
+            )
+        actions = x[0] * self.action_std + self.action_mean
+        if spec.action_target == "delta":
+            actions = actions + state[None, : spec.dims]
+        self._check_output(actions)
+        return actions.astype(np.float32)
+
+    def _check_output(self, actions: np.ndarray) -> None:
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(actions) | (np.abs(actions) > self.max_abs_action)
+        if bad.any():
+            self.invalid_outputs += 1
+            row, col = (int(v) for v in np.argwhere(bad)[0])
+            raise PolicyOutputError(
+                f"model returned invalid actions ({int(bad.sum())} of {actions.size}; first "
+                f"{self.spec.action_names[col]}={float(actions[row, col])!r} at row {row}); "
+                "refusing to pass them on"
+            )
+
+    def predict_chunk(
+        self,
+        image: np.ndarray | None,
+        state: np.ndarray,
+        observation_stamp: float = 0.0,
+        instruction: str = "",
+    ) -> ActionChunk:
+        """Like :meth:`predict`, wrapped as a validated ActionChunk."""
+        spec = self.spec
+        return ActionChunk(
+            self.predict(image, state, instruction),
+            spec.dt,
+            spec.action_names,
+            spec.action_space,
+            observation_stamp,
+        )
+
+    def time_inference(
+        self, image: np.ndarray | None, state: np.ndarray
+    ) -> tuple[np.ndarray, float]:
+        start = time.perf_counter()
+        actions = self.predict(image, state)
+        return actions, (time.perf_counter() - start) * 1e3
