@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from human_video_policy.control.robots import ROBOTS
+from human_video_policy.robots.spec import get_robot
 from human_video_policy.sim.stopping import TRIGGERS, measure_stop
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"
@@ -51,7 +51,7 @@ def main() -> None:
         print(f"\n### {robot} ({file}, {node}: {settings})\n")
         print("| joint | speed at trigger | e-stop: distance / time | watchdog: distance / time |")
         print("|---|---|---|---|")
-        for joint in ROBOTS[robot]().joints:
+        for joint in get_robot(robot).command_joints:
             stops = {t: measure_stop(robot, joint, t, **settings) for t in TRIGGERS}
             e, w = stops["estop"], stops["watchdog"]
             print(

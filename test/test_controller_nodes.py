@@ -184,16 +184,17 @@ def test_bad_parameters_exit_2_naming_them(args: list[str], expected: str) -> No
 def test_every_robot_of_the_nodes_runs_on_its_sim(robot: str) -> None:
     # The node's robot table, driven without ROS: its sim model, limits and kinematics fit.
     from human_video_policy.control import JointController
-    from human_video_policy.control.robots import ROBOTS
-    from human_video_policy.drivers.sim import MujocoJointDriver
+    from human_video_policy.drivers.sim import MujocoJointDriver, sim_driver_config
+    from human_video_policy.kinematics.robots import ee_position_function
+    from human_video_policy.robots.spec import get_robot
     from human_video_policy.safety import SafetyConfig, SafetyLayer, WorkspaceBox
 
-    spec = ROBOTS[robot]()
+    spec = get_robot(robot)
     now = [0.0]
-    driver = MujocoJointDriver(spec.sim_config(1.0), clock=lambda: now[0])
+    driver = MujocoJointDriver(sim_driver_config(spec, 1.0), clock=lambda: now[0])
     limits = spec.limits()
     box = WorkspaceBox((-2.0, -2.0, -2.0), (2.0, 2.0, 2.0))
-    layer = SafetyLayer(SafetyConfig(limits, workspace=box, ee_position=spec.ee_position()))
+    layer = SafetyLayer(SafetyConfig(limits, workspace=box, ee_position=ee_position_function(spec)))
     controller = JointController(driver, layer)
     start = controller.start().positions
     goal = np.clip(start + 0.2, limits.lower, limits.upper)

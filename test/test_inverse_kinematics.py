@@ -12,7 +12,8 @@ from human_video_policy.kinematics.inverse import (
     camera_pose_to_base,
     check_pose,
 )
-from human_video_policy.robots.widowx import HOME_POSITION, widowx_forward_kinematics
+from human_video_policy.kinematics.robots import robot_forward_kinematics
+from human_video_policy.robots.widowx import HOME_POSITION
 
 N_TARGETS = 300
 HOME_ARM = np.array(HOME_POSITION[:6])
@@ -45,7 +46,7 @@ def _check_results(solver: IkSolver, results: list) -> None:
 
 
 def test_forward_matches_forward_kinematics(solver: IkSolver) -> None:
-    fk = widowx_forward_kinematics()
+    fk = robot_forward_kinematics("widowx")
     q = np.array([0.3, -0.2, 0.5, 0.4, 0.9, -1.1])
     expected = fk.frame_pose([*q, 0.03], solver.ee_frame)
     np.testing.assert_allclose(solver.forward(q), expected, atol=1e-12)

@@ -20,13 +20,13 @@ from human_video_policy.kinematics.inverse import (
     camera_pose_to_base,
     pose_from_position_quaternion,
 )
+from human_video_policy.kinematics.robots import rm75_xhand_forward_kinematics
 from human_video_policy.robots.rm75 import (
     EE_FRAME,
     HOME_ARM_POSITION,
     HOME_POSITION,
     RM75_ARM_JOINTS,
     HandMount,
-    rm75_xhand_forward_kinematics,
 )
 from human_video_policy.sim.rm75_world import RM75World, RM75WorldConfig
 

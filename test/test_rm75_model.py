@@ -30,6 +30,7 @@ from urdf_compare import (
 
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.kinematics import ForwardKinematics
+from human_video_policy.kinematics.robots import rm75_xhand_forward_kinematics
 from human_video_policy.robots.rm75 import (
     BASE_FRAME,
     DEFAULT_HAND_MOUNT,
@@ -43,7 +44,6 @@ from human_video_policy.robots.rm75 import (
     HandMount,
     rm75_joint_limits,
     rm75_urdf_path,
-    rm75_xhand_forward_kinematics,
     rm75_xhand_joint_limits,
     rm75_xhand_urdf_path,
     rm75_xhand_urdf_xml,

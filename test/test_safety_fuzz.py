@@ -21,12 +21,12 @@ from human_video_policy.drivers.base import (
     JointState,
 )
 from human_video_policy.drivers.sim import MujocoDriverConfig, MujocoJointDriver
+from human_video_policy.kinematics.robots import robot_forward_kinematics
 from human_video_policy.robots.joint_limits import JointLimits
 from human_video_policy.robots.widowx import (
     EE_FRAME,
     HOME_POSITION,
     WIDOWX_COMMAND_JOINTS,
-    widowx_forward_kinematics,
     widowx_joint_limits,
 )
 from human_video_policy.robots.xhand import (
@@ -96,7 +96,7 @@ class Scenario:
 
 
 def _widowx_ee():
-    fk = widowx_forward_kinematics()
+    fk = robot_forward_kinematics("widowx")
     return lambda q: fk.frame_position(q, EE_FRAME)
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from human_video_policy.errors import ConfigError, InputError
+from human_video_policy.kinematics.robots import robot_forward_kinematics
 from human_video_policy.robots.widowx import (
     EE_FRAME,
     HOME_POSITION,
-    widowx_forward_kinematics,
     widowx_joint_limits,
 )
 from human_video_policy.safety import (
@@ -33,7 +33,7 @@ def _layer(**overrides) -> SafetyLayer:
 
 
 def _ee():
-    fk = widowx_forward_kinematics()
+    fk = robot_forward_kinematics("widowx")
     return lambda q: fk.frame_position(q, EE_FRAME)
 
 

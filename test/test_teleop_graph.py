@@ -36,9 +36,10 @@ from ros_helpers import PROJECT_ROOT, RosProbe, node_command, start_process, wai
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 
+from human_video_policy.kinematics.robots import rm75_xhand_forward_kinematics
 from human_video_policy.nodes.conversions import joint_state_to_numpy, numpy_to_joint_state
 from human_video_policy.nodes.qos import SENSOR_DATA
-from human_video_policy.robots.rm75 import EE_FRAME, RM75_ARM_JOINTS, rm75_xhand_forward_kinematics
+from human_video_policy.robots.rm75 import EE_FRAME, RM75_ARM_JOINTS
 from human_video_policy.robots.xhand import XHAND_JOINTS
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(120)]

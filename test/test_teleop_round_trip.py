@@ -35,7 +35,8 @@ from test_teleop_graph import _small_clip
 from human_video_policy.data.bag_to_dataset import camera_key, conversion_preset
 from human_video_policy.data.bags import BagReader
 from human_video_policy.data.dataset_reader import DatasetReader
-from human_video_policy.robots.rm75 import EE_FRAME, RM75_ARM_JOINTS, rm75_xhand_forward_kinematics
+from human_video_policy.kinematics.robots import rm75_xhand_forward_kinematics
+from human_video_policy.robots.rm75 import EE_FRAME, RM75_ARM_JOINTS
 from human_video_policy.robots.xhand import XHAND_JOINTS
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(150)]

@@ -23,6 +23,7 @@ from urdf_compare import (
 
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.kinematics import ForwardKinematics
+from human_video_policy.kinematics.robots import robot_forward_kinematics
 from human_video_policy.robots.joint_limits import JointLimits, read_urdf_joint_limits
 from human_video_policy.robots.widowx import (
     BASE_FRAME,
@@ -32,7 +33,6 @@ from human_video_policy.robots.widowx import (
     WIDOWX_ARM_JOINTS,
     WIDOWX_COMMAND_JOINTS,
     WIDOWX_STATE_JOINTS,
-    widowx_forward_kinematics,
     widowx_joint_limits,
 )
 
@@ -217,7 +217,7 @@ def test_home_position_is_a_ready_pose_above_the_table():
     assert not HOME_POSITION.flags.writeable
     assert widowx_joint_limits().contains(HOME_POSITION)
     assert HOME_POSITION[-1] == GRIPPER_OPEN
-    fk = widowx_forward_kinematics()
+    fk = robot_forward_kinematics("widowx")
     pose = fk.frame_pose(HOME_POSITION, EE_FRAME)
     assert 0.15 < pose[0, 3] < 0.30 and abs(pose[1, 3]) < 1e-9 and 0.15 < pose[2, 3] < 0.25
     assert pose[:3, 0] @ np.array([0.0, 0.0, -1.0]) > 0.99  # tool axis (x) points down
@@ -229,7 +229,7 @@ def test_home_position_is_a_ready_pose_above_the_table():
 
 
 def test_fk_mirrors_right_finger_and_accepts_names_or_vectors():
-    fk = widowx_forward_kinematics()
+    fk = robot_forward_kinematics("widowx")
     assert fk.input_joints == WIDOWX_COMMAND_JOINTS
     q = np.array([0.3, -0.2, 0.5, 0.1, 0.4, -0.6, 0.03])
     left = fk.frame_pose(q, "wx250s/left_finger_link")
@@ -251,7 +251,7 @@ def test_fk_mirrors_right_finger_and_accepts_names_or_vectors():
 
 
 def test_fk_rejects_bad_input():
-    fk = widowx_forward_kinematics()
+    fk = robot_forward_kinematics("widowx")
     with pytest.raises(InputError, match="shape"):
         fk.frame_pose(np.zeros(6), EE_FRAME)
     with pytest.raises(InputError, match="finite"):

@@ -24,6 +24,7 @@ from urdf_compare import (
 )
 
 from human_video_policy.kinematics import ForwardKinematics
+from human_video_policy.kinematics.robots import robot_forward_kinematics
 from human_video_policy.robots.xhand import (
     EE_FRAME,
     FINGER_JOINTS,
@@ -31,7 +32,6 @@ from human_video_policy.robots.xhand import (
     FINGERTIP_FRAMES,
     PALM_FRAME,
     XHAND_JOINTS,
-    xhand_forward_kinematics,
     xhand_joint_limits,
     xhand_urdf_path,
 )
@@ -68,7 +68,7 @@ def random_configurations(n: int, seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def project_fk() -> ForwardKinematics:
-    return xhand_forward_kinematics()
+    return robot_forward_kinematics("xhand")
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +152,7 @@ def test_vendor_model_has_no_mimic_joints_so_all_12_are_inputs(vendor_urdf, vend
     assert not vendor_fk.mimic_joints
     assert "<mimic" not in vendor_urdf.read_text()
     assert "<mimic" not in PROJECT_URDF.read_text()
-    assert not xhand_forward_kinematics().mimic_joints
+    assert not robot_forward_kinematics("xhand").mimic_joints
 
 
 def test_joint_order_is_the_vendor_declaration_order(vendor_urdf, project_fk):

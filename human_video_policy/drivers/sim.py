@@ -31,6 +31,7 @@ from human_video_policy.drivers.base import (
     check_command,
 )
 from human_video_policy.errors import ConfigError
+from human_video_policy.robots.spec import RobotSpec, get_robot
 from human_video_policy.robots.widowx import HOME_POSITION, WIDOWX_COMMAND_JOINTS
 from human_video_policy.validation import check_non_negative, check_range
 
@@ -114,6 +115,22 @@ class MujocoDriverConfig:
             self.joint_dynamics = (float(dynamics[0]), float(dynamics[1]), float(dynamics[2]))
         check_range("realtime_factor", self.realtime_factor, 0.01, 100.0)
         check_range("max_catch_up_s", self.max_catch_up_s, 0.001, 10.0)
+
+
+def sim_driver_config(robot: str | RobotSpec, realtime_factor: float = 1.0) -> MujocoDriverConfig:
+    """The sim driver settings of a registered robot (its spec's :class:`SimModel`)."""
+    spec = robot if isinstance(robot, RobotSpec) else get_robot(robot)
+    sim = spec.sim
+    return MujocoDriverConfig(
+        model_path=str(sim.model_path),
+        joint_names=sim.joints,
+        initial_positions=sim.initial_positions,
+        added_actuator_kp=sim.added_actuator_kp,
+        joint_dynamics=sim.joint_dynamics,
+        gravity_compensation=sim.gravity_compensation,
+        contacts=sim.contacts,
+        realtime_factor=realtime_factor,
+    )
 
 
 class MujocoJointDriver:

@@ -36,7 +36,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pinocchio as pin
@@ -45,15 +44,14 @@ from scipy.linalg import lapack
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.kinematics.forward import ForwardKinematics
 from human_video_policy.robots.joint_limits import JointLimits, read_urdf_joint_limits
+from human_video_policy.robots.rm75 import HandMount, rm75_xhand_urdf_xml
+from human_video_policy.robots.spec import get_robot
 from human_video_policy.validation import (
     check_int_range,
     check_non_negative,
     check_positive,
     check_range,
 )
-
-if TYPE_CHECKING:
-    from human_video_policy.robots.rm75 import HandMount
 
 ORTHONORMAL_TOL = 1e-6
 _TURN = 2.0 * math.pi
@@ -321,17 +319,9 @@ class IkSolver:
 
     @classmethod
     def for_widowx(cls, config: IkConfig | None = None) -> IkSolver:
-        """IK of the WidowX 250s tool centre point (EE_FRAME) over its 6 arm joints."""
-        from human_video_policy.robots.widowx import (
-            EE_FRAME,
-            WIDOWX_ARM_JOINTS,
-            widowx_joint_limits,
-            widowx_urdf_path,
-        )
-
-        return cls.from_urdf(
-            widowx_urdf_path(), WIDOWX_ARM_JOINTS, EE_FRAME, config, widowx_joint_limits()
-        )
+        """IK of the WidowX 250s tool centre point (its spec's EE frame) over its 6 arm joints."""
+        spec = get_robot("widowx")
+        return cls.from_urdf(spec.urdf_path, spec.ik_joints, spec.ee_frame, config, spec.limits())
 
     @classmethod
     def for_rm75(
@@ -348,22 +338,15 @@ class IkSolver:
         goes) to the home pose, which keeps the elbow repeatable while tracking a moving target
         (benchmarks/README.md: without it the redundant DoF drifts by radians over a few loops).
         """
-        from human_video_policy.robots.rm75 import (
-            EE_FRAME,
-            HOME_ARM_POSITION,
-            RM75_ARM_JOINTS,
-            rm75_joint_limits,
-            rm75_xhand_urdf_xml,
-        )
-
+        spec = get_robot("rm75")
         fk = ForwardKinematics.from_urdf_string(rm75_xhand_urdf_xml(mount), source="rm75_xhand")
         return cls(
             fk,
-            RM75_ARM_JOINTS,
-            EE_FRAME,
-            rm75_joint_limits(),
+            spec.ik_joints,
+            spec.ee_frame,
+            spec.limits(),
             RM75_IK_CONFIG if config is None else config,
-            HOME_ARM_POSITION if rest_posture is None else rest_posture,
+            spec.home() if rest_posture is None else rest_posture,
         )
 
     # -- kinematics ---------------------------------------------------------------------------

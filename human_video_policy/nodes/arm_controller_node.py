@@ -53,13 +53,13 @@ from human_video_policy.control.joint_controller import (
     LINK_ENABLING,
     LINK_UP,
 )
-from human_video_policy.control.robots import ROBOTS
 from human_video_policy.drivers.base import JointDriver
 from human_video_policy.errors import ConfigError
 from human_video_policy.nodes.base import DiagnosticsReport, HvpNode, Level, RateMeter, run_node
 from human_video_policy.nodes.conversions import numpy_to_joint_state, stamp_to_seconds
 from human_video_policy.nodes.estop_input import EstopInput
 from human_video_policy.nodes.qos import RELIABLE
+from human_video_policy.robots.spec import controller_robot_names, get_robot
 from human_video_policy.safety import SafetyConfig, SafetyLayer, WorkspaceBox
 from human_video_policy.validation import check_choice, check_int_range, check_range
 
@@ -130,11 +130,12 @@ class JointControllerNode(HvpNode):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(self.default_name, **kwargs)
+        robots = controller_robot_names()
         robot = self.param(
             "robot",
             self.DEFAULT_ROBOT,
-            f"Robot whose joints, URDF limits and kinematics are used: one of {list(ROBOTS)}.",
-            lambda n, v: check_choice(n, v, ROBOTS),
+            f"Robot whose joints, URDF limits and kinematics are used: one of {robots}.",
+            lambda n, v: check_choice(n, v, robots),
         )
         driver_kind = self.param(
             "driver",
@@ -226,7 +227,7 @@ class JointControllerNode(HvpNode):
 
         if driver_kind != "sim":  # a real robot without an e-stop source must be seen
             self.estop_publisher_required = True
-        spec = ROBOTS[robot]()
+        spec = get_robot(robot)
         workspace = None
         ee_position = None
         if workspace_enabled:
@@ -234,7 +235,9 @@ class JointControllerNode(HvpNode):
                 workspace = WorkspaceBox(tuple(workspace_min), tuple(workspace_max))
             except ConfigError as exc:
                 raise ConfigError(f"parameter workspace_min/workspace_max: {exc}") from None
-            ee_position = spec.ee_position()
+            from human_video_policy.kinematics.robots import ee_position_function
+
+            ee_position = ee_position_function(spec)
         safety = SafetyConfig(
             limits=spec.limits(),
             control_rate_hz=self.control_rate_hz,
@@ -247,16 +250,17 @@ class JointControllerNode(HvpNode):
             ee_position=ee_position,
         )
         if driver_kind == "sim":
-            from human_video_policy.drivers.sim import MujocoJointDriver
+            from human_video_policy.drivers.sim import MujocoJointDriver, sim_driver_config
 
-            driver: JointDriver = MujocoJointDriver(spec.sim_config(realtime_factor))
+            driver: JointDriver = MujocoJointDriver(sim_driver_config(spec, realtime_factor))
         else:
             driver = build_real_driver(driver_kind, driver_config)
-            if robot == "widowx" and driver_kind == "dynamixel":
-                # The bus knows the gripper servo angle; the stack commands left_finger (m).
-                from human_video_policy.drivers.widowx_gripper import FingerGripperDriver
-
-                driver = FingerGripperDriver(driver)
+            # e.g. the WidowX on dynamixel: the bus knows the gripper servo angle, the stack
+            # commands left_finger (m); the spec names the class that translates.
+            adapter = dict(spec.driver_adapters).get(driver_kind)
+            if adapter is not None:
+                module, name = adapter.split(":")
+                driver = getattr(importlib.import_module(module), name)(driver)
         io_bound = getattr(driver, "tick_io_bound_s", None)
         if io_bound is not None and io_bound > 1.0 / self.control_rate_hz:
             raise ConfigError(

@@ -33,23 +33,16 @@ from human_video_policy.nodes.conversions import (
 )
 from human_video_policy.nodes.estop_input import EstopInput
 from human_video_policy.nodes.qos import RELIABLE
+from human_video_policy.robots.spec import get_robot
 from human_video_policy.runtime.chunk_executor import ChunkExecutor, ChunkExecutorConfig
 from human_video_policy.validation import check_choice, check_int_range, check_range
-
-
-def _robot_limits(robot: str):
-    """(command joint names, JointLimits) of a supported robot."""
-    if robot == "widowx":
-        from human_video_policy.robots.widowx import WIDOWX_COMMAND_JOINTS, widowx_joint_limits
-
-        return tuple(WIDOWX_COMMAND_JOINTS), widowx_joint_limits()
-    raise AssertionError(robot)  # parameter validation allows only the robots above
 
 
 class ExecutorNode(HvpNode):
     """ActionChunk + joint states -> clamped joint commands; see the module docstring."""
 
     default_name = "executor"
+    # Robots whose every command joint is on /arm (one controller); their facts: robots/spec.py.
     ROBOTS = ("widowx",)
 
     def __init__(self, **kwargs: Any) -> None:
@@ -86,8 +79,9 @@ class ExecutorNode(HvpNode):
                 lambda n, v: check_range(n, v, 0.01, 1.0),
             ),
         )
-        self.joint_names, limits = _robot_limits(robot)
-        self.chunk_executor = ChunkExecutor(config, limits)
+        spec = get_robot(robot)
+        self.joint_names = spec.command_joints
+        self.chunk_executor = ChunkExecutor(config, spec.limits())
         self._command_pub = self.create_publisher(JointState, "/arm/joint_commands", RELIABLE)
         self.create_subscription(ActionChunkMsg, "/policy/action_chunk", self._on_chunk, RELIABLE)
         self.create_subscription(JointState, "/arm/joint_states", self._on_joint_state, RELIABLE)

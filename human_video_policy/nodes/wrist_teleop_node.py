@@ -142,7 +142,7 @@ class WristTeleopNode(HvpNode):
         except ConfigError as exc:
             raise ConfigError(f"parameter {exc}") from None
         self.clutch = WristClutch(config)
-        from human_video_policy.robots.rm75 import rm75_xhand_forward_kinematics
+        from human_video_policy.kinematics.robots import rm75_xhand_forward_kinematics
 
         self._fk = rm75_xhand_forward_kinematics(mount)
 

@@ -21,7 +21,6 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,9 +29,6 @@ from human_video_policy.resources import resource_path
 from human_video_policy.robots.joint_limits import JointLimits, read_urdf_joint_limits
 from human_video_policy.robots.xhand import EE_FRAME as HAND_EE_FRAME
 from human_video_policy.robots.xhand import PALM_FRAME, XHAND_JOINTS
-
-if TYPE_CHECKING:
-    from human_video_policy.kinematics.forward import ForwardKinematics
 
 RM75_ARM_JOINTS: tuple[str, ...] = tuple(f"joint{i}" for i in range(1, 8))
 # What the executor and the sim command, in this order: 7 arm joints then the 12 hand joints
@@ -140,14 +136,3 @@ def rm75_joint_limits() -> JointLimits:
 def rm75_xhand_joint_limits() -> JointLimits:
     """Limits of the 19 RM75_XHAND_JOINTS (arm then hand), from the project's URDF."""
     return read_urdf_joint_limits(rm75_xhand_urdf_path(), RM75_XHAND_JOINTS)
-
-
-def rm75_xhand_forward_kinematics(mount: HandMount | None = None) -> ForwardKinematics:
-    """Forward kinematics taking the 19 joints in RM75_XHAND_JOINTS order, base-frame poses."""
-    from human_video_policy.kinematics.forward import ForwardKinematics
-
-    if mount is None:
-        return ForwardKinematics.from_urdf(rm75_xhand_urdf_path(), RM75_XHAND_JOINTS)
-    return ForwardKinematics.from_urdf_string(
-        rm75_xhand_urdf_xml(mount), RM75_XHAND_JOINTS, source=f"rm75_xhand_right ({mount})"
-    )

@@ -10,15 +10,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from human_video_policy.resources import resource_path
 from human_video_policy.robots.joint_limits import JointLimits, read_urdf_joint_limits
-
-if TYPE_CHECKING:
-    from human_video_policy.kinematics.forward import ForwardKinematics
 
 WIDOWX_ARM_JOINTS: tuple[str, ...] = (
     "waist",
@@ -56,10 +52,3 @@ def widowx_urdf_path() -> Path:
 def widowx_joint_limits() -> JointLimits:
     """Position and velocity limits of WIDOWX_COMMAND_JOINTS, from the project's URDF."""
     return read_urdf_joint_limits(widowx_urdf_path(), WIDOWX_COMMAND_JOINTS)
-
-
-def widowx_forward_kinematics() -> ForwardKinematics:
-    """Forward kinematics taking the 7 command joints (the right finger follows the left)."""
-    from human_video_policy.kinematics.forward import ForwardKinematics
-
-    return ForwardKinematics.from_urdf(widowx_urdf_path(), WIDOWX_COMMAND_JOINTS)

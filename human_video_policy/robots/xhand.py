@@ -25,13 +25,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from human_video_policy.resources import resource_path
 from human_video_policy.robots.joint_limits import JointLimits, read_urdf_joint_limits
-
-if TYPE_CHECKING:
-    from human_video_policy.kinematics.forward import ForwardKinematics
 
 XHAND_THUMB_JOINTS: tuple[str, ...] = (
     "right_hand_thumb_bend_joint",  # swings the thumb across the palm (axis z)
@@ -96,10 +92,3 @@ def xhand_urdf_path() -> Path:
 def xhand_joint_limits() -> JointLimits:
     """Position and velocity limits of XHAND_JOINTS (rad, rad/s), from the project's URDF."""
     return read_urdf_joint_limits(xhand_urdf_path(), XHAND_JOINTS)
-
-
-def xhand_forward_kinematics() -> ForwardKinematics:
-    """Forward kinematics taking the 12 joints in XHAND_JOINTS order, poses in PALM_FRAME."""
-    from human_video_policy.kinematics.forward import ForwardKinematics
-
-    return ForwardKinematics.from_urdf(xhand_urdf_path(), XHAND_JOINTS)

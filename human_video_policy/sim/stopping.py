@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from human_video_policy.control import JointController
-from human_video_policy.control.robots import ROBOTS
 from human_video_policy.errors import ConfigError
+from human_video_policy.robots.spec import controller_robot_names, get_robot
 from human_video_policy.safety import SafetyConfig, SafetyLayer
 
 TRIGGERS = ("estop", "watchdog")
@@ -57,16 +57,18 @@ def measure_stop(
     max_time_s: float = 6.0,
 ) -> StopMeasurement:
     """Measure one stop (see the module docstring); settings as in :class:`SafetyConfig`."""
-    if robot not in ROBOTS:
-        raise ConfigError(f"robot={robot!r} is invalid: one of {list(ROBOTS)}")
+    robots = controller_robot_names()
+    if robot not in robots:
+        raise ConfigError(f"robot={robot!r} is invalid: one of {robots}")
     if trigger not in TRIGGERS:
         raise ConfigError(f"trigger={trigger!r} is invalid: one of {list(TRIGGERS)}")
-    from human_video_policy.drivers.sim import MujocoJointDriver
+    from human_video_policy.drivers.sim import MujocoJointDriver, sim_driver_config
 
-    spec = ROBOTS[robot]()
-    if joint not in spec.joints:
-        raise ConfigError(f"joint={joint!r} is invalid for {robot}: one of {list(spec.joints)}")
-    j = spec.joints.index(joint)
+    spec = get_robot(robot)
+    joints = spec.command_joints
+    if joint not in joints:
+        raise ConfigError(f"joint={joint!r} is invalid for {robot}: one of {list(joints)}")
+    j = joints.index(joint)
     limits = spec.limits()
     config = SafetyConfig(
         limits=limits,
@@ -79,7 +81,7 @@ def measure_stop(
     )
     now = [0.0]
     dt = config.period_s
-    driver = MujocoJointDriver(spec.sim_config(1.0), clock=lambda: now[0])
+    driver = MujocoJointDriver(sim_driver_config(spec, 1.0), clock=lambda: now[0])
     controller = JointController(driver, SafetyLayer(config))
     start = controller.start().positions.copy()
     lower, upper = limits.lower[j], limits.upper[j]
