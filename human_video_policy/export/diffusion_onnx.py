@@ -36,6 +36,7 @@ from human_video_policy.policies.model_spec import (
     SamplerSpec,
     sha256_of,
 )
+from human_video_policy.runtime.onnx_policy import PolicyOutputError
 
 OPSET = 17
 STEP_TOLERANCE = 1e-4
@@ -300,6 +301,9 @@ def export_dit(
     try:
         inputs = parity_inputs if parity_inputs is not None else _example_inputs(model, 4, rng)
         parity = measure_parity(model, staging, inputs, seed)
+    except PolicyOutputError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ModelLoadError(f"the exported graphs give invalid actions: {exc}") from exc
     except Exception:
         shutil.rmtree(staging, ignore_errors=True)
         raise
