@@ -27,20 +27,11 @@ from tqdm import tqdm
 from human_video_policy.policies.dit.configuration_dit import DiTConfig
 from human_video_policy.policies.dit.modeling_dit import DiTPolicy
 from human_video_policy.robots.widowx import WIDOWX_COMMAND_JOINTS, WIDOWX_STATE_JOINTS
+from human_video_policy.sim.statistics import wilson_interval
 from human_video_policy.training.record_demos import Demos, RecordConfig, record
 
 EVAL_SEED = 1_000_000
 IMAGE_KEY = "observation.images.scene"
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score 95 % interval of a success rate."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def demo_batch(demos: Demos, index: np.ndarray) -> dict[str, torch.Tensor]:
@@ -116,7 +107,7 @@ def evaluate_policy(factory, episodes: int, seed: int) -> dict:
         "episodes": summary.episodes,
         "successes": wins,
         "success_rate": summary.success_rate,
-        "wilson95": wilson(wins, summary.episodes),
+        "wilson95": wilson_interval(wins, summary.episodes),
         "mean_time_to_success_s": summary.mean_time_to_success,
         "failed_seeds": [r.seed for r in summary.results if not r.success],
     }
@@ -187,7 +178,6 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.skip_mlp:
         from human_video_policy.policies.registry import get_policy_type
-
         from human_video_policy.runtime.onnx_policy import OnnxPolicy
         from human_video_policy.training.export_onnx import export_policy
         from human_video_policy.training.train_reach import TrainConfig, seed_everything, train

@@ -33,8 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--model",
+        action="append",
         default=None,
-        help="ONNX policy (default: the committed assets/policies/widowx_reach.onnx)",
+        help="exported policy: a directory from `hvp export` or a .onnx file; repeat to compare "
+        "several on the same seeds (default: the committed default policy)",
     )
     parser.add_argument("--expert", action="store_true", help="also evaluate the scripted expert")
     parser.add_argument("--no-model", action="store_true", help="skip the learned policy")
@@ -49,8 +51,9 @@ def run(args: argparse.Namespace) -> int:
         EvaluationConfig,
         evaluate,
         expert_factory,
-        onnx_factory,
+        exported_policy_factory,
     )
+    from human_video_policy.sim.statistics import wilson_interval
     from human_video_policy.training.record_demos import default_world_config
     from human_video_policy.validation import check_file
 
@@ -64,19 +67,24 @@ def run(args: argparse.Namespace) -> int:
     )
     rows: dict[str, dict] = {}
     if not args.no_model:
-        model = str(check_file("--model", args.model or _default_model()))
-        summary = evaluate(onnx_factory(model), config, description="learned")
-        rows[f"learned ({Path(model).name})"] = summary.to_dict()
+        for given in args.model or [_default_model()]:
+            model = Path(given).expanduser()
+            if not model.is_dir():
+                model = check_file("--model", str(model))
+            summary = evaluate(exported_policy_factory(str(model)), config, description=model.name)
+            rows[f"learned ({model.name})"] = summary.to_dict()
     if args.expert:
         rows["expert (privileged)"] = evaluate(
             expert_factory, config, description="expert"
         ).to_dict()
     print(f"{args.episodes} episodes, seeds {args.seed}..{args.seed + args.episodes - 1}")
-    print(f"{'source':<36} {'success':>8} {'mean time':>10}")
+    print(f"{'source':<36} {'success':>8} {'95% CI':>14} {'mean time':>10}")
     for name, row in rows.items():
         t = row["mean_time_to_success_s"]
         time_text = f"{t:.2f} s" if t is not None else "-"
-        print(f"{name:<36} {row['success_rate'] * 100:7.1f}% {time_text:>10}")
+        low, high = wilson_interval(round(row["success_rate"] * row["episodes"]), row["episodes"])
+        interval = f"{low * 100:.0f}-{high * 100:.0f}%"
+        print(f"{name:<36} {row['success_rate'] * 100:7.1f}% {interval:>14} {time_text:>10}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0

@@ -77,7 +77,8 @@ class PolicyNode(HvpNode):
         model_path = self.param(
             "model_path",
             "",
-            "ONNX policy file (docs/CONTRACTS.md); empty = assets/policies/widowx_reach.onnx.",
+            "Exported policy: a directory from `hvp export` (policy.json + graphs) or a .onnx "
+            "file (docs/CONTRACTS.md); empty = the committed default policy.",
         )
         self.rate_hz = self.param(
             "rate_hz",
@@ -111,11 +112,11 @@ class PolicyNode(HvpNode):
         )
         self.model_path = model_path or default_model_path()
 
-        from human_video_policy.runtime.onnx_policy import OnnxPolicy
+        from human_video_policy.runtime.load_policy import load_policy
 
         _check_provider_available(provider)
         try:
-            self.policy = OnnxPolicy(
+            self.policy = load_policy(
                 self.model_path, PROVIDERS[provider], threads, max_abs_action=max_abs_action
             )
         except ModelLoadError as exc:

@@ -27,7 +27,11 @@ from human_video_policy.policies.instruction_vocab import tokenize
 from human_video_policy.policies.model_spec import ModelSpec, read_spec, sha256_of, spec_path
 from human_video_policy.runtime.action_chunk import ActionChunk
 from human_video_policy.runtime.image_ops import check_rgb, prepare_rgb, to_chw_float
-from human_video_policy.runtime.onnx_policy import DEFAULT_MAX_ABS_ACTION, PolicyOutputError
+from human_video_policy.runtime.onnx_policy import (
+    DEFAULT_MAX_ABS_ACTION,
+    PolicyMetadata,
+    PolicyOutputError,
+)
 
 
 def _session(path: Path, providers: list[str], threads: int):
@@ -110,6 +114,22 @@ class DiffusionPolicy:
         self.encoder_inputs = [i.name for i in self.sessions["encoder"].get_inputs()]
         if self_test:
             self._self_test()
+
+    @property
+    def metadata(self) -> PolicyMetadata:
+        """What the node and tools read of any runtime policy (same type as OnnxPolicy's)."""
+        spec = self.spec
+        image = spec.image or {"height": 0, "width": 0}
+        return PolicyMetadata(
+            action_space=spec.action_space,
+            action_names=spec.action_names,
+            state_names=spec.state_names,
+            horizon=spec.horizon,
+            dt=spec.dt,
+            image_height=int(image["height"]),
+            image_width=int(image["width"]),
+            training=spec.training,
+        )
 
     # --- load-time checks ---------------------------------------------------------------------
     def _check_io(self, name: str, session) -> None:
