@@ -1,0 +1,1337 @@
+"""The generic trainer behind ``hvp train``: any registered policy, any mix of data sources.
+
+A trainable model is a ``torch.nn.Module`` with ``.config`` (a dataclass) and
+``compute_loss(batch) -> dict[str, Tensor]`` returning at least ``"loss"`` (the scalar that is
+minimised) and optionally named parts (``"loss_fingers"``...) that are logged. Batches have the
+keys of ``torch_dataset.ChunkDataset`` / ``demo_dataset.DemoDataset`` collated by
+``chunk_collate`` (``observation.state`` (B, history, S), ``observation.images.<cam>``
+(B, history, 3, H, W), ``action`` / ``action.mask`` (B, T, A), ``task`` list of strings...).
+
+Normalisation: a model with ``fit_normalization(batches)`` gets, at the start of a fresh run
+(not on resume: its buffers come from the checkpoint), an iterable of collated batches of
+``data.normalization_samples`` samples drawn with the run's sampling weights (so mixed-data
+statistics are weighted as the training draw, VITRA A.2.3), on every process alike; it stores
+its statistics in its own buffers, which the checkpoints and exports carry.
+
+What a run does (:class:`Trainer`, :func:`train`):
+
+* AdamW, linear warm-up + cosine (or constant) learning rate, global gradient-norm clipping;
+* EMA weights (``train.ema_decay``): a copy of the model updated after every step;
+  checkpoints hold both, the evaluation hook and :func:`load_trained_model` use EMA;
+* deterministic: python/numpy/torch seeds, model init from ``train.seed``; the samples of
+  step ``s`` are a function of (seed, s) alone (:class:`StepBatchSampler`), each sample's
+  transforms run under its own seeds, so the data do not depend on worker count or on resume;
+* a tqdm bar on stderr, losses to TensorBoard event files (``tb/``), ``metrics.json`` and a
+  PNG plot (``losses.png``) at every checkpoint and at the end;
+* checkpoints ``checkpoints/step_XXXXXX.pt`` and ``last.pt`` (model, EMA, optimizer,
+  scheduler, step, RNG states of every process, sampler position, loss history, resolved
+  config), written atomically; ``resume`` continues bit-exactly; a corrupt or truncated
+  checkpoint is refused naming the file;
+* a NaN/inf loss part or gradient norm stops the run naming the step and the part, before the
+  weights change; the last checkpoint written stays the last good one;
+* torchrun: ``WORLD_SIZE``/``RANK``/``LOCAL_RANK`` select DDP (gloo on CPU, nccl on CUDA) or
+  FSDP (``train.strategy``); each step's global batch is split over the ranks; rank 0 alone
+  writes files.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from human_video_policy.errors import ConfigError, HvpError, InputError, ModelLoadError
+from human_video_policy.training.train_config import TrainConfig
+
+EvalFn = Callable[[nn.Module, int], Mapping[str, float]]
+CHECKPOINT_FORMAT = "hvp-train-checkpoint"
+CHECKPOINT_VERSION = 1
+CHECKPOINT_KEYS = (
+    "format",
+    "version",
+    "step",
+    "config",
+    "policy_type",
+    "policy_config",
+    "model",
+    "ema",
+    "optimizer",
+    "scheduler",
+    "rng",
+    "sampler",
+    "history",
+)
+
+
+class TrainingDivergedError(HvpError):
+    """A loss part or the gradient norm became NaN or infinite; training stopped."""
+
+
+# --------------------------------------------------------------------------------------------
+# Processes
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """This process's place in a torchrun job (rank 0 of 1 without torchrun)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    initialized_here: bool = False
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.distributed:
+            torch.distributed.barrier()
+
+
+def dist_context_from_env(device: torch.device) -> DistContext:
+    """Read WORLD_SIZE / RANK / LOCAL_RANK (set by torchrun) and join the process group
+    (nccl on CUDA, gloo on CPU) unless it is already initialised."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistContext()
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    here = False
+    if not torch.distributed.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        kwargs: dict[str, Any] = {}
+        if device.type == "cuda":
+            kwargs["device_id"] = device
+        torch.distributed.init_process_group(backend, rank=rank, world_size=world, **kwargs)
+        here = True
+    return DistContext(rank, world, local, here)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda (when available) else cpu; under torchrun, CUDA uses LOCAL_RANK."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"train.device={name!r} is invalid: CUDA is not available here")
+        if name == "cuda":
+            name = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        torch.cuda.set_device(torch.device(name))
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python ``random``, numpy's global generator and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """python / numpy / torch (CPU and CUDA) generator states, torch.load(weights_only)-safe."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(np.asarray(keys, np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state(
+        (
+            n["kind"],
+            n["keys"].numpy().astype(np.uint32),
+            n["pos"],
+            n["has_gauss"],
+            n["cached_gaussian"],
+        )
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+
+
+def _episode_table(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, lengths) of the episodes of one source, in its own index space."""
+    reader = getattr(dataset, "reader", None)
+    if reader is not None:
+        starts = np.array([e["dataset_from_index"] for e in reader.episodes], np.int64)
+        lengths = np.array([e["length"] for e in reader.episodes], np.int64)
+        return starts, lengths
+    demos = getattr(dataset, "demos", None)
+    n = len(dataset)  # type: ignore[arg-type]
+    if demos is not None and n:
+        ep = np.asarray(demos.episodes)
+        cut = np.concatenate([[0], np.nonzero(ep[1:] != ep[:-1])[0] + 1])
+        return cut.astype(np.int64), np.diff(np.concatenate([cut, [n]])).astype(np.int64)
+    return np.zeros(1, np.int64), np.array([n], np.int64)
+
+
+class StepBatchSampler(Sampler[list[tuple[int, int]]]):
+    """The samples of every step as a function of (seed, step) alone.
+
+    The draw is a stream of *groups*; group ``g`` (its own generator, seeded with
+    ``(seed, g)``) draws ``episodes_per_group`` episodes (source by its weight, then episode
+    by its length, so every frame of source ``d`` has probability ``w_d / frames_d``), takes
+    ``samples_per_episode`` uniformly random frames of each and shuffles them (with 1 sample
+    per episode this is i.i.d. frame sampling; more keeps the video cache warm, as
+    ``EpisodeGroupedSampler``). Step ``s`` (1-based) takes stream positions
+    ``[(s-1) B, s B)``; slot ``j`` of the global batch goes to rank ``j % world_size``.
+    Each item is ``(global_index, sample_seed)``.
+
+    Iteration yields the batches of steps ``start_step + 1 .. total_steps``.
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[Dataset],
+        weights: Sequence[float],
+        batch_size: int,
+        *,
+        seed: int,
+        total_steps: int,
+        start_step: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        samples_per_episode: int = 1,
+        episodes_per_group: int = 32,
+    ) -> None:
+        w = np.asarray(weights, np.float64)
+        self.weights = w / w.sum()
+        sizes = [len(s) for s in sources]  # type: ignore[arg-type]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.tables = [_episode_table(s) for s in sources]
+        for i, (_, lengths) in enumerate(self.tables):
+            if lengths.sum() == 0:
+                raise InputError(f"data.sources[{i}] has no samples")
+        self.batch_size = batch_size
+        self.seed = seed
+        self.total_steps = total_steps
+        self.start_step = start_step
+        self.rank = rank
+        self.world_size = world_size
+        self.samples_per_episode = samples_per_episode
+        self.episodes_per_group = episodes_per_group
+        self._cache: tuple[int, np.ndarray, np.ndarray] | None = None
+
+    @property
+    def group_size(self) -> int:
+        return self.samples_per_episode * self.episodes_per_group
+
+    def _group(self, g: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._cache is not None and self._cache[0] == g:
+            return self._cache[1], self._cache[2]
+        rng = np.random.default_rng([self.seed, g])
+        e, k = self.episodes_per_group, self.samples_per_episode
+        which = rng.choice(len(self.tables), size=e, p=self.weights)
+        index = np.empty((e, k), np.int64)
+        for i, d in enumerate(which):
+            starts, lengths = self.tables[d]
+            ep = rng.choice(len(starts), p=lengths / lengths.sum())
+            index[i] = self.offsets[d] + starts[ep] + rng.integers(0, lengths[ep], k)
+        index = index.reshape(-1)
+        rng.shuffle(index)
+        seeds = rng.integers(0, 2**31 - 1, len(index))
+        self._cache = (g, index, seeds)
+        return index, seeds
+
+    def step_items(self, step: int) -> list[tuple[int, int]]:
+        """This rank's (global_index, sample_seed) of step ``step`` (1-based)."""
+        first = (step - 1) * self.batch_size
+        out = []
+        for slot in range(self.rank, self.batch_size, self.world_size):
+            pos = first + slot
+            index, seeds = self._group(pos // self.group_size)
+            j = pos % self.group_size
+            out.append((int(index[j]), int(seeds[j])))
+        return out
+
+    def __len__(self) -> int:
+        return max(0, self.total_steps - self.start_step)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for step in range(self.start_step + 1, self.total_steps + 1):
+            yield self.step_items(step)
+
+
+class SeededSources(Dataset):
+    """Several sources as one index space; item ``(index, seed)`` runs the source's
+    ``__getitem__`` (and so its random transforms) under python/numpy/torch seeds derived
+    from ``seed``, so a sample is the same in any worker, in-process, and after a resume.
+    In the main process the generators' states are restored afterwards. Adds
+    ``dataset_index``."""
+
+    def __init__(self, sources: Sequence[Dataset]) -> None:
+        self.sources = list(sources)
+        self.offsets = np.concatenate([[0], np.cumsum([len(s) for s in sources])])  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, item: tuple[int, int] | int) -> dict[str, Any]:
+        index, seed = item if isinstance(item, tuple) else (int(item), None)
+        d = int(np.searchsorted(self.offsets, index, side="right") - 1)
+        local = index - int(self.offsets[d])
+        if seed is None:
+            sample = self.sources[d][local]
+        elif torch.utils.data.get_worker_info() is None:
+            saved = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+            try:
+                seed_everything(seed)
+                sample = self.sources[d][local]
+            finally:
+                random.setstate(saved[0])
+                np.random.set_state(saved[1])
+                torch.set_rng_state(saved[2])
+        else:
+            seed_everything(seed)
+            sample = self.sources[d][local]
+        sample["dataset_index"] = d
+        return sample
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What the trainer checks a source against the model with."""
+
+    name: str
+    action_dim: int
+    state_dim: int
+    action_space: str | None
+    image_keys: tuple[str, ...]
+    horizon: int
+
+
+def source_info(name: str, dataset: Dataset) -> SourceInfo:
+    sample = dataset[0]
+    action = sample["action"]
+    state = sample.get("observation.state")
+    space = None
+    config = getattr(dataset, "config", None)
+    if getattr(config, "action_space", None) == "human":
+        from human_video_policy.data.embodiment import HUMAN_ACTION_SPACE
+
+        space = HUMAN_ACTION_SPACE
+    elif hasattr(dataset, "reader"):
+        space = dataset.reader.spec.action_space  # type: ignore[attr-defined]
+    elif isinstance(getattr(dataset, "action_space", None), str):
+        space = dataset.action_space  # type: ignore[attr-defined]
+    if space in ("", "unknown"):
+        space = None
+    return SourceInfo(
+        name=name,
+        action_dim=int(action.shape[-1]),
+        state_dim=int(state.shape[-1]) if state is not None else 0,
+        action_space=space,
+        image_keys=tuple(sorted(k for k in sample if k.startswith("observation.images."))),
+        horizon=int(action.shape[0]),
+    )
+
+
+def build_sources(config: TrainConfig) -> list[Dataset]:
+    """The datasets of ``config.data.sources`` (DemoDataset / ChunkDataset), in order."""
+    from human_video_policy.training.demo_dataset import DEMO_CAMERA, DemoDataset
+    from human_video_policy.training.torch_dataset import ChunkDataset, ChunkDatasetConfig
+
+    data = config.data
+    size = tuple(data.image_size) if data.image_size is not None else None
+    out: list[Dataset] = []
+    for i, src in enumerate(data.sources):
+        path = Path(src.path).expanduser()
+        try:
+            if src.kind == "demos":
+                if not path.is_file():
+                    raise ConfigError(f"file not found ({path.resolve()})")
+                keys = data.image_keys
+                out.append(
+                    DemoDataset(
+                        path,
+                        data.horizon,
+                        size,  # type: ignore[arg-type]
+                        with_images=keys is None or DEMO_CAMERA in keys,
+                    )
+                )
+            else:
+                if not (path / "meta" / "info.json").is_file():
+                    raise ConfigError(f"no LeRobot-v3 dataset here ({path.resolve()})")
+                out.append(
+                    ChunkDataset(
+                        path,
+                        ChunkDatasetConfig(
+                            horizon=data.horizon,
+                            history=data.history,
+                            action_offset=data.action_offset,
+                            image_keys=tuple(data.image_keys)
+                            if data.image_keys is not None
+                            else None,
+                            image_size=size,  # type: ignore[arg-type]
+                            action_space=data.action_space,
+                        ),
+                    )
+                )
+        except (ConfigError, InputError) as exc:
+            raise ConfigError(f"data.sources[{i}] ({src.kind} {src.path}): {exc}") from exc
+    return out
+
+
+def check_compatible(model_config: Any, infos: Sequence[SourceInfo], horizon: int) -> None:
+    """Refuse a model / data mismatch with a ConfigError naming both sides."""
+    first = infos[0]
+    for info in infos[1:]:
+        if info.action_dim != first.action_dim or info.state_dim != first.state_dim:
+            raise ConfigError(
+                f"data sources disagree: {first.name} has {first.action_dim} action / "
+                f"{first.state_dim} state dims, {info.name} has {info.action_dim} / "
+                f"{info.state_dim} (mix them in data.action_space: human)"
+            )
+        if first.action_space and info.action_space and info.action_space != first.action_space:
+            raise ConfigError(
+                f"data sources disagree: {first.name} is in action space "
+                f"{first.action_space!r}, {info.name} in {info.action_space!r}"
+            )
+        if info.image_keys != first.image_keys:
+            raise ConfigError(
+                f"data sources disagree: {first.name} has cameras {list(first.image_keys)}, "
+                f"{info.name} has {list(info.image_keys)} (select common ones with "
+                "data.image_keys)"
+            )
+    for info in infos:
+        if info.horizon != horizon:
+            raise ConfigError(f"{info.name} gives chunks of {info.horizon} rows, not {horizon}")
+    get = lambda name: getattr(model_config, name, None)  # noqa: E731
+    for info in infos:
+        if isinstance(get("action_dim"), int) and get("action_dim") != info.action_dim:
+            raise ConfigError(
+                f"policy.config.action_dim={get('action_dim')} but {info.name} has "
+                f"{info.action_dim} action dims"
+            )
+        if isinstance(get("horizon"), int) and get("horizon") != info.horizon:
+            raise ConfigError(
+                f"policy.config.horizon={get('horizon')} but data.horizon={info.horizon}"
+            )
+        state_dim = get("state_dim")
+        if isinstance(state_dim, int) and state_dim > 0 and state_dim != info.state_dim:
+            raise ConfigError(
+                f"policy.config.state_dim={state_dim} but {info.name} has {info.state_dim} "
+                "state dims"
+            )
+        space = get("action_space")
+        if isinstance(space, str) and space and info.action_space and space != info.action_space:
+            raise ConfigError(
+                f"policy.config.action_space={space!r} but {info.name} is in action space "
+                f"{info.action_space!r}"
+            )
+        key = get("image_key")
+        uses_images = get("image_encoder") not in (None, "none")
+        if isinstance(key, str) and uses_images and key not in info.image_keys:
+            raise ConfigError(
+                f"policy.config.image_key={key!r} but {info.name} has cameras "
+                f"{list(info.image_keys)}"
+            )
+
+
+def to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
+    non_blocking = device.type == "cuda"
+    return {
+        k: v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v
+        for k, v in batch.items()
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Optimisation pieces
+
+
+def lr_factor(step: int, total: int, warmup: int, schedule: str, min_ratio: float) -> float:
+    """Learning rate of update ``step`` (0-based) as a fraction of the peak."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class EMA:
+    """Exponential moving average of a model's floating-point parameters (buffers copied).
+
+    ``module`` is a deep copy of the model whose parameters hold the average; use it for
+    evaluation and export."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.module = copy.deepcopy(model).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for ema, p in zip(self.module.parameters(), model.parameters(), strict=True):
+            if ema.dtype.is_floating_point:
+                ema.lerp_(p.detach(), 1.0 - self.decay)
+            else:
+                ema.copy_(p)
+        for ema, b in zip(self.module.buffers(), model.buffers(), strict=True):
+            ema.copy_(b)
+
+
+class _LossModule(nn.Module):
+    """``forward(batch) = model.compute_loss(batch)``, so DDP/FSDP hooks see the loss pass."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        return self.model.compute_loss(batch)
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file in the same folder, fsync, then os.replace: a crash
+    leaves the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def atomic_copy(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
+    try:
+        shutil.copyfile(src, tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(dst.parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read and check a training checkpoint; ModelLoadError naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"checkpoint {path} does not exist")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # zip, pickle, EOF, unpickler errors alike
+        raise ModelLoadError(
+            f"checkpoint {path} is corrupt or truncated and was not used "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from exc
+    if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
+        raise ModelLoadError(f"{path} is not an hvp training checkpoint (no format tag)")
+    if blob.get("version") != CHECKPOINT_VERSION:
+        raise ModelLoadError(
+            f"checkpoint {path} has version {blob.get('version')}, this trainer reads "
+            f"{CHECKPOINT_VERSION}"
+        )
+    if missing := [k for k in CHECKPOINT_KEYS if k not in blob]:
+        raise ModelLoadError(f"checkpoint {path} lacks {missing}")
+    return blob
+
+
+def build_model(policy_type: str, policy_config: Mapping[str, Any]) -> nn.Module:
+    """A model of a registered policy type from its config fields."""
+    from human_video_policy.policies.registry import get_policy_type
+
+    pt = get_policy_type(policy_type)
+    return pt.make_model(pt.make_config(dict(policy_config)))
+
+
+def load_trained_model(path: str | Path, *, ema: bool = True) -> tuple[nn.Module, TrainConfig]:
+    """The model of a training checkpoint (its EMA weights when the run kept them and
+    ``ema``), in eval mode on the CPU, with the run's config."""
+    blob = load_checkpoint(path)
+    model = build_model(blob["policy_type"], blob["policy_config"])
+    weights = blob["ema"] if ema and blob["ema"] is not None else blob["model"]
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise ModelLoadError(f"checkpoint {path}: weights do not fit the model: {exc}") from exc
+    return model.eval(), TrainConfig.from_dict(blob["config"])
+
+
+def _model_config_dict(model: nn.Module) -> dict[str, Any]:
+    from human_video_policy.training.train_config import _plain
+
+    cfg = getattr(model, "config", None)
+    if cfg is None or not dataclasses.is_dataclass(cfg):
+        raise ConfigError(
+            f"{type(model).__name__} has no dataclass .config; trainable models need one"
+        )
+    return _plain(dataclasses.asdict(cfg))
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs
+
+
+def plot_history(history: Sequence[Mapping[str, Any]], path: Path) -> None:
+    """One PNG: the loss parts (log scale), learning rate and gradient norm, evaluations."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    keys = sorted({k for h in history for k in h if k != "step"})
+    groups = [
+        ("loss", [k for k in keys if k.startswith("loss")]),
+        ("learning rate", [k for k in keys if k == "lr"]),
+        ("gradient norm", [k for k in keys if k == "grad_norm"]),
+        ("evaluation", [k for k in keys if k.startswith("eval/")]),
+    ]
+    groups = [g for g in groups if g[1]]
+    fig, axes = plt.subplots(len(groups) or 1, 1, figsize=(8, 2.6 * max(1, len(groups))))
+    axes = np.atleast_1d(axes)
+    for ax, (title, names) in zip(axes, groups, strict=False):
+        for name in names:
+            pts = [(h["step"], h[name]) for h in history if name in h]
+            ax.plot(
+                [p[0] for p in pts],
+                [p[1] for p in pts],
+                label=name,
+                marker="." if len(pts) < 50 else None,
+            )
+        if title == "loss" and all(h[n] > 0 for h in history for n in names if n in h):
+            ax.set_yscale("log")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[-1].set_xlabel("step")
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.95, bottom=0.08, hspace=0.45)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+@dataclass
+class TrainResult:
+    """What a run did.
+
+    Attributes:
+        output_dir: the run's folder.
+        step: the last step trained.
+        final_losses: the last logged loss parts (means over the last ``log_every`` steps).
+        history: every logged entry (``step``, loss parts, ``lr``, ``grad_norm``, ``eval/...``).
+        checkpoint: ``checkpoints/last.pt`` (None on ranks other than 0).
+        wall_s: seconds of this invocation.
+    """
+
+    output_dir: Path
+    step: int
+    final_losses: dict[str, float]
+    history: list[dict[str, float]] = field(default_factory=list)
+    checkpoint: Path | None = None
+    wall_s: float = 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# The trainer
+
+
+class Trainer:
+    """One training run of ``config``.
+
+    Args:
+        config: the validated run config.
+        model: the model to train; None builds ``config.policy`` through the registry (after
+            seeding with ``train.seed``, so the initial weights are reproducible).
+        datasets: one Dataset or a list of them (with the sample keys of ChunkDataset); None
+            builds ``config.data.sources``. The sampling weights are those of
+            ``config.data.sources`` when the counts agree, else ``weights``, else equal.
+        weights: sampling weights for given ``datasets``.
+        eval_fn: ``eval_fn(model, step) -> {name: value}`` run on rank 0 every
+            ``train.eval_every`` steps with the EMA model (or the model) in eval mode under
+            ``torch.no_grad``; values are logged as ``eval/<name>``. None with
+            ``eval_every > 0``: the closed-loop WidowX reach evaluation
+            (:func:`widowx_reach_eval`).
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        model: nn.Module | None = None,
+        datasets: Dataset | Sequence[Dataset] | None = None,
+        *,
+        weights: Sequence[float] | None = None,
+        eval_fn: EvalFn | None = None,
+    ) -> None:
+        self.config = config
+        self._model_arg = model
+        if datasets is None:
+            self._datasets: list[Dataset] | None = None
+        elif isinstance(datasets, Dataset):
+            self._datasets = [datasets]
+        else:
+            self._datasets = list(datasets)
+        self._weights = weights
+        self.eval_fn = eval_fn
+        self.output_dir = Path(config.train.output_dir).expanduser()
+        self.checkpoint_dir = self.output_dir / "checkpoints"
+        self._written: tuple[int, Any] | None = None
+
+    # -- setup ---------------------------------------------------------------------------
+    def _sources(self) -> tuple[list[Dataset], list[float], list[str]]:
+        cfg = self.config
+        if self._datasets is None:
+            sources = build_sources(cfg)
+            names = [f"data.sources[{i}] ({s.path})" for i, s in enumerate(cfg.data.sources)]
+            return sources, [s.weight for s in cfg.data.sources], names
+        if not self._datasets:
+            raise ConfigError("datasets=[] is invalid: give at least one")
+        n = len(self._datasets)
+        if self._weights is not None:
+            weights = [float(w) for w in self._weights]
+        elif len(cfg.data.sources) == n:
+            weights = [s.weight for s in cfg.data.sources]
+        else:
+            weights = [1.0] * n
+        if len(weights) != n or min(weights) <= 0:
+            raise ConfigError(f"weights={weights} is invalid: one weight > 0 per dataset ({n})")
+        return self._datasets, weights, [f"dataset {i}" for i in range(n)]
+
+    def _resolve_resume(self, resume: bool | str | Path | None) -> Path | None:
+        if resume is None or resume is False:
+            existing = (
+                sorted(self.checkpoint_dir.glob("*.pt")) if self.checkpoint_dir.is_dir() else []
+            )
+            if existing:
+                raise ConfigError(
+                    f"train.output_dir={str(self.output_dir)!r} already holds checkpoints "
+                    f"({existing[-1].name}...): resume with --resume, or choose another "
+                    "output_dir; nothing was overwritten"
+                )
+            return None
+        path = self.checkpoint_dir / "last.pt" if resume is True else Path(resume).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"nothing to resume: checkpoint {path} does not exist")
+        return path
+
+    # -- the run -------------------------------------------------------------------------
+    def fit(self, resume: bool | str | Path | None = None) -> TrainResult:
+        """Train to ``train.steps``. ``resume``: True continues from
+        ``output_dir/checkpoints/last.pt``, a path from that checkpoint; None/False starts
+        fresh (refused when output_dir already holds checkpoints)."""
+        start_time = time.perf_counter()
+        tcfg = self.config.train
+        device = resolve_device(tcfg.device)
+        torch.set_num_threads(tcfg.threads)
+        ctx = dist_context_from_env(device)
+        try:
+            return self._fit(ctx, device, resume, start_time)
+        finally:
+            if ctx.initialized_here and torch.distributed.is_initialized():
+                torch.distributed.destroy_process_group()
+
+    def _fit(
+        self,
+        ctx: DistContext,
+        device: torch.device,
+        resume: bool | str | Path | None,
+        start_time: float,
+    ) -> TrainResult:
+        cfg = self.config
+        tcfg, dcfg, ocfg = cfg.train, cfg.data, cfg.optim
+        if dcfg.batch_size % ctx.world_size:
+            raise ConfigError(
+                f"data.batch_size={dcfg.batch_size} is invalid with {ctx.world_size} "
+                "processes: it must divide evenly (it is the global batch)"
+            )
+        resume_path = self._resolve_resume(resume)
+        blob = load_checkpoint(resume_path) if resume_path is not None else None
+        resolved = cfg.to_dict()
+
+        # model (identical initial weights on every rank)
+        seed_everything(tcfg.seed)
+        if self._model_arg is not None:
+            model = self._model_arg
+        else:
+            model = build_model(cfg.policy.type, resolved["policy"]["config"])
+        if not callable(getattr(model, "compute_loss", None)):
+            raise ConfigError(f"{type(model).__name__} has no compute_loss(batch); it cannot train")
+        policy_config = _model_config_dict(model)
+        if blob is not None and (
+            blob["policy_type"] != cfg.policy.type or blob["policy_config"] != policy_config
+        ):
+            diff = sorted(
+                k
+                for k in set(policy_config) | set(blob["policy_config"])
+                if policy_config.get(k) != blob["policy_config"].get(k)
+            )
+            raise ConfigError(
+                f"checkpoint {resume_path} was trained with policy {blob['policy_type']!r} "
+                f"and a different config (fields {diff}) than policy "
+                f"{cfg.policy.type!r} of this config; nothing was overwritten"
+            )
+
+        sources, weights, names = self._sources()
+        infos = [source_info(n, s) for n, s in zip(names, sources, strict=True)]
+        check_compatible(getattr(model, "config", None), infos, dcfg.horizon)
+        eval_fn = self.eval_fn
+        if eval_fn is None and tcfg.eval_every > 0:
+            eval_fn = widowx_reach_eval(model, tcfg.eval_episodes, tcfg.eval_seed)
+        ctx.barrier()  # every check passed on every rank before anything is written
+
+        dataset = SeededSources(sources)
+        model.to(device)
+        start_step = 0
+        self._saved_step = int(blob["step"]) if blob is not None else None
+        history: list[dict[str, float]] = []
+        window: dict[str, float] = {}
+        if blob is None:
+            n_fit = dcfg.normalization_samples
+            if n_fit > 0 and callable(getattr(model, "fit_normalization", None)):
+                model.fit_normalization(
+                    self._normalization_batches(dataset, sources, weights, n_fit, device)
+                )
+        else:
+            model.load_state_dict(blob["model"])
+            start_step = int(blob["step"])
+            history = [dict(h) for h in blob["history"]]
+            window = dict(blob.get("window") or {})
+
+        ema = EMA(model, tcfg.ema_decay) if tcfg.ema_decay > 0 else None
+        if ema is not None and blob is not None:
+            if blob["ema"] is None:
+                raise ConfigError(
+                    f"train.ema_decay={tcfg.ema_decay} but checkpoint {resume_path} has no EMA"
+                )
+            ema.module.load_state_dict(blob["ema"])
+
+        wrapped = self._wrap(model, ctx, device)
+        params = [p for p in wrapped.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(
+            params,
+            lr=ocfg.lr,
+            betas=(ocfg.betas[0], ocfg.betas[1]),
+            eps=ocfg.eps,
+            weight_decay=ocfg.weight_decay,
+        )
+        total = tcfg.steps
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer,
+            lambda s: lr_factor(s, total, ocfg.warmup_steps, ocfg.schedule, ocfg.min_lr_ratio),
+        )
+        if blob is not None:
+            self._load_optimizer(wrapped, optimizer, blob["optimizer"])
+            scheduler.load_state_dict(blob["scheduler"])
+            rngs = blob["rng"]
+            if len(rngs) == ctx.world_size:
+                set_rng_state(rngs[ctx.rank])
+            else:  # another process count: reproducible, not bit-identical
+                seed_everything(tcfg.seed + 7919 * start_step + ctx.rank)
+        else:
+            seed_everything(tcfg.seed + ctx.rank)  # the model's own noise differs per rank
+
+        if start_step >= total:
+            raise ConfigError(
+                f"train.steps={total} but checkpoint {resume_path} is already at step "
+                f"{start_step}: raise train.steps to train further"
+            )
+
+        sampler = StepBatchSampler(
+            sources,
+            weights,
+            dcfg.batch_size,
+            seed=tcfg.seed,
+            total_steps=total,
+            start_step=start_step,
+            rank=ctx.rank,
+            world_size=ctx.world_size,
+            samples_per_episode=dcfg.samples_per_episode,
+            episodes_per_group=dcfg.episodes_per_group,
+        )
+        from human_video_policy.training.torch_dataset import chunk_collate
+
+        loader = DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            num_workers=dcfg.num_workers,
+            collate_fn=chunk_collate,
+            pin_memory=device.type == "cuda",
+            generator=torch.Generator().manual_seed(tcfg.seed),
+            persistent_workers=False,
+        )
+
+        writer = None
+        if ctx.is_main:
+            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.output_dir / "config.yaml", cfg.to_yaml())
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(
+                str(self.output_dir / "tb"), purge_step=start_step + 1 if start_step else None
+            )
+        bar = None
+        if ctx.is_main and tcfg.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, initial=start_step, desc="train", file=sys.stderr, unit="step")
+
+        last_ckpt: Path | None = (
+            self.checkpoint_dir / "last.pt" if (self.checkpoint_dir / "last.pt").is_file() else None
+        )
+        step = start_step
+        model.train()
+        try:
+            for batch in loader:
+                step += 1
+                batch = to_device(batch, device)
+                out = wrapped(batch)
+                parts = self._loss_parts(out, model)
+                names_ = list(parts)
+                values = torch.stack([parts[k].detach().float() for k in names_])
+                if ctx.distributed:
+                    torch.distributed.all_reduce(values)
+                    values = values / ctx.world_size
+                values_list = values.cpu().tolist()
+                bad = [n for n, v in zip(names_, values_list, strict=True) if not math.isfinite(v)]
+                if bad:
+                    raise self._diverged(
+                        step,
+                        f"loss part(s) {bad} = {[values_list[names_.index(b)] for b in bad]}",
+                        last_ckpt,
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                parts["loss"].backward()
+                grad_norm = self._clip(wrapped, params, ocfg.grad_clip)
+                if not math.isfinite(grad_norm):
+                    raise self._diverged(step, f"gradient norm {grad_norm}", last_ckpt)
+                lr = optimizer.param_groups[0]["lr"]
+                optimizer.step()
+                scheduler.step()
+                if ema is not None:
+                    ema.update(model)
+
+                for n, v in zip(names_, values_list, strict=True):
+                    window[n] = window.get(n, 0.0) + v
+                window["grad_norm"] = window.get("grad_norm", 0.0) + grad_norm
+                window["lr"] = window.get("lr", 0.0) + lr
+                window["_count"] = window.get("_count", 0.0) + 1
+                if step % tcfg.log_every == 0 or step == total:
+                    count = window.pop("_count")
+                    entry = {"step": step, **{k: v / count for k, v in window.items()}}
+                    window = {}
+                    history.append(entry)
+                    if writer is not None:
+                        for k, v in entry.items():
+                            if k != "step":
+                                writer.add_scalar(f"train/{k}", v, step)
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{entry['loss']:.4g}")
+                if eval_fn is not None and tcfg.eval_every and step % tcfg.eval_every == 0:
+                    if ctx.is_main:
+                        metrics = self._evaluate(eval_fn, ema.module if ema else model, step)
+                        history.append(
+                            {"step": step, **{f"eval/{k}": v for k, v in metrics.items()}}
+                        )
+                        if writer is not None:
+                            for k, v in metrics.items():
+                                writer.add_scalar(f"eval/{k}", v, step)
+                    ctx.barrier()
+                if bar is not None:
+                    bar.update(1)
+                every = tcfg.checkpoint_every
+                if step == total or (every and step % every == 0):
+                    last_ckpt = self._save(
+                        ctx,
+                        step,
+                        model,
+                        ema,
+                        wrapped,
+                        optimizer,
+                        scheduler,
+                        sampler,
+                        history,
+                        window,
+                        resolved,
+                        policy_config,
+                        last_ckpt,
+                    )
+                    if writer is not None:
+                        writer.flush()
+        finally:
+            if bar is not None:
+                bar.close()
+            if writer is not None:
+                writer.close()
+            if ctx.is_main and history:
+                self._write_metrics(history)
+
+        finals = next(
+            (
+                {k: v for k, v in h.items() if k.startswith("loss")}
+                for h in reversed(history)
+                if "loss" in h
+            ),
+            {},
+        )
+        return TrainResult(
+            output_dir=self.output_dir,
+            step=step,
+            final_losses=finals,
+            history=history,
+            checkpoint=last_ckpt if ctx.is_main else None,
+            wall_s=time.perf_counter() - start_time,
+        )
+
+    # -- pieces --------------------------------------------------------------------------
+    def _normalization_batches(
+        self,
+        dataset: SeededSources,
+        sources: Sequence[Dataset],
+        weights: Sequence[float],
+        n: int,
+        device: torch.device,
+    ) -> Iterator[dict[str, Any]]:
+        """Collated batches of ``n`` samples drawn like training samples (own seed)."""
+        from human_video_policy.training.torch_dataset import chunk_collate
+
+        dcfg = self.config.data
+        batch = min(n, max(dcfg.batch_size, 64))
+        steps = math.ceil(n / batch)
+        sampler = StepBatchSampler(
+            sources,
+            weights,
+            batch,
+            seed=self.config.train.seed + 104729,
+            total_steps=steps,
+            samples_per_episode=dcfg.samples_per_episode,
+            episodes_per_group=dcfg.episodes_per_group,
+        )
+        loader = DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            num_workers=dcfg.num_workers,
+            collate_fn=chunk_collate,
+            generator=torch.Generator().manual_seed(self.config.train.seed),
+        )
+        for b in loader:
+            yield to_device(b, device)
+
+    def _wrap(self, model: nn.Module, ctx: DistContext, device: torch.device) -> nn.Module:
+        loss_module = _LossModule(model)
+        if not ctx.distributed:
+            return loss_module
+        if self.config.train.strategy == "fsdp":
+            from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+            kwargs: dict[str, Any] = {"use_orig_params": True}
+            if device.type == "cuda":
+                kwargs["device_id"] = device
+            return FSDP(loss_module, **kwargs)
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        return DDP(
+            loss_module,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=self.config.train.find_unused_parameters,
+        )
+
+    def _is_fsdp(self, wrapped: nn.Module) -> bool:
+        return type(wrapped).__name__ == "FullyShardedDataParallel"
+
+    def _clip(self, wrapped: nn.Module, params: list[nn.Parameter], max_norm: float) -> float:
+        limit = max_norm if max_norm > 0 else float("inf")
+        if self._is_fsdp(wrapped):
+            norm = wrapped.clip_grad_norm_(limit)  # type: ignore[operator]
+        else:
+            norm = torch.nn.utils.clip_grad_norm_(params, limit)
+        return float(norm)
+
+    def _optimizer_state(self, wrapped: nn.Module, optimizer: torch.optim.Optimizer) -> Any:
+        if self._is_fsdp(wrapped):
+            from torch.distributed.fsdp import (
+                FullOptimStateDictConfig,
+                FullStateDictConfig,
+                StateDictType,
+            )
+            from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+            with FSDP.state_dict_type(
+                wrapped,
+                StateDictType.FULL_STATE_DICT,
+                FullStateDictConfig(offload_to_cpu=True, rank0_only=True),
+                FullOptimStateDictConfig(offload_to_cpu=True, rank0_only=True),
+            ):
+                return FSDP.optim_state_dict(wrapped, optimizer)
+        return optimizer.state_dict()
+
+    def _load_optimizer(
+        self, wrapped: nn.Module, optimizer: torch.optim.Optimizer, state: Any
+    ) -> None:
+        if self._is_fsdp(wrapped):
+            from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+            state = FSDP.optim_state_dict_to_load(wrapped, optimizer, state)
+        optimizer.load_state_dict(state)
+
+    def _model_state(self, wrapped: nn.Module, model: nn.Module) -> dict[str, torch.Tensor]:
+        if self._is_fsdp(wrapped):
+            from torch.distributed.fsdp import FullStateDictConfig, StateDictType
+            from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+            with FSDP.state_dict_type(
+                wrapped,
+                StateDictType.FULL_STATE_DICT,
+                FullStateDictConfig(offload_to_cpu=True, rank0_only=True),
+            ):
+                state = wrapped.state_dict()
+            return {k.removeprefix("model."): v for k, v in state.items()}
+        return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+    def _loss_parts(self, out: Any, model: nn.Module) -> dict[str, torch.Tensor]:
+        if not isinstance(out, Mapping) or "loss" not in out:
+            raise ConfigError(
+                f"{type(model).__name__}.compute_loss must return a dict with 'loss', got "
+                f"{type(out).__name__}{sorted(out) if isinstance(out, Mapping) else ''}"
+            )
+        parts = {"loss": out["loss"], **{k: v for k, v in out.items() if k != "loss"}}
+        for k, v in parts.items():
+            if not isinstance(v, torch.Tensor) or v.numel() != 1:
+                raise ConfigError(
+                    f"{type(model).__name__}.compute_loss()[{k!r}] must be a scalar tensor"
+                )
+        return {k: v.reshape(()) for k, v in parts.items()}
+
+    def _diverged(self, step: int, what: str, last: Path | None) -> TrainingDivergedError:
+        kept = (
+            f"the last good checkpoint is {last} (step {self._saved_step})"
+            if last is not None and last.is_file()
+            else "no checkpoint had been written yet"
+        )
+        return TrainingDivergedError(
+            f"training stopped at step {step}: {what} is not finite; the weights of that "
+            f"step were not updated and no checkpoint was written for it; {kept}"
+        )
+
+    def _evaluate(self, eval_fn: EvalFn, model: nn.Module, step: int) -> dict[str, float]:
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                metrics = eval_fn(model, step)
+        finally:
+            model.train(was_training)
+        return {str(k): float(v) for k, v in dict(metrics).items()}
+
+    def _save(
+        self,
+        ctx: DistContext,
+        step: int,
+        model: nn.Module,
+        ema: EMA | None,
+        wrapped: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any,
+        sampler: StepBatchSampler,
+        history: list[dict[str, float]],
+        window: dict[str, float],
+        resolved: dict[str, Any],
+        policy_config: dict[str, Any],
+        last: Path | None,
+    ) -> Path | None:
+        state = rng_state()
+        if ctx.distributed:
+            states: list[Any] = [None] * ctx.world_size
+            torch.distributed.all_gather_object(states, state)
+        else:
+            states = [state]
+        weights = self._model_state(wrapped, model)
+        optim_state = self._optimizer_state(wrapped, optimizer)
+        path = None
+        if ctx.is_main:
+            bad = [
+                k
+                for k, v in weights.items()
+                if v.is_floating_point() and not torch.isfinite(v).all()
+            ]
+            if bad:
+                raise self._diverged(step, f"weights {bad[:5]}", last)
+            blob = {
+                "format": CHECKPOINT_FORMAT,
+                "version": CHECKPOINT_VERSION,
+                "step": step,
+                "config": resolved,
+                "policy_type": self.config.policy.type,
+                "policy_config": policy_config,
+                "model": weights,
+                "ema": (
+                    {k: v.detach().cpu().clone() for k, v in ema.module.state_dict().items()}
+                    if ema is not None
+                    else None
+                ),
+                "optimizer": optim_state,
+                "scheduler": scheduler.state_dict(),
+                "rng": states,
+                "sampler": {
+                    "seed": sampler.seed,
+                    "step": step,
+                    "batch_size": sampler.batch_size,
+                    "world_size": ctx.world_size,
+                    "samples_per_episode": sampler.samples_per_episode,
+                    "episodes_per_group": sampler.episodes_per_group,
+                },
+                "history": history,
+                "window": window,
+            }
+            path = self.checkpoint_dir / f"step_{step:06d}.pt"
+            atomic_torch_save(blob, path)
+            atomic_copy(path, self.checkpoint_dir / "last.pt")
+            self._saved_step = step
+            self._write_metrics(history)
+        ctx.barrier()
+        return self.checkpoint_dir / "last.pt" if ctx.is_main else last
+
+    def _write_metrics(self, history: list[dict[str, float]]) -> None:
+        if self._written == (len(history), history[-1] if history else None):
+            return  # already on disk (the end of a run right after its last checkpoint)
+        self._written = (len(history), history[-1] if history else None)
+        atomic_write_text(
+            self.output_dir / "metrics.json", json.dumps({"history": history}, indent=1)
+        )
+        plot_history(history, self.output_dir / "losses.png")
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation in the sim
+
+
+def widowx_reach_eval(model: nn.Module, episodes: int, seed: int) -> EvalFn:
+    """``eval_fn`` running the closed-loop WidowX reach task (sim/evaluate.py) on ``episodes``
+    seeds from ``seed``, for a model exposing the policy interface: a
+    ``chunk_source()`` method returning a ``ChunkSource``, or ``predict_chunk(image, state,
+    stamp) -> ActionChunk`` itself. Returns success_rate, mean_final_distance_m and
+    mean_time_to_success_s (when any episode succeeded)."""
+    if not (
+        callable(getattr(model, "chunk_source", None))
+        or callable(getattr(model, "predict_chunk", None))
+    ):
+        raise ConfigError(
+            f"train.eval_every > 0 needs an eval_fn or a policy exposing predict_chunk(image, "
+            f"state, stamp) or chunk_source(); {type(model).__name__} has neither (set "
+            "train.eval_every: 0)"
+        )
+
+    def run(m: nn.Module, step: int) -> dict[str, float]:
+        from human_video_policy.sim.evaluate import EvaluationConfig, evaluate
+        from human_video_policy.training.record_demos import default_world_config
+
+        source = m.chunk_source() if callable(getattr(m, "chunk_source", None)) else m
+        summary = evaluate(
+            lambda world: source,  # type: ignore[arg-type,return-value]
+            EvaluationConfig(
+                episodes=episodes, seed=seed, world=default_world_config(), progress=False
+            ),
+            description=f"eval@{step}",
+        )
+        out = {
+            "success_rate": summary.success_rate,
+            "mean_final_distance_m": float(np.mean([r.final_distance for r in summary.results])),
+        }
+        if summary.mean_time_to_success is not None:
+            out["mean_time_to_success_s"] = summary.mean_time_to_success
+        return out
+
+    return run
+
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool | str | Path | None = None,
+    model: nn.Module | None = None,
+    datasets: Dataset | Sequence[Dataset] | None = None,
+    eval_fn: EvalFn | None = None,
+) -> TrainResult:
+    """Run ``config`` (see :class:`Trainer`); the entry point of ``hvp train``."""
+    return Trainer(config, model, datasets, eval_fn=eval_fn).fit(resume)
+
+
+__all__ = [
+    "EMA",
+    "StepBatchSampler",
+    "TrainResult",
+    "Trainer",
+    "TrainingDivergedError",
+    "build_model",
+    "build_sources",
+    "check_compatible",
+    "load_checkpoint",
+    "load_trained_model",
+    "lr_factor",
+    "plot_history",
+    "train",
+    "widowx_reach_eval",
+]
