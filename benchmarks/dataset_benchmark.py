@@ -137,10 +137,11 @@ def bench_train_step(size: int, steps: int = 10) -> dict:
     a training loop on this machine consumes samples."""
     import torch
 
-    from human_video_policy.models.reach_policy import ReachPolicy, ReachPolicyConfig
+    from human_video_policy.policies.bc_mlp.configuration_bc_mlp import BCMLPConfig
+    from human_video_policy.policies.bc_mlp.modeling_bc_mlp import BCMLPPolicy
 
     torch.set_num_threads(1)
-    model = ReachPolicy(ReachPolicyConfig(image_height=size, image_width=size, horizon=16))
+    model = BCMLPPolicy(BCMLPConfig(image_height=size, image_width=size, horizon=16))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     image, state = torch.rand(32, 3, size, size), torch.rand(32, 8)
     target = torch.rand(32, 16, 7)

@@ -73,7 +73,8 @@ def bench_torch(checkpoint: Path | None, frames, state, iterations: int) -> dict
     try:
         import torch
 
-        from human_video_policy.models.reach_policy import ReachPolicy, ReachPolicyConfig
+        from human_video_policy.policies.bc_mlp.configuration_bc_mlp import BCMLPConfig
+        from human_video_policy.policies.bc_mlp.modeling_bc_mlp import BCMLPPolicy
         from human_video_policy.runtime.image_ops import prepare_rgb, to_chw_float
         from human_video_policy.training.train_reach import load_checkpoint
     except ImportError as exc:
@@ -84,7 +85,7 @@ def bench_torch(checkpoint: Path | None, frames, state, iterations: int) -> dict
         module = load_checkpoint(checkpoint)
     else:
         report = json.loads(resource_path("assets", "policies", "widowx_reach.json").read_text())
-        module = ReachPolicy(ReachPolicyConfig(**report["model_config"])).eval()
+        module = BCMLPPolicy(BCMLPConfig(**report["model_config"])).eval()
     height, width = module.config.image_height, module.config.image_width
     samples = []
     with torch.inference_mode():

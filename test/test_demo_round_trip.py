@@ -394,7 +394,7 @@ def test_several_joint_topics_instructions_and_session_folders(tmp_path: Path) -
         session / "episode_000002",
         tmp_path / "empty",
     ]
-    cfg = conversion_preset("sim_rm75", camera_topics=[])  # joint_names = RM75_XHAND_JOINTS
+    cfg = conversion_preset("sim_rm75", camera_topics=[])  # embodiment rm75_xhand: its joints
     first = read_bag_episode(session / "episode_000001", cfg)
     assert first.action_names == first.state_names == [*RM75_ARM_JOINTS, *XHAND_JOINTS]
     assert len(first.action) == 10  # 0.98 s at 10 Hz from the first stamp
@@ -402,7 +402,7 @@ def test_several_joint_topics_instructions_and_session_folders(tmp_path: Path) -
     np.testing.assert_array_equal(row[:7], (0.15 + np.arange(7)).astype(np.float32))
     np.testing.assert_array_equal(row[7:], (0.15 + np.arange(12)).astype(np.float32))
     assert first.instruction == "open the drawer" and first.warnings == []
-    bag_order = read_bag_episode(session / "episode_000001", replace(cfg, joint_names=()))
+    bag_order = read_bag_episode(session / "episode_000001", replace(cfg, embodiment=""))
     assert bag_order.action_names == [*RM75_ARM_JOINTS, *XHAND_JOINTS[::-1]]  # as listed
     np.testing.assert_array_equal(bag_order.action[3, 7:], row[7:][::-1])
     second = read_bag_episode(session / "episode_000002", cfg)
@@ -414,7 +414,7 @@ def test_several_joint_topics_instructions_and_session_folders(tmp_path: Path) -
     with pytest.raises(InputError, match="joint 'joint1' is on several topics"):
         read_bag_episode(tmp_path / "clash", cfg)
     with pytest.raises(InputError, match="joint 'joint1' is on both /arm/joint_commands and"):
-        read_bag_episode(tmp_path / "clash", replace(cfg, joint_names=()))
+        read_bag_episode(tmp_path / "clash", replace(cfg, embodiment=""))
     widowx = BagConversionConfig(camera_topics=(), extra_action_topics=(HAND_COMMANDS,))
     with pytest.raises(InputError, match=r"action: .* lack joint\(s\) \['waist'"):
         read_bag_episode(session / "episode_000001", widowx)

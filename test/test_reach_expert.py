@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from human_video_policy.errors import ConfigError, InputError
+from human_video_policy.policies.action_spaces import WIDOWX_JOINT_POSITION
 from human_video_policy.robots.widowx import HOME_POSITION, WIDOWX_COMMAND_JOINTS
 from human_video_policy.runtime.action_chunk import ActionChunk
 from human_video_policy.sim.evaluate import (
@@ -15,7 +16,6 @@ from human_video_policy.sim.evaluate import (
     run_episode,
 )
 from human_video_policy.sim.reach_expert import (
-    ACTION_SPACE,
     PrivilegedExpertSource,
     ReachExpert,
     ReachExpertConfig,
@@ -54,7 +54,7 @@ def test_chunk_is_a_smooth_velocity_limited_action_chunk(expert):
     chunk = expert.chunk(home_state(), target, observation_stamp=1.5)
     cfg = expert.config
     assert isinstance(chunk, ActionChunk)
-    assert chunk.action_space == ACTION_SPACE == "widowx_joint_position"
+    assert chunk.action_space == WIDOWX_JOINT_POSITION == "widowx_joint_position"
     assert chunk.names == WIDOWX_COMMAND_JOINTS
     assert chunk.actions.shape == (cfg.horizon, 7) and chunk.dt == cfg.dt
     assert chunk.observation_stamp == 1.5
@@ -116,7 +116,7 @@ def test_evaluation_is_deterministic_and_times_out_without_progress():
                     np.tile(state[:7], (10, 1)),
                     0.1,
                     WIDOWX_COMMAND_JOINTS,
-                    ACTION_SPACE,
+                    WIDOWX_JOINT_POSITION,
                     observation_stamp,
                 )
 

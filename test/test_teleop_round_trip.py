@@ -35,6 +35,7 @@ from test_teleop_graph import _small_clip
 from human_video_policy.data.bag_to_dataset import camera_key, conversion_preset
 from human_video_policy.data.bags import BagReader
 from human_video_policy.data.dataset_reader import DatasetReader
+from human_video_policy.data.embodiment import EMBODIMENTS
 from human_video_policy.kinematics.robots import rm75_xhand_forward_kinematics
 from human_video_policy.robots.rm75 import EE_FRAME, RM75_ARM_JOINTS
 from human_video_policy.robots.xhand import XHAND_JOINTS
@@ -59,7 +60,8 @@ def test_teleop_preset_records_the_robot_view_commands_and_measured_joints() -> 
     assert preset.camera_topics == (ROBOT_VIEW,)  # the robot, not the operator's camera
     assert (preset.action_topic, preset.extra_action_topics) == (ARM_COMMANDS, (HAND_COMMANDS,))
     assert (preset.state_topic, preset.extra_state_topics) == (ARM_STATES, (HAND_STATES,))
-    assert preset.joint_names == (*RM75_ARM_JOINTS, *XHAND_JOINTS)
+    assert preset.embodiment == "rm75_xhand" and not preset.joint_names  # mixes with human data
+    assert EMBODIMENTS["rm75_xhand"].action_names == (*RM75_ARM_JOINTS, *XHAND_JOINTS)
     assert preset.rate_hz == 10.0 and preset.instruction == ""
 
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from human_video_policy.errors import ConfigError
-from human_video_policy.models.reach_policy import ReachPolicy, ReachPolicyConfig
+from human_video_policy.policies.bc_mlp.configuration_bc_mlp import BCMLPConfig
+from human_video_policy.policies.bc_mlp.modeling_bc_mlp import BCMLPPolicy
 from human_video_policy.resources import resource_path
 from human_video_policy.robots.widowx import WIDOWX_COMMAND_JOINTS, WIDOWX_STATE_JOINTS
 from human_video_policy.runtime.onnx_policy import OnnxPolicy
@@ -34,7 +35,7 @@ from human_video_policy.training.train_reach import (
     train,
 )
 
-TINY = ReachPolicyConfig(image_height=32, image_width=32, channels=8, keypoints=8, hidden=32)
+TINY = BCMLPConfig(image_height=32, image_width=32, channels=8, keypoints=8, hidden=32)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +77,7 @@ def test_demos_hold_expert_labels_for_the_recorded_states(tiny_demos, tmp_path):
 
 def test_training_reduces_the_loss_and_is_seeded(tiny_demos):
     torch.manual_seed(0)
-    a = ReachPolicy(TINY)
+    a = BCMLPPolicy(TINY)
     report = train(
         a,
         tiny_demos,
@@ -84,7 +85,7 @@ def test_training_reduces_the_loss_and_is_seeded(tiny_demos):
     )
     assert report.final_loss < 0.5 * report.losses[0]
     torch.manual_seed(0)
-    b = ReachPolicy(TINY)
+    b = BCMLPPolicy(TINY)
     train(
         b,
         tiny_demos,
@@ -97,7 +98,7 @@ def test_training_reduces_the_loss_and_is_seeded(tiny_demos):
 
 
 def test_export_matches_torch_and_carries_metadata(tiny_demos, tmp_path):
-    model = ReachPolicy(TINY)
+    model = BCMLPPolicy(TINY)
     train(model, tiny_demos, TrainConfig(epochs=2, batch_size=16, progress=False))
     ckpt = save_checkpoint(model, tmp_path / "tiny.pt")
     model = load_checkpoint(ckpt)

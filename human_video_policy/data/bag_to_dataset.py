@@ -48,6 +48,7 @@ from human_video_policy.data.dataset_format import (
 from human_video_policy.data.dataset_writer import DatasetWriter, VideoEncoding
 from human_video_policy.data.embodiment import EMBODIMENTS
 from human_video_policy.errors import ConfigError, HvpError, InputError
+from human_video_policy.policies.action_spaces import JOINT_POSITION
 from human_video_policy.validation import check_positive
 
 _IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
@@ -701,7 +702,7 @@ def episode_spec(
         robot_type=cfg.embodiment or "unknown",
         features=tuple(feats),
         embodiment=cfg.embodiment or "unknown",
-        action_space=spec.action_space if spec else "joint_position",
+        action_space=spec.action_space if spec else JOINT_POSITION,
         cameras=cams,
     )
 

@@ -12,8 +12,9 @@ Human space (``human_hand_102``): left hand in dims 0..50, right hand in 51..101
 Mappings are linear per joint, ``human = scale * robot + offset``, so :meth:`from_human`
 inverts :meth:`to_human` on the mapped joints (exactly for scale 1 and offset 0, else up to
 float32 rounding). Robot joints with no human counterpart
-(the WidowX arm joints: their motion is Cartesian wrist motion, not a joint angle) stay
-unmapped; :meth:`from_human` takes their values from ``fill``.
+(the WidowX and RM75 arm joints: their motion is Cartesian wrist motion, not a joint angle) stay
+unmapped; :meth:`from_human` takes their values from ``fill``. Joint names and action spaces
+come from the robots' specs (robots/spec.py) and the action-space registry.
 """
 
 from __future__ import annotations
@@ -24,26 +25,18 @@ import numpy as np
 
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.hands.joint_angles import ANGLE_NAMES, MANO_JOINT_NAMES
-from human_video_policy.robots.widowx import (
-    GRIPPER_CLOSED,
-    GRIPPER_OPEN,
-    WIDOWX_COMMAND_JOINTS,
-    WIDOWX_STATE_JOINTS,
+from human_video_policy.policies.action_spaces import (
+    HUMAN_HAND_102,
+    get_action_space,
 )
-from human_video_policy.robots.xhand import XHAND_JOINTS
+from human_video_policy.robots.spec import get_robot
+from human_video_policy.robots.widowx import GRIPPER_CLOSED, GRIPPER_OPEN
 
-HAND_DIM = 51
-HUMAN_DIM = 102
-HUMAN_ACTION_SPACE = "human_hand_102"
-
-
-def _hand_names(side: str) -> list[str]:
-    names = [f"{side}.dt_{a}" for a in "xyz"] + [f"{side}.dr_{a}" for a in "xyz"]
-    names += [f"{side}.{j}.{a}" for j in MANO_JOINT_NAMES for a in ANGLE_NAMES]
-    return names
-
-
-HUMAN_ACTION_NAMES: tuple[str, ...] = tuple(_hand_names("left") + _hand_names("right"))
+HUMAN_ACTION_SPACE = HUMAN_HAND_102  # the registry's constant under this module's older name
+#: The human action dims (policies/action_spaces.py defines them).
+HUMAN_ACTION_NAMES: tuple[str, ...] = get_action_space(HUMAN_HAND_102).names
+HUMAN_DIM = len(HUMAN_ACTION_NAMES)  # 102
+HAND_DIM = HUMAN_DIM // 2  # 51
 
 
 def _hand_state_names(side: str) -> list[str]:
@@ -84,8 +77,10 @@ class EmbodimentSpec:
     """What a robot (or the human hand) acts with and how it maps into the human space.
 
     Fields:
-        name: embodiment id stored with every episode (``widowx``, ``xhand``, ``human_hand``).
-        action_space: id of the native action columns (as in ActionChunk.action_space).
+        name: embodiment id stored with every episode (``widowx``, ``xhand``, ``rm75_xhand``,
+            ``human_hand``).
+        action_space: id of the native action columns (as in ActionChunk.action_space), a
+            registered action space (policies/action_spaces.py) whose dims are action_names.
         action_names: native action columns (commanded joints, in command order).
         state_names: native state columns (measured joints).
         mappings: robot joint -> human dimension, nearest joint in topology; joints not listed
@@ -118,6 +113,12 @@ class EmbodimentSpec:
             if m.scale == 0 or not np.isfinite(m.scale) or not np.isfinite(m.offset):
                 raise ConfigError(f"mappings: {m.robot_joint!r} needs a finite non-zero scale")
             seen.add(m.human_index)
+        space = get_action_space(self.action_space)  # ConfigError naming the known spaces
+        if not space.is_open and space.names != tuple(self.action_names):
+            raise ConfigError(
+                f"embodiment {self.name}: action_names differ from the dims of action space "
+                f"{self.action_space} {list(space.names)}"
+            )
 
     @property
     def unmapped_joints(self) -> tuple[str, ...]:
@@ -198,23 +199,26 @@ class EmbodimentSpec:
         return out.astype(np.float32)
 
 
+# XHand joint -> nearest MANO joint of the right hand (flexion unless it spreads the finger).
+_XHAND_NEAREST_MANO: dict[str, tuple[str, str]] = {
+    "right_hand_thumb_bend_joint": ("thumb1", "abduction"),
+    "right_hand_thumb_rota_joint1": ("thumb1", "flexion"),
+    "right_hand_thumb_rota_joint2": ("thumb2", "flexion"),
+    "right_hand_index_bend_joint": ("index1", "abduction"),
+    "right_hand_index_joint1": ("index1", "flexion"),
+    "right_hand_index_joint2": ("index2", "flexion"),
+    "right_hand_mid_joint1": ("middle1", "flexion"),
+    "right_hand_mid_joint2": ("middle2", "flexion"),
+    "right_hand_ring_joint1": ("ring1", "flexion"),
+    "right_hand_ring_joint2": ("ring2", "flexion"),
+    "right_hand_pinky_joint1": ("pinky1", "flexion"),
+    "right_hand_pinky_joint2": ("pinky2", "flexion"),
+}
+
+
 def _xhand_mappings() -> tuple[JointMapping, ...]:
-    # XHand joint -> nearest MANO joint of the right hand (flexion unless it spreads the finger).
-    nearest = {
-        "right_hand_thumb_bend_joint": ("thumb1", "abduction"),
-        "right_hand_thumb_rota_joint1": ("thumb1", "flexion"),
-        "right_hand_thumb_rota_joint2": ("thumb2", "flexion"),
-        "right_hand_index_bend_joint": ("index1", "abduction"),
-        "right_hand_index_joint1": ("index1", "flexion"),
-        "right_hand_index_joint2": ("index2", "flexion"),
-        "right_hand_mid_joint1": ("middle1", "flexion"),
-        "right_hand_mid_joint2": ("middle2", "flexion"),
-        "right_hand_ring_joint1": ("ring1", "flexion"),
-        "right_hand_ring_joint2": ("ring2", "flexion"),
-        "right_hand_pinky_joint1": ("pinky1", "flexion"),
-        "right_hand_pinky_joint2": ("pinky2", "flexion"),
-    }
-    return tuple(JointMapping(j, human_dim("right", *nearest[j])) for j in XHAND_JOINTS)
+    joints = get_robot("xhand").command_joints
+    return tuple(JointMapping(j, human_dim("right", *_XHAND_NEAREST_MANO[j])) for j in joints)
 
 
 def _widowx_mappings() -> tuple[JointMapping, ...]:
@@ -226,24 +230,27 @@ def _widowx_mappings() -> tuple[JointMapping, ...]:
     return (JointMapping("left_finger", index, scale, -scale * GRIPPER_OPEN),)
 
 
+def _robot_embodiment(robot: str, mappings: tuple[JointMapping, ...]) -> EmbodimentSpec:
+    """A robot's embodiment: its spec's command and state joints and joint action space."""
+    spec = get_robot(robot)
+    return EmbodimentSpec(
+        name=robot,
+        action_space=spec.joint_action_space,
+        action_names=spec.command_joints,
+        state_names=spec.state_joints,
+        mappings=mappings,
+    )
+
+
 EMBODIMENTS: dict[str, EmbodimentSpec] = {
-    "widowx": EmbodimentSpec(
-        name="widowx",
-        action_space="widowx_joint_position",
-        action_names=WIDOWX_COMMAND_JOINTS,
-        state_names=WIDOWX_STATE_JOINTS,
-        mappings=_widowx_mappings(),
-    ),
-    "xhand": EmbodimentSpec(
-        name="xhand",
-        action_space="xhand_joint_position",
-        action_names=XHAND_JOINTS,
-        state_names=XHAND_JOINTS,
-        mappings=_xhand_mappings(),
-    ),
+    "widowx": _robot_embodiment("widowx", _widowx_mappings()),
+    "xhand": _robot_embodiment("xhand", _xhand_mappings()),
+    # The RM75 + XHand: the fingers map as the bare XHand's; the 7 arm joints stay unmapped
+    # (masked), like the WidowX arm: their human counterpart is the Cartesian wrist motion.
+    "rm75_xhand": _robot_embodiment("rm75_xhand", _xhand_mappings()),
     "human_hand": EmbodimentSpec(
         name="human_hand",
-        action_space=HUMAN_ACTION_SPACE,
+        action_space=HUMAN_HAND_102,
         action_names=HUMAN_ACTION_NAMES,
         state_names=HUMAN_STATE_NAMES,
         mappings=tuple(JointMapping(n, i) for i, n in enumerate(HUMAN_ACTION_NAMES)),

@@ -53,7 +53,6 @@ from human_video_policy.data.dataset_writer import DatasetWriter
 from human_video_policy.data.embodiment import (
     HAND_DIM,
     HUMAN_ACTION_NAMES,
-    HUMAN_ACTION_SPACE,
     HUMAN_DIM,
     HUMAN_STATE_NAMES,
 )
@@ -65,6 +64,7 @@ from human_video_policy.pipeline.episode_format import (
     read_episode,
     read_video_record,
 )
+from human_video_policy.policies.action_spaces import HUMAN_HAND_102
 from human_video_policy.validation import check_int_range
 
 HANDS = ("left", "right")
@@ -224,7 +224,7 @@ def human_dataset_spec(
         robot_type="human_hand",
         features=tuple(feats),
         embodiment="human_hand",
-        action_space=HUMAN_ACTION_SPACE,
+        action_space=HUMAN_HAND_102,
         cameras={config.camera_key: camera},
     )
 

@@ -12,25 +12,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
 
 import numpy as np
 from tqdm import tqdm
 
+from human_video_policy.policies.base import Policy
 from human_video_policy.robots.widowx import widowx_joint_limits
-from human_video_policy.runtime.action_chunk import ActionChunk
 from human_video_policy.runtime.chunk_executor import ChunkExecutor, ChunkExecutorConfig
 from human_video_policy.sim.widowx_world import WidowXWorld, WidowXWorldConfig
 from human_video_policy.validation import check_int_range, check_non_negative, check_positive
-
-
-class ChunkSource(Protocol):
-    """Anything with the policy interface (OnnxPolicy, PrivilegedExpertSource...)."""
-
-    def predict_chunk(
-        self, image: np.ndarray, state: np.ndarray, observation_stamp: float = 0.0
-    ) -> ActionChunk: ...
-
 
 # observer(world, image or None, state, stamp) is called at every policy tick, before the source.
 Observer = Callable[[WidowXWorld, "np.ndarray | None", np.ndarray, float], None]
@@ -124,7 +114,7 @@ class EvaluationSummary:
 
 def run_episode(
     world: WidowXWorld,
-    source: ChunkSource,
+    source: Policy,
     seed: int,
     config: EvaluationConfig,
     observer: Observer | None = None,
@@ -175,7 +165,7 @@ def run_episode(
 
 
 def evaluate(
-    source_factory: Callable[[WidowXWorld], ChunkSource],
+    source_factory: Callable[[WidowXWorld], Policy],
     config: EvaluationConfig | None = None,
     description: str = "eval",
     observer: Observer | None = None,
@@ -198,7 +188,7 @@ def evaluate(
     return EvaluationSummary(results)
 
 
-def expert_factory(world: WidowXWorld) -> ChunkSource:
+def expert_factory(world: WidowXWorld) -> Policy:
     """Source factory for the privileged scripted expert."""
     from human_video_policy.sim.reach_expert import PrivilegedExpertSource
 
@@ -207,10 +197,10 @@ def expert_factory(world: WidowXWorld) -> ChunkSource:
 
 def onnx_factory(
     model_path: str, intra_op_threads: int = 1
-) -> Callable[[WidowXWorld], ChunkSource]:
+) -> Callable[[WidowXWorld], Policy]:
     """Source factory for an exported ONNX policy (runtime.onnx_policy.OnnxPolicy)."""
 
-    def factory(world: WidowXWorld) -> ChunkSource:
+    def factory(world: WidowXWorld) -> Policy:
         from human_video_policy.runtime.onnx_policy import OnnxPolicy
 
         return OnnxPolicy(model_path, intra_op_threads=intra_op_threads)

@@ -30,6 +30,7 @@ import mujoco
 import numpy as np
 
 from human_video_policy.errors import InputError
+from human_video_policy.policies.action_spaces import WIDOWX_JOINT_POSITION
 from human_video_policy.robots.widowx import (
     HOME_POSITION,
     WIDOWX_COMMAND_JOINTS,
@@ -42,7 +43,6 @@ from human_video_policy.validation import (
     check_range,
 )
 
-ACTION_SPACE = "widowx_joint_position"
 ARM_JOINTS = WIDOWX_COMMAND_JOINTS[:6]
 # Joints the IK moves; forearm_roll and wrist_rotate stay at IK_SEED's 0.
 IK_JOINTS = ("waist", "shoulder", "elbow", "wrist_angle")
@@ -241,7 +241,7 @@ class ReachExpert:
             self.plan(state, target_top),
             self.config.dt,
             self.names,
-            ACTION_SPACE,
+            WIDOWX_JOINT_POSITION,
             float(observation_stamp),
         )
 

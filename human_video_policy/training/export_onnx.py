@@ -24,7 +24,7 @@ import onnx
 import torch
 
 from human_video_policy.errors import ModelLoadError
-from human_video_policy.models.reach_policy import ReachPolicy
+from human_video_policy.policies.bc_mlp.modeling_bc_mlp import BCMLPPolicy as ReachPolicy
 from human_video_policy.robots.widowx import WIDOWX_COMMAND_JOINTS, WIDOWX_STATE_JOINTS
 from human_video_policy.runtime.onnx_policy import FORMAT_VERSION
 

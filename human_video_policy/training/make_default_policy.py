@@ -6,7 +6,7 @@ One reproducible command::
         --out assets/policies/widowx_reach.onnx
 
 1. record demonstrations of the privileged scripted expert with DART noise injection;
-2. train :class:`ReachPolicy` (behaviour cloning);
+2. train :class:`BCMLPPolicy` (behaviour cloning);
 3. DAgger rounds: the learned policy drives, the expert labels the states it visits, the
    aggregated data fine-tunes the model;
 4. export to ONNX (checked against torch with ONNX Runtime);
@@ -108,7 +108,8 @@ def build_default_policy(config: DefaultPolicyConfig, command: str = "") -> dict
     import numpy as np
     import torch
 
-    from human_video_policy.models.reach_policy import ReachPolicy, ReachPolicyConfig
+    from human_video_policy.policies.bc_mlp.configuration_bc_mlp import BCMLPConfig
+    from human_video_policy.policies.bc_mlp.modeling_bc_mlp import BCMLPPolicy
     from human_video_policy.sim.evaluate import evaluate, expert_factory, onnx_factory
     from human_video_policy.sim.reach_expert import ReachExpertConfig
     from human_video_policy.training.export_onnx import export_policy
@@ -161,8 +162,8 @@ def build_default_policy(config: DefaultPolicyConfig, command: str = "") -> dict
 
     # 2. behaviour cloning (seed torch first: the initial weights come from its generator)
     seed_everything(config.seed, config.threads)
-    model = ReachPolicy(
-        ReachPolicyConfig(image_height=size, image_width=size, horizon=expert_cfg.horizon)
+    model = BCMLPPolicy(
+        BCMLPConfig(image_height=size, image_width=size, horizon=expert_cfg.horizon)
     )
     train_cfg = TrainConfig(
         epochs=config.epochs,

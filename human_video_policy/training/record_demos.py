@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from human_video_policy.errors import ConfigError, InputError
+from human_video_policy.policies.action_spaces import WIDOWX_JOINT_POSITION
+from human_video_policy.policies.base import Policy
 from human_video_policy.runtime.action_chunk import ActionChunk
 from human_video_policy.runtime.image_ops import prepare_rgb
 from human_video_policy.sim.evaluate import (
-    ChunkSource,
     EvaluationConfig,
     EvaluationSummary,
     evaluate,
@@ -190,7 +191,7 @@ class NoisyExpertSource:
             plan.astype(np.float32),
             self.expert.config.dt,
             self.expert.names,
-            "widowx_joint_position",
+            WIDOWX_JOINT_POSITION,
             observation_stamp,
         )
 
@@ -228,7 +229,7 @@ class _Recorder:
 
 def record(
     config: RecordConfig,
-    driver_factory: Callable[[WidowXWorld, ReachExpert], ChunkSource] | None = None,
+    driver_factory: Callable[[WidowXWorld, ReachExpert], Policy] | None = None,
     description: str = "demos",
 ) -> tuple[Demos, EvaluationSummary]:
     """Roll out ``config.episodes`` episodes and return the expert-labelled samples.
@@ -238,7 +239,7 @@ def record(
     eval_config = config.evaluation_config()
     holder: dict[str, _Recorder] = {}
 
-    def factory(world: WidowXWorld) -> ChunkSource:
+    def factory(world: WidowXWorld) -> Policy:
         expert = ReachExpert(world.scene_path)
         holder["recorder"] = _Recorder(expert, config.image_height, config.image_width)
         if driver_factory is not None:

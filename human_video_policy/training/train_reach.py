@@ -1,4 +1,4 @@
-"""Behaviour-cloning training of :class:`ReachPolicy` on recorded demonstrations.
+"""Behaviour-cloning training of :class:`BCMLPPolicy` on recorded demonstrations.
 
 Seeded (torch, numpy, data order), Adam with a cosine learning-rate decay, MSE on the
 normalised action offsets, a tqdm bar on stderr and a small report (loss per epoch, wall time).
@@ -21,7 +21,9 @@ import torch
 from tqdm import tqdm
 
 from human_video_policy.errors import ConfigError, InputError
-from human_video_policy.models.reach_policy import ReachPolicy, ReachPolicyConfig
+from human_video_policy.policies.action_spaces import WIDOWX_JOINT_POSITION
+from human_video_policy.policies.bc_mlp.configuration_bc_mlp import BCMLPConfig
+from human_video_policy.policies.bc_mlp.modeling_bc_mlp import BCMLPPolicy
 from human_video_policy.robots.widowx import WIDOWX_COMMAND_JOINTS
 from human_video_policy.runtime.action_chunk import ActionChunk
 from human_video_policy.runtime.image_ops import prepare_rgb, to_chw_float
@@ -93,7 +95,7 @@ def seed_everything(seed: int, threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def train(model: ReachPolicy, demos: Demos, config: TrainConfig) -> TrainReport:
+def train(model: BCMLPPolicy, demos: Demos, config: TrainConfig) -> TrainReport:
     """Fit ``model`` to ``demos`` in place."""
     cfg = model.config
     if len(demos) == 0:
@@ -158,11 +160,11 @@ def train(model: ReachPolicy, demos: Demos, config: TrainConfig) -> TrainReport:
 
 
 class TorchPolicySource:
-    """A torch ReachPolicy behind the policy interface (same preprocessing as OnnxPolicy)."""
+    """A torch BCMLPPolicy behind the policy interface (same preprocessing as OnnxPolicy)."""
 
     needs_image = True
 
-    def __init__(self, model: ReachPolicy, dt: float) -> None:
+    def __init__(self, model: BCMLPPolicy, dt: float) -> None:
         self.model = model
         self.dt = dt
 
@@ -176,11 +178,11 @@ class TorchPolicySource:
                 torch.from_numpy(pixels), torch.from_numpy(np.asarray(state, np.float32)[None])
             )[0].numpy()
         return ActionChunk(
-            actions, self.dt, WIDOWX_COMMAND_JOINTS, "widowx_joint_position", observation_stamp
+            actions, self.dt, WIDOWX_COMMAND_JOINTS, WIDOWX_JOINT_POSITION, observation_stamp
         )
 
 
-def save_checkpoint(model: ReachPolicy, path: str | Path, extra: dict | None = None) -> Path:
+def save_checkpoint(model: BCMLPPolicy, path: str | Path, extra: dict | None = None) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(
@@ -190,10 +192,10 @@ def save_checkpoint(model: ReachPolicy, path: str | Path, extra: dict | None = N
     return path
 
 
-def load_checkpoint(path: str | Path) -> ReachPolicy:
+def load_checkpoint(path: str | Path) -> BCMLPPolicy:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        model = ReachPolicy(ReachPolicyConfig(**blob["config"]))
+        model = BCMLPPolicy(BCMLPConfig(**blob["config"]))
         model.load_state_dict(blob["state_dict"])
     except (OSError, KeyError, RuntimeError, TypeError) as exc:
         raise InputError(f"cannot load reach policy checkpoint {path}: {exc}") from exc
@@ -224,8 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     demos = Demos.load(args.demos)
     seed_everything(config.seed, config.threads)  # the initial weights come from torch's RNG
     horizon = demos.actions.shape[1]
-    model = ReachPolicy(
-        ReachPolicyConfig(
+    model = BCMLPPolicy(
+        BCMLPConfig(
             image_height=demos.images.shape[1], image_width=demos.images.shape[2], horizon=horizon
         )
     )

@@ -1,4 +1,5 @@
-"""The default learned reach policy: image + joint state -> a chunk of absolute joint targets.
+"""The behaviour-cloning MLP baseline (``bc_mlp``): image + joint state -> a chunk of absolute
+joint targets. It is the default learned reach policy.
 
 Small enough to train on two CPU cores in minutes and to run at 10 Hz anywhere:
 
@@ -16,50 +17,10 @@ inputs: ``image`` float32 [B, 3, H, W] in [0, 1] and ``state`` float32 [B, 8].
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
-from human_video_policy.validation import check_int_range
-
-
-@dataclass(frozen=True)
-class ReachPolicyConfig:
-    """Architecture of :class:`ReachPolicy`.
-
-    Attributes:
-        image_height, image_width: input image size (pixels).
-        state_dim: joint positions in the state input (8 for the WidowX state joints).
-        action_dim: joints per action row (7 command joints); the first ``action_dim`` state
-            entries must be the same joints (offsets are added to them).
-        horizon: action rows per chunk.
-        channels: convolution width.
-        keypoints: spatial-softmax keypoints (2 coordinates each).
-        hidden: MLP width.
-    """
-
-    image_height: int = 64
-    image_width: int = 64
-    state_dim: int = 8
-    action_dim: int = 7
-    horizon: int = 10
-    channels: int = 32
-    keypoints: int = 32
-    hidden: int = 256
-
-    def __post_init__(self) -> None:
-        check_int_range("image_height", self.image_height, 16, 512)
-        check_int_range("image_width", self.image_width, 16, 512)
-        check_int_range("state_dim", self.state_dim, 1)
-        check_int_range("action_dim", self.action_dim, 1, self.state_dim)
-        check_int_range("horizon", self.horizon, 1)
-        check_int_range("channels", self.channels, 1)
-        check_int_range("keypoints", self.keypoints, 1)
-        check_int_range("hidden", self.hidden, 1)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from human_video_policy.policies.bc_mlp.configuration_bc_mlp import BCMLPConfig
 
 
 class SpatialSoftmax(nn.Module):
@@ -78,12 +39,12 @@ class SpatialSoftmax(nn.Module):
         return torch.matmul(weights, self.grid).reshape(b, 2 * k)
 
 
-class ReachPolicy(nn.Module):
+class BCMLPPolicy(nn.Module):
     """Image + raw joint state -> (B, horizon, action_dim) absolute joint targets."""
 
-    def __init__(self, config: ReachPolicyConfig | None = None) -> None:
+    def __init__(self, config: BCMLPConfig | None = None) -> None:
         super().__init__()
-        self.config = cfg = config or ReachPolicyConfig()
+        self.config = cfg = config or BCMLPConfig()
         c = cfg.channels
         self.encoder = nn.Sequential(
             nn.Conv2d(3, c, kernel_size=5, stride=2, padding=2),

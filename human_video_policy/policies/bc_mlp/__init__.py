@@ -1,0 +1,1 @@
+"""Behaviour-cloning MLP baseline (``bc_mlp``): configuration (no torch) and modelling (torch)."""
