@@ -368,6 +368,10 @@ def test_model_and_data_mismatches_name_both_sides(demos: Path, tmp_path: Path):
         r"image_key='observation.images.wrist' but .* cameras \['observation.images.scene'\]",
         policy={"config": {"image_key": "observation.images.wrist", "image_encoder": "cnn"}},
     )
+    refused(
+        r"policy\.config\.image_size=\[8, 8\] but data\.sources\[0\] .* gives \[16, 16\] images",
+        policy={"config": {"image_key": DEMO_CAMERA, "image_encoder": "cnn", "image_size": [8, 8]}},
+    )
     other = make_demos(tmp_path / "short.npz", horizon=2)
     refused(
         r"data\.sources\[1\] .*horizon=4 is invalid.*2 rows",
@@ -441,6 +445,25 @@ def test_cli_train_prints_outputs_and_resumes(
     assert "resuming from" in capsys.readouterr().out
     assert hvp_main(["train", str(path), "optim.lrr=1"]) == 2
     assert "optim.lrr: unknown field" in capsys.readouterr().err
+
+
+def test_periodic_closed_loop_sim_evaluation(demos: Path, tmp_path: Path):
+    """train.eval_every without an eval_fn: the WidowX reach task in the sim, on the EMA model
+    (the toy policy holds the measured joints, so it never reaches the target)."""
+    out = tmp_path / "eval"
+    cfg = config_dict(demos, out, train={"steps": 2, "eval_every": 2, "eval_episodes": 1})
+    result = train(TrainConfig.from_dict(cfg))
+    (entry,) = [h for h in result.history if "eval/success_rate" in h]
+    assert entry["step"] == 2 and entry["eval/success_rate"] == 0.0
+    assert entry["eval/mean_final_distance_m"] > 0.02
+
+    class Unrunnable(toy_policy.ToyPolicy):
+        predict_chunk = None  # no policy interface
+
+    with pytest.raises(ConfigError, match="needs an eval_fn or a policy exposing"):
+        cfg["train"]["output_dir"] = str(tmp_path / "x")
+        Trainer(TrainConfig.from_dict(cfg), model=Unrunnable(toy_policy.ToyConfig())).fit()
+    assert not (tmp_path / "x").exists()
 
 
 # --------------------------------------------------------------------------------------------

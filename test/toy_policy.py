@@ -32,6 +32,7 @@ class ToyConfig:
     action_space: str = ""
     image_key: str = ""
     image_encoder: str = "none"
+    image_size: tuple[int, ...] = ()
     noise: float = 0.0
     nan_after: int = 0
 

@@ -337,6 +337,7 @@ class SourceInfo:
     action_space: str | None
     image_keys: tuple[str, ...]
     horizon: int
+    image_shapes: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def source_info(name: str, dataset: Dataset) -> SourceInfo:
@@ -362,6 +363,11 @@ def source_info(name: str, dataset: Dataset) -> SourceInfo:
         action_space=space,
         image_keys=tuple(sorted(k for k in sample if k.startswith("observation.images."))),
         horizon=int(action.shape[0]),
+        image_shapes={
+            k: (int(v.shape[-2]), int(v.shape[-1]))
+            for k, v in sample.items()
+            if k.startswith("observation.images.")
+        },
     )
 
 
@@ -464,6 +470,13 @@ def check_compatible(model_config: Any, infos: Sequence[SourceInfo], horizon: in
             raise ConfigError(
                 f"policy.config.image_key={key!r} but {info.name} has cameras "
                 f"{list(info.image_keys)}"
+            )
+        size = get("image_size")
+        sized = isinstance(size, (tuple, list)) and len(size) == 2
+        if isinstance(key, str) and uses_images and sized and tuple(size) != info.image_shapes[key]:
+            raise ConfigError(
+                f"policy.config.image_size={list(size)} but {info.name} gives "
+                f"{list(info.image_shapes[key])} images of {key} (set data.image_size)"
             )
 
 
@@ -1268,27 +1281,83 @@ class Trainer:
 # Evaluation in the sim
 
 
+class SampleChunkSource:
+    """A torch model with ``sample(batch) -> (B, T, A)`` actions (the DiT) behind the policy
+    interface ``predict_chunk(image, state, stamp)``, for the sim evaluation during training:
+    the image is resized with the runtime's ``prepare_rgb`` to ``config.image_size`` under
+    ``config.image_key``, the state becomes a history of 1, the task is the reach instruction;
+    chunk ``i`` is sampled with noise seed ``i``. Only the WidowX joint space is supported."""
+
+    needs_image = True
+
+    def __init__(self, model: nn.Module, dt: float) -> None:
+        from human_video_policy.robots.widowx import WIDOWX_COMMAND_JOINTS
+
+        cfg = model.config
+        if getattr(cfg, "action_space", None) != "widowx_joint_position":
+            raise ConfigError(
+                f"the sim reach evaluation drives the WidowX: policy.config.action_space="
+                f"{getattr(cfg, 'action_space', None)!r} is not 'widowx_joint_position'"
+            )
+        self.model = model
+        self.dt = dt
+        self.names = WIDOWX_COMMAND_JOINTS
+        self.calls = 0
+
+    def predict_chunk(self, image: np.ndarray, state: np.ndarray, observation_stamp: float = 0.0):
+        from human_video_policy.runtime.action_chunk import ActionChunk
+        from human_video_policy.runtime.image_ops import prepare_rgb, to_chw_float
+        from human_video_policy.training.demo_dataset import DEMO_EMBODIMENT, REACH_TASK
+
+        cfg = self.model.config
+        device = next(self.model.parameters()).device
+        batch: dict[str, Any] = {
+            "observation.state": torch.as_tensor(np.asarray(state, np.float32))[None, None],
+            "task": [REACH_TASK],
+            "embodiment": [DEMO_EMBODIMENT],
+        }
+        key = getattr(cfg, "image_key", None)
+        if key and getattr(cfg, "image_encoder", "none") != "none":
+            h, w = cfg.image_size
+            batch[key] = torch.from_numpy(to_chw_float(prepare_rgb(image, h, w)))[None]
+        batch = to_device(batch, device)
+        actions = self.model.sample(batch, seed=self.calls)  # type: ignore[operator]
+        self.calls += 1
+        rows = np.asarray(actions, np.float32)[0]
+        return ActionChunk(rows, self.dt, self.names, cfg.action_space, observation_stamp)
+
+
 def widowx_reach_eval(model: nn.Module, episodes: int, seed: int) -> EvalFn:
     """``eval_fn`` running the closed-loop WidowX reach task (sim/evaluate.py) on ``episodes``
-    seeds from ``seed``, for a model exposing the policy interface: a
-    ``chunk_source()`` method returning a ``ChunkSource``, or ``predict_chunk(image, state,
-    stamp) -> ActionChunk`` itself. Returns success_rate, mean_final_distance_m and
-    mean_time_to_success_s (when any episode succeeded)."""
-    if not (
-        callable(getattr(model, "chunk_source", None))
-        or callable(getattr(model, "predict_chunk", None))
+    seeds from ``seed``, for a model exposing the policy interface: a ``chunk_source()``
+    method returning a ``ChunkSource``, ``predict_chunk(image, state, stamp) -> ActionChunk``
+    itself, or ``sample(batch)`` (wrapped by :class:`SampleChunkSource`, chunks ``dt`` of the
+    reach expert). Returns success_rate, mean_final_distance_m and mean_time_to_success_s
+    (when any episode succeeded)."""
+    if not any(
+        callable(getattr(model, name, None)) for name in ("chunk_source", "predict_chunk", "sample")
     ):
         raise ConfigError(
             f"train.eval_every > 0 needs an eval_fn or a policy exposing predict_chunk(image, "
-            f"state, stamp) or chunk_source(); {type(model).__name__} has neither (set "
-            "train.eval_every: 0)"
+            f"state, stamp), chunk_source() or sample(batch); {type(model).__name__} has none "
+            "(set train.eval_every: 0)"
         )
+    if not callable(getattr(model, "predict_chunk", None)) and not callable(
+        getattr(model, "chunk_source", None)
+    ):
+        SampleChunkSource(model, 0.1)  # refuses a non-WidowX action space now, not at step N
 
     def run(m: nn.Module, step: int) -> dict[str, float]:
         from human_video_policy.sim.evaluate import EvaluationConfig, evaluate
+        from human_video_policy.sim.reach_expert import ReachExpertConfig
         from human_video_policy.training.record_demos import default_world_config
 
-        source = m.chunk_source() if callable(getattr(m, "chunk_source", None)) else m
+        if callable(getattr(m, "chunk_source", None)):
+            source = m.chunk_source()
+        elif callable(getattr(m, "predict_chunk", None)):
+            source = m
+        else:
+            source = SampleChunkSource(m, ReachExpertConfig().dt)
         summary = evaluate(
             lambda world: source,  # type: ignore[arg-type,return-value]
             EvaluationConfig(
