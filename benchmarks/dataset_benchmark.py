@@ -195,7 +195,7 @@ def bench_human_conversion(tmp: Path, max_frames: int) -> dict:
 
 
 def bench_sim_recording(tmp: Path, episodes: int) -> dict:
-    from human_video_policy.data.sim_episodes import record_sim_dataset
+    from human_video_policy.training.sim_episodes import record_sim_dataset
 
     out = tmp / "sim"
     t0 = time.perf_counter()

@@ -94,7 +94,7 @@ def _from_video(args: argparse.Namespace) -> int:
 
 
 def _from_sim(args: argparse.Namespace) -> int:
-    from human_video_policy.data.sim_episodes import record_sim_dataset
+    from human_video_policy.training.sim_episodes import record_sim_dataset
 
     size = _parse_size(args.image_size)
     frames, success = record_sim_dataset(

@@ -75,7 +75,7 @@ def _episode_to_show(path: Path, max_frames: int) -> tuple[object, Path]:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from human_video_policy.video.render import RenderConfig, render_episode
+    from human_video_policy.pipeline.render import RenderConfig, render_episode
 
     episode, source = _episode_to_show(Path(args.input), args.max_frames)
     config = RenderConfig(

@@ -1,8 +1,9 @@
 """Pictures of a processed hand episode for people: ``hvp video show`` (MP4 or PNG).
 
 Each picture has the source frames with the tracked keypoint skeleton, the VITRA future
-trajectory of the wrist (:mod:`.overlays`), the current segment's caption, and a plot of the
-smoothed wrist speed with the segmentation cut points (matplotlib, Agg backend, no display).
+trajectory of the wrist (:mod:`human_video_policy.video.overlays`), the current segment's
+caption, and a plot of the smoothed wrist speed with the segmentation cut points (matplotlib,
+Agg backend, no display). It lives in pipeline/ because it draws the pipeline's episodes.
 
 - **PNG**: ``png_frames`` frames sampled evenly over the episode above the speed plot; each
   frame's trajectory runs to the end of its segment (as VITRA's captioning prompt does).
