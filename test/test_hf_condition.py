@@ -234,3 +234,50 @@ def test_missing_or_non_model_directory_is_named(tmp_path: Path, llama_dir: Path
     (no_weights / "config.json").write_text((llama_dir / "config.json").read_text())
     with pytest.raises(ModelLoadError, match=f"{no_weights} .*no weights"):
         HFConditionEncoder(str(no_weights), width=WIDTH, fov_token=False)
+
+
+def test_dit_policy_conditioned_the_vitra_way_on_a_local_vlm(paligemma_dir: Path) -> None:
+    """The DiT with VITRA's conditioning (VLM sees image + instruction + FoV, cognition token
+    -> condition) trains one step through the real code path; export is refused by name."""
+    from human_video_policy.errors import ModelLoadError
+    from human_video_policy.export.diffusion_onnx import export_dit
+    from human_video_policy.policies.dit.configuration_dit import DiTConfig
+    from human_video_policy.policies.dit.modeling_dit import DiTPolicy
+
+    torch.manual_seed(0)
+    config = DiTConfig(
+        size="tiny",
+        horizon=4,
+        image_encoder="none",
+        language_encoder="hf",
+        hf_model_path=str(paligemma_dir),
+        fov_token=True,
+    )
+    model = DiTPolicy(config)
+    g = torch.Generator().manual_seed(0)
+    batch = {
+        config.image_key: torch.rand(2, 1, 3, 48, 48, generator=g),
+        "observation.state": torch.randn(2, 1, 8, generator=g),
+        "observation.fov": torch.tensor([[1.2, 0.9], [1.0, 0.8]]),
+        "action": torch.randn(2, 4, 7, generator=g),
+        "task": [SENTENCES[0], SENTENCES[1]],
+    }
+    losses = model.compute_loss(batch)
+    losses["loss"].backward()
+    assert torch.isfinite(losses["loss"])
+    assert model.hf_encoder.cognition.grad is not None
+    model.eval()
+    with torch.no_grad():
+        cond, _, _ = model.batch_condition(batch)
+        darker = dict(batch, **{config.image_key: batch[config.image_key] * 0.2})
+        cond_dark, _, _ = model.batch_condition(darker)
+    assert cond.shape == (2, model.n_condition, config.width)
+    assert not torch.allclose(cond, cond_dark)  # the VLM sees the image
+    with pytest.raises(ModelLoadError, match="not exportable"):
+        export_dit(
+            model,
+            paligemma_dir.parent / "x",
+            action_names=list("abcdefg"),
+            state_names=list("abcdefgh"),
+            dt=0.1,
+        )

@@ -211,6 +211,12 @@ def export_dit(
     """
     cfg = model.config
     directory = Path(directory)
+    if cfg.language_encoder == "hf":
+        raise ModelLoadError(
+            "policies conditioned on a Hugging Face model (language_encoder='hf') are not "
+            "exportable yet: the runtime has no tokenizer for them; train with 'vocab' or 'none' "
+            "to deploy without torch"
+        )
     if len(action_names) != cfg.action_dim or len(state_names) != cfg.state_dim:
         raise ModelLoadError(
             f"the model has {cfg.action_dim} action dims / {cfg.state_dim} state dims but "

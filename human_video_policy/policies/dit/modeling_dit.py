@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from human_video_policy.errors import ConfigError, InputError
+from human_video_policy.errors import InputError
 from human_video_policy.policies.diffusion_schedule import guided_eps
 from human_video_policy.policies.dit.configuration_dit import DiTConfig
 from human_video_policy.policies.instruction_vocab import tokenize
@@ -249,17 +249,24 @@ class DiTPolicy(nn.Module):
         self.language_encoder = (
             VocabEncoder(len(cfg.vocabulary) + 2, w) if cfg.language_encoder == "vocab" else None
         )
+        # VITRA's conditioning: a local Hugging Face text/vision-language model with a cognition
+        # token (and the FoV token inside its input sequence); it sees the image when it is a VLM.
+        self.hf_encoder = None
         if cfg.language_encoder == "hf":
-            raise ConfigError(
-                "language_encoder='hf' is not available in this build of the DiT policy; use "
-                "'vocab' (trained on the project's instructions) or 'none'"
+            from human_video_policy.policies.dit.modeling_hf_condition import HFConditionEncoder
+
+            self.hf_encoder = HFConditionEncoder(
+                cfg.hf_model_path, w, cfg.fov_token, max_length=cfg.max_words
             )
         self.fov_mlp = (
-            nn.Sequential(nn.Linear(2, w), nn.SiLU(), nn.Linear(w, w)) if cfg.fov_token else None
+            nn.Sequential(nn.Linear(2, w), nn.SiLU(), nn.Linear(w, w))
+            if cfg.fov_token and self.hf_encoder is None
+            else None
         )
         self.n_condition = (
             (cfg.condition_tokens if self.image_encoder is not None else 0)
             + (1 if self.language_encoder is not None else 0)
+            + (self.hf_encoder.n_tokens if self.hf_encoder is not None else 0)
             + (1 if self.fov_mlp is not None else 0)
         )
         self.null_condition = nn.Parameter(torch.randn(self.n_condition, w) * 0.02)
@@ -354,11 +361,23 @@ class DiTPolicy(nn.Module):
         state: torch.Tensor | None,
         instruction_ids: torch.Tensor | None = None,
         fov: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Raw inputs -> (condition tokens (B, N, W), normalised state (B, S))."""
+        """Raw inputs -> (condition tokens (B, N, W), normalised state (B, S)).
+
+        With the Hugging Face encoder, ``instruction_ids``/``attention_mask`` are its
+        tokenizer's (``tokenize_instructions``) and a VLM also sees ``image``."""
         cfg = self.config
         tokens = []
         batch = None
+        if self.hf_encoder is not None:
+            if instruction_ids is None or attention_mask is None:
+                raise InputError("the policy needs instruction ids and their attention mask")
+            pixels = None
+            if self.hf_encoder.is_vlm and image is not None:
+                pixels = self.hf_encoder.prepare_pixels(image)
+            tokens.append(self.hf_encoder(instruction_ids, attention_mask, pixels, fov))
+            batch = instruction_ids.shape[0]
         if self.image_encoder is not None:
             if image is None:
                 raise InputError(f"the policy needs an image ({cfg.image_key})")
@@ -463,12 +482,18 @@ class DiTPolicy(nn.Module):
                     f"batch images are {tuple(image.shape[-2:])}, the model takes "
                     f"{cfg.image_size} (set the dataset's image_size)"
                 )
-        ids = None
+        ids = attention = None
         if self.language_encoder is not None:
             ids = self.instruction_ids(list(batch["task"])).to(self.position.device)
-        fov = batch.get("observation.fov") if self.fov_mlp is not None else None
+        if self.hf_encoder is not None:
+            tokens = self.hf_encoder.tokenize(list(batch["task"]))
+            ids = tokens["input_ids"].to(self.position.device)
+            attention = tokens["attention_mask"].to(self.position.device)
+            if self.hf_encoder.is_vlm and image is None and cfg.image_key in batch:
+                image = self._last(batch[cfg.image_key].float(), 4)
+        fov = batch.get("observation.fov") if cfg.fov_token else None
         state = self._last(batch["observation.state"].float(), 2) if self.has_state else None
-        condition, state_norm = self.encode(image, state, ids, fov)
+        condition, state_norm = self.encode(image, state, ids, fov, attention)
         return condition, state_norm, state
 
     def compute_loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:

@@ -1,0 +1,121 @@
+"""Latency of one DiT action chunk (encoder + 10 DDIM steps with CFG as a batch of 2) on CPU:
+ONNX Runtime (the deployed path, numpy loop) against PyTorch eager of the same weights.
+
+    .venv/bin/python benchmarks/dit_latency.py --policy assets/policies/widowx_reach_dit \\
+        --checkpoint /tmp/reach_work/run/dit.pt
+    .venv/bin/python benchmarks/dit_latency.py --size b --horizon 17   # DiT-B, random weights
+
+With ``--checkpoint`` the model is rebuilt from it and exported to a temporary directory, so
+both runtimes run the same weights; with ``--size`` a randomly initialised model of that size
+is measured (latency does not depend on the weight values). Prints median, p99 and max in ms
+and the eager/ORT ratio, and optionally writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from human_video_policy.export.diffusion_onnx import export_dit
+from human_video_policy.policies.dit.configuration_dit import DiTConfig
+from human_video_policy.policies.dit.modeling_dit import DiTPolicy
+from human_video_policy.runtime.diffusion_policy import DiffusionPolicy
+
+
+def _stats(times_ms: list[float]) -> dict[str, float]:
+    a = np.asarray(times_ms)
+    return {
+        "median_ms": float(np.median(a)),
+        "p99_ms": float(np.percentile(a, 99)),
+        "max_ms": float(a.max()),
+        "iterations": len(a),
+    }
+
+
+def _model(args: argparse.Namespace) -> DiTPolicy:
+    if args.checkpoint:
+        blob = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+        model = DiTPolicy(DiTConfig.from_dict(blob["config"]))
+        model.load_state_dict(blob["model"])
+        return model.eval()
+    torch.manual_seed(0)
+    config = DiTConfig(size=args.size, horizon=args.horizon, action_target="delta")
+    model = DiTPolicy(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    return model.eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", default="", help="DiT checkpoint (.pt with config+model)")
+    parser.add_argument("--size", default="small", help="named DiT size without --checkpoint")
+    parser.add_argument("--horizon", type=int, default=16)
+    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", default="")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    model = _model(args)
+    cfg = model.config
+    names = [f"joint_{i}" for i in range(cfg.action_dim)]
+    states = names + [f"extra_{i}" for i in range(cfg.state_dim - cfg.action_dim)]
+    rng = np.random.default_rng(0)
+    h, w = cfg.image_size
+    image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    state = rng.normal(0, 0.2, cfg.state_dim).astype(np.float32)
+    result: dict = {
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        "model": {
+            "size": cfg.size,
+            "width": cfg.width,
+            "depth": cfg.depth,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "horizon": cfg.horizon,
+            "inference_steps": cfg.inference_steps,
+        },
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        export_dit(model, Path(tmp) / "p", action_names=names, state_names=states, dt=0.1)
+        policy = DiffusionPolicy(Path(tmp) / "p", intra_op_threads=args.threads)
+        for _ in range(10):
+            policy.predict(image, state)
+        ort_ms = []
+        for _ in range(args.iterations):
+            start = time.perf_counter()
+            policy.predict(image, state)
+            ort_ms.append((time.perf_counter() - start) * 1e3)
+    batch = {
+        cfg.image_key: torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0,
+        "observation.state": torch.from_numpy(state)[None],
+    }
+    noise = rng.standard_normal((1, cfg.horizon, cfg.action_dim)).astype(np.float32)
+    for _ in range(5):
+        model.sample(batch, noise=noise)
+    eager_ms = []
+    for _ in range(max(20, args.iterations // 4)):
+        start = time.perf_counter()
+        model.sample(batch, noise=noise)
+        eager_ms.append((time.perf_counter() - start) * 1e3)
+    result["onnxruntime_cpu"] = _stats(ort_ms)
+    result["pytorch_eager_cpu"] = _stats(eager_ms)
+    result["eager_over_ort_median"] = (
+        result["pytorch_eager_cpu"]["median_ms"] / result["onnxruntime_cpu"]["median_ms"]
+    )
+    print(json.dumps(result, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
