@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from human_video_policy.resources import resource_path
-from human_video_policy.sim.evaluate import EvaluationConfig, evaluate, onnx_factory
+from human_video_policy.sim.evaluate import EvaluationConfig, evaluate, exported_policy_factory
 from human_video_policy.sim.widowx_world import WidowXWorldConfig
 
 
@@ -23,5 +23,5 @@ def test_default_policy_reaches_with_non_square_cameras(width: int, height: int)
         world=WidowXWorldConfig(image_width=width, image_height=height),
         progress=False,
     )
-    summary = evaluate(onnx_factory(model), config)
+    summary = evaluate(exported_policy_factory(model), config)
     assert summary.success_rate >= 0.75, summary.to_dict()

@@ -195,14 +195,15 @@ def expert_factory(world: WidowXWorld) -> Policy:
     return PrivilegedExpertSource(world)
 
 
-def onnx_factory(
+def exported_policy_factory(
     model_path: str, intra_op_threads: int = 1
 ) -> Callable[[WidowXWorld], Policy]:
-    """Source factory for an exported ONNX policy (runtime.onnx_policy.OnnxPolicy)."""
+    """Source factory for any exported policy (runtime.load_policy: a `hvp export` directory
+    or a .onnx file)."""
 
     def factory(world: WidowXWorld) -> Policy:
-        from human_video_policy.runtime.onnx_policy import OnnxPolicy
+        from human_video_policy.runtime.load_policy import load_policy
 
-        return OnnxPolicy(model_path, intra_op_threads=intra_op_threads)
+        return load_policy(model_path, intra_op_threads=intra_op_threads)
 
     return factory

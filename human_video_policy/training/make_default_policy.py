@@ -110,7 +110,7 @@ def build_default_policy(config: DefaultPolicyConfig, command: str = "") -> dict
 
     from human_video_policy.policies.bc_mlp.configuration_bc_mlp import BCMLPConfig
     from human_video_policy.policies.bc_mlp.modeling_bc_mlp import BCMLPPolicy
-    from human_video_policy.sim.evaluate import evaluate, expert_factory, onnx_factory
+    from human_video_policy.sim.evaluate import evaluate, expert_factory, exported_policy_factory
     from human_video_policy.sim.reach_expert import ReachExpertConfig
     from human_video_policy.training.export_onnx import export_policy
     from human_video_policy.training.record_demos import (
@@ -251,7 +251,9 @@ def build_default_policy(config: DefaultPolicyConfig, command: str = "") -> dict
     expert_summary = evaluate(expert_factory, eval_cfg, description="eval expert")
     stages["eval_expert_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    learned_summary = evaluate(onnx_factory(config.out), eval_cfg, description="eval learned")
+    learned_summary = evaluate(
+        exported_policy_factory(config.out), eval_cfg, description="eval learned"
+    )
     stages["eval_learned_s"] = time.perf_counter() - t
 
     result = {
