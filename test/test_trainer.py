@@ -470,18 +470,22 @@ def test_periodic_closed_loop_sim_evaluation(demos: Path, tmp_path: Path):
 # several processes
 
 
-def test_two_process_gloo_run_matches_the_single_process_curve(demos: Path, tmp_path: Path):
-    """Same global batch (8) split 4 + 4 over 2 gloo processes vs one process: the same loss
-    at every step within 1e-5 relative and the same final weights within 1e-6 (float
-    summation order differs in the gradient all-reduce)."""
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_two_process_gloo_run_matches_the_single_process_curve(
+    demos: Path, tmp_path: Path, strategy: str
+):
+    """Same global batch (8) split 4 + 4 over 2 gloo processes (torchrun) vs one process: the
+    same loss at every step within 1e-5 relative and the same final weights within 1e-6
+    (float summation order may differ in the gradient all-reduce). FSDP (fully_shard) runs on
+    CPU too; its checkpoint holds the full weights."""
     base = config_dict(
         demos,
         tmp_path / "single",
         policy={"config": {"noise": 0.0}},
-        train={"steps": 4, "checkpoint_every": 0, "ema_decay": 0.0},
+        train={"steps": 4, "checkpoint_every": 2, "ema_decay": 0.0},
     )
     single = train(TrainConfig.from_dict(base))
-    path = tmp_path / "ddp.yaml"
+    path = tmp_path / "multi.yaml"
     path.write_text(yaml.safe_dump(base))
     env = {
         **os.environ,
@@ -499,7 +503,8 @@ def test_two_process_gloo_run_matches_the_single_process_curve(demos: Path, tmp_
             "--standalone",
             str(HERE / "toy_train_entry.py"),
             str(path),
-            f"train.output_dir={tmp_path / 'ddp'}",
+            f"train.output_dir={tmp_path / 'multi'}",
+            f"train.strategy={strategy}",
         ],
         env=env,
         capture_output=True,
@@ -509,12 +514,22 @@ def test_two_process_gloo_run_matches_the_single_process_curve(demos: Path, tmp_
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.stdout.count("final loss=") == 1  # rank 0 alone reports (and writes)
-    history = json.loads((tmp_path / "ddp/metrics.json").read_text())["history"]
+    history = json.loads((tmp_path / "multi/metrics.json").read_text())["history"]
     np.testing.assert_allclose(
         [h["loss"] for h in history], [h["loss"] for h in single.history], rtol=1e-5
     )
-    a = load_checkpoint(tmp_path / "single/checkpoints/last.pt")["model"]
-    b = load_checkpoint(tmp_path / "ddp/checkpoints/last.pt")["model"]
-    for name in a:
-        torch.testing.assert_close(a[name], b[name], rtol=0, atol=1e-6)
-    print(f"torchrun 2 x gloo: {time.monotonic() - start:.1f} s")
+    a = load_checkpoint(tmp_path / "single/checkpoints/last.pt")
+    b = load_checkpoint(tmp_path / "multi/checkpoints/last.pt")
+    assert len(b["rng"]) == 2  # each process's generator states
+    for name in a["model"]:
+        torch.testing.assert_close(a["model"][name], b["model"][name], rtol=0, atol=1e-6)
+    if strategy == "fsdp":
+        # the sharded run's optimizer state is keyed by name: one process cannot resume it
+        resumed = config_dict(
+            demos, tmp_path / "multi", policy={"config": {"noise": 0.0}}, train={"ema_decay": 0}
+        )
+        before = tree_bytes(tmp_path / "multi")
+        with pytest.raises(ConfigError, match="written by a 'fsdp' run"):
+            train(TrainConfig.from_dict(resumed), resume=True)
+        assert tree_bytes(tmp_path / "multi") == before
+    print(f"torchrun 2 x gloo ({strategy}): {time.monotonic() - start:.1f} s")

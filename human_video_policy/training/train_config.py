@@ -225,8 +225,10 @@ class TrainSection:
             (under torchrun each process takes ``cuda:LOCAL_RANK``).
         threads: torch CPU threads per process.
         progress: tqdm progress bar on stderr (rank 0 only).
-        strategy: ``ddp`` (DistributedDataParallel) or ``fsdp`` (FullyShardedDataParallel,
-            for large backbones); used only when started by torchrun with WORLD_SIZE > 1.
+        strategy: ``ddp`` (DistributedDataParallel) or ``fsdp`` (PyTorch's ``fully_shard``,
+            FSDP2, for large backbones: each block of an ``nn.ModuleList`` is sharded on its
+            own); used only when started by torchrun with WORLD_SIZE > 1. A checkpoint holds
+            full weights either way; its optimizer state resumes only with the same strategy.
         find_unused_parameters: DDP's flag, for models whose loss leaves some parameters
             without gradient on some steps.
     """

@@ -753,6 +753,7 @@ class Trainer:
         self.output_dir = Path(config.train.output_dir).expanduser()
         self.checkpoint_dir = self.output_dir / "checkpoints"
         self._written: tuple[int, Any] | None = None
+        self._fsdp = False
 
     # -- setup ---------------------------------------------------------------------------
     def _sources(self) -> tuple[list[Dataset], list[float], list[str]]:
@@ -897,7 +898,9 @@ class Trainer:
             lambda s: lr_factor(s, total, ocfg.warmup_steps, ocfg.schedule, ocfg.min_lr_ratio),
         )
         if blob is not None:
-            self._load_optimizer(wrapped, optimizer, blob["optimizer"])
+            self._load_optimizer(
+                wrapped, optimizer, blob["optimizer"], blob.get("optimizer_format", "torch")
+            )
             scheduler.load_state_dict(blob["scheduler"])
             rngs = blob["rng"]
             if len(rngs) == ctx.world_size:
@@ -978,7 +981,7 @@ class Trainer:
                     )
                 optimizer.zero_grad(set_to_none=True)
                 parts["loss"].backward()
-                grad_norm = self._clip(wrapped, params, ocfg.grad_clip)
+                grad_norm = self._clip(params, ocfg.grad_clip)
                 if not math.isfinite(grad_norm):
                     raise self._diverged(step, f"gradient norm {grad_norm}", last_ckpt)
                 lr = optimizer.param_groups[0]["lr"]
@@ -1094,16 +1097,23 @@ class Trainer:
             yield to_device(b, device)
 
     def _wrap(self, model: nn.Module, ctx: DistContext, device: torch.device) -> nn.Module:
+        """The loss module, under DDP or FSDP when several processes run.
+
+        FSDP is PyTorch's ``fully_shard`` (FSDP2, runs on CPU/gloo too): every block of an
+        ``nn.ModuleList`` (transformer layers) is its own shard group, then the rest."""
         loss_module = _LossModule(model)
+        self._fsdp = False
         if not ctx.distributed:
             return loss_module
         if self.config.train.strategy == "fsdp":
-            from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+            from torch.distributed.fsdp import fully_shard
 
-            kwargs: dict[str, Any] = {"use_orig_params": True}
-            if device.type == "cuda":
-                kwargs["device_id"] = device
-            return FSDP(loss_module, **kwargs)
+            blocks = [b for m in loss_module.modules() if isinstance(m, nn.ModuleList) for b in m]
+            for block in blocks:
+                fully_shard(block)
+            fully_shard(loss_module)
+            self._fsdp = True
+            return loss_module
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         return DDP(
@@ -1112,55 +1122,57 @@ class Trainer:
             find_unused_parameters=self.config.train.find_unused_parameters,
         )
 
-    def _is_fsdp(self, wrapped: nn.Module) -> bool:
-        return type(wrapped).__name__ == "FullyShardedDataParallel"
+    @property
+    def optimizer_format(self) -> str:
+        """``fsdp`` (full state keyed by parameter name) or ``torch`` (optimizer.state_dict)."""
+        return "fsdp" if self._fsdp else "torch"
 
-    def _clip(self, wrapped: nn.Module, params: list[nn.Parameter], max_norm: float) -> float:
+    @staticmethod
+    def _full_options() -> Any:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+        return StateDictOptions(full_state_dict=True, cpu_offload=True)
+
+    def _clip(self, params: list[nn.Parameter], max_norm: float) -> float:
         limit = max_norm if max_norm > 0 else float("inf")
-        if self._is_fsdp(wrapped):
-            norm = wrapped.clip_grad_norm_(limit)  # type: ignore[operator]
-        else:
-            norm = torch.nn.utils.clip_grad_norm_(params, limit)
+        norm = torch.nn.utils.clip_grad_norm_(params, limit)
+        if hasattr(norm, "full_tensor"):  # a DTensor under FSDP
+            norm = norm.full_tensor()
         return float(norm)
 
     def _optimizer_state(self, wrapped: nn.Module, optimizer: torch.optim.Optimizer) -> Any:
-        if self._is_fsdp(wrapped):
-            from torch.distributed.fsdp import (
-                FullOptimStateDictConfig,
-                FullStateDictConfig,
-                StateDictType,
-            )
-            from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+        if self._fsdp:
+            from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 
-            with FSDP.state_dict_type(
-                wrapped,
-                StateDictType.FULL_STATE_DICT,
-                FullStateDictConfig(offload_to_cpu=True, rank0_only=True),
-                FullOptimStateDictConfig(offload_to_cpu=True, rank0_only=True),
-            ):
-                return FSDP.optim_state_dict(wrapped, optimizer)
+            return get_optimizer_state_dict(wrapped, optimizer, options=self._full_options())
         return optimizer.state_dict()
 
     def _load_optimizer(
-        self, wrapped: nn.Module, optimizer: torch.optim.Optimizer, state: Any
+        self, wrapped: nn.Module, optimizer: torch.optim.Optimizer, state: Any, fmt: str
     ) -> None:
-        if self._is_fsdp(wrapped):
-            from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+        if fmt != self.optimizer_format:
+            raise ConfigError(
+                f"the checkpoint's optimizer state was written by a {fmt!r} run and this run is "
+                f"{self.optimizer_format!r} (train.strategy / process count): resume with the "
+                "same strategy"
+            )
+        if self._fsdp:
+            from torch.distributed.checkpoint.state_dict import (
+                StateDictOptions,
+                set_optimizer_state_dict,
+            )
 
-            state = FSDP.optim_state_dict_to_load(wrapped, optimizer, state)
-        optimizer.load_state_dict(state)
+            set_optimizer_state_dict(
+                wrapped, optimizer, state, options=StateDictOptions(full_state_dict=True)
+            )
+        else:
+            optimizer.load_state_dict(state)
 
     def _model_state(self, wrapped: nn.Module, model: nn.Module) -> dict[str, torch.Tensor]:
-        if self._is_fsdp(wrapped):
-            from torch.distributed.fsdp import FullStateDictConfig, StateDictType
-            from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+        if self._fsdp:  # a collective: every rank calls it, rank 0 gets the full weights
+            from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
-            with FSDP.state_dict_type(
-                wrapped,
-                StateDictType.FULL_STATE_DICT,
-                FullStateDictConfig(offload_to_cpu=True, rank0_only=True),
-            ):
-                state = wrapped.state_dict()
+            state = get_model_state_dict(wrapped, options=self._full_options())
             return {k.removeprefix("model."): v for k, v in state.items()}
         return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
@@ -1246,6 +1258,7 @@ class Trainer:
                     else None
                 ),
                 "optimizer": optim_state,
+                "optimizer_format": self.optimizer_format,
                 "scheduler": scheduler.state_dict(),
                 "rng": states,
                 "sampler": {
