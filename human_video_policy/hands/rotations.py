@@ -181,3 +181,35 @@ def check_rotation(name: str, R: object, tol: float = 1e-6) -> np.ndarray:
             f"> tol {tol}"
         )
     return M
+
+
+def matrix_to_rot6d(R: object) -> np.ndarray:
+    """Rotation ``(..., 3, 3)`` -> continuous 6D representation ``(..., 6)`` (Zhou et al. 2019):
+    the first two **columns** of ``R``, ``[R[:, 0], R[:, 1]]`` (x axis, then y axis)."""
+    M = _check_matrices("R", R)
+    return np.concatenate([M[..., :, 0], M[..., :, 1]], axis=-1)
+
+
+def rot6d_to_matrix(d6: object) -> np.ndarray:
+    """6D ``(..., 6)`` -> rotation ``(..., 3, 3)`` by Gram-Schmidt: ``x = unit(a1)``,
+    ``y = unit(a2 - (x . a2) x)``, ``z = cross(x, y)``. Any two independent 3-vectors give a
+    rotation; on rotations it inverts :func:`matrix_to_rot6d`. Zero or parallel -> InputError."""
+    arr = np.asarray(d6, dtype=np.float64)
+    if arr.ndim < 1 or arr.shape[-1] != 6:
+        raise InputError(f"d6 must have shape (..., 6), got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise InputError("d6 contains NaN/inf")
+    a1, a2 = arr[..., :3], arr[..., 3:]
+    n1 = np.linalg.norm(a1, axis=-1, keepdims=True)
+    x = a1 / np.where(n1 > _EPS, n1, 1.0)
+    y = a2 - np.sum(x * a2, axis=-1, keepdims=True) * x
+    n2 = np.linalg.norm(y, axis=-1, keepdims=True)
+    size2 = np.linalg.norm(a2, axis=-1)
+    bad = (n1[..., 0] <= _EPS) | (n2[..., 0] <= 1e-9 * size2) | (size2 <= _EPS)
+    if np.any(bad):
+        raise InputError(
+            f"d6 columns are zero or parallel at {np.argwhere(np.atleast_1d(bad))[0].tolist()}: "
+            "no rotation is defined"
+        )
+    y = y / np.where(n2 > 0.0, n2, 1.0)
+    return np.stack([x, y, np.cross(x, y)], axis=-1)
