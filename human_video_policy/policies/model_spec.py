@@ -234,3 +234,99 @@ def _check_values(spec: ModelSpec, where: Path) -> None:
         problems.append(f"image={spec.image!r} needs integer height and width")
     if problems:
         raise ModelLoadError(f"{where}: invalid sidecar spec: {'; '.join(problems)}")
+
+
+# --- single-graph policies: the description inside the .onnx (metadata_props) ---------------
+# The behaviour-cloning baseline is one graph (image, state -> actions) and carries its
+# description as ``hvp.*`` metadata_props; the keys are written by onnx_metadata() at export and
+# read back by parse_onnx_metadata() in the runtime.
+ONNX_METADATA_VERSION = "1"
+ONNX_METADATA_KEYS = (
+    "hvp.format_version",
+    "hvp.action_space",
+    "hvp.action_names",
+    "hvp.state_names",
+    "hvp.dt",
+    "hvp.horizon",
+    "hvp.image_size",
+)
+
+
+@dataclass(frozen=True)
+class PolicyMetadata:
+    """What a policy file says about itself.
+
+    Attributes:
+        action_space: action-space id of the output columns.
+        action_names: one name per output column (dims).
+        state_names: one name per state input element, in input order.
+        horizon: rows per chunk.
+        dt: seconds between rows.
+        image_height / image_width: pixels the model expects (inputs are resized to this).
+        training: free-form training report (seed, command, dataset...).
+    """
+
+    action_space: str
+    action_names: tuple[str, ...]
+    state_names: tuple[str, ...]
+    horizon: int
+    dt: float
+    image_height: int
+    image_width: int
+    training: dict
+
+    @property
+    def dims(self) -> int:
+        return len(self.action_names)
+
+
+def parse_onnx_metadata(path: Path, props: dict[str, str]) -> PolicyMetadata:
+    """The ``hvp.*`` metadata_props of a single-graph policy file, checked."""
+    missing = [k for k in ONNX_METADATA_KEYS if k not in props]
+    if missing:
+        raise ModelLoadError(
+            f"{path}: not a human_video_policy model (metadata keys missing: {missing}); "
+            "export it with human_video_policy.training.export_onnx"
+        )
+    if props["hvp.format_version"] != ONNX_METADATA_VERSION:
+        raise ModelLoadError(
+            f"{path}: model format version {props['hvp.format_version']!r}, this runtime reads "
+            f"version {ONNX_METADATA_VERSION!r}"
+        )
+    try:
+        image_size = json.loads(props["hvp.image_size"])
+        meta = PolicyMetadata(
+            action_space=props["hvp.action_space"],
+            action_names=tuple(json.loads(props["hvp.action_names"])),
+            state_names=tuple(json.loads(props["hvp.state_names"])),
+            horizon=int(props["hvp.horizon"]),
+            dt=float(props["hvp.dt"]),
+            image_height=int(image_size[0]),
+            image_width=int(image_size[1]),
+            training=json.loads(props.get("hvp.training", "{}")),
+        )
+    except (ValueError, TypeError, IndexError) as exc:
+        raise ModelLoadError(f"{path}: malformed hvp.* metadata: {exc}") from exc
+    if meta.horizon < 1 or not meta.action_names or not (meta.dt > 0):
+        raise ModelLoadError(
+            f"{path}: metadata has horizon={meta.horizon}, "
+            f"dims={meta.dims}, dt={meta.dt}; all must be positive"
+        )
+    return meta
+
+
+def onnx_metadata(
+    meta: PolicyMetadata, model_config: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """The ``hvp.*`` metadata_props (all strings) describing a single-graph policy."""
+    return {
+        "hvp.format_version": ONNX_METADATA_VERSION,
+        "hvp.action_space": meta.action_space,
+        "hvp.action_names": json.dumps(list(meta.action_names)),
+        "hvp.state_names": json.dumps(list(meta.state_names)),
+        "hvp.dt": repr(float(meta.dt)),
+        "hvp.horizon": str(meta.horizon),
+        "hvp.image_size": json.dumps([meta.image_height, meta.image_width]),
+        "hvp.training": json.dumps(meta.training, sort_keys=True),
+        "hvp.model": json.dumps(model_config or {}, sort_keys=True),
+    }

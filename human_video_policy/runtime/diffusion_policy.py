@@ -24,14 +24,16 @@ import numpy as np
 from human_video_policy.errors import InputError, ModelLoadError
 from human_video_policy.policies.diffusion_schedule import DiffusionSchedule, guided_eps
 from human_video_policy.policies.instruction_vocab import tokenize
-from human_video_policy.policies.model_spec import ModelSpec, read_spec, sha256_of, spec_path
+from human_video_policy.policies.model_spec import (
+    ModelSpec,
+    PolicyMetadata,
+    read_spec,
+    sha256_of,
+    spec_path,
+)
 from human_video_policy.runtime.action_chunk import ActionChunk
 from human_video_policy.runtime.image_ops import check_rgb, prepare_rgb, to_chw_float
-from human_video_policy.runtime.onnx_policy import (
-    DEFAULT_MAX_ABS_ACTION,
-    PolicyMetadata,
-    PolicyOutputError,
-)
+from human_video_policy.runtime.onnx_policy import DEFAULT_MAX_ABS_ACTION, PolicyOutputError
 
 
 def _session(path: Path, providers: list[str], threads: int):

@@ -1,8 +1,9 @@
 """Run an exported policy with ONNX Runtime: image + joint state in, ActionChunk out.
 
 No torch on this path. The model file carries its own description (metadata_props, see
-docs/CONTRACTS.md), so a node needs only the path: action space, joint names, horizon, dt and
-image size are read from the file and checked against the graph's inputs.
+docs/CONTRACTS.md; keys in policies/model_spec.py), so a node needs only the path: action
+space, joint names, horizon, dt and image size are read from the file and checked against the
+graph's inputs.
 
 A model's output is never trusted: actions that are NaN/inf, or whose magnitude exceeds
 ``max_abs_action`` (a blown-up model, e.g. corrupted weights, not a merely bad prediction,
@@ -13,97 +14,24 @@ actions, so a model whose weights are NaN or huge is refused before it runs (Mod
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from human_video_policy.errors import InputError, ModelLoadError
+from human_video_policy.policies.model_spec import parse_onnx_metadata
 from human_video_policy.runtime.action_chunk import ActionChunk
 from human_video_policy.runtime.image_ops import check_rgb, prepare_rgb, to_chw_float
 
-FORMAT_VERSION = "1"
 # Largest |action| accepted (rad / m): every joint-space action of this project lies within
 # +-2 pi rad or +-1 m, so 100 flags only outputs that no joint can mean (1e30, overflow).
 DEFAULT_MAX_ABS_ACTION = 100.0
-_REQUIRED_KEYS = (
-    "hvp.format_version",
-    "hvp.action_space",
-    "hvp.action_names",
-    "hvp.state_names",
-    "hvp.dt",
-    "hvp.horizon",
-    "hvp.image_size",
-)
 
 
 class PolicyOutputError(InputError):
     """The model returned actions that must not leave the runtime (NaN/inf or absurd)."""
-
-
-@dataclass(frozen=True)
-class PolicyMetadata:
-    """What a policy file says about itself.
-
-    Attributes:
-        action_space: action-space id of the output columns.
-        action_names: one name per output column (dims).
-        state_names: one name per state input element, in input order.
-        horizon: rows per chunk.
-        dt: seconds between rows.
-        image_height / image_width: pixels the model expects (inputs are resized to this).
-        training: free-form training report (seed, command, dataset...).
-    """
-
-    action_space: str
-    action_names: tuple[str, ...]
-    state_names: tuple[str, ...]
-    horizon: int
-    dt: float
-    image_height: int
-    image_width: int
-    training: dict
-
-    @property
-    def dims(self) -> int:
-        return len(self.action_names)
-
-
-def _parse_metadata(path: Path, props: dict[str, str]) -> PolicyMetadata:
-    missing = [k for k in _REQUIRED_KEYS if k not in props]
-    if missing:
-        raise ModelLoadError(
-            f"{path}: not a human_video_policy model (metadata keys missing: {missing}); "
-            "export it with human_video_policy.training.export_onnx"
-        )
-    if props["hvp.format_version"] != FORMAT_VERSION:
-        raise ModelLoadError(
-            f"{path}: model format version {props['hvp.format_version']!r}, this runtime reads "
-            f"version {FORMAT_VERSION!r}"
-        )
-    try:
-        image_size = json.loads(props["hvp.image_size"])
-        meta = PolicyMetadata(
-            action_space=props["hvp.action_space"],
-            action_names=tuple(json.loads(props["hvp.action_names"])),
-            state_names=tuple(json.loads(props["hvp.state_names"])),
-            horizon=int(props["hvp.horizon"]),
-            dt=float(props["hvp.dt"]),
-            image_height=int(image_size[0]),
-            image_width=int(image_size[1]),
-            training=json.loads(props.get("hvp.training", "{}")),
-        )
-    except (ValueError, TypeError, IndexError) as exc:
-        raise ModelLoadError(f"{path}: malformed hvp.* metadata: {exc}") from exc
-    if meta.horizon < 1 or not meta.action_names or not (meta.dt > 0):
-        raise ModelLoadError(
-            f"{path}: metadata has horizon={meta.horizon}, "
-            f"dims={meta.dims}, dt={meta.dt}; all must be positive"
-        )
-    return meta
 
 
 def _check_dim(path: Path, what: str, got: object, expected: int) -> None:
@@ -160,7 +88,7 @@ class OnnxPolicy:
         except Exception as exc:  # ORT raises its own exception types for corrupt files
             raise ModelLoadError(f"cannot load policy model {self.path}: {exc}") from exc
         props = dict(self.session.get_modelmeta().custom_metadata_map)
-        self.metadata = _parse_metadata(self.path, props)
+        self.metadata = parse_onnx_metadata(self.path, props)
         self._check_graph()
         self.providers = self.session.get_providers()
         if self_test:

@@ -1,4 +1,4 @@
-"""Export a trained :class:`ReachPolicy` to the project's ONNX policy format.
+"""Export a trained :class:`BCMLPPolicy` to the project's ONNX policy format.
 
 The file follows docs/CONTRACTS.md: inputs ``image`` float32 [B, 3, H, W] (RGB in [0, 1]) and
 ``state`` float32 [B, S] (raw joint positions), output ``actions`` float32 [B, horizon, dims]
@@ -24,16 +24,17 @@ import onnx
 import torch
 
 from human_video_policy.errors import ModelLoadError
-from human_video_policy.policies.bc_mlp.modeling_bc_mlp import BCMLPPolicy as ReachPolicy
+from human_video_policy.policies.action_spaces import WIDOWX_JOINT_POSITION
+from human_video_policy.policies.bc_mlp.modeling_bc_mlp import BCMLPPolicy
+from human_video_policy.policies.model_spec import PolicyMetadata, onnx_metadata
 from human_video_policy.robots.widowx import WIDOWX_COMMAND_JOINTS, WIDOWX_STATE_JOINTS
-from human_video_policy.runtime.onnx_policy import FORMAT_VERSION
 
-ACTION_SPACE = "widowx_joint_position"
+ACTION_SPACE = WIDOWX_JOINT_POSITION
 OPSET = 17
 
 
 def policy_metadata(
-    model: ReachPolicy,
+    model: BCMLPPolicy,
     dt: float,
     training: dict,
     action_space: str = ACTION_SPACE,
@@ -47,20 +48,20 @@ def policy_metadata(
             f"model has {cfg.action_dim} action dims / {cfg.state_dim} state dims but "
             f"{len(action_names)} action names / {len(state_names)} state names were given"
         )
-    return {
-        "hvp.format_version": FORMAT_VERSION,
-        "hvp.action_space": action_space,
-        "hvp.action_names": json.dumps(list(action_names)),
-        "hvp.state_names": json.dumps(list(state_names)),
-        "hvp.dt": repr(float(dt)),
-        "hvp.horizon": str(cfg.horizon),
-        "hvp.image_size": json.dumps([cfg.image_height, cfg.image_width]),
-        "hvp.training": json.dumps(training, sort_keys=True),
-        "hvp.model": json.dumps(cfg.to_dict(), sort_keys=True),
-    }
+    meta = PolicyMetadata(
+        action_space=action_space,
+        action_names=tuple(action_names),
+        state_names=tuple(state_names),
+        horizon=cfg.horizon,
+        dt=float(dt),
+        image_height=cfg.image_height,
+        image_width=cfg.image_width,
+        training=training,
+    )
+    return onnx_metadata(meta, cfg.to_dict())
 
 
-def _torch_to_onnx(model: ReachPolicy) -> onnx.ModelProto:
+def _torch_to_onnx(model: BCMLPPolicy) -> onnx.ModelProto:
     cfg = model.config
     image = torch.rand(2, 3, cfg.image_height, cfg.image_width)
     state = torch.zeros(2, cfg.state_dim)
@@ -81,7 +82,7 @@ def _torch_to_onnx(model: ReachPolicy) -> onnx.ModelProto:
 
 
 def verify_onnx(
-    model: ReachPolicy,
+    model: BCMLPPolicy,
     path: str | Path,
     images: np.ndarray | None = None,
     states: np.ndarray | None = None,
@@ -106,7 +107,7 @@ def verify_onnx(
 
 
 def export_policy(
-    model: ReachPolicy,
+    model: BCMLPPolicy,
     path: str | Path,
     dt: float,
     training: dict,
