@@ -247,6 +247,36 @@ def test_single_process_run_writes_every_output(demos: Path, tmp_path: Path):
     assert tree_bytes(out) == before
 
 
+class Jitter(torch.utils.data.Dataset):
+    """Demos with a random state augmentation (torch and numpy generators)."""
+
+    def __init__(self, inner: DemoDataset) -> None:
+        self.inner = inner
+        self.demos = inner.demos  # episode table for the sampler
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __getitem__(self, index: int) -> dict:
+        s = self.inner[index]
+        noise = torch.randn(s["observation.state"].shape) + float(np.random.normal())
+        s["observation.state"] = s["observation.state"] + 0.1 * noise
+        return s
+
+
+def test_samples_and_their_augmentation_do_not_depend_on_worker_processes(
+    demos: Path, tmp_path: Path
+):
+    histories = []
+    for workers in (0, 2):
+        cfg = config_dict(
+            demos, tmp_path / f"w{workers}", data={"num_workers": workers}, train={"steps": 3}
+        )
+        result = Trainer(TrainConfig.from_dict(cfg), datasets=[Jitter(DemoDataset(demos))]).fit()
+        histories.append(result.history)
+    assert histories[0] == histories[1]
+
+
 class Crash(Exception):
     pass
 
@@ -429,6 +459,117 @@ def test_lerobot_dataset_source(tmp_path: Path):
         match=r"action_space='widowx_joint_position' but data\.sources\[0\] .* action space 'x'",
     ):
         train(TrainConfig.from_dict(bad))
+
+
+def write_mixed_sources(root: Path) -> tuple[Path, Path]:
+    """A human-hand dataset (right hand, 102-d with masks) and a WidowX dataset, no cameras."""
+    from human_video_policy.data.dataset_format import DatasetSpec, vector_feature
+    from human_video_policy.data.dataset_writer import DatasetWriter
+    from human_video_policy.data.embodiment import (
+        EMBODIMENTS,
+        HUMAN_ACTION_NAMES,
+        HUMAN_ACTION_SPACE,
+        HUMAN_STATE_NAMES,
+    )
+
+    rng = np.random.default_rng(5)
+    human_spec = DatasetSpec(
+        fps=10,
+        robot_type="human_hand",
+        embodiment="human_hand",
+        action_space=HUMAN_ACTION_SPACE,
+        features=(
+            vector_feature("observation.state", HUMAN_STATE_NAMES),
+            vector_feature("observation.state.mask", HUMAN_STATE_NAMES),
+            vector_feature("action", HUMAN_ACTION_NAMES),
+            vector_feature("action.mask", HUMAN_ACTION_NAMES),
+        ),
+    )
+    right = np.zeros(102)
+    right[51:] = 1
+    with DatasetWriter(root / "human", human_spec) as w:
+        for n in (12, 9):
+            w.add_episode(
+                {
+                    "observation.state": rng.standard_normal((n, 102)) * right,
+                    "observation.state.mask": np.tile(right, (n, 1)),
+                    "action": rng.standard_normal((n, 102)) * right,
+                    "action.mask": np.tile(right, (n, 1)),
+                },
+                "wave",
+            )
+    widowx = EMBODIMENTS["widowx"]
+    robot_spec = DatasetSpec(
+        fps=10,
+        robot_type="widowx",
+        embodiment="widowx",
+        action_space=widowx.action_space,
+        features=(
+            vector_feature("observation.state", widowx.state_names),
+            vector_feature("action", widowx.action_names),
+        ),
+    )
+    with DatasetWriter(root / "robot", robot_spec) as w:
+        for n in (10, 14):
+            w.add_episode(
+                {
+                    "observation.state": rng.uniform(0.015, 0.037, (n, len(widowx.state_names))),
+                    "action": rng.uniform(0.015, 0.037, (n, len(widowx.action_names))),
+                },
+                "pick",
+            )
+    return root / "human", root / "robot"
+
+
+def test_mixed_human_and_robot_sources_with_weights(tmp_path: Path):
+    """Human and WidowX episodes in the 102-d human space, drawn 3:1, masks passed through."""
+    human, robot = write_mixed_sources(tmp_path)
+    from human_video_policy.data.embodiment import HUMAN_ACTION_SPACE, human_dim
+
+    raw = {
+        "policy": {
+            "type": toy_policy.NAME,
+            "config": {
+                "action_dim": 102,
+                "state_dim": 102,
+                "horizon": 3,
+                "action_space": HUMAN_ACTION_SPACE,
+            },
+        },
+        "data": {
+            "sources": [
+                {"kind": "dataset", "path": str(human), "weight": 3.0},
+                {"kind": "dataset", "path": str(robot), "weight": 1.0},
+            ],
+            "horizon": 3,
+            "action_space": "human",
+            "batch_size": 16,
+            "normalization_samples": 32,
+        },
+        "train": {
+            "steps": 25,
+            "checkpoint_every": 0,
+            "output_dir": str(tmp_path / "run"),
+            "threads": 1,
+            "progress": False,
+        },
+    }
+    cfg = TrainConfig.from_dict(raw)
+    model = toy_policy.ToyPolicy(cfg.policy_config())
+    result = Trainer(cfg, model=model).fit()
+    assert result.step == 25 and np.isfinite(result.final_losses["loss"])
+    share = np.mean(np.asarray(model.seen) == 0)
+    assert len(model.seen) == 400 and abs(share - 0.75) < 0.09  # 4 standard deviations
+    # fit_normalization saw both embodiments in the human space: the WidowX gripper lands on
+    # the right index1 flexion, no sample has a left hand (masked, zero)
+    pinch = human_dim("right", "index1", "flexion")
+    assert model.action_std[pinch] > 0.5 and float(model.action_mean[:51].abs().max()) == 0
+    # the native action spaces of the two sources disagree: refused naming both
+    raw["data"]["action_space"] = "native"
+    raw["policy"]["config"]["action_space"] = ""
+    raw["train"]["output_dir"] = str(tmp_path / "native")
+    with pytest.raises(ConfigError, match=r"data sources disagree: .*human.* 102 .*robot.* 7"):
+        train(TrainConfig.from_dict(raw))
 
 
 def test_cli_train_prints_outputs_and_resumes(

@@ -57,6 +57,7 @@ class ToyPolicy(nn.Module):
         self.register_buffer("action_mean", torch.zeros(a))
         self.register_buffer("action_std", torch.ones(a))
         self.calls = 0
+        self.seen: list[int] = []
         self.fitted_on = 0
 
     def fit_normalization(self, batches: Any) -> None:
@@ -91,6 +92,8 @@ class ToyPolicy(nn.Module):
         mse = ((pred - target) ** 2 * batch["action.mask"]).mean()
         aux = 0.01 * pred.pow(2).mean()
         self.calls += 1
+        if "dataset_index" in batch:  # which source each trained sample came from
+            self.seen.extend(batch["dataset_index"].tolist())
         if c.nan_after and self.calls > c.nan_after:
             aux = aux * float("nan")
         return {"loss": mse + aux, "loss_mse": mse, "loss_aux": aux}
