@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "doctor",
     "topic",
     "train",
+    "export_cmd",
     "video_cmd",
     "record_cmd",
     "dataset_cmd",

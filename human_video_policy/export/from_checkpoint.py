@@ -1,0 +1,181 @@
+"""``hvp export``: a training checkpoint -> an exported policy the runtime runs without torch.
+
+Reads the checkpoint (its EMA weights when the run kept them), finds the names and timing of
+the actions and states from the run's data sources (the same files the model was trained on),
+takes recorded observations from them as parity inputs, and writes the exported policy:
+
+- ``dit``: a directory (encoder.onnx, denoiser.onnx, policy.json with the parity report);
+- ``bc_mlp``: one .onnx with its metadata inside.
+
+Nothing is overwritten unless asked; a checkpoint that is corrupt, from an unknown policy type,
+or whose data sources cannot say the names is refused with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from human_video_policy.errors import ConfigError, ModelLoadError
+
+CHECKPOINT_NAME = "last.pt"
+
+
+@dataclass(frozen=True)
+class DataNames:
+    """What an exported policy says about its inputs and outputs, from the training data."""
+
+    action_names: tuple[str, ...]
+    state_names: tuple[str, ...]
+    dt: float
+
+
+def find_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or a run folder's ``checkpoints/last.pt``."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        candidate = path / "checkpoints" / CHECKPOINT_NAME
+        if not candidate.is_file():
+            raise ModelLoadError(f"{path} is a folder without checkpoints/{CHECKPOINT_NAME}")
+        return candidate
+    if not path.is_file():
+        raise ModelLoadError(f"checkpoint {path} does not exist")
+    return path
+
+
+def data_names(sources: list[Any]) -> DataNames:
+    """Names and dt of the first training source (DemoDataset or ChunkDataset)."""
+    if not sources:
+        raise ConfigError("the run has no data sources to read the action and state names from")
+    source = sources[0]
+    if hasattr(source, "action_names") and hasattr(source, "state_names"):  # reach demos
+        return DataNames(tuple(source.action_names), tuple(source.state_names), 0.1)
+    reader = getattr(source, "reader", None)
+    if reader is None:
+        raise ConfigError(f"cannot read action/state names from {type(source).__name__}")
+    config = getattr(source, "config", None)
+    if getattr(config, "action_space", "native") == "human":
+        from human_video_policy.policies.action_spaces import HUMAN_HAND_102, get_action_space
+
+        names = get_action_space(HUMAN_HAND_102).names
+        return DataNames(tuple(names), tuple(names), 1.0 / float(reader.info["fps"]))
+    return DataNames(
+        tuple(reader.names("action")),
+        tuple(reader.names("observation.state")),
+        1.0 / float(reader.info["fps"]),
+    )
+
+
+def parity_inputs(model: Any, sources: list[Any], count: int, seed: int) -> dict[str, torch.Tensor]:
+    """``count`` recorded observations (image, state) from the training sources."""
+    from human_video_policy.policies.dit.modeling_dit import encoder_input_names
+
+    cfg = model.config
+    names = encoder_input_names(cfg)
+    source = sources[0]
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(source), size=min(count, len(source)), replace=False)
+    samples = [source[int(i)] for i in np.sort(picks)]
+    out: dict[str, torch.Tensor] = {}
+    if "image" in names:
+        out["image"] = torch.stack([_last(s[cfg.image_key], 3) for s in samples]).float()
+    if "state" in names:
+        out["state"] = torch.stack([_last(s["observation.state"], 1) for s in samples]).float()
+    if "instruction_ids" in names:
+        out["instruction_ids"] = model.instruction_ids([s.get("task", "") for s in samples])
+    if "fov" in names:
+        out["fov"] = torch.stack([torch.as_tensor(s["observation.fov"]) for s in samples]).float()
+    return out
+
+
+def _last(value: torch.Tensor, ndim: int) -> torch.Tensor:
+    value = torch.as_tensor(value)
+    return value[-1] if value.ndim == ndim + 1 else value
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+        )
+        return out.stdout.strip() if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def export_checkpoint(
+    checkpoint: str | Path,
+    out: str | Path | None = None,
+    *,
+    overwrite: bool = False,
+    parity_samples: int = 8,
+    use_ema: bool = True,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Export ``checkpoint`` (file or run folder); returns a report (path, parity, names)."""
+    from human_video_policy.training.trainer import (
+        build_sources,
+        load_checkpoint,
+        load_trained_model,
+    )
+
+    path = find_checkpoint(checkpoint)
+    blob = load_checkpoint(path)
+    model, config = load_trained_model(path, ema=use_ema)
+    policy_type = blob["policy_type"]
+    try:
+        sources = build_sources(config)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"{path}: the run's data sources are needed for the action/state names and the "
+            f"parity inputs: {exc}"
+        ) from exc
+    names = data_names(sources)
+    run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    training = {
+        "checkpoint": str(path),
+        "step": int(blob.get("step", 0)),
+        "policy_type": policy_type,
+        "ema": bool(use_ema and blob.get("ema") is not None),
+        "config": config.to_dict(),
+        "git_commit": _git_commit(),
+    }
+    if policy_type == "dit":
+        from human_video_policy.export.diffusion_onnx import export_dit
+
+        target = Path(out) if out else run_dir / "export"
+        spec = export_dit(
+            model,
+            target,
+            action_names=names.action_names,
+            state_names=names.state_names,
+            dt=names.dt,
+            training=training,
+            parity_inputs=parity_inputs(model, sources, parity_samples, seed),
+            seed=seed,
+            overwrite=overwrite,
+        )
+        return {"path": str(target), "policy_type": policy_type, "parity": spec.parity}
+    if policy_type == "bc_mlp":
+        from human_video_policy.training.export_onnx import export_policy
+
+        target = Path(out) if out else run_dir / "policy.onnx"
+        if target.exists() and not overwrite:
+            raise ModelLoadError(f"{target} exists; pass --overwrite to replace it")
+        report = export_policy(model, target, names.dt, training)
+        return {"path": str(target), "policy_type": policy_type, "parity": report}
+    raise ModelLoadError(f"{path}: no exporter for policy type {policy_type!r} (dit, bc_mlp)")
+
+
+def print_report(report: dict[str, Any]) -> None:
+    print(json.dumps(report, indent=2))
