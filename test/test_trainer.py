@@ -586,6 +586,11 @@ def test_cli_train_prints_outputs_and_resumes(
     assert "resuming from" in capsys.readouterr().out
     assert hvp_main(["train", str(path), "optim.lrr=1"]) == 2
     assert "optim.lrr: unknown field" in capsys.readouterr().err
+    assert hvp_main(["train", str(path), "--resum"]) == 2
+    assert "unknown option '--resum'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        hvp_main(["train", "--help"])
+    assert info.value.code == 0 and "usage: hvp train CONFIG.yaml" in capsys.readouterr().out
 
 
 def test_periodic_closed_loop_sim_evaluation(demos: Path, tmp_path: Path):
