@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -299,6 +300,79 @@ class CameraExtrinsics:
             return cls.from_xyz_quaternion(values[:3], values[3:], **frames)
         except ConfigError as exc:
             raise ConfigError(f"{name}={value!r} is invalid: {exc}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> tuple[CameraExtrinsics, str]:
+        """The extrinsic in a YAML file, and the field it came from (``FILE#field``).
+
+        Accepted (``base_frame`` / ``camera_frame`` beside the pose are used when present):
+
+        * a ROS 2 parameters file such as config/ik.params.yaml: the one node whose
+          ``ros__parameters`` hold ``camera_extrinsic`` (several such nodes are refused);
+        * ``camera_extrinsic: [x, y, z (m), qx, qy, qz, qw]`` at the top level (the node
+          parameter's form);
+        * ``T_base_camera:`` a 4x4 matrix (row-major list of rows) at the top level.
+
+        Errors (ConfigError) name the file and the field: a NaN, a non-unit quaternion, a
+        rotation that is not orthonormal with det +1, a last row that is not [0, 0, 0, 1].
+        """
+        import yaml
+
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"extrinsic file {path} cannot be read: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"extrinsic file {path}: expected a mapping, got {type(data)}")
+        place, params = "", data
+        nodes = [
+            k
+            for k, v in data.items()
+            if isinstance(v, dict)
+            and isinstance(v.get("ros__parameters"), dict)
+            and "camera_extrinsic" in v["ros__parameters"]
+        ]
+        if len(nodes) > 1:
+            raise ConfigError(
+                f"extrinsic file {path}: several nodes hold camera_extrinsic {nodes}; give a "
+                "file with one"
+            )
+        if nodes:
+            place, params = f"{nodes[0]}.ros__parameters.", data[nodes[0]]["ros__parameters"]
+        fields = [k for k in ("camera_extrinsic", "T_base_camera") if k in params]
+        if len(fields) != 1:
+            raise ConfigError(
+                f"extrinsic file {path}: needs exactly one of camera_extrinsic [x, y, z, qx, qy, "
+                f"qz, qw] or T_base_camera (4x4), top level or in a node's ros__parameters; "
+                f"found {fields or 'neither'}"
+            )
+        name = place + fields[0]
+        frames = {}
+        for key in ("base_frame", "camera_frame"):
+            value = params.get(key)
+            if value is not None:
+                if not isinstance(value, str) or not value:
+                    raise ConfigError(f"extrinsic file {path}: {place}{key}={value!r} is invalid")
+                frames[key] = value
+        value = params[fields[0]]
+        try:
+            if fields[0] == "camera_extrinsic":
+                ext = cls.from_param(name, value, **frames)
+            else:
+                ext = cls.from_matrix(value, **frames)
+        except ConfigError as exc:
+            text = str(exc) if str(exc).startswith(name) else f"{name} is invalid: {exc}"
+            raise ConfigError(f"extrinsic file {path}: {text}") from None
+        return ext, f"{path}#{name}"
+
+    def to_json(self) -> dict[str, object]:
+        """``{"T_base_camera": 4x4 rows, "base_frame", "camera_frame"}`` (for metadata)."""
+        return {
+            "T_base_camera": self.matrix.tolist(),
+            "base_frame": self.base_frame,
+            "camera_frame": self.camera_frame,
+        }
 
     @property
     def rotation(self) -> np.ndarray:

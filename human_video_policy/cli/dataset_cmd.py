@@ -4,7 +4,9 @@
   session folder = its episode bags), resampled to ``--rate`` Hz; a bag that cannot be
   converted is reported with the reason and the rest convert. Exit 1 if any failed.
 * ``from-video VIDEO_EPISODES_DIR... -o OUT [--image-size WxH]``: the output of ``hvp video
-  process`` -> human hand episodes (one per atomic segment, 102-d VITRA action with masks).
+  process`` -> human hand episodes (one per atomic segment, 102-d VITRA action with masks);
+  ``--action-space xhand_wrist_method_a [--extrinsic YAML]``: method A's robot space instead
+  (retargeted XHand joints + wrist 6D rotation + position in the robot base frame).
 * ``from-sim --episodes N -o OUT``: scripted-expert WidowX reach episodes recorded straight from
   the MuJoCo sim (no ROS) in the same format.
 * ``info DATASET``: totals, features, cameras, tasks.
@@ -75,11 +77,32 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def _from_video(args: argparse.Namespace) -> int:
-    from human_video_policy.data.human_episodes import HumanDatasetConfig, convert_hand_videos
+    from human_video_policy.data.human_episodes import (
+        HumanDatasetConfig,
+        convert_hand_videos,
+        load_extrinsics,
+    )
+    from human_video_policy.errors import ConfigError
+    from human_video_policy.policies.action_spaces import XHAND_WRIST_METHOD_A
 
+    extrinsics, source = None, ""
+    if args.action_space == XHAND_WRIST_METHOD_A:
+        extrinsics, source = load_extrinsics(args.extrinsic)
+        print(
+            f"[dataset] extrinsic {extrinsics.base_frame} <- {extrinsics.camera_frame} from "
+            f"{source}"
+        )
+    elif args.extrinsic is not None:
+        raise ConfigError(
+            f"--extrinsic is used only with --action-space {XHAND_WRIST_METHOD_A} (the "
+            f"{args.action_space} space is in the camera frame)"
+        )
     cfg = HumanDatasetConfig(
         image_size=_parse_size(args.image_size) if args.image_size else None,
         max_side=args.max_side,
+        action_space=args.action_space,
+        extrinsics=extrinsics,
+        extrinsics_source=source,
     )
 
     def progress(outcome) -> None:  # type: ignore[no-untyped-def]
@@ -223,6 +246,8 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from human_video_policy.policies.action_spaces import HUMAN_HAND_102, XHAND_WRIST_METHOD_A
+
     ds = subparsers.add_parser(
         "dataset", help="convert bags into a LeRobot v3 dataset, inspect and validate datasets"
     )
@@ -296,6 +321,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--max-side", type=int, default=320, help="longest side without --image-size (320)"
+    )
+    p.add_argument(
+        "--action-space",
+        default=HUMAN_HAND_102,
+        choices=(HUMAN_HAND_102, XHAND_WRIST_METHOD_A),
+        help="human_hand_102 (default: VITRA's two-hand camera-frame space) or "
+        "xhand_wrist_method_a (method A: 12 XHand joints + wrist 6D rotation + position in the "
+        "robot base frame, right hand only)",
+    )
+    p.add_argument(
+        "--extrinsic",
+        default=None,
+        metavar="YAML",
+        help="camera -> robot base transform for xhand_wrist_method_a: a ROS parameters file "
+        "with camera_extrinsic [x, y, z, qx, qy, qz, qw], or camera_extrinsic / T_base_camera "
+        "(4x4) at the top level (default: config/ik.params.yaml, the robot camera)",
     )
     p.set_defaults(func=_from_video)
 

@@ -29,6 +29,21 @@ and the task is then ``"Left hand: <caption>. Right hand: <caption>."`` as VITRA
 instructions (sec. 4.1.3); with one hand the task is its segment caption. ``hvp/prompt_video``
 holds the source video and the segment's time range as a W3C media fragment
 (``/path/video.mp4#t=1.200,2.400``); ``hvp/source`` the episode file it came from.
+
+**Method A robot space** (``HumanDatasetConfig(action_space=XHAND_WRIST_METHOD_A)``,
+human_video_prompt_policy sec. III-B): the pipeline's wrist pose and retargeted XHand joints
+become the 21-d ``xhand_wrist_method_a`` space of the robot (policies/action_spaces.py): the 12
+XHand joints (``xhand_joints``, XHAND_JOINTS order), the wrist rotation as its first two
+columns (continuous 6D, ``wrist_rot6d_0..5``) and the wrist position (``wrist_x/y/z``, m), the
+pose taken from the camera frame into the robot base frame through ``extrinsics``
+(``T_base_camera``: ``R_base = R_bc R_cam``, ``p_base = R_bc p_cam + t``). The XHand is a right
+hand, so only the **right** hand's segments become episodes. Per row ``t`` both
+``observation.state`` and ``action`` hold the quantities at frame ``t`` (an absolute target, as
+a robot row holds the command in force at ``t``: with ``action_offset=1`` the chunk for an
+observation at ``t`` holds the poses of ``t+1 .. t+N``). The masks (21) are 0, and the values
+0, on frames where the tracker did not see the hand (the pipeline gap-filled it, ``filled``) or
+its detection was replaced as an outlier (``outlier``). The extrinsic used and where it came
+from are in ``info["hvp"]["cameras"][camera_key]["extrinsic"]``.
 """
 
 from __future__ import annotations
@@ -41,6 +56,7 @@ from typing import Any
 
 import numpy as np
 
+from human_video_policy.camera.pinhole import CameraExtrinsics
 from human_video_policy.data.dataset_format import (
     DatasetSpec,
     FeatureSpec,
@@ -57,18 +73,30 @@ from human_video_policy.data.embodiment import (
     HUMAN_STATE_NAMES,
 )
 from human_video_policy.errors import ConfigError, InputError
-from human_video_policy.hands.rotations import euler_xyz_from_matrix
+from human_video_policy.hands.rotations import euler_xyz_from_matrix, matrix_to_rot6d
 from human_video_policy.pipeline.episode_format import (
     VIDEO_RECORD_NAME,
     HandEpisode,
     read_episode,
     read_video_record,
 )
-from human_video_policy.policies.action_spaces import HUMAN_HAND_102
-from human_video_policy.validation import check_int_range
+from human_video_policy.policies.action_spaces import (
+    HUMAN_HAND_102,
+    XHAND_WRIST_METHOD_A,
+    get_action_space,
+)
+from human_video_policy.robots.xhand import XHAND_JOINTS
+from human_video_policy.validation import check_choice, check_int_range
 
 HANDS = ("left", "right")
 DEFAULT_CAMERA_KEY = "observation.images.camera_color"
+#: Action spaces ``hvp dataset from-video`` writes.
+VIDEO_ACTION_SPACES = (HUMAN_HAND_102, XHAND_WRIST_METHOD_A)
+#: The hand the method-A robot space is written for (the XHand is a right hand).
+METHOD_A_HAND = "right"
+#: Where the camera -> robot base extrinsic comes from by default: the robot's camera in the ik
+#: node's parameters (``ik.ros__parameters.camera_extrinsic``), one place for the calibration.
+DEFAULT_EXTRINSIC_FILE = ("config", "ik.params.yaml")
 
 
 @dataclass(frozen=True)
@@ -84,12 +112,23 @@ class HumanDatasetConfig:
         camera_key: the camera feature; the robot datasets' key by default, so human and robot
             images share one key in a mixed batch.
         min_frames: segments shorter than this many frames are skipped (a chunk needs frames).
+        action_space: ``human_hand_102`` (default: VITRA's two-hand space) or
+            ``xhand_wrist_method_a`` (method A's robot space, right hand only; see the module
+            docstring).
+        extrinsics: ``T_base_camera`` of the video's camera in the robot base frame; required
+            by ``xhand_wrist_method_a`` and refused with the human space (it would be unused).
+            :func:`load_extrinsics` reads one from YAML.
+        extrinsics_source: where ``extrinsics`` came from (``FILE#field``), recorded in the
+            dataset metadata with the transform.
     """
 
     image_size: tuple[int, int] | None = None
     max_side: int = 320
     camera_key: str = DEFAULT_CAMERA_KEY
     min_frames: int = 2
+    action_space: str = HUMAN_HAND_102
+    extrinsics: CameraExtrinsics | None = None
+    extrinsics_source: str = ""
 
     def __post_init__(self) -> None:
         size = self.image_size
@@ -103,6 +142,40 @@ class HumanDatasetConfig:
                 f"camera_key={self.camera_key!r} is invalid: 'observation.images.<name>', no '/'"
             )
         check_int_range("min_frames", self.min_frames, 1)
+        check_choice("action_space", self.action_space, VIDEO_ACTION_SPACES)
+        if self.extrinsics is not None and not isinstance(self.extrinsics, CameraExtrinsics):
+            raise ConfigError(f"extrinsics={self.extrinsics!r} is invalid: a CameraExtrinsics")
+        if self.method_a and self.extrinsics is None:
+            raise ConfigError(
+                f"action_space={self.action_space} needs extrinsics (T_base_camera): the wrist "
+                "pose is written in the robot base frame"
+            )
+        if not self.method_a and self.extrinsics is not None:
+            raise ConfigError(
+                f"extrinsics are used only by action_space={XHAND_WRIST_METHOD_A}, not by "
+                f"{self.action_space} (camera-frame actions)"
+            )
+
+    @property
+    def method_a(self) -> bool:
+        """True when the method-A robot space is written."""
+        return self.action_space == XHAND_WRIST_METHOD_A
+
+    @property
+    def hands(self) -> tuple[str, ...]:
+        """The hands whose segments become episodes."""
+        return (METHOD_A_HAND,) if self.method_a else HANDS
+
+
+def load_extrinsics(path: str | Path | None = None) -> tuple[CameraExtrinsics, str]:
+    """``T_base_camera`` from a YAML file (:meth:`CameraExtrinsics.from_yaml` lists the forms),
+    or by default from config/ik.params.yaml (the robot camera the ik node uses); returns it and
+    ``FILE#field``. A bad extrinsic is a ConfigError naming the file and the field."""
+    if path is None:
+        from human_video_policy.resources import resource_path
+
+        path = resource_path(*DEFAULT_EXTRINSIC_FILE)
+    return CameraExtrinsics.from_yaml(path)
 
 
 @dataclass
@@ -209,11 +282,19 @@ def human_dataset_spec(
     fps: float, height: int, width: int, config: HumanDatasetConfig, camera: dict[str, Any]
 ) -> DatasetSpec:
     """The dataset spec of human hand episodes (see the module docstring for the columns)."""
+    state_names, action_names = HUMAN_STATE_NAMES, HUMAN_ACTION_NAMES
+    if config.method_a:
+        assert config.extrinsics is not None  # HumanDatasetConfig checks it
+        state_names = action_names = get_action_space(XHAND_WRIST_METHOD_A).names
+        camera = {
+            **camera,
+            "extrinsic": {**config.extrinsics.to_json(), "source": config.extrinsics_source},
+        }
     feats: list[FeatureSpec] = [
-        vector_feature("observation.state", HUMAN_STATE_NAMES),
-        vector_feature("observation.state.mask", HUMAN_STATE_NAMES),
-        vector_feature("action", HUMAN_ACTION_NAMES),
-        vector_feature("action.mask", HUMAN_ACTION_NAMES),
+        vector_feature("observation.state", state_names),
+        vector_feature("observation.state.mask", state_names),
+        vector_feature("action", action_names),
+        vector_feature("action.mask", action_names),
         FeatureSpec("segment_index", "int64", (1,)),
         FeatureSpec("source_frame_index", "int64", (1,)),
         hand_keypoints_feature(),
@@ -224,7 +305,7 @@ def human_dataset_spec(
         robot_type="human_hand",
         features=tuple(feats),
         embodiment="human_hand",
-        action_space=HUMAN_HAND_102,
+        action_space=config.action_space,
         cameras={config.camera_key: camera},
     )
 
@@ -236,6 +317,25 @@ def hand_state(episode: HandEpisode) -> np.ndarray:
     return np.concatenate(
         [a["wrist_position"], euler, a["joint_angles"].reshape(episode.num_frames, -1)], axis=1
     )
+
+
+def method_a_state(
+    episode: HandEpisode, extrinsics: CameraExtrinsics
+) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 21) method-A robot space of the episode's hand in the robot base frame (12 XHand
+    joints in XHAND_JOINTS order, 6D wrist rotation, wrist position) and (T,) bool: the tracker
+    saw the hand at that frame (not gap-filled, not replaced as an outlier)."""
+    a = episode.arrays
+    names = tuple(episode.xhand_joint_names)
+    if sorted(names) != sorted(XHAND_JOINTS):
+        raise InputError(
+            f"episode {episode.file_name}: xhand_joint_names {list(names)} are not the XHand's "
+            f"{list(XHAND_JOINTS)}"
+        )
+    joints = a["xhand_joints"][:, [names.index(j) for j in XHAND_JOINTS]]
+    R, p = extrinsics.pose_to_base(a["wrist_rotation"], a["wrist_position"])
+    values = np.concatenate([joints, matrix_to_rot6d(R), p], axis=1)
+    return values, ~(a["filled"] | a["outlier"])
 
 
 def _frame_lookup(episodes: Sequence[HandEpisode]) -> dict[int, tuple[int, int]]:
@@ -262,7 +362,7 @@ def _segments_of_video(
     lookups = {h: _frame_lookup(eps) for h, eps in by_hand.items()}
     source = str(record["source"])
     segments: list[_Segment] = []
-    for hand in HANDS:
+    for hand in config.hands:
         for ep in by_hand[hand]:
             fi = ep.arrays["frame_index"]
             for s, (a, b) in enumerate(ep.arrays["segments"].tolist()):
@@ -270,11 +370,14 @@ def _segments_of_video(
                     continue
                 frames = fi[a:b].astype(np.int64)
                 columns = _columns(frames, by_hand, lookups)
+                if config.method_a:
+                    assert config.extrinsics is not None
+                    columns.update(_method_a_columns(frames, ep, lookups[hand], config.extrinsics))
                 columns["segment_index"] = np.full(b - a, s, np.int64)
                 captions = {hand: str(ep.arrays["captions"][s])}
                 other = "left" if hand == "right" else "right"
                 hit = lookups[other].get(int(frames[0]))
-                if hit is not None:
+                if hit is not None and not config.method_a:  # method A: one hand, one caption
                     o_ep = by_hand[other][hit[0]]
                     captions[other] = str(
                         o_ep.arrays["captions"][o_ep.arrays["segment_id"][hit[1]]]
@@ -337,6 +440,26 @@ def _columns(
     }
 
 
+def _method_a_columns(
+    frames: np.ndarray,
+    episode: HandEpisode,
+    lookup: dict[int, tuple[int, int]],
+    extrinsics: CameraExtrinsics,
+) -> dict[str, np.ndarray]:
+    """State, action and masks in the method-A robot space of ``episode``'s hand at ``frames``
+    (the segment's own track piece covers them all)."""
+    values, seen = method_a_state(episode, extrinsics)
+    rows = np.array([lookup[int(f)][1] for f in frames.tolist()], np.int64)
+    mask = np.repeat(seen[rows, None], values.shape[1], axis=1).astype(np.float32)
+    state = values[rows] * mask
+    return {
+        "observation.state": state,
+        "observation.state.mask": mask,
+        "action": state.copy(),
+        "action.mask": mask.copy(),
+    }
+
+
 def _decoded_frames(source: Path, last: int) -> Iterator[tuple[int, np.ndarray]]:
     """(frame number, RGB) of ``source`` up to ``last``, with the pipeline's reader (rotation
     metadata applied the same way, so frame numbers match the episodes')."""
@@ -392,7 +515,8 @@ def convert_hand_videos(
             segments = _segments_of_video(folder, record, config)
             if not segments:
                 outcome.status = "skipped"
-                outcome.error = f"no segment of >= {config.min_frames} frames"
+                hand = f"{METHOD_A_HAND}-hand " if config.method_a else ""
+                outcome.error = f"no {hand}segment of >= {config.min_frames} frames"
                 continue
             fps = float(record["fps"])
             if fps0 is None:
@@ -475,12 +599,17 @@ def _write_video_segments(
 
 __all__ = [
     "DEFAULT_CAMERA_KEY",
+    "DEFAULT_EXTRINSIC_FILE",
+    "METHOD_A_HAND",
+    "VIDEO_ACTION_SPACES",
     "HumanConversionReport",
     "HumanDatasetConfig",
     "VideoConversion",
     "convert_hand_videos",
     "hand_state",
     "human_dataset_spec",
+    "load_extrinsics",
+    "method_a_state",
     "output_size",
     "scaled_intrinsics",
     "video_folders",
