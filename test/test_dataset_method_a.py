@@ -261,6 +261,11 @@ def test_only_the_right_hand_becomes_episodes(
         ({"camera_extrinsic": [0, 0, 0, 0, 0, 0, 2]}, "camera_extrinsic", "unit norm"),
         ({"T_base_camera": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}, "T_base_camera", "shape (4, 4)"),
         ({"camera": [1, 2, 3]}, "camera_extrinsic", "found neither"),
+        (
+            {n: {"ros__parameters": {"camera_extrinsic": [0, 0, 0, 0, 0, 0, 1]}} for n in "ab"},
+            "camera_extrinsic",
+            "several nodes",
+        ),
     ],
 )
 def test_a_bad_extrinsic_is_refused_naming_the_field(
