@@ -354,3 +354,66 @@ def test_two_hands_and_bad_inputs(
     human_cfg = ChunkDatasetConfig(action_space="human")
     with pytest.raises(ConfigError, match="set image_size"):
         MixedChunkDataset([ChunkDataset(work["sim"], human_cfg)])
+
+
+def test_dit_trains_on_mixed_human_and_robot_data_and_ignores_masked_dims(
+    work: dict[str, Path], tmp_path: Path
+) -> None:
+    """The DiT through `hvp train` on the real video's human episodes + a robot dataset in the
+    102-d human space; then, on a real mixed batch, the loss does not move when masked targets
+    (the absent left hand, the robot's unmapped dims, padded rows) are changed."""
+    import yaml
+
+    from human_video_policy.cli.main import main as hvp_main
+    from human_video_policy.training.trainer import load_trained_model
+
+    config = {
+        "policy": {
+            "type": "dit",
+            "config": {
+                "action_space": "human_hand_102",
+                "action_dim": 102,
+                "state_dim": 102,
+                "horizon": 16,
+                "size": "tiny",
+                "image_key": CAM,
+                "image_size": [64, 64],
+            },
+        },
+        "data": {
+            "sources": [
+                {"kind": "dataset", "path": str(work["human"]), "weight": 0.7},
+                {"kind": "dataset", "path": str(work["sim"]), "weight": 0.3},
+            ],
+            "horizon": 16,
+            "image_size": [64, 64],
+            "image_keys": [CAM],
+            "action_space": "human",
+            "batch_size": 8,
+            "normalization_samples": 64,
+        },
+        "optim": {"lr": 1e-3, "warmup_steps": 1},
+        "train": {"steps": 3, "output_dir": str(tmp_path / "run"), "progress": False},
+    }
+    path = tmp_path / "mixed.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert hvp_main(["train", str(path)]) == 0
+    model, _ = load_trained_model(tmp_path / "run" / "checkpoints" / "last.pt")
+
+    cfg = ChunkDatasetConfig(horizon=16, action_space="human", image_size=(64, 64))
+    mixed = MixedChunkDataset(
+        [ChunkDataset(work["human"], cfg), ChunkDataset(work["sim"], cfg)], weights=[0.7, 0.3]
+    )
+    batch = chunk_collate([mixed[i] for i in (0, 5, len(mixed) - 1, len(mixed) - 20)])
+    mask = batch["action.mask"]
+    assert (mask == 0).any() and (mask == 1).any()
+
+    def loss(b: dict) -> torch.Tensor:
+        torch.manual_seed(11)
+        return model.compute_loss(b)["loss"]
+
+    before = loss(batch)
+    changed = dict(batch, action=torch.where(mask == 0, 50.0, batch["action"]))
+    assert torch.equal(loss(changed), before)
+    changed = dict(batch, action=torch.where(mask == 1, batch["action"] + 0.5, batch["action"]))
+    assert not torch.equal(loss(changed), before)
