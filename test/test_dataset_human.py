@@ -359,9 +359,10 @@ def test_two_hands_and_bad_inputs(
 def test_dit_trains_on_mixed_human_and_robot_data_and_ignores_masked_dims(
     work: dict[str, Path], tmp_path: Path
 ) -> None:
-    """The DiT through `hvp train` on the real video's human episodes + a robot dataset in the
-    102-d human space; then, on a real mixed batch, the loss does not move when masked targets
-    (the absent left hand, the robot's unmapped dims, padded rows) are changed."""
+    """The DiT through `hvp train` on the real video's human episodes (with VITRA's augmentation)
+    + a robot dataset in the 102-d human space; then, on a real mixed batch, the loss does not
+    move when masked targets (the absent left hand, the robot's unmapped dims, padded rows)
+    are changed."""
     import yaml
 
     from human_video_policy.cli.main import main as hvp_main
@@ -382,7 +383,7 @@ def test_dit_trains_on_mixed_human_and_robot_data_and_ignores_masked_dims(
         },
         "data": {
             "sources": [
-                {"kind": "dataset", "path": str(work["human"]), "weight": 0.7},
+                {"kind": "dataset", "path": str(work["human"]), "weight": 0.7, "augment": True},
                 {"kind": "dataset", "path": str(work["sim"]), "weight": 0.3},
             ],
             "horizon": 16,
@@ -398,7 +399,19 @@ def test_dit_trains_on_mixed_human_and_robot_data_and_ignores_masked_dims(
     path = tmp_path / "mixed.yaml"
     path.write_text(yaml.safe_dump(config))
     assert hvp_main(["train", str(path)]) == 0
-    model, _ = load_trained_model(tmp_path / "run" / "checkpoints" / "last.pt")
+    model, run_config = load_trained_model(tmp_path / "run" / "checkpoints" / "last.pt")
+    from human_video_policy.training.trainer import build_sources
+
+    augmented, plain = (
+        build_sources(run_config)[0],
+        ChunkDataset(
+            work["human"], ChunkDatasetConfig(horizon=16, action_space="human", image_size=(64, 64))
+        ),
+    )
+    np.random.seed(3)
+    a, p = augmented[10], plain[10]
+    assert a.keys() == p.keys()  # the camera keys the augmentation adds are dropped again
+    assert not torch.equal(a[CAM], p[CAM])  # and it did change the image
 
     cfg = ChunkDatasetConfig(horizon=16, action_space="human", image_size=(64, 64))
     mixed = MixedChunkDataset(

@@ -78,17 +78,27 @@ class DataSource:
         path: the file or folder (relative paths are relative to the working directory).
         weight: sampling weight; each batch sample comes from this source with probability
             ``weight / sum(weights)``, then uniformly among its samples.
+        augment: apply VITRA's trajectory-aware augmentation (training/augmentation.py: crop +
+            perspective warp keeping the future hand trajectory in view, horizontal flip with
+            hands and left/right words swapped, colour jitter unless the task names a colour)
+            to this source; for human-hand datasets (flipping a robot's data would mirror its
+            hand). Only for ``kind: dataset``.
     """
 
     kind: str = "dataset"
     path: str = ""
     weight: float = 1.0
+    augment: bool = False
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, SOURCE_KINDS)
         if not self.path:
             raise ConfigError("path='' is invalid: name the demos file or dataset folder")
         check_positive("weight", self.weight)
+        if self.augment and self.kind != "dataset":
+            raise ConfigError(
+                "augment=True is invalid for kind='demos': only datasets carry their cameras"
+            )
 
 
 @dataclass

@@ -409,12 +409,39 @@ def build_sources(config: TrainConfig) -> list[Dataset]:
                             else None,
                             image_size=size,  # type: ignore[arg-type]
                             action_space=data.action_space,
+                            transforms=_augmentation(path, data) if src.augment else (),
                         ),
                     )
                 )
         except (ConfigError, InputError) as exc:
             raise ConfigError(f"data.sources[{i}] ({src.kind} {src.path}): {exc}") from exc
     return out
+
+
+def _augmentation(path: Path, data: Any) -> tuple[Any, ...]:
+    """VITRA's augmentation of one dataset source; the camera intrinsics and keypoints it adds
+    for its own use are dropped again, so augmented and plain samples batch together."""
+    from human_video_policy.data.dataset_reader import DatasetReader
+    from human_video_policy.training.augmentation import (
+        FOV_KEY,
+        INTRINSICS_PREFIX,
+        KEYPOINTS_KEY,
+        vitra_augmentation,
+    )
+
+    reader = DatasetReader(path)
+    keys = data.image_keys or reader.video_keys()
+    if not keys:
+        raise ConfigError("augment needs a camera, and this dataset has none")
+
+    def drop_added(sample: dict[str, Any]) -> dict[str, Any]:
+        return {
+            k: v
+            for k, v in sample.items()
+            if not (k.startswith(INTRINSICS_PREFIX) or k in (FOV_KEY, KEYPOINTS_KEY))
+        }
+
+    return (*vitra_augmentation(reader, image_key=keys[0]), drop_added)
 
 
 def check_compatible(model_config: Any, infos: Sequence[SourceInfo], horizon: int) -> None:
