@@ -75,3 +75,37 @@ def test_export_a_run_and_run_it_by_path(
 
     assert hvp_main(["sim-eval", "--model", str(out), "--episodes", "1", "--no-progress"]) == 0
     assert "learned (exported)" in capsys.readouterr().out
+
+
+def test_the_bc_mlp_baseline_trains_and_exports_through_the_same_commands(
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    demos = trained_run.parent / "demos.npz"
+    run = tmp_path / "mlp"
+    code = hvp_main(
+        [
+            "train",
+            str(ROOT / "config" / "train" / "bc_mlp_reach.yaml"),
+            f"data.sources[0].path={demos}",
+            "data.image_size=[32,32]",
+            "data.batch_size=8",
+            "data.normalization_samples=32",
+            "policy.config.image_height=32",
+            "policy.config.image_width=32",
+            "train.steps=2",
+            "train.progress=false",
+            f"train.output_dir={run}",
+        ]
+    )
+    assert code == 0
+    capsys.readouterr()
+    assert hvp_main(["export", str(run)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["policy_type"] == "bc_mlp" and report["path"] == str(run / "policy.onnx")
+    assert report["parity"]["max_abs_error_vs_torch"] <= 1e-4
+    policy = load_policy(run / "policy.onnx")
+    assert policy.metadata.action_space == "widowx_joint_position"
+    assert policy.predict(np.zeros((32, 32, 3), np.uint8), np.zeros(8, np.float32)).shape == (
+        10,
+        7,
+    )

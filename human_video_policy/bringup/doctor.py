@@ -240,15 +240,15 @@ def check_default_model() -> CheckResult:
 
     path = default_model_path()
     try:
-        from human_video_policy.runtime.onnx_policy import OnnxPolicy
+        from human_video_policy.runtime.load_policy import load_policy
 
-        policy = OnnxPolicy(path)
+        policy = load_policy(path)
     except ModelLoadError as exc:
         return CheckResult(
             False,
             str(exc),
-            "restore assets/policies/widowx_reach.onnx (git checkout) or rebuild it with "
-            "python -m human_video_policy.training.make_default_policy",
+            f"restore {Path(path).name} under assets/policies (git checkout) or rebuild it with "
+            "the commands in README.md ('The default model')",
         )
     except ImportError as exc:
         return CheckResult(False, f"cannot load models: {exc}", "pip install onnxruntime")

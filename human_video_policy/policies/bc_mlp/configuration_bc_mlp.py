@@ -24,6 +24,9 @@ class BCMLPConfig:
         channels: convolution width.
         keypoints: spatial-softmax keypoints (2 coordinates each).
         hidden: MLP width.
+        action_space: id of the action space the model predicts (a dataset in another one is
+            refused by the trainer).
+        image_key: dataset feature of the camera the policy sees (``hvp train``).
     """
 
     image_height: int = 64
@@ -34,6 +37,8 @@ class BCMLPConfig:
     channels: int = 32
     keypoints: int = 32
     hidden: int = 256
+    action_space: str = "widowx_joint_position"
+    image_key: str = "observation.images.scene"
 
     def __post_init__(self) -> None:
         check_int_range("image_height", self.image_height, 16, 512)

@@ -103,3 +103,26 @@ class BCMLPPolicy(nn.Module):
     def forward(self, image: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         delta = self.forward_delta(image, state) * self.delta_scale
         return state[:, None, : self.config.action_dim] + delta
+
+    # --- the trainer's contract (training/trainer.py) ----------------------------------------
+    def _inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        image = batch[self.config.image_key].float()
+        state = batch["observation.state"].float()
+        image = image[:, -1] if image.ndim == 5 else image
+        state = state[:, -1] if state.ndim == 3 else state
+        return image, state, batch["action"].float()
+
+    def fit_normalization(self, batches) -> None:
+        """Fit the normalisation buffers on training batches (what ``hvp train`` calls)."""
+        images, states, actions = zip(*(self._inputs(b) for b in batches), strict=True)
+        self.set_normalization(torch.cat(images), torch.cat(states), torch.cat(actions))
+
+    def compute_loss(self, batch: dict) -> dict[str, torch.Tensor]:
+        """MSE on the normalised joint offsets; masked dims and padded rows excluded."""
+        image, state, actions = self._inputs(batch)
+        target = self.normalized_delta(state, actions)
+        mask = batch.get("action.mask")
+        mask = torch.ones_like(target) if mask is None else mask.float()
+        err = (self.forward_delta(image, state) - target) ** 2 * mask
+        loss = err.sum() / mask.sum().clamp_min(1.0)
+        return {"loss": loss}
