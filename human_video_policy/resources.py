@@ -41,3 +41,14 @@ def resource_path(*parts: str) -> Path:
     if not path.exists():
         raise HvpError(f"missing data file {path}: reinstall {PACKAGE_NAME}")
     return path
+
+
+# The policy `hvp launch sim_widowx`, `hvp sim-eval` and `hvp doctor` use when none is given.
+DEFAULT_POLICY = ("assets", "policies", "widowx_reach.onnx")
+# The behaviour-cloning baseline, kept selectable (model_path:=... / --model ...).
+BASELINE_POLICY = ("assets", "policies", "widowx_reach.onnx")
+
+
+def default_policy_path() -> Path:
+    """The committed default policy (its path even where the files are missing)."""
+    return share_dir().joinpath(*DEFAULT_POLICY)

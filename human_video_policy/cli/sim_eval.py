@@ -8,12 +8,9 @@ from pathlib import Path
 
 
 def _default_model() -> str:
-    from human_video_policy.resources import resource_path
+    from human_video_policy.resources import default_policy_path
 
-    try:
-        return str(resource_path("assets", "policies", "widowx_reach.onnx"))
-    except Exception:  # missing file: reported when the command runs
-        return "assets/policies/widowx_reach.onnx"
+    return str(default_policy_path())
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -44,8 +44,6 @@ from human_video_policy.runtime.latency import LatencyStats
 from human_video_policy.runtime.onnx_policy import DEFAULT_MAX_ABS_ACTION, PolicyOutputError
 from human_video_policy.validation import check_choice, check_int_range, check_range
 
-DEFAULT_MODEL = ("assets", "policies", "widowx_reach.onnx")
-
 PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
     "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
@@ -62,9 +60,9 @@ _STATE_NAMES = {
 
 def default_model_path() -> str:
     """The committed default policy (may not exist in a checkout without assets)."""
-    from human_video_policy.resources import share_dir
+    from human_video_policy.resources import default_policy_path
 
-    return str(share_dir().joinpath(*DEFAULT_MODEL))
+    return str(default_policy_path())
 
 
 class PolicyNode(HvpNode):
