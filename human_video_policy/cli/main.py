@@ -19,6 +19,8 @@ COMMAND_MODULES = (
     "sim_eval",
     "doctor",
     "topic",
+    "service_cmd",
+    "bag_cmd",
     "train",
     "export_cmd",
     "video_cmd",
