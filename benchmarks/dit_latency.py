@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from human_video_policy.export.diffusion_onnx import export_dit
+from human_video_policy.export.diffusion_onnx import export_dit, export_fused_sampler
 from human_video_policy.policies.dit.configuration_dit import DiTConfig
 from human_video_policy.policies.dit.modeling_dit import DiTPolicy
 from human_video_policy.runtime.diffusion_policy import DiffusionPolicy
@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default="")
+    parser.add_argument(
+        "--fused", action="store_true", help="also time the whole loop as one ONNX graph"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = _model(args)
@@ -94,6 +97,30 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             policy.predict(image, state)
             ort_ms.append((time.perf_counter() - start) * 1e3)
+        if args.fused:
+            import onnxruntime as ort
+
+            export_fused_sampler(model, Path(tmp) / "fused.onnx")
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = args.threads
+            options.log_severity_level = 3
+            fused = ort.InferenceSession(str(Path(tmp) / "fused.onnx"), options)
+            feed = policy._encoder_feed(image, state, "", None)
+            noise0 = rng.standard_normal((1, cfg.horizon, cfg.action_dim)).astype(np.float32)
+            fused_ms = []
+            for i in range(args.iterations + 10):
+                start = time.perf_counter()
+                cond, snorm = policy.sessions["encoder"].run(["condition", "state_norm"], feed)
+                fused_feed = {"condition": cond, "state_norm": snorm, "noise": noise0}
+                out = fused.run(["sample"], fused_feed)
+                if i >= 10:
+                    fused_ms.append((time.perf_counter() - start) * 1e3)
+            looped = policy.predict(image, state, noise=noise0)
+            fused_actions = out[0][0] * policy.action_std + policy.action_mean
+            if cfg.action_target == "delta":
+                fused_actions = fused_actions + state[None, : cfg.action_dim]
+            result["onnxruntime_cpu_fused_graph"] = _stats(fused_ms)
+            result["fused_vs_loop_max_abs_diff"] = float(np.abs(fused_actions - looped).max())
     batch = {
         cfg.image_key: torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0,
         "observation.state": torch.from_numpy(state)[None],

@@ -327,3 +327,61 @@ def export_dit(
         shutil.rmtree(directory)
     staging.replace(directory)
     return spec
+
+
+class FusedSampler(torch.nn.Module):
+    """The whole DDIM + CFG loop unrolled into one graph (timesteps and schedule constants baked
+    in): (condition, state_norm, noise) -> the normalised chunk. For the latency comparison
+    with the runtime's numpy loop (benchmarks/dit_latency.py --fused)."""
+
+    def __init__(self, policy: DiTPolicy) -> None:
+        super().__init__()
+        self.policy = policy
+        cfg = policy.config
+        schedule = cfg.schedule
+        self.steps = [
+            (float(t), schedule.abar(int(t)), schedule.abar(schedule.previous(int(t))))
+            for t in schedule.timesteps()
+        ]
+        self.scale = cfg.guidance_scale
+
+    def forward(
+        self, condition: torch.Tensor, state_norm: torch.Tensor, noise: torch.Tensor
+    ) -> torch.Tensor:
+        b = noise.shape[0]
+        cond2 = torch.cat([condition, condition])
+        state2 = torch.cat([state_norm, state_norm])
+        keep = torch.cat([torch.ones(b), torch.zeros(b)])
+        ones = torch.ones(2 * b)
+        mask = torch.ones(2 * b, noise.shape[1], noise.shape[2])
+        x = noise
+        for t, a_t, a_prev in self.steps:
+            eps2 = self.policy.denoise(
+                torch.cat([x, x]), torch.full((2 * b,), t), cond2, keep, state2, ones, mask
+            )
+            eps = eps2[b:] + self.scale * (eps2[:b] - eps2[b:])
+            x0 = (x - (1.0 - a_t) ** 0.5 * eps) / a_t**0.5
+            x = a_prev**0.5 * x0 + (1.0 - a_prev) ** 0.5 * eps
+        return x
+
+
+def export_fused_sampler(model: DiTPolicy, path: str | Path) -> None:
+    """Write :class:`FusedSampler` of ``model`` (eta 0, no clipping) as one ONNX graph."""
+    cfg = model.config
+    if cfg.eta != 0 or cfg.clip_sample != 0:
+        raise ModelLoadError("the fused sampler covers eta=0 without clipping only")
+    model.eval()
+    rng = np.random.default_rng(0)
+    example = _example_inputs(model, 1, rng)
+    names = encoder_input_names(cfg)
+    with torch.no_grad():
+        condition, state_norm = EncoderGraph(model)(*[example[k] for k in names])
+    noise = torch.randn(1, cfg.horizon, cfg.action_dim)
+    proto = _to_onnx(
+        FusedSampler(model),
+        (condition, state_norm, noise),
+        ["condition", "state_norm", "noise"],
+        ["sample"],
+        {},
+    )
+    onnx.save(proto, str(path))
