@@ -11,6 +11,7 @@ import json
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from conftest import SHARED_DATA
@@ -63,13 +64,19 @@ def make_bag(
     clock_jump_at: float | None = None,
     command_pause: tuple[float, float] | None = None,
     image_size: tuple[int, int] = (H, W),
+    compressed: bool = False,
 ) -> dict[str, list[tuple[int, object]]]:
-    """Write a WidowX-like bag; returns what was written per topic as (stamp_ns, value)."""
+    """Write a WidowX-like bag; returns what was written per topic as (stamp_ns, value).
+
+    ``compressed``: images as ``hvp record`` stores them by default, JPEG CompressedImage on
+    ``<camera>/compressed`` (``written["image"]`` then holds the decoded pictures)."""
     store = make_typestore()
     t = store.types
     Time, Header = t["builtin_interfaces/msg/Time"], t["std_msgs/msg/Header"]
     JointState, Image = t["sensor_msgs/msg/JointState"], t["sensor_msgs/msg/Image"]
     CameraInfo = t["sensor_msgs/msg/CameraInfo"]
+    CompressedImage = t["sensor_msgs/msg/CompressedImage"]
+    camera_topic = CAMERA + "/compressed" if compressed else CAMERA
     written: dict[str, list[tuple[int, object]]] = {"state": [], "command": [], "image": []}
 
     def header(ns: int, frame: str) -> object:
@@ -124,6 +131,23 @@ def make_bag(
             ts = offset_s + i / camera_rate
             ns = T0_NS + round(ts * 1e9) + 1_000_000
             img = image_at(ts)[:h, :w] if (h, w) != (H, W) else image_at(ts)
+            if compressed:
+                ok, jpeg = cv2.imencode(".jpg", img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+                assert ok
+                events.append(
+                    (
+                        ns,
+                        camera_topic,
+                        CompressedImage(
+                            header=header(ns, "camera_color_optical_frame"),
+                            format="rgb8; jpeg compressed bgr8",
+                            data=jpeg.reshape(-1),
+                        ),
+                    )
+                )
+                img = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)[:, :, ::-1]
+                written["image"].append((ns, img))
+                continue
             events.append(
                 (
                     ns,
@@ -162,7 +186,8 @@ def make_bag(
         if with_commands:
             bag.add_topic("/arm/joint_commands", "sensor_msgs/msg/JointState")
         if with_camera:
-            bag.add_topic(CAMERA, "sensor_msgs/msg/Image")
+            image_type = "CompressedImage" if compressed else "Image"
+            bag.add_topic(camera_topic, f"sensor_msgs/msg/{image_type}")
             bag.add_topic("/camera/color/camera_info", "sensor_msgs/msg/CameraInfo")
         for ns, topic, msg in events:
             bag.write(topic, ns, msg)
@@ -253,18 +278,18 @@ def test_round_trip_bag_to_dataset_to_torch_loader(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
-def test_real_ros2_bags_make_a_dataset_without_frames(tmp_path: Path, storage: str) -> None:
+def test_real_ros2_bags_that_convert_nothing_leave_nothing_behind(
+    tmp_path: Path, storage: str
+) -> None:
     bag = TALKER / f"{storage}_talker"
     assert (bag / "metadata.yaml").is_file(), f"real rosbag2 data missing: {bag}"
     out = tmp_path / "ds"
     report = convert_bags([bag], out)
-    assert report.episodes == 0 and report.frames == 0
+    assert report.episodes == 0 and report.frames == 0 and not report.written
     (failure,) = report.failed
     assert "no topic(s)" in failure.error and "/topic (std_msgs/msg/String)" in failure.error
-    assert "no frames" in report.summary()
-    assert check_conformance(out) == []
-    reader = DatasetReader(out)
-    assert reader.num_episodes == 0 and reader.validate().ok
+    assert "nothing written" in report.summary()
+    assert list(tmp_path.iterdir()) == []  # no dataset folder, no staging folder
 
 
 def test_real_bag_string_topic_as_action_is_rejected_by_type(tmp_path: Path) -> None:
@@ -328,6 +353,48 @@ def test_a_pause_in_the_commands_keeps_the_bag(tmp_path: Path) -> None:
     assert len(t) >= 14  # the 1.5 s after the pause at 10 Hz (the 1 s before it is shorter)
     commands = np.array([c for _, c in written["command"]])
     assert np.isin(rows["action"][:, 0], commands[:, 0].astype(np.float32)).all()
+
+
+def test_a_compressed_camera_is_found_and_keeps_the_raw_topics_key(tmp_path: Path) -> None:
+    """hvp record stores images as JPEG CompressedImage on ``<topic>/compressed``: from-bags,
+    given the raw topic (its default, or a preset's), reads the compressed twin by itself
+    under the raw topic's feature key (before: 'bag has no topic', and with --camera
+    .../compressed the key camera_color_image_raw), so the robot data mixes with a human
+    dataset (observation.images.camera_color, what from-video writes)."""
+    from test_dataset_rm75_xhand import write_human_dataset
+
+    from human_video_policy.data.human_episodes import DEFAULT_CAMERA_KEY
+    from human_video_policy.training.torch_dataset import (
+        ChunkDataset,
+        ChunkDatasetConfig,
+        MixedChunkDataset,
+    )
+
+    bag = tmp_path / "bag"
+    written = make_bag(bag, seconds=2.0, compressed=True)
+    key = camera_key(CAMERA)
+    assert key == camera_key(CAMERA + "/compressed") == DEFAULT_CAMERA_KEY
+    for name, camera in (("raw_name", CAMERA), ("compressed_name", CAMERA + "/compressed")):
+        out = tmp_path / name
+        cfg = BagConversionConfig(camera_topics=(camera,), instruction="reach")
+        report = convert_bags([bag], out, cfg)
+        assert report.episodes == 1, report.outcomes
+        reader = DatasetReader(out)
+        assert reader.video_keys == [key]
+        assert reader.info["hvp"]["cameras"][key]["topic"] == CAMERA + "/compressed"
+        assert reader.info["hvp"]["cameras"][key]["k"][0] == 50.0  # its camera_info found
+    actions, images = expected_rows(written)
+    frames = reader.video_frames(0, key)
+    np.testing.assert_array_equal(reader.episode_rows(0)["action"], actions)
+    worst = min(psnr(a, b) for a, b in zip(frames, images, strict=True))
+    assert worst > 35.0, f"PSNR {worst:.1f} dB against the decoded JPEGs"
+
+    write_human_dataset(tmp_path / "human", DEFAULT_CAMERA_KEY)
+    cfg = ChunkDatasetConfig(horizon=4, action_space="human", image_size=(32, 32))
+    human = ChunkDataset(tmp_path / "human", cfg)
+    mixed = MixedChunkDataset([human, ChunkDataset(out, cfg)], normalize=False)
+    sample = mixed[len(human) + 1]
+    assert sample["dataset_index"] == 1 and sample[key].shape == (1, 3, 32, 32)
 
 
 def test_odd_image_size_converts_with_resize(tmp_path: Path) -> None:

@@ -76,8 +76,8 @@ def test_from_real_bags_reports_no_frames(tmp_path: Path, capsys: pytest.Capture
     text = capsys.readouterr().out
     assert code == 1
     assert text.count("FAILED: bag has no topic(s)") == 2
-    assert "0/2 bag(s) converted, 0 frames, 2 failed (the dataset has no frames)" in text
-    assert hvp_dataset("validate", str(tmp_path / "ds")) == 0
+    assert "0/2 bag(s) converted, 0 frames, 2 failed; nothing written" in text
+    assert not (tmp_path / "ds").exists()
 
 
 def test_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -87,3 +87,45 @@ def test_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
         hvp_dataset("from-bags", str(tmp_path / "x"), "-o", str(tmp_path / "o"), "--rate", "0") == 2
     )
     assert "rate_hz=0.0 is invalid" in capsys.readouterr().out
+
+
+def test_from_bags_refuses_once_overwrites_and_leaves_no_failure_behind(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A non-empty OUT is refused in one line before any bag is read (before: once per bag,
+    each bag counted as failed); --overwrite replaces a dataset, only when something converted;
+    a conversion that converts nothing leaves no folder behind (before: an empty dataset)."""
+    from human_video_policy.data.dataset_reader import DatasetReader
+
+    (tmp_path / "session").mkdir()
+    for name in ("a", "b", "c"):
+        make_bag(tmp_path / "session" / name, seconds=1.0, with_camera=False)
+    session, out = str(tmp_path / "session"), tmp_path / "ds"
+    no_camera = ("--camera", "none", "--instruction", "reach")
+    assert hvp_dataset("from-bags", session, "-o", str(out), *no_camera) == 0
+    assert DatasetReader(out).num_episodes == 3
+    capsys.readouterr()
+
+    assert hvp_dataset("from-bags", session, "-o", str(out), *no_camera) == 2
+    text = capsys.readouterr().out
+    assert text.count("exists and is not empty") == 1 and "--overwrite" in text, text
+    assert "FAILED" not in text and "[dataset]" not in text  # no bag was read
+
+    talker = str(TALKER / "mcap_talker")  # converts nothing: the old dataset stays
+    assert hvp_dataset("from-bags", talker, "-o", str(out), "--overwrite", *no_camera) == 1
+    assert "nothing written" in capsys.readouterr().out
+    assert DatasetReader(out).num_episodes == 3
+
+    first = str(tmp_path / "session" / "a")
+    assert hvp_dataset("from-bags", first, "-o", str(out), "--overwrite", *no_camera) == 0
+    assert DatasetReader(out).num_episodes == 1  # replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "session"]  # no staging left
+
+    fresh = tmp_path / "new" / "ds"
+    assert hvp_dataset("from-bags", talker, "-o", str(fresh), *no_camera) == 1
+    assert not fresh.exists() and list((tmp_path / "new").iterdir()) == []
+
+    capsys.readouterr()
+    assert hvp_dataset("from-bags", first, "-o", session, "--overwrite", *no_camera) == 2
+    assert "not a dataset" in capsys.readouterr().out  # --overwrite never replaces bags
+    assert len(list((tmp_path / "session").iterdir())) == 3

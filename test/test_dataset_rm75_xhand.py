@@ -13,12 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from human_video_policy.data.bag_to_dataset import camera_key, conversion_preset, convert_bags
+from human_video_policy.data.bag_to_dataset import conversion_preset, convert_bags
 from human_video_policy.data.bags import BagWriter, make_typestore
 from human_video_policy.data.dataset_reader import DatasetReader
 from human_video_policy.data.dataset_writer import DatasetWriter
 from human_video_policy.data.embodiment import EMBODIMENTS, human_dim
-from human_video_policy.data.human_episodes import HumanDatasetConfig, human_dataset_spec
+from human_video_policy.data.human_episodes import (
+    DEFAULT_CAMERA_KEY,
+    HumanDatasetConfig,
+    human_dataset_spec,
+)
 from human_video_policy.errors import InputError
 from human_video_policy.policies.action_spaces import RM75_XHAND_JOINT_POSITION
 from human_video_policy.robots.rm75 import RM75_ARM_JOINTS, RM75_XHAND_JOINTS
@@ -117,7 +121,8 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         [tmp / "bag"], tmp / "robot", conversion_preset("teleop_rm75_xhand", instruction="wave")
     )
     assert report.episodes == 1 and not report.failed, report.outcomes
-    write_human_dataset(tmp / "human", camera_key(ROBOT_VIEW))
+    # as `hvp dataset from-video` writes it: the preset's camera_keys give the robot view this key
+    write_human_dataset(tmp / "human", DEFAULT_CAMERA_KEY)
     return {"robot": tmp / "robot", "human": tmp / "human"}
 
 

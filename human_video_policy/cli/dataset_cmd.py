@@ -1,8 +1,10 @@
 """``hvp dataset``: bags -> dataset, and looking at datasets (LeRobot v3 layout).
 
-* ``from-bags BAG|SESSION... -o OUT [--preset NAME]``: one episode per bag (a ``hvp record``
-  session folder = its episode bags), resampled to ``--rate`` Hz; a bag that cannot be
-  converted is reported with the reason and the rest convert. Exit 1 if any failed.
+* ``from-bags BAG|SESSION... -o OUT [--preset NAME] [--overwrite]``: one episode per bag (a
+  ``hvp record`` session folder = its episode bags), resampled to ``--rate`` Hz; a bag that
+  cannot be converted is reported with the reason and the rest convert. Exit 1 if any failed;
+  a non-empty OUT is refused once (exit 2) unless --overwrite; when no bag converts, nothing
+  is written.
 * ``from-video VIDEO_EPISODES_DIR... -o OUT [--image-size WxH]``: the output of ``hvp video
   process`` -> human hand episodes (one per atomic segment, 102-d VITRA action with masks);
   ``--action-space xhand_wrist_method_a [--extrinsic YAML]``: method A's robot space instead
@@ -60,8 +62,9 @@ def _from_bags(args: argparse.Namespace) -> int:
         else:
             print(f"[dataset] {outcome.source}: FAILED: {outcome.error}")
 
-    report = convert_bags(args.bags, args.output, cfg, progress=progress)
-    print(f"[dataset] {report.summary()} -> {report.dataset}")
+    report = convert_bags(args.bags, args.output, cfg, progress=progress, overwrite=args.overwrite)
+    where = f" -> {report.dataset}" if report.written else ""
+    print(f"[dataset] {report.summary()}{where}")
     return 1 if report.failed else 0
 
 
@@ -261,10 +264,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("bags", nargs="+", metavar="BAG", help="rosbag2 folders (MCAP or sqlite3)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="new dataset folder")
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUT if it is a dataset, once at least one bag converted (default: refuse "
+        "a non-empty OUT)",
+    )
+    p.add_argument(
         "--preset",
         metavar="NAME|YAML",
-        help="conversion preset: config/datasets/NAME.yaml (sim_rm75, teleop_rm75_xhand, "
-        "leader_widowx) or a YAML file; the flags below override it",
+        help="preset: config/datasets/NAME.yaml (one per graph: sim_widowx, sim_rm75, "
+        "teleop_rm75_xhand, leader_widowx, leader_rm75; what 'hvp record --preset NAME' "
+        "records) or a YAML file; the flags below override it",
     )
     p.add_argument("--rate", type=float, default=None, help="rows per second (default 10)")
     p.add_argument(

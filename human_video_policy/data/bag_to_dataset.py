@@ -23,10 +23,25 @@ with ``episode_000NNN/``) stands for those bags, in name order. The task text co
 bag (what ``hvp record --instruction`` stored) unless the configuration gives one. A bag whose
 storage files are partly damaged converts from its readable files, with a warning naming what
 was lost (:func:`read_bag_episode`).
+
+Images: a camera topic the bag lacks is looked for as its image_transport twin
+(``<topic>/compressed`` for a raw topic, the raw topic for a ``/compressed`` one), which is what
+``hvp record`` stores by default; both give the same feature key (:func:`camera_key`), or the
+preset's ``camera_keys``.
+``hvp record --preset NAME`` records :func:`recording_topics` of the same preset, so the two
+commands cannot disagree on topics.
+
+Output: the dataset is written into a hidden staging folder beside ``out_dir`` and moved into
+place only when at least one bag converted; a conversion that converts nothing (or fails)
+leaves nothing behind. An existing non-empty ``out_dir`` is refused once, before any bag is
+read, unless ``overwrite`` (then only a dataset folder is replaced, and only on success).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import struct
 import tempfile
 from collections.abc import Callable, Sequence
@@ -63,8 +78,14 @@ class BagConversionConfig:
     Fields:
         rate_hz: control rate of the dataset (rows per second); VITRA and the policy node use 10.
         camera_topics: sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8) or CompressedImage
-            topics; each becomes ``observation.images.<topic without /image_raw, '/' -> '_'>``.
-            Empty: a dataset without cameras.
+            topics; each becomes ``observation.images.<topic without /compressed and
+            /image_raw, '/' -> '_'>`` (:func:`camera_key`) unless ``camera_keys`` names it. A
+            raw topic missing from a bag is read from ``<topic>/compressed`` (what ``hvp
+            record`` stores) and vice versa. Empty: a dataset without cameras.
+        camera_keys: the feature key of each camera topic (same order), e.g.
+            ``observation.images.camera_color``, the key human datasets use, so the robot's
+            camera and the human video share one key in a mixed batch. Empty: derived from the
+            topics.
         state_topic: measured joints (sensor_msgs/JointState) -> ``observation.state``.
         action_topic: commanded joints (sensor_msgs/JointState positions) -> ``action``.
         extra_state_topics: more measured-joint topics whose joints join ``observation.state``
@@ -95,6 +116,7 @@ class BagConversionConfig:
 
     rate_hz: float = 10.0
     camera_topics: tuple[str, ...] = ("/camera/color/image_raw",)
+    camera_keys: tuple[str, ...] = ()
     state_topic: str = "/arm/joint_states"
     action_topic: str = "/arm/joint_commands"
     extra_state_topics: tuple[str, ...] = ()
@@ -116,7 +138,13 @@ class BagConversionConfig:
         check_positive("max_clock_jump_s", self.max_clock_jump_s)
         if self.min_frames < 1:
             raise ConfigError(f"min_frames={self.min_frames!r} is invalid: must be >= 1")
-        for name in ("camera_topics", "extra_state_topics", "extra_action_topics", "joint_names"):
+        for name in (
+            "camera_topics",
+            "camera_keys",
+            "extra_state_topics",
+            "extra_action_topics",
+            "joint_names",
+        ):
             value = getattr(self, name)
             if isinstance(value, str) or not isinstance(value, Sequence):
                 raise ConfigError(f"{name}={value!r} is invalid: must be a list of topics")
@@ -127,6 +155,25 @@ class BagConversionConfig:
                 raise ConfigError(f"topic {t!r} is invalid: must start with '/'")
         if len(set(topics)) != len(topics):
             raise ConfigError(f"topics {topics} are invalid: each stream needs its own topic")
+        if self.camera_keys:
+            keys = list(self.camera_keys)
+            if len(keys) != len(self.camera_topics):
+                raise ConfigError(
+                    f"camera_keys={keys} is invalid: one key per camera topic "
+                    f"{list(self.camera_topics)}, or [] to derive them from the topics"
+                )
+            for k in keys:
+                if (
+                    not isinstance(k, str)
+                    or not k.startswith("observation.images.")
+                    or k == "observation.images."
+                    or "/" in k
+                ):
+                    raise ConfigError(
+                        f"camera_keys: {k!r} is invalid: 'observation.images.<name>', no '/'"
+                    )
+            if len(set(keys)) != len(keys):
+                raise ConfigError(f"camera_keys={keys} is invalid: repeated key")
         if self.embodiment and self.embodiment not in EMBODIMENTS:
             raise ConfigError(
                 f"embodiment={self.embodiment!r} is invalid: must be '' or one of "
@@ -157,6 +204,11 @@ class BagConversionConfig:
                 )
 
     @property
+    def feature_keys(self) -> tuple[str, ...]:
+        """The dataset feature key of each camera topic, in ``camera_topics`` order."""
+        return self.camera_keys or tuple(camera_key(t) for t in self.camera_topics)
+
+    @property
     def state_topics(self) -> tuple[str, ...]:
         """Every measured-joint topic, in column order when no embodiment orders them."""
         return (self.state_topic, *self.extra_state_topics)
@@ -171,7 +223,10 @@ def conversion_preset(name_or_path: str | Path, **overrides: Any) -> BagConversi
     """A :class:`BagConversionConfig` from ``config/datasets/<name>.yaml`` (or a YAML file).
 
     The file maps field names to values (topic lists, ``image_size: [H, W]``...); ``overrides``
-    (field=value) replace what it says. Unknown keys are a :class:`ConfigError` naming them.
+    (field=value) replace what it says (overriding ``camera_topics`` drops the file's
+    ``camera_keys`` unless they are overridden too). Unknown keys are a :class:`ConfigError`
+    naming them. The same file gives ``hvp record --preset`` its topics
+    (:func:`recording_topics`).
     """
     import yaml
 
@@ -181,16 +236,56 @@ def conversion_preset(name_or_path: str | Path, **overrides: Any) -> BagConversi
     if path.suffix not in (".yaml", ".yml"):
         path = share_dir() / "config" / "datasets" / f"{name_or_path}.yaml"
     if not path.is_file():
-        known = sorted(p.stem for p in (share_dir() / "config" / "datasets").glob("*.yaml"))
-        raise ConfigError(f"conversion preset {name_or_path!r} not found ({path}); known: {known}")
+        raise ConfigError(
+            f"preset {name_or_path!r} not found ({path}); known: {preset_names()}, or a YAML file"
+        )
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: must map BagConversionConfig fields to values")
+    if "camera_topics" in overrides and "camera_keys" not in overrides:
+        data.pop("camera_keys", None)
     data.update(overrides)
     fields = set(BagConversionConfig.__dataclass_fields__) - {"video"}
     if unknown := sorted(set(data) - fields):
         raise ConfigError(f"{path}: unknown key(s) {unknown}; allowed: {sorted(fields)}")
     return BagConversionConfig(**data)
+
+
+def preset_names() -> list[str]:
+    """The presets shipped in ``config/datasets/`` (one per graph of ``config/graphs/``)."""
+    from human_video_policy.resources import share_dir
+
+    return sorted(p.stem for p in (share_dir() / "config" / "datasets").glob("*.yaml"))
+
+
+COMPRESSED_SUFFIX = "/compressed"
+
+
+def raw_image_topic(topic: str) -> str:
+    """``/camera/color/image_raw/compressed`` -> ``/camera/color/image_raw`` (others as given)."""
+    if topic.endswith(COMPRESSED_SUFFIX) and topic != COMPRESSED_SUFFIX:
+        return topic[: -len(COMPRESSED_SUFFIX)]
+    return topic
+
+
+def camera_info_topic(image_topic: str) -> str:
+    """The CameraInfo topic beside an image topic (``.../color/image_raw`` -> ``.../color/
+    camera_info``), as realsense-ros and image_transport name them."""
+    return raw_image_topic(image_topic).rsplit("/", 1)[0] + "/camera_info"
+
+
+def recording_topics(cfg: BagConversionConfig) -> list[str]:
+    """The topics to record so that converting with ``cfg`` finds every stream: each camera
+    topic and its camera_info, the measured-joint and the command topics (in that order).
+
+    A raw camera topic stays raw here: the recorder compresses it and stores it on
+    ``<topic>/compressed``, which :func:`read_bag_episode` finds by itself.
+    """
+    out: list[str] = []
+    for topic in cfg.camera_topics:
+        out += [topic, camera_info_topic(topic)]
+    out += [*cfg.state_topics, *cfg.action_topics]
+    return list(dict.fromkeys(out))
 
 
 def find_bags(paths: Sequence[str | Path]) -> list[Path]:
@@ -212,9 +307,10 @@ def find_bags(paths: Sequence[str | Path]) -> list[Path]:
 
 
 def camera_key(topic: str) -> str:
-    """``/camera/color/image_raw`` -> ``observation.images.camera_color``."""
+    """``/camera/color/image_raw`` (or its ``/compressed`` twin) ->
+    ``observation.images.camera_color``."""
     name = topic.strip("/")
-    for suffix in ("/image_raw", "/compressed", "/image"):
+    for suffix in ("/compressed", "/image_raw", "/image"):
         if name.endswith(suffix) and name != suffix.strip("/"):
             name = name[: -len(suffix)]
     return "observation.images." + name.replace("/", "_")
@@ -235,11 +331,13 @@ class EpisodeOutcome:
 
 @dataclass
 class ConversionReport:
-    """All bags of one conversion; ``dataset`` is the folder written (it may hold 0 episodes)."""
+    """All bags of one conversion; ``dataset`` is the folder asked for, ``written`` whether it
+    now holds the converted episodes (False when no bag converted: nothing was left there)."""
 
     dataset: Path
     outcomes: list[EpisodeOutcome] = field(default_factory=list)
     source_seconds: float = 0.0
+    written: bool = False
 
     @property
     def episodes(self) -> int:
@@ -261,8 +359,8 @@ class ConversionReport:
         if damaged := [o for o in self.outcomes if o.ok and o.lost_files]:
             files = sum(len(o.lost_files) for o in damaged)
             text += f", {len(damaged)} converted without {files} damaged storage file(s)"
-        if not self.frames:
-            text += " (the dataset has no frames)"
+        if not self.written:
+            text += "; nothing written (no bag converted)"
         return text
 
 
@@ -415,6 +513,7 @@ class BagEpisode:
     warnings: list[str]
     instruction: str = ""  # the task text of the episode (the config's or the bag's)
     lost_files: list[str] = field(default_factory=list)
+    camera_sources: dict[str, str] = field(default_factory=dict)  # key -> topic read
 
 
 def _columns(
@@ -492,16 +591,32 @@ def read_bag_episode(path: str | Path, cfg: BagConversionConfig) -> BagEpisode:
     return episode
 
 
+def _camera_source(topic: str, topics: dict[str, Any]) -> str:
+    """The topic a bag holds camera ``topic`` on: itself, else its image_transport twin (the
+    ``/compressed`` topic of a raw one, or the raw topic of a ``/compressed`` one)."""
+    if topic in topics:
+        return topic
+    raw = raw_image_topic(topic)
+    twin = raw if raw != topic else f"{topic}{COMPRESSED_SUFFIX}"
+    return twin if twin in topics else topic
+
+
 def _read_bag_episode(path: Path, cfg: BagConversionConfig) -> BagEpisode:
     spec = EMBODIMENTS.get(cfg.embodiment) if cfg.embodiment else None
     warnings: list[str] = []
     with BagReader(path, on_unknown="raise") as bag:
         topics = bag.topics
         joint_topics = [*cfg.action_topics, *cfg.state_topics]
-        wanted = [*joint_topics, *cfg.camera_topics]
+        # each configured camera -> the topic this bag holds it on (raw or compressed twin)
+        cameras = {t: _camera_source(t, topics) for t in cfg.camera_topics}
+        camera_topics = list(cameras.values())
+        keys = dict(zip(camera_topics, cfg.feature_keys, strict=True))
+        wanted = [*joint_topics, *camera_topics]
         if missing := [t for t in wanted if t not in topics]:
             have = ", ".join(f"{n} ({s.msgtype})" for n, s in topics.items()) or "nothing"
-            raise InputError(f"bag has no topic(s) {missing}; it holds {have}")
+            twins = [f"{t}{COMPRESSED_SUFFIX}" for t in missing if t in camera_topics]
+            nor = f" (nor {twins})" if twins else ""
+            raise InputError(f"bag has no topic(s) {missing}{nor}; it holds {have}")
         if unknown := {t: bag.unknown_topics[t] for t in wanted if t in bag.unknown_topics}:
             raise InputError(
                 f"unknown message type(s) {unknown}: neither a ROS 2 Jazzy or project type nor "
@@ -510,7 +625,7 @@ def _read_bag_episode(path: Path, cfg: BagConversionConfig) -> BagEpisode:
         for t in joint_topics:
             if topics[t].msgtype != _JOINT_TYPE:
                 raise InputError(f"{t} carries {topics[t].msgtype}, expected {_JOINT_TYPE}")
-        for t in cfg.camera_topics:
+        for t in camera_topics:
             if topics[t].msgtype not in _IMAGE_TYPES:
                 raise InputError(f"{t} carries {topics[t].msgtype}, expected one of {_IMAGE_TYPES}")
         if empty := [t for t in wanted if topics[t].count == 0]:
@@ -526,16 +641,14 @@ def _read_bag_episode(path: Path, cfg: BagConversionConfig) -> BagEpisode:
 
         # pass 1: joint messages in full, image header stamps only
         joints: dict[str, tuple[list[int], list[Any]]] = {t: ([], []) for t in joint_topics}
-        image_stamps: dict[str, list[int]] = {t: [] for t in cfg.camera_topics}
+        image_stamps: dict[str, list[int]] = {t: [] for t in camera_topics}
         info_topics = {
-            t.rsplit("/", 1)[0] + "/camera_info": t
-            for t in cfg.camera_topics
-            if t.rsplit("/", 1)[0] + "/camera_info" in topics
+            camera_info_topic(t): t for t in camera_topics if camera_info_topic(t) in topics
         }
         camera_info: dict[str, dict[str, Any]] = {}
         for topic, stamp, msg in bag.messages([*joints, *info_topics]):
             if topic in info_topics:
-                key = camera_key(info_topics[topic])
+                key = keys[info_topics[topic]]
                 camera_info.setdefault(
                     key,
                     {
@@ -549,8 +662,8 @@ def _read_bag_episode(path: Path, cfg: BagConversionConfig) -> BagEpisode:
             hs = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
             joints[topic][0].append(hs or stamp)
             joints[topic][1].append(msg)
-        if cfg.camera_topics:
-            for topic, stamp, raw in bag.messages(cfg.camera_topics, raw=True):
+        if camera_topics:
+            for topic, stamp, raw in bag.messages(camera_topics, raw=True):
                 image_stamps[topic].append(_header_stamp_cdr(raw) or stamp)
 
         streams: dict[str, _Stream] = {}
@@ -582,7 +695,7 @@ def _read_bag_episode(path: Path, cfg: BagConversionConfig) -> BagEpisode:
             t: _latest(streams[t].stamps, times, cfg.action_max_age_s * 1e9)
             for t in cfg.action_topics
         }
-        for topic in [*cfg.state_topics, *cfg.camera_topics]:
+        for topic in [*cfg.state_topics, *camera_topics]:
             pick[topic] = _nearest(streams[topic].stamps, times, tol)
         valid = np.all([p >= 0 for p in pick.values()], axis=0)
         lo, hi = _longest_run(valid)
@@ -625,7 +738,7 @@ def _read_bag_episode(path: Path, cfg: BagConversionConfig) -> BagEpisode:
 
         # pass 2: decode only the images the rows use
         images: dict[str, np.ndarray] = {}
-        for topic in cfg.camera_topics:
+        for topic in camera_topics:
             # message number in bag order of each chosen (sorted) image
             wanted_msg = image_order[topic][pick[topic]]
             needed: dict[int, list[int]] = {}
@@ -658,7 +771,7 @@ def _read_bag_episode(path: Path, cfg: BagConversionConfig) -> BagEpisode:
                     f"{topic}: images are {w}x{h}; h264/yuv420p needs even sides: pass "
                     "image_size (--image-size H W)"
                 )
-            images[camera_key(topic)] = out
+            images[keys[topic]] = out
 
     return BagEpisode(
         action=action.astype(np.float32),
@@ -671,6 +784,7 @@ def _read_bag_episode(path: Path, cfg: BagConversionConfig) -> BagEpisode:
         duration_s=duration_s,
         warnings=warnings,
         instruction=instruction,
+        camera_sources={keys[t]: t for t in camera_topics},
     )
 
 
@@ -680,8 +794,10 @@ def episode_spec(
     state_names: Sequence[str],
     image_shapes: dict[str, tuple[int, int]],
     camera_info: dict[str, dict[str, Any]] | None = None,
+    camera_sources: dict[str, str] | None = None,
 ) -> DatasetSpec:
-    """The dataset spec of bags converted with ``cfg`` (robot columns + masks + cameras)."""
+    """The dataset spec of bags converted with ``cfg`` (robot columns + masks + cameras);
+    ``camera_sources`` (key -> topic read) names the topic each camera came from."""
     feats: list[FeatureSpec] = [
         vector_feature("observation.state", state_names),
         vector_feature("action", action_names),
@@ -690,12 +806,12 @@ def episode_spec(
         FeatureSpec("segment_index", "int64", (1,)),
     ]
     cams: dict[str, dict[str, Any]] = {}
-    for topic in cfg.camera_topics:
-        key = camera_key(topic)
+    for topic, key in zip(cfg.camera_topics, cfg.feature_keys, strict=True):
         if key in image_shapes:
             h, w = image_shapes[key]
             feats.append(video_feature(key, h, w, cfg.rate_hz))
-            cams[key] = {"topic": topic, **((camera_info or {}).get(key, {}))}
+            source = (camera_sources or {}).get(key, topic)
+            cams[key] = {"topic": source, **((camera_info or {}).get(key, {}))}
     spec = EMBODIMENTS.get(cfg.embodiment)
     return DatasetSpec(
         fps=cfg.rate_hz,
@@ -713,21 +829,35 @@ def convert_bags(
     cfg: BagConversionConfig | None = None,
     *,
     progress: Callable[[EpisodeOutcome], None] | None = None,
+    overwrite: bool = False,
 ) -> ConversionReport:
     """Convert ``bags`` (one episode each) into a new dataset at ``out_dir``.
 
     A folder of bags (a ``hvp record`` session) stands for its bags (:func:`find_bags`). Every
-    bag gets an :class:`EpisodeOutcome`; failing bags do not stop the others. The dataset is
-    always finalized, with zero episodes when no bag converted.
+    bag gets an :class:`EpisodeOutcome`; failing bags do not stop the others.
+
+    ``out_dir`` must not exist or be empty; a non-empty one raises :class:`InputError` once,
+    before any bag is read, unless ``overwrite`` (which replaces only a dataset folder, one
+    with ``meta/info.json``). The dataset is written into a hidden staging folder beside
+    ``out_dir`` and moved into place when at least one bag converted (``report.written``);
+    when none did, or on an error, the staging folder is removed and ``out_dir`` is left as it
+    was: nothing is left behind, and an overwritten dataset survives a failed conversion.
     """
     cfg = cfg or BagConversionConfig()
     if not bags:
         raise InputError("no bags given")
-    bags = find_bags(bags)
     out = Path(out_dir)
+    check_output_folder(out, overwrite)
+    bags = find_bags(bags)
     report = ConversionReport(dataset=out)
     writer: DatasetWriter | None = None
     spec: DatasetSpec | None = None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the dataset's parent folder {out.parent}: {exc}") from exc
+    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
     try:
         for bag in bags:
             outcome = EpisodeOutcome(source=str(bag), ok=False)
@@ -735,10 +865,13 @@ def convert_bags(
                 ep = read_bag_episode(bag, cfg)
                 report.source_seconds += ep.duration_s
                 shapes = {k: (v.shape[1], v.shape[2]) for k, v in ep.images.items()}
-                this = episode_spec(cfg, ep.action_names, ep.state_names, shapes, ep.camera_info)
+                this = episode_spec(
+                    cfg, ep.action_names, ep.state_names, shapes, ep.camera_info,
+                    ep.camera_sources,
+                )  # fmt: skip
                 if writer is None:
                     spec = this
-                    writer = DatasetWriter(out, spec, cfg.video)
+                    writer = DatasetWriter(staging, spec, cfg.video)
                 else:
                     assert spec is not None
                     _check_same_spec(spec, this)
@@ -761,17 +894,57 @@ def convert_bags(
             report.outcomes.append(outcome)
             if progress is not None:
                 progress(outcome)
-        if writer is None:  # nothing converted: an empty dataset with the configured columns
-            spec_e = EMBODIMENTS.get(cfg.embodiment)
-            names_a = list(spec_e.action_names) if spec_e else ["joint"]
-            names_s = list(spec_e.state_names) if spec_e else ["joint"]
-            writer = DatasetWriter(out, episode_spec(cfg, names_a, names_s, {}), cfg.video)
-        writer.finalize()
+        if writer is not None and writer.num_episodes:
+            writer.finalize()
+            _move_into_place(staging, out)
+            report.written = True
+        elif writer is not None:
+            writer.abort()
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return report
+
+
+def check_output_folder(out: Path, overwrite: bool = False) -> None:
+    """Refuse (InputError, naming the fix) a dataset folder that is not new: a file, a
+    non-empty folder without ``overwrite``, or with it one that is not a dataset."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise InputError(f"dataset folder {out} is a file; choose another output folder")
+    if not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise InputError(
+            f"dataset folder {out} exists and is not empty: choose another output folder, or "
+            "pass --overwrite to replace it (replaced only if at least one bag converts)"
+        )
+    if not (out / "meta" / "info.json").is_file():
+        raise InputError(
+            f"dataset folder {out} is not empty and is not a dataset (no meta/info.json): "
+            "--overwrite replaces only a dataset; choose another output folder"
+        )
+
+
+def _move_into_place(staging: Path, out: Path) -> None:
+    """Rename the finished ``staging`` dataset to ``out``, replacing an empty folder or (after
+    :func:`check_output_folder` allowed it) an old dataset."""
+    old = None
+    if out.is_dir():
+        if any(out.iterdir()):
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+        else:
+            out.rmdir()
+    staging.rename(out)
+    if old is not None:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(old)
 
 
 def _check_same_spec(first: DatasetSpec, this: DatasetSpec) -> None:
@@ -791,10 +964,15 @@ __all__ = [
     "ConversionReport",
     "EpisodeOutcome",
     "bag_instruction",
+    "camera_info_topic",
     "camera_key",
+    "check_output_folder",
     "conversion_preset",
     "convert_bags",
     "episode_spec",
     "find_bags",
+    "preset_names",
+    "raw_image_topic",
     "read_bag_episode",
+    "recording_topics",
 ]
