@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from test_video_pipeline import make_bad_videos, make_clip
 
@@ -67,6 +68,7 @@ def test_show_writes_a_decodable_mp4_and_a_png(processed, tmp_path) -> None:
     reader = VideoReader(mp4)
     frames = [f.rgb for f in reader]
     assert len(frames) == 20
+    assert mp4_codec(mp4) == "h264"  # browsers and GitHub play H.264, not MPEG-4 part 2
     assert reader.width == 960 and reader.height == 540 + 240
     # The speed plot strip is at the bottom (mostly white), the video frame above it is not.
     assert frames[0][-200:].mean() > 200 and frames[0][:540].mean() < 200
@@ -74,6 +76,76 @@ def test_show_writes_a_decodable_mp4_and_a_png(processed, tmp_path) -> None:
     assert main(["video", "show", str(episode_file), "-o", str(png)]) == 0
     image = cv2.imread(str(png))
     assert image is not None and image.shape[1] == 960 and image.shape[0] > 240
+
+
+def mp4_codec(path: Path) -> str:
+    """The first video stream's codec name, as ffprobe reports it."""
+    done = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+         "stream=codec_name", "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+def text_line_heights(image: np.ndarray, box: tuple[int, int, int, int]) -> list[int]:
+    """Heights (px) of the runs of rows holding dark (text) pixels inside ``box``."""
+    x, y, w, h = box
+    dark = (image[y : y + h, x : x + w].max(axis=2) < 110).any(axis=1)
+    runs, run = [], 0
+    for row in dark:
+        if row:
+            run += 1
+        elif run:
+            runs.append(run)
+            run = 0
+    return [*runs, run] if run else runs
+
+
+def test_show_png_captions_are_readable_and_thumbnails_carry_their_time(
+    processed, tmp_path
+) -> None:
+    from human_video_policy.pipeline.render import (
+        MARKER_COLOR,
+        RenderConfig,
+        compose_png,
+        episode_frames,
+    )
+
+    _, _, _, folder = processed
+    episode = read_episode(sorted(folder.glob("episode_*.npz"))[0])
+    png = tmp_path / "show.png"
+    assert main(["video", "show", str(folder), "-o", str(png)]) == 0
+    saved = cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2RGB)
+    source = read_video_record(folder)["source"]
+    frames = dict(episode_frames(source, episode))
+    image, layout = compose_png(episode, frames, RenderConfig())
+    assert image.shape == saved.shape and np.abs(image.astype(int) - saved).max() == 0
+    width = image.shape[1]
+    # Captions: one band under each of the 4 thumbnails (2 x 2 at 480 px), text lines at least
+    # 12 px high in the 960 px picture (1.25 % of its width; before: 4-5 px, drawn on the
+    # 1280 px frame and shrunk with it).
+    assert len(layout.caption_boxes) == len(layout.rows) == 4
+    for box, caption in zip(layout.caption_boxes, layout.captions, strict=True):
+        heights = text_line_heights(image, box)
+        assert heights and max(heights) >= max(12, 0.0125 * width), (caption, heights)
+        assert len(heights) <= 3  # wrapped, not clipped: every line inside the band
+    # Time stamps: "n  t = 1.23 s" = the row's time on the speed plot's axis, and the plot's
+    # numbered orange line n sits at that time's pixel column.
+    t = episode.arrays["stamps_s"] - episode.arrays["stamps_s"][0]
+    for n, (row, stamp) in enumerate(zip(layout.rows, layout.stamps, strict=True)):
+        assert stamp == f"{n + 1}  t = {t[row]:.2f} s"
+        assert layout.times_s[n] == pytest.approx(t[row])
+    orange = np.round(np.asarray(MARKER_COLOR) * 255)
+    plot = image[layout.plot_top :].astype(int)
+    mid = plot.shape[0] // 2
+    for x in layout.mark_columns:
+        near = plot[mid - 5 : mid + 5, max(0, x - 2) : x + 3]
+        assert (np.abs(near - orange).max(axis=2) <= 40).any(), x
+    # Each thumbnail carries its stamp: the label's text colour is in its top-left corner.
+    for x, y, _, _ in layout.tiles:
+        corner = image[y : y + 3 * layout.font_px, x : x + 8 * layout.font_px].astype(int)
+        assert (np.abs(corner - (255, 200, 80)).max(axis=2) <= 30).sum() > 20
 
 
 def test_show_on_a_video_processes_it_first(processed, tmp_path) -> None:
