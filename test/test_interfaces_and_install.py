@@ -79,13 +79,15 @@ def _run_hvp(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 def test_every_cli_command_has_help() -> None:
     top = _run_hvp("--help")
     assert top.returncode == 0
-    commands = ["launch", "sim-eval", "doctor", "topic", "train-default"]
+    commands = ["launch", "sim-eval", "doctor", "topic", "service", "bag", "train-default"]
     for command in commands:
         assert command in top.stdout
         result = _run_hvp(command, "--help")
         assert result.returncode == 0 and "usage: hvp" in result.stdout, result.stderr
-    for sub in ("list", "hz", "echo"):
+    for sub in ("list", "hz", "echo", "pub"):
         assert _run_hvp("topic", sub, "--help").returncode == 0
+    for command, sub in (("service", "list"), ("service", "call"), ("bag", "info")):
+        assert _run_hvp(command, sub, "--help").returncode == 0
     unknown = _run_hvp("no-such-command")
     assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
 
@@ -101,6 +103,9 @@ def test_doctor_reports_each_check() -> None:
         "mujoco egl",
         "default model",
         "xhand sdk",
+        "realsense",
+        "mediapipe",
+        "torch",
     )
     for check in checks:
         assert any(line.split()[1:2] and check in line for line in out.splitlines()), out

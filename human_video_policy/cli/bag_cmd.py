@@ -249,7 +249,7 @@ def run_info(args: argparse.Namespace) -> int:
     bags = _bags_in(path)
     for index, bag in enumerate(bags):
         info = read_bag_info(bag, scan=not args.metadata_only)
-        if len(bags) > 1:
+        if bag != path:  # a folder of bags: name each
             print(("\n" if index else "") + f"== {bag}")
         print("\n".join(format_bag_info(info)), flush=True)
     return 0
