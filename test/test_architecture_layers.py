@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("control", ("control",)),  # the joint controller loop (driver + safety layer)
     ("pipeline", ("pipeline",)),  # hand videos -> episodes
     ("data", ("data",)),  # bags, datasets, embodiment maps, normalisation
+    ("viewing", ("viz",)),  # messages -> Foxglove, datasets/bags -> Rerun
     ("policies", ("policies", "runtime", "models")),  # the policy interface, models, inference
     ("sim", ("sim",)),  # MuJoCo worlds, tasks, experts, closed-loop evaluation
     ("training", ("training", "export")),  # torch training and model export
