@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "video_cmd",
     "record_cmd",
     "dataset_cmd",
+    "view_cmd",
     "teleop_cmd",
     "safety_cmd",
 )
