@@ -35,6 +35,7 @@ from human_video_policy.bringup.message_fields import (
     import_interface,
     message_from_yaml,
 )
+from human_video_policy.bringup.topic_tools import image_file_name
 from human_video_policy.cli.main import main as hvp_main
 from human_video_policy.data import BagReader, BagWriter, make_typestore
 from human_video_policy.errors import InputError
@@ -421,6 +422,8 @@ def test_image_messages_become_pngs_of_the_same_pixels() -> None:
     header = bytes(12)  # compressed_depth_image_transport's ConfigHeader
     cdepth = CompressedImage(format="16UC1; compressedDepth png", data=header + png16.tobytes())
     assert np.array_equal(image_for_png(cdepth, raw_depth=True).pixels, depth)
+    assert image_file_name("out/c.png", 1, 1) == "out/c.png"  # --count N numbers the files
+    assert image_file_name("out/c.png", 2, 3) == "out/c_0002.png"
     with pytest.raises(InputError, match="'yuv422' cannot be saved"):
         image_for_png(Image(height=1, width=1, encoding="yuv422", step=2, data=bytes(2)))
     with pytest.raises(InputError, match="step \\* height"):
