@@ -25,6 +25,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pinocchio as pin
 import pytest
@@ -38,6 +39,7 @@ from human_video_policy.data.bag_to_dataset import (
     camera_key,
     conversion_preset,
     convert_bags,
+    recording_topics,
 )
 from human_video_policy.data.bags import BagReader
 from human_video_policy.data.dataset_reader import DatasetReader
@@ -120,14 +122,23 @@ def read_streams(
     bag: Path, topics: list[str], camera: str = CAMERA
 ) -> dict[str, list[tuple[int, object]]]:
     """Per topic, (header stamp, value) sorted by stamp: joint positions by name, images of
-    ``camera`` as (H, W, 3) uint8."""
+    ``camera`` as (H, W, 3) uint8 (from its ``/compressed`` twin, as hvp record stores it by
+    default, when the bag has no raw images)."""
     out: dict[str, list[tuple[int, object]]] = {t: [] for t in topics}
     with BagReader(bag) as reader:
-        for topic, _, msg in reader.messages(topics):
-            if topic == camera:
+        stored = {
+            (f"{t}/compressed" if t == camera and t not in reader.topics else t): t for t in topics
+        }
+        for name, _, msg in reader.messages(list(stored)):
+            topic = stored[name]
+            if topic == camera and name != topic:
+                assert msg.format == "rgb8; jpeg compressed bgr8", msg.format
+                bgr = cv2.imdecode(np.frombuffer(bytes(msg.data), np.uint8), cv2.IMREAD_COLOR)
+                value: object = bgr[:, :, ::-1]
+            elif topic == camera:
                 assert msg.encoding == "rgb8", msg.encoding
                 rows = np.asarray(msg.data, np.uint8).reshape(msg.height, msg.step)
-                value: object = rows[:, : msg.width * 3].reshape(msg.height, msg.width, 3)
+                value = rows[:, : msg.width * 3].reshape(msg.height, msg.width, 3)
             else:
                 value = dict(zip(msg.name, msg.position, strict=True))
             out[topic].append((_stamp(msg), value))
@@ -207,7 +218,8 @@ def test_sim_teleop_session_recorded_converted_and_loaded_gives_back_the_same_ro
 
     out = tmp_path / "recordings"
     record = hvp("record", "-o", str(out), "--session", "demo", "--instruction", INSTRUCTION)
-    record += ["--topics", *TOPICS]
+    record += ["--preset", "sim_rm75"]  # TOPICS, the camera stored as JPEG on .../compressed
+    assert sorted(recording_topics(conversion_preset("sim_rm75"))) == sorted(TOPICS)
     with RosProbe("probe_round_trip") as probe:
         # No probe subscription on the camera: a subscriber alone makes the topic appear, and
         # the recorder, seeing no publisher yet, would pick reliable QoS and get no images.
@@ -243,7 +255,8 @@ def test_sim_teleop_session_recorded_converted_and_loaded_gives_back_the_same_ro
     assert [b.name for b in bags] == ["episode_000001", "episode_000002"], bags
     for bag in bags:
         with BagReader(bag) as reader:
-            counts = {t: reader.topics[t].count if t in reader.topics else 0 for t in TOPICS}
+            stored = [f"{t}/compressed" if t == CAMERA else t for t in TOPICS]
+            counts = {t: reader.topics[t].count if t in reader.topics else 0 for t in stored}
         assert all(counts.values()), f"{bag.name} misses topics: {counts}\n{record_log}"
 
     # 1. The CLI: the session folder, the arm's topics through the CLI's flags.
@@ -262,7 +275,6 @@ def test_sim_teleop_session_recorded_converted_and_loaded_gives_back_the_same_ro
     api_s = time.monotonic() - t
     assert report.episodes == 2 and not report.failed, report.outcomes
 
-    key = camera_key(CAMERA)
     layouts = {
         "ds_arm": ([(ARM_COMMANDS, RM75_ARM_JOINTS)], [(ARM_STATES, RM75_ARM_JOINTS)]),
         "ds_full": (
@@ -273,6 +285,8 @@ def test_sim_teleop_session_recorded_converted_and_loaded_gives_back_the_same_ro
     measured = []
     for name, (action_layout, state_layout) in layouts.items():
         reader = DatasetReader(tmp_path / name)
+        key = reader.video_keys[0]  # the preset's camera_keys; the CLI's from the topic
+        assert key == {"ds_arm": camera_key(CAMERA), "ds_full": preset.feature_keys[0]}[name]
         assert reader.validate().ok, reader.validate()
         assert reader.num_episodes == 2
         action_names = [n for _, names in action_layout for n in names]

@@ -32,10 +32,11 @@ from std_msgs.msg import Bool
 from test_demo_round_trip import expected_rows, hvp, psnr, read_streams
 from test_teleop_graph import _small_clip
 
-from human_video_policy.data.bag_to_dataset import camera_key, conversion_preset
+from human_video_policy.data.bag_to_dataset import conversion_preset, recording_topics
 from human_video_policy.data.bags import BagReader
 from human_video_policy.data.dataset_reader import DatasetReader
 from human_video_policy.data.embodiment import EMBODIMENTS
+from human_video_policy.data.human_episodes import DEFAULT_CAMERA_KEY
 from human_video_policy.kinematics.robots import rm75_xhand_forward_kinematics
 from human_video_policy.robots.rm75 import EE_FRAME, RM75_ARM_JOINTS
 from human_video_policy.robots.xhand import XHAND_JOINTS
@@ -63,6 +64,8 @@ def test_teleop_preset_records_the_robot_view_commands_and_measured_joints() -> 
     assert preset.embodiment == "rm75_xhand" and not preset.joint_names  # mixes with human data
     assert EMBODIMENTS["rm75_xhand"].action_names == (*RM75_ARM_JOINTS, *XHAND_JOINTS)
     assert preset.rate_hz == 10.0 and preset.instruction == ""
+    assert recording_topics(preset) == [TOPICS[0], TOPICS[1], ARM_STATES, HAND_STATES,
+                                        ARM_COMMANDS, HAND_COMMANDS]  # fmt: skip
 
 
 def test_teleop_session_driven_by_the_hand_video_round_trips_through_the_dataset(
@@ -81,7 +84,8 @@ def test_teleop_session_driven_by_the_hand_video_round_trips_through_the_dataset
     launch = hvp("launch", "teleop_rm75_xhand", "camera_source:=video", f"video_path:={clip}")
     launch += ["video_rate_hz:=15.0", "robot_view_rate_hz:=15.0"]
     out = tmp_path / "recordings"
-    record = hvp("record", "-o", str(out), "--instruction", INSTRUCTION, "--topics", *TOPICS)
+    record = hvp("record", "-o", str(out), "--instruction", INSTRUCTION)
+    record += ["--preset", "teleop_rm75_xhand"]  # TOPICS; the view as JPEG on .../compressed
     with RosProbe("probe_teleop_round_trip") as probe:
         # No probe subscription on the cameras (docs/recording.md, "Round trip": a subscriber
         # alone makes a topic appear and can make the recorder pick the wrong QoS).
@@ -121,7 +125,8 @@ def test_teleop_session_driven_by_the_hand_video_round_trips_through_the_dataset
     bags = sorted(sessions[0].glob("episode_*"))
     assert [b.name for b in bags] == ["episode_000001"], bags
     with BagReader(bags[0]) as reader:
-        counts = {t: reader.topics[t].count if t in reader.topics else 0 for t in TOPICS}
+        stored = [f"{t}/compressed" if t == ROBOT_VIEW else t for t in TOPICS]
+        counts = {t: reader.topics[t].count if t in reader.topics else 0 for t in stored}
     assert all(counts.values()), f"the bag misses topics: {counts}\n{record_log}"
 
     t = time.monotonic()
@@ -178,7 +183,8 @@ def test_teleop_session_driven_by_the_hand_video_round_trips_through_the_dataset
     dataset = ChunkDataset(
         reader, ChunkDatasetConfig(horizon=horizon, action_offset=0, image_access="seek")
     )
-    key = camera_key(ROBOT_VIEW)
+    key = conversion_preset("teleop_rm75_xhand").feature_keys[0]
+    assert key == DEFAULT_CAMERA_KEY  # the human datasets' key: the two mix
     worst = 99.0
     for row in range(len(actions)):
         sample = dataset[row]

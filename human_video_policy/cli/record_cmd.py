@@ -1,9 +1,17 @@
 """``hvp record``: record demonstrations from the running graph, one rosbag2 bag per episode.
 
-    hvp record -o recordings                          # until Ctrl-C, episodes from /episode/start
-    hvp record -o recordings --episodes 5 --instruction "pick up the red cube"
+    hvp record -o recordings --preset teleop_rm75_xhand --instruction "wave"   # what
+        # 'hvp dataset from-bags --preset teleop_rm75_xhand' needs, nothing else
+    hvp record -o recordings --preset sim_widowx --use-sim-time --episodes 5
+    hvp record -o recordings                          # the default topics, until Ctrl-C
     hvp record -o recordings --duration 30 --storage sqlite3 --topics /arm/joint_states
     hvp record repair recordings/20260101_120000      # after a crash: rebuild metadata.yaml
+
+Presets are config/datasets/<graph>.yaml (sim_widowx, sim_rm75, teleop_rm75_xhand,
+leader_widowx, leader_rm75), the same files 'hvp dataset from-bags --preset' reads. Images are
+stored compressed (sensor_msgs/CompressedImage on <topic>/compressed, image_transport's format:
+JPEG for colour, lossless PNG for depth) unless --raw-images. At each episode end, a topic that
+was asked for and never arrived is named in a warning.
 
 Runs the recorder node (human_video_policy.nodes.recorder_node) as a process with
 config/recorder.params.yaml and the options given here, prints its progress, and stops it
@@ -26,7 +34,7 @@ from pathlib import Path
 from types import FrameType
 
 from human_video_policy.data.bag_repair import repair_tree
-from human_video_policy.errors import InputError
+from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.parent_death import die_with_parent
 from human_video_policy.resources import resource_path
 
@@ -45,12 +53,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", metavar="OUT", help="folder for the session folder")
     parser.add_argument("--session", default="", help="session folder name (default: start time)")
     parser.add_argument("--storage", choices=["mcap", "sqlite3"], default=None)
-    parser.add_argument("--topics", nargs="+", metavar="TOPIC", help="topics to record")
-    parser.add_argument("--instruction", default=None, help="task instruction stored in the bags")
     parser.add_argument(
-        "--compress-images", action="store_true", help="store colour images as JPEG"
+        "--preset",
+        metavar="NAME|YAML",
+        help="record the topics 'hvp dataset from-bags --preset' of this preset needs: "
+        "config/datasets/NAME.yaml (one per graph) or a YAML file (default: none, the topics "
+        "of config/recorder.params.yaml)",
     )
-    parser.add_argument("--use-sim-time", action="store_true", help="stamp with /clock time")
+    parser.add_argument(
+        "--topics",
+        nargs="+",
+        metavar="TOPIC",
+        help="topics to record (default: config/recorder.params.yaml's); with --preset, "
+        "recorded besides the preset's",
+    )
+    parser.add_argument("--instruction", default=None, help="task instruction stored in the bags")
+    images = parser.add_mutually_exclusive_group()
+    images.add_argument(
+        "--image-format",
+        choices=["jpeg", "png"],
+        default=None,
+        help="codec of compressed 8-bit images (default jpeg; depth is always lossless PNG)",
+    )
+    images.add_argument(
+        "--raw-images",
+        action="store_true",
+        help="store sensor_msgs/Image as received (default: compressed)",
+    )
+    images.add_argument(  # the default since images are compressed unless --raw-images
+        "--compress-images", action="store_true", help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--use-sim-time", action="store_true", help="stamp with /clock time (default: off)"
+    )
     limit = parser.add_mutually_exclusive_group()
     limit.add_argument("--episodes", type=int, default=None, metavar="N", help="stop after N")
     limit.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S s")
@@ -78,12 +113,22 @@ def node_command(args: argparse.Namespace) -> list[str]:
         ros_args += ["-p", f"session:={args.session}"]
     if args.storage:
         ros_args += ["-p", f"storage:={args.storage}"]
-    if args.topics:
+    if args.preset:
+        preset = Path(args.preset)
+        name = str(preset.resolve()) if preset.suffix in (".yaml", ".yml") else args.preset
+        ros_args += ["-p", f"preset:={json.dumps(name)}"]
+        if args.topics:
+            ros_args += ["-p", f"extra_topics:={_yaml_list(args.topics)}"]
+    elif args.topics:
         ros_args += ["-p", f"topics:={_yaml_list(args.topics)}"]
     if args.instruction is not None:
         ros_args += ["-p", f"instruction:={json.dumps(args.instruction)}"]
-    if args.compress_images:
+    if args.raw_images:
+        ros_args += ["-p", "compress_images:=false"]
+    elif args.compress_images or args.image_format:
         ros_args += ["-p", "compress_images:=true"]
+        if args.image_format:
+            ros_args += ["-p", f"image_format:={args.image_format}"]
     if args.use_sim_time:
         ros_args += ["-p", "use_sim_time:=true"]
     if args.episodes is not None:
@@ -109,6 +154,19 @@ def run(args: argparse.Namespace) -> int:
     if args.duration is not None and args.duration <= 0:
         print(f"hvp record: --duration {args.duration} is invalid: must be > 0")
         return 2
+    if args.preset:
+        from human_video_policy.data.bag_to_dataset import conversion_preset, recording_topics
+
+        try:
+            topics = recording_topics(conversion_preset(args.preset))
+        except ConfigError as exc:
+            print(f"hvp record: --preset {args.preset}: {exc}")
+            return 2
+        extra = [t for t in args.topics or [] if t not in topics]
+        print(
+            f"hvp record: preset {args.preset}: {' '.join(topics)}"
+            + (f" + {' '.join(extra)}" if extra else "")
+        )
     command = node_command(args)
     # The node gets SIGTERM (and closes its bag) when this command dies, even by SIGKILL.
     process = subprocess.Popen(command, preexec_fn=die_with_parent(signal.SIGTERM))

@@ -3,9 +3,17 @@
 Thin layer over :class:`human_video_policy.data.recorder.EpisodeRecorder` (which explains the
 bag layout and why it survives SIGKILL). Subscriptions are generic: each topic of ``topics`` is
 subscribed with ``raw=True`` once the graph shows its type, so messages are stored as the CDR
-bytes that arrived, never deserialized (except camera images with ``compress_images``, which
-become sensor_msgs/CompressedImage JPEGs on ``<topic>/compressed``; depth images stay raw).
-Stamps are receive times on the node's clock (sim time with ``use_sim_time``).
+bytes that arrived, never deserialized, except images with ``compress_images`` (the default):
+they are stored as sensor_msgs/CompressedImage on ``<topic>/compressed`` the way
+image_transport's ``compressed`` plugin publishes them (8-bit colour/mono as JPEG, or PNG with
+``image_format: png``; 16-bit depth as lossless PNG; ``format`` e.g. ``rgb8; jpeg compressed
+bgr8``), so ``ros2 bag play`` + any image_transport subscriber, Foxglove and ``hvp dataset
+from-bags`` read them. Stamps are receive times on the node's clock (sim time with
+``use_sim_time``: nothing is recorded before the first /clock message).
+
+``preset`` (a ``config/datasets/`` preset or YAML file) sets ``topics`` to what
+``hvp dataset from-bags --preset`` of the same preset needs (plus ``extra_topics``). At each
+episode end a topic that was asked for and never arrived in that episode is named in a warning.
 
 Callbacks only queue; the node's main thread writes (and compresses). When the queue holds more
 than ``max_queue_mb`` the newest messages are dropped and counted, never the process.
@@ -13,14 +21,18 @@ than ``max_queue_mb`` the newest messages are dropped and counted, never the pro
 Episodes:
   * ``auto_start`` starts episode 1 when the node starts;
   * /episode/start (std_msgs/UInt32, what sim_node publishes on every reset) ends the open
-    episode (outcome unknown) and starts the next one;
+    episode and starts the next one;
+  * /episode/success (std_msgs/Bool, what sim_node publishes when an episode ends) ends the
+    open episode with that outcome. sim_node publishes it just before /episode/start; when the
+    start arrives first (two topics are not ordered), the recorder waits up to
+    ``OUTCOME_WAIT_S`` for the outcome while an outcome publisher exists;
   * ``~/start_episode`` (std_srvs/Trigger) starts one; ``~/stop_episode`` (std_srvs/SetBool,
     ``data`` = success) ends the open one with its outcome;
   * /task/instruction (std_msgs/String, latched) changes the instruction stored in the bag.
-With ``episodes`` > 0 the node exits 0 after that many episodes ended, with ``duration_s`` > 0
-after that long (the open episode is stopped first). /diagnostics reports messages/s, bytes,
-dropped messages and the current episode. A full disk ends the node with exit code 1 and one
-line naming the file and what the bag still holds.
+With ``episodes`` > 0 the node exits 0 after that many episodes ended (and starts no further
+one), with ``duration_s`` > 0 after that long (the open episode is stopped first).
+/diagnostics reports messages/s, bytes, dropped messages and the current episode. A full disk
+ends the node with exit code 1 and one line naming the file and what the bag still holds.
 """
 
 from __future__ import annotations
@@ -37,13 +49,14 @@ import numpy as np
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import String, UInt32
+from std_msgs.msg import Bool, String, UInt32
 from std_srvs.srv import SetBool, Trigger
 
 from human_video_policy.data.recorder import (
     INSTRUCTION_TOPIC,
     MARKER_TOPICS,
     START_TOPIC,
+    SUCCESS_TOPIC,
     EpisodeRecorder,
     RecorderConfig,
     RecorderStorageError,
@@ -61,16 +74,31 @@ from human_video_policy.nodes.base import (
 from human_video_policy.nodes.qos import LATCHED, RELIABLE
 from human_video_policy.validation import check_choice, check_int_range, check_range
 
+#: Without a preset: the operator camera as camera_node (and realsense-ros) publish it, the hand
+#: keypoints, and the arm and hand joints (the teleop_rm75_xhand graph's topics). Per graph,
+#: use ``preset`` (``hvp record --preset GRAPH``).
 DEFAULT_TOPICS = [
-    "/camera/color/image_raw",
-    "/camera/color/camera_info",
-    "/camera/aligned_depth_to_color/image_raw",
+    "/camera/camera/color/image_raw",
+    "/camera/camera/color/camera_info",
+    "/camera/camera/aligned_depth_to_color/image_raw",
+    "/hand/keypoints",
     "/arm/joint_states",
     "/arm/joint_commands",
-    "/hand/keypoints",
+    "/hand/joint_states",
+    "/hand/joint_commands",
 ]
-JPEG_ENCODINGS = {"rgb8", "bgr8", "mono8"}
+#: 8-bit encodings stored as JPEG (or PNG); colour ones are converted to bgr8 first, as the
+#: compressed image_transport plugin does.
+COLOUR_ENCODINGS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
+#: 16-bit single-channel encodings (depth) stored as lossless 16-bit PNG.
+DEPTH_ENCODINGS = {"16UC1", "mono16"}
 IMAGE_TYPE = "sensor_msgs/msg/Image"
+COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
+IMAGE_FORMATS = ("jpeg", "png")
+
+#: How long a /episode/start waits for the outcome of the episode it ends (sim_node sends the
+#: outcome first, but two topics are not ordered), while a publisher of /episode/success exists.
+OUTCOME_WAIT_S = 1.0
 
 
 #: A subscribed topic without a message for this long is reported on /diagnostics (WARN): a
@@ -82,13 +110,14 @@ SILENT_TOPIC_S = 3.0
 class _Item:
     """One unit of work for the writer (main) thread."""
 
-    kind: str  # "msg", "start", "stop", "instruction"
+    kind: str  # "msg", "start", "stop", "outcome", "instruction"
     topic: str = ""
     msgtype: str = ""
     data: Any = None
     stamp_ns: int = 0
     done: threading.Event | None = None
     result: list[Any] | None = None
+    from_topic: bool = False  # a start from /episode/start (may wait for the outcome)
 
 
 def message_class(msgtype: str) -> type:
@@ -122,12 +151,37 @@ class RecorderNode(HvpNode):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(self.default_name, **kwargs)
-        self.topics: list[str] = self.param(
+        topics = self.param(
             "topics",
             DEFAULT_TOPICS,
-            "Topics to record (types are taken from the graph).",
-            _check_topics,
+            "Topics to record (types are taken from the graph); replaced by preset's if set.",
         )
+        self.preset = self.param(
+            "preset",
+            "",
+            "Record what 'hvp dataset from-bags --preset' of this preset needs "
+            "(config/datasets/<name>.yaml or a YAML file); empty = use topics.",
+        )
+        extra = self.param(
+            "extra_topics", [""], "Topics recorded besides the preset's (with preset)."
+        )
+        extra = [t for t in extra if t]
+        if self.preset:
+            # only here: the dataset module loads pyarrow, which a plain recorder does not need
+            from human_video_policy.data.bag_to_dataset import conversion_preset, recording_topics
+
+            try:
+                topics = recording_topics(conversion_preset(self.preset)) + extra
+            except ConfigError as exc:
+                raise ConfigError(f"parameter preset={self.preset!r} is invalid: {exc}") from None
+        elif extra:
+            raise ConfigError(
+                f"parameter extra_topics={extra!r} is invalid without preset: put them in topics"
+            )
+        try:
+            self.topics: list[str] = _check_topics("topics", topics)
+        except ConfigError as exc:
+            raise ConfigError(f"parameter {exc}") from None
         output_dir = self.param("output_dir", "recordings", "Folder holding the session folder.")
         session = self.param("session", "", "Session folder name; empty = start time.")
         storage = self.param(
@@ -146,14 +200,27 @@ class RecorderNode(HvpNode):
         instruction = self.param("instruction", "", "Task instruction stored in every episode.")
         self.compress_images = self.param(
             "compress_images",
-            False,
-            "Store rgb8/bgr8/mono8 images as JPEG CompressedImage on <topic>/compressed.",
+            True,
+            "Store images as CompressedImage on <topic>/compressed (image_transport's compressed "
+            "format): 8-bit colour/mono as image_format, 16-bit depth as lossless PNG.",
+        )
+        self.image_format = self.param(
+            "image_format",
+            "jpeg",
+            "Codec of 8-bit images with compress_images: jpeg (lossy, small) or png (lossless).",
+            lambda n, v: check_choice(n, v, IMAGE_FORMATS),
         )
         self.jpeg_quality = self.param(
             "jpeg_quality",
             90,
             "JPEG quality (1..100) with compress_images.",
             lambda n, v: check_int_range(n, v, 1, 100),
+        )
+        self.png_level = self.param(
+            "png_level",
+            1,
+            "PNG level (0..9) for depth and image_format png; higher = smaller, slower.",
+            lambda n, v: check_int_range(n, v, 0, 9),
         )
         self.auto_start = self.param("auto_start", True, "Start episode 1 when the node starts.")
         self.episodes_to_record = self.param(
@@ -197,7 +264,12 @@ class RecorderNode(HvpNode):
         self._subscribed_at: dict[str, float] = {}  # monotonic time of each subscription
         self._last_message: dict[str, float] = {}  # monotonic time of each topic's last message
         self._started_at = time.monotonic()
+        self._sim_time = self.use_sim_time()
+        self.before_clock = 0  # messages dropped with use_sim_time before the first /clock
+        self._outcome_publishers = 0  # publishers of /episode/success seen by _discover
+        self._all_done = False  # ``episodes`` episodes ended: no further episode starts
 
+        self.create_subscription(Bool, SUCCESS_TOPIC, self._on_outcome, RELIABLE)
         self.create_subscription(UInt32, START_TOPIC, self._on_episode_start, RELIABLE)
         self.create_subscription(String, INSTRUCTION_TOPIC, self._on_instruction, LATCHED)
         self.create_service(Trigger, "~/start_episode", self._on_start_service)
@@ -205,14 +277,21 @@ class RecorderNode(HvpNode):
         self.create_wall_timer(0.5, self._discover)
         self.enable_diagnostics()
         self._discover()
+        images = (
+            f"images as {self.image_format} CompressedImage"
+            if self.compress_images
+            else "raw images"
+        )
+        source = f"preset {self.preset}" if self.preset else "topics"
         self.get_logger().info(
-            f"recording {len(self.topics)} topic(s) to {self.recorder.session_dir} "
-            f"({storage}, files of <= {split_period_s:g} s)"
+            f"recording {len(self.topics)} topic(s) ({source}: {' '.join(self.topics)}) to "
+            f"{self.recorder.session_dir} ({storage}, files of <= {split_period_s:g} s, {images})"
         )
 
     # -- subscriptions (spin thread) -----------------------------------------------------------
     def _discover(self) -> None:
         """Subscribe to wanted topics that have appeared in the graph."""
+        self._outcome_publishers = self.count_publishers(SUCCESS_TOPIC)
         missing = [t for t in self.topics if t not in self._subscribed]
         if not missing:
             return
@@ -266,6 +345,10 @@ class RecorderNode(HvpNode):
         return int(self.get_clock().now().nanoseconds)
 
     def _on_raw(self, topic: str, msgtype: str, data: bytes) -> None:
+        stamp = self._stamp()
+        if stamp == 0 and self._sim_time:  # no /clock yet: the message has no time to go at
+            self.before_clock += 1
+            return
         size = len(data)
         with self._lock:
             if self._queued_bytes + size > self._max_queue_bytes:
@@ -274,11 +357,14 @@ class RecorderNode(HvpNode):
             self._queued_bytes += size
         self._rate.tick()
         self._last_message[topic] = time.monotonic()
-        self._queue.put(_Item("msg", topic, msgtype, data, self._stamp()))
+        self._queue.put(_Item("msg", topic, msgtype, data, stamp))
 
     def _on_episode_start(self, msg: UInt32) -> None:
         self.get_logger().info(f"/episode/start {msg.data}: next episode")
-        self._queue.put(_Item("start", stamp_ns=self._stamp()))
+        self._queue.put(_Item("start", stamp_ns=self._stamp(), from_topic=True))
+
+    def _on_outcome(self, msg: Bool) -> None:
+        self._queue.put(_Item("outcome", data=bool(msg.data), stamp_ns=self._stamp()))
 
     def _on_instruction(self, msg: String) -> None:
         self._queue.put(_Item("instruction", data=msg.data, stamp_ns=self._stamp()))
@@ -305,6 +391,8 @@ class RecorderNode(HvpNode):
         rec = self.recorder
         try:
             if self.auto_start:
+                if self._sim_time and not self._wait_for_clock(stop):
+                    return
                 self._start(self._stamp())
             while not stop.is_set():
                 try:
@@ -330,6 +418,18 @@ class RecorderNode(HvpNode):
                 except RecorderStorageError:
                     break
 
+    def _wait_for_clock(self, stop: threading.Event) -> bool:
+        """With use_sim_time, wait for the first /clock so that the episode starts at sim time
+        (not at 0, which would make it as long as the whole simulation). False if stopped."""
+        logged = False
+        while self._stamp() == 0:
+            if not logged:
+                self.get_logger().info("use_sim_time: waiting for /clock before episode 1")
+                logged = True
+            if stop.wait(0.02):
+                return False
+        return True
+
     def _handle(self, item: _Item) -> None:
         result: tuple[bool, str] = (True, "")
         try:
@@ -338,12 +438,20 @@ class RecorderNode(HvpNode):
                     self._queued_bytes -= len(item.data)
                 self._write(item)
             elif item.kind == "start":
-                result = (True, self._start(item.stamp_ns))
+                if item.from_topic and self.recorder.recording and self._outcome_publishers:
+                    self._start_after_outcome(item)
+                else:
+                    started = self._start(item.stamp_ns)
+                    result = (bool(started), started or "recording is finished")
             elif item.kind == "stop":
                 if not self.recorder.recording:
                     result = (False, "no episode is being recorded")
                 else:
                     result = (True, self._stop(item.stamp_ns, item.data, "stopped"))
+            elif item.kind == "outcome":
+                if self.recorder.recording:
+                    outcome = "success" if item.data else "failure"
+                    self._stop(item.stamp_ns, item.data, f"/episode/success: {outcome}")
             elif item.kind == "instruction":
                 self.recorder.set_instruction(item.data, item.stamp_ns)
         except RecorderStorageError as exc:
@@ -354,6 +462,35 @@ class RecorderNode(HvpNode):
             self.get_logger().warning(f"{exc}", throttle_duration_sec=2.0)
             result = (False, str(exc))
         self._answer(item, result)
+
+    def _start_after_outcome(self, start: _Item) -> None:
+        """/episode/start arrived before the outcome of the episode it ends: take the items
+        queued after it until that outcome comes (at most OUTCOME_WAIT_S), end the episode with
+        it at the start's stamp, start the next, then handle the held items in order."""
+        held: list[_Item] = []
+        outcome: bool | None = None
+        deadline = time.monotonic() + OUTCOME_WAIT_S
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                item = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if item.kind == "outcome":
+                outcome = bool(item.data)
+                break
+            held.append(item)
+        if outcome is None:
+            self.get_logger().warning(
+                f"/episode/start without the ended episode's outcome on {SUCCESS_TOPIC} within "
+                f"{OUTCOME_WAIT_S:g} s: outcome unknown"
+            )
+            self._stop(start.stamp_ns, None, "next episode")
+        else:
+            reason = f"next episode, {SUCCESS_TOPIC}: {'success' if outcome else 'failure'}"
+            self._stop(start.stamp_ns, outcome, reason)
+        self._start(start.stamp_ns)
+        for item in held:
+            self._handle(item)
 
     @staticmethod
     def _answer(item: _Item, result: tuple[bool, str]) -> None:
@@ -370,31 +507,60 @@ class RecorderNode(HvpNode):
         self.recorder.record(topic, msgtype, data, item.stamp_ns)
 
     def _compress(self, topic: str, data: bytes) -> tuple[str, str, bytes] | None:
-        """rgb8/bgr8/mono8 Image bytes -> JPEG CompressedImage bytes (None: keep raw)."""
+        """Image bytes -> CompressedImage bytes on ``<topic>/compressed``, as image_transport's
+        compressed plugin makes them (None: an encoding it cannot compress; stored raw).
+
+        8-bit colour is converted to bgr8 and encoded with ``image_format`` (``format``:
+        ``"<encoding>; jpeg compressed bgr8"``); mono8 and 16-bit depth stay single-channel
+        (``"mono8; jpeg compressed "``, ``"16UC1; png compressed "``, depth always PNG).
+        """
         img = deserialize_message(data, Image)
-        if img.encoding not in JPEG_ENCODINGS:
+        encoding = img.encoding
+        if encoding in COLOUR_ENCODINGS:
+            channels, dtype, codec = COLOUR_ENCODINGS[encoding], np.uint8, self.image_format
+        elif encoding in DEPTH_ENCODINGS:
+            channels, dtype, codec = 1, np.dtype(">u2" if img.is_bigendian else "<u2"), "png"
+        else:
             return None
-        channels = 1 if img.encoding == "mono8" else 3
-        if img.step < img.width * channels or len(img.data) < img.step * img.height:
+        itemsize = np.dtype(dtype).itemsize
+        row = img.width * channels * itemsize
+        if img.step < row or len(img.data) < img.step * img.height:
             raise InputError(f"image on {topic}: step/data do not match {img.width}x{img.height}")
-        rows = np.frombuffer(bytes(img.data), np.uint8).reshape(img.height, img.step)
-        pixels = rows[:, : img.width * channels].reshape(img.height, img.width, channels)
-        if img.encoding == "rgb8":
-            pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
-        ok, jpeg = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+        rows = np.frombuffer(bytes(img.data), np.uint8).reshape(img.height, img.step)[:, :row]
+        pixels = np.ascontiguousarray(rows).view(dtype).reshape(img.height, img.width, channels)
+        if channels == 1:
+            target = ""
+        else:
+            conversion = {
+                "rgb8": cv2.COLOR_RGB2BGR,
+                "rgba8": cv2.COLOR_RGBA2BGR,
+                "bgra8": cv2.COLOR_BGRA2BGR,
+            }.get(encoding)
+            if conversion is not None:
+                pixels = cv2.cvtColor(pixels, conversion)
+            target = "bgr8"
+        if dtype != np.uint8:
+            pixels = pixels.astype(np.uint16)  # native byte order for OpenCV
+        if codec == "jpeg":
+            params = [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality]
+        else:
+            params = [cv2.IMWRITE_PNG_COMPRESSION, self.png_level]
+        ok, encoded = cv2.imencode(".jpg" if codec == "jpeg" else ".png", pixels, params)
         if not ok:
-            raise InputError(f"image on {topic}: JPEG encoding failed")
+            raise InputError(f"image on {topic}: {codec} encoding failed")
         out = CompressedImage()
         out.header = img.header
-        colour = "bgr8" if channels == 3 else "mono8"
-        out.format = f"{img.encoding}; jpeg compressed {colour}"
-        out.data = jpeg.tobytes()
-        return f"{topic}/compressed", "sensor_msgs/msg/CompressedImage", serialize_message(out)
+        out.format = f"{encoding}; {codec} compressed {target}"
+        out.data = encoded.tobytes()
+        return f"{topic}/compressed", COMPRESSED_TYPE, serialize_message(out)
 
     def _start(self, stamp_ns: int) -> str:
+        """Start the next episode (ending the open one); "" once ``episodes`` have ended."""
         rec = self.recorder
         if rec.recording:
             self._stop(stamp_ns, None, "next episode")
+        if self._all_done:
+            return ""
         episode = rec.start_episode(stamp_ns)
         self.get_logger().info(f"episode {episode.index} started: {episode.path}")
         return str(episode.path)
@@ -404,13 +570,29 @@ class RecorderNode(HvpNode):
         outcome = {None: "outcome unknown", True: "success", False: "failure"}[success]
         text = (
             f"episode {episode.index} stopped ({why}, {outcome}): {episode.messages} messages, "
-            f"{episode.bytes / 1e6:.1f} MB, {(episode.end_ns - episode.start_ns) * 1e-9:.1f} s"
+            f"{episode.bytes / 1e6:.1f} MB, {(episode.end_ns - episode.start_ns) * 1e-9:.2f} s"
         )
         self.get_logger().info(text)
+        if missing := self.missing_topics(episode):
+            self.get_logger().warning(
+                f"episode {episode.index}: no message on {', '.join(missing)} (requested; never "
+                f"arrived in this episode, so the bag lacks them: is the publisher running, under "
+                f"that name? 'hvp topic list' shows what the graph publishes)"
+            )
         done = len(self.recorder.finished)
         if self.episodes_to_record and done >= self.episodes_to_record:
+            self._all_done = True
             self.request_exit(EXIT_OK, f"recorded {done} episode(s)")
         return text
+
+    def missing_topics(self, episode: Any) -> list[str]:
+        """Requested topics without a message in ``episode`` (an image topic counts when its
+        ``/compressed`` form was written)."""
+        counts: dict[str, int] = {}
+        for f in episode.files:
+            for topic, n in f.counts.items():
+                counts[topic] = counts.get(topic, 0) + n
+        return [t for t in self.topics if not counts.get(t) and not counts.get(f"{t}/compressed")]
 
     def close(self) -> None:
         try:
@@ -434,6 +616,7 @@ class RecorderNode(HvpNode):
             "episode_path": str(episode.path) if episode else "",
             "episodes_finished": len(rec.finished),
             "topics_subscribed": len(self._subscribed),
+            "before_clock": self.before_clock,
         }
         if rec.failed is not None:
             return DiagnosticsReport(Level.ERROR, str(rec.failed), values)

@@ -14,7 +14,10 @@ a command with missing joints or NaN is ignored, counted on /diagnostics and war
 (throttled). The ``~/reset`` service (std_srvs/Trigger) starts a new episode with the next seed:
 arm home, new target. Sim time (/clock and every stamp) keeps running across episodes, so nodes
 with use_sim_time never see time jump back. Every new episode is announced on /episode/start
-(std_msgs/UInt32, the episode number) so executors drop the previous episode's chunks.
+(std_msgs/UInt32, the episode number) so executors drop the previous episode's chunks. Just
+before, the episode that ends publishes its outcome on /episode/success (std_msgs/Bool: true if
+the target was reached, ``ReachTask.is_success``, at any time in it), once per episode, also
+the last one of an ``episodes`` run; ``hvp record`` stores it in the bag (``hvp.success``).
 
 With ``episodes`` > 0 the node runs that many episodes by itself: an episode ends
 ``success_hold_s`` after the target is reached, or at ``episode_timeout_s``; each result is
@@ -39,9 +42,10 @@ from typing import Any
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
+from rclpy.duration import Duration
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import UInt32
+from std_msgs.msg import Bool, UInt32
 from std_srvs.srv import Trigger
 
 from human_video_policy.errors import ConfigError, InputError
@@ -153,6 +157,7 @@ class SimNode(HvpNode):
         self._target_pub = self.create_publisher(PoseStamped, "/sim/target_pose", RELIABLE)
         self._ee_pub = self.create_publisher(PoseStamped, "/sim/ee_pose", RELIABLE)
         self._episode_pub = self.create_publisher(UInt32, "/episode/start", RELIABLE)
+        self._outcome_pub = self.create_publisher(Bool, "/episode/success", RELIABLE)
         self.create_subscription(JointState, "/arm/joint_commands", self._on_command, RELIABLE)
         self.create_service(Trigger, "~/reset", self._on_reset)
 
@@ -166,6 +171,7 @@ class SimNode(HvpNode):
         self.episodes = 1
         self.successes = 0
         self._episode_success = False
+        self._outcome_sent = False  # /episode/success published for the current episode
         self._success_time: float | None = None
         self.results: list[tuple[bool, float]] = []  # (reached, sim seconds to reach or end)
         self.late_ticks = 0
@@ -242,6 +248,8 @@ class SimNode(HvpNode):
             self._track_episode()
             if self.episodes_to_run and len(self.results) >= self.episodes_to_run:
                 self._log_summary()
+                # the last outcome reaches a recorder before the process ends
+                self._outcome_pub.wait_for_all_acked(Duration(seconds=1.0))
                 return
             elapsed = time.monotonic() - wall_start
             if elapsed > 1.0:
@@ -260,12 +268,21 @@ class SimNode(HvpNode):
             for done in resets:
                 done.set()
 
+    def _end_episode(self) -> None:
+        """Publish the ending episode's outcome on /episode/success (once per episode)."""
+        if self._outcome_sent:
+            return
+        self._outcome_sent = True
+        self._outcome_pub.publish(Bool(data=self._success_time is not None))
+
     def _new_episode(self) -> None:
+        self._end_episode()
         if self.episodes_to_run and len(self.results) >= self.episodes_to_run:
             return  # the run is over; keep the final state for the summary
         self.episode_seed += 1
         self.episodes += 1
         self._episode_success = False
+        self._outcome_sent = False
         self._time_offset += self.world.time  # /clock never jumps back
         self._success_time = None
         self.world.reset(self.episode_seed)
