@@ -9,13 +9,14 @@ tells it which graph runs. The converters are also checked on their own, on rclp
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 import sys
 import time
 
 import numpy as np
 import pytest
-from foxglove_client import FoxgloveClient
+from foxglove_client import FoxgloveClient, protobuf_decoder
 from geometry_msgs.msg import PoseStamped
 from human_video_policy_msgs.msg import ActionChunk, Hand, HandKeypoints
 from ros_helpers import PeriodicThread, RosProbe, node_command, start_process, wait_for
@@ -266,6 +267,19 @@ def test_conversions_on_their_own() -> None:
     assert (mixed.reliable, mixed.transient_local) == (False, False)
     assert choose_qos("geometry_msgs/msg/PoseStamped", [(True, True)]).transient_local is True
     assert choose_qos("std_msgs/msg/Bool", []) is None
+    # a lost keypoint (NaN) is left out of the overlay and its bone, null in the JSON
+    msg = keypoints_msg(1)
+    uv = list(msg.hands[0].keypoints_2d)
+    uv[40] = float("nan")  # keypoint 20 (pinky tip) u
+    msg.hands[0].keypoints_2d = uv
+    out = conversion_for("human_video_policy_msgs/msg/HandKeypoints").convert(msg)
+    schema = type(out["/annotations"]).get_schema()
+    decode = protobuf_decoder(schema.name, base64.b64encode(schema.data).decode())
+    bones, dots = decode(out["/annotations"].encode())["__proto__"].points
+    assert (len(bones.points), len(dots.points)) == (2 * 19, 20)
+    keypoints_2d = out[""]["hands"]["right"]["keypoints_2d"]
+    assert keypoints_2d["pinky_4"] == {"u": None, "v": None}
+    assert keypoints_2d["pinky_3"]["u"] == pytest.approx(uv[38])
 
 
 def test_bad_parameters_stop_the_node_with_exit_code_2() -> None:

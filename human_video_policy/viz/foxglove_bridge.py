@@ -21,6 +21,7 @@ from typing import Any
 
 import foxglove
 from foxglove import channels as fc
+from foxglove.websocket import ServerListener
 
 from human_video_policy.errors import ConfigError
 from human_video_policy.viz.foxglove_convert import (
@@ -64,8 +65,9 @@ class _Bridged:
         self.last: Any = None
 
 
-class _Listener:
-    """foxglove ServerListener: notes channels that a client newly subscribed to."""
+class _Listener(ServerListener):
+    """Notes the channels a client newly subscribed to (the other callbacks: the protocol's
+    defaults, which do nothing)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()

@@ -62,6 +62,8 @@ SENSOR_TYPES = frozenset({IMAGE, COMPRESSED_IMAGE, CAMERA_INFO, HAND_KEYPOINTS})
 DEFAULT_MAX_ARRAY = 256
 
 _OTHER_COLOUR = (0.9, 0.9, 0.9)
+_IDENTITY = fm.Quaternion(w=1.0)
+_KEYPOINT_SIZE = fm.Vector3(x=0.012, y=0.012, z=0.012)
 
 
 @dataclass(frozen=True)
@@ -280,32 +282,36 @@ def hand_keypoints(msg: Any) -> Converted:
     for i, hand in enumerate(msg.hands):
         label = _hand_label(hand, i)
         rgb = HAND_COLOURS.get(label, _OTHER_COLOUR)
+        colour = _color(rgb)
         uv = _floats(hand.keypoints_2d).reshape(NUM_KEYPOINTS, 2)
         xyz = _floats(hand.keypoints_3d).reshape(NUM_KEYPOINTS, 3)
-        conf = _floats(hand.keypoint_confidence)
+        ok2 = np.isfinite(uv).all(axis=1).tolist()
+        ok3 = np.isfinite(xyz).all(axis=1).tolist()
+        uv_list, xyz_list = uv.tolist(), xyz.tolist()
+        conf = _floats(hand.keypoint_confidence).tolist()
         summary["hands"][label] = {
             "handedness": str(hand.handedness),
             "confidence": _number(hand.confidence),
             "keypoints_2d": {
-                n: {"u": _number(u), "v": _number(v)}
-                for n, (u, v) in zip(KEYPOINT_NAMES, uv, strict=True)
+                n: {"u": u, "v": v} if ok else {"u": None, "v": None}
+                for n, (u, v), ok in zip(KEYPOINT_NAMES, uv_list, ok2, strict=True)
             },
             "keypoints_3d": {
-                n: {"x": _number(x), "y": _number(y), "z": _number(z)}
-                for n, (x, y, z) in zip(KEYPOINT_NAMES, xyz, strict=True)
+                n: {"x": x, "y": y, "z": z} if ok else {"x": None, "y": None, "z": None}
+                for n, (x, y, z), ok in zip(KEYPOINT_NAMES, xyz_list, ok3, strict=True)
             },
             "keypoint_confidence": {
                 n: _number(c) for n, c in zip(KEYPOINT_NAMES, conf, strict=False)
             },
         }
-        ok2 = np.isfinite(uv).all(axis=1)
-        bones2 = [p for a, b in _BONES if ok2[a] and ok2[b] for p in (uv[a], uv[b])]
+        # one Foxglove point per keypoint, shared by the dots and the bones (immutable objects)
+        p2 = [fm.Point2(x=u, y=v) for u, v in uv_list]
         points.append(
             fm.PointsAnnotation(
                 timestamp=stamp,
                 type=fm.PointsAnnotationType.LineList,
-                points=[fm.Point2(x=float(u), y=float(v)) for u, v in bones2],
-                outline_color=_color(rgb),
+                points=[p2[k] for a, b in _BONES if ok2[a] and ok2[b] for k in (a, b)],
+                outline_color=colour,
                 thickness=2.0,
             )
         )
@@ -313,9 +319,9 @@ def hand_keypoints(msg: Any) -> Converted:
             fm.PointsAnnotation(
                 timestamp=stamp,
                 type=fm.PointsAnnotationType.Points,
-                points=[fm.Point2(x=float(u), y=float(v)) for u, v in uv[ok2]],
-                outline_color=_color(rgb),
-                fill_color=_color(rgb),
+                points=[p for p, ok in zip(p2, ok2, strict=True) if ok],
+                outline_color=colour,
+                fill_color=colour,
                 thickness=5.0,
             )
         )
@@ -323,15 +329,14 @@ def hand_keypoints(msg: Any) -> Converted:
             texts.append(
                 fm.TextAnnotation(
                     timestamp=stamp,
-                    position=fm.Point2(x=float(uv[0, 0]), y=float(uv[0, 1]) + 14.0),
+                    position=fm.Point2(x=uv_list[0][0], y=uv_list[0][1] + 14.0),
                     text=f"{label} {float(hand.confidence):.2f}",
                     font_size=14.0,
-                    text_color=_color(rgb),
+                    text_color=colour,
                     background_color=_color((0.0, 0.0, 0.0), 0.6),
                 )
             )
-        ok3 = np.isfinite(xyz).all(axis=1)
-        bones3 = [p for a, b in _BONES if ok3[a] and ok3[b] for p in (xyz[a], xyz[b])]
+        p3 = [fm.Point3(x=x, y=y, z=z) for x, y, z in xyz_list]
         entities.append(
             fm.SceneEntity(
                 timestamp=stamp,
@@ -339,24 +344,20 @@ def hand_keypoints(msg: Any) -> Converted:
                 id=f"hand_{label}",
                 spheres=[
                     fm.SpherePrimitive(
-                        pose=fm.Pose(
-                            position=fm.Vector3(x=float(x), y=float(y), z=float(z)),
-                            orientation=fm.Quaternion(w=1.0),
-                        ),
-                        size=fm.Vector3(x=0.012, y=0.012, z=0.012),
-                        color=_color(rgb),
+                        pose=fm.Pose(position=fm.Vector3(x=x, y=y, z=z), orientation=_IDENTITY),
+                        size=_KEYPOINT_SIZE,
+                        color=colour,
                     )
-                    for x, y, z in xyz[ok3]
+                    for (x, y, z), ok in zip(xyz_list, ok3, strict=True)
+                    if ok
                 ],
                 lines=[
                     fm.LinePrimitive(
                         type=fm.LinePrimitiveLineType.LineList,
-                        pose=fm.Pose(orientation=fm.Quaternion(w=1.0)),
+                        pose=fm.Pose(orientation=_IDENTITY),
                         thickness=0.004,
-                        points=[
-                            fm.Point3(x=float(x), y=float(y), z=float(z)) for x, y, z in bones3
-                        ],
-                        color=_color(rgb),
+                        points=[p3[k] for a, b in _BONES if ok3[a] and ok3[b] for k in (a, b)],
+                        color=colour,
                     )
                 ],
             )
