@@ -213,6 +213,7 @@ def test_a_foxglove_client_receives_every_kind_of_topic_of_a_live_graph() -> Non
     assert extrinsic["__proto__"].pose.position.x == pytest.approx(0.25)
 
     # a type without a conversion arrives as JSON of its fields
+    assert channels["/episode/start"]["schemaName"] == "std_msgs/msg/UInt32"
     _, start = got["/episode/start"][-1]
     assert 1 <= start["data"] <= sent
     print(f"[foxglove] 3 messages on each of {len(topics)} channels in {elapsed:.2f} s")

@@ -466,9 +466,6 @@ HAND_KEYPOINTS_SCHEMA = _object(
         "hands": {"type": "object", "additionalProperties": {"type": "object"}},
     },
 )
-#: Generic JSON: an empty schema (Foxglove shows the fields it receives).
-GENERIC_SCHEMA: dict[str, Any] = {}
-
 CONVERSIONS: dict[str, Conversion] = {
     IMAGE: Conversion((Output("", fm.RawImage),), raw_image),
     COMPRESSED_IMAGE: Conversion((Output("", fm.CompressedImage),), compressed_image),
@@ -494,7 +491,8 @@ def conversion_for(ros_type: str, generic: bool = True, max_array: int = DEFAULT
     found = CONVERSIONS.get(normalize_type(ros_type))
     if found is not None or not generic:
         return found
-    return Conversion((Output("", GENERIC_SCHEMA),), lambda msg: {"": to_json(msg, max_array)})
+    schema = {"title": normalize_type(ros_type), "type": "object"}  # named after the ROS type
+    return Conversion((Output("", schema),), lambda msg: {"": to_json(msg, max_array)})
 
 
 def normalize_type(ros_type: str) -> str:
