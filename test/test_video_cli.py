@@ -3,6 +3,7 @@ with the outputs read back: episodes, a decodable MP4 and a PNG."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -192,6 +193,91 @@ def test_the_hvp_console_script_lists_the_command() -> None:
     assert done.returncode == 0
     for flag in ("--ray", "--workers", "--fx", "--max-frames", "--force"):
         assert flag in done.stdout
+
+
+def _run_with_terminal_stderr(argv: list[str], timeout: float = 120) -> tuple[str, str]:
+    """Run a command with stderr on a pseudo-terminal (as in a user's shell): (stdout, stderr)."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=slave, close_fds=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([master], [], [], timeout)
+        if not ready:
+            proc.kill()
+            raise AssertionError(f"{argv} printed nothing for {timeout} s")
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the child closed its end
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    out = proc.communicate(timeout=timeout)[0].decode()
+    assert proc.returncode == 0, (out, b"".join(chunks).decode(errors="replace"))
+    return out, b"".join(chunks).decode(errors="replace")
+
+
+MEDIAPIPE_NOISE = (
+    "GetPrototype",
+    "XNNPACK",
+    "absl::InitializeLog",
+    "inference_feedback_manager",
+    "landmark_projection_calculator",
+)
+
+
+def test_the_stderr_filter_drops_only_mediapipe_noise() -> None:
+    code = """
+import os, sys, time
+from human_video_policy.hands.native_logs import filtered_native_stderr
+with filtered_native_stderr():
+    os.write(2, b"AttributeError: 'MessageFactory' object has no attribute 'GetPrototype'\\n")
+    os.write(2, b"keep 1\\nINFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n")
+    os.write(2, b"W0000 00:00:1796588317.537711   13876 inference_feedback_manager.cc:114] F\\n")
+    sys.stderr.write("\\r 50%|bar|")
+    sys.stderr.flush()
+    time.sleep(0.3)  # a partial line that cannot be noise is passed on at once
+    os.write(2, b"\\rW1234 not a log line\\nI0000 00:00:1.5  77 other_calculator.cc:5] kept\\n")
+print("done", file=sys.stderr)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60, check=True)
+    assert done.stderr == (
+        b"keep 1\n\r 50%|bar|\rW1234 not a log line\n"
+        b"I0000 00:00:1.5  77 other_calculator.cc:5] kept\ndone\n"
+    ), done.stderr
+
+
+def test_process_shows_a_per_frame_bar_once_and_no_mediapipe_noise(processed, tmp_path) -> None:
+    _, clip, _, _ = processed
+    hvp = str(Path(sys.executable).parent / "hvp")
+    argv = [hvp, "video", "process", str(clip), "-o", str(tmp_path / "out"), "--max-frames", "30"]
+    out, err = _run_with_terminal_stderr(argv)
+    for noise in MEDIAPIPE_NOISE:  # before: all five, on every run
+        assert noise not in err, err
+    # The bar counts frames within the one video (before: "0/1" then "1/1" videos) ...
+    counts = [int(n) for n in re.findall(r"\b(\d+)/30 \[", err)]
+    assert counts and counts[-1] == 30, err
+    assert len({n for n in counts if 0 < n < 30}) >= 2, counts
+    assert counts == sorted(counts)
+    # ... and draws its final state once (before: twice, by the last update and by close()).
+    assert err.count("30/30") == 1, err
+    assert out.count("1 video(s) in") == 1 and out.count(": ok 1 episode(s), 30 frames") == 1
+    # Into a pipe (a log file, CI) the filter holds too, and the bar ends once.
+    done = subprocess.run(
+        [*argv, "--force"], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert not any(noise in done.stderr for noise in MEDIAPIPE_NOISE), done.stderr
+    assert done.stderr.count("30/30") == 1, done.stderr
 
 
 def test_depth_options_change_the_lifting_and_are_validated(processed, capsys) -> None:

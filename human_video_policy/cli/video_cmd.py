@@ -19,6 +19,7 @@ from human_video_policy.errors import InputError
 
 
 def _process(args: argparse.Namespace) -> int:
+    from human_video_policy.hands.native_logs import filtered_native_stderr
     from human_video_policy.pipeline.batch import BatchConfig, run_batch
     from human_video_policy.pipeline.video_episodes import VideoPipelineConfig
 
@@ -41,7 +42,8 @@ def _process(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=not args.quiet,
     )
-    report = run_batch(args.videos, config, batch)
+    with filtered_native_stderr():  # MediaPipe's start-up noise (hands/native_logs.py)
+        report = run_batch(args.videos, config, batch)
     for o in report.outcomes:
         parts = [f"[video] {o.video_id}: {o.status}"]
         if o.status != "failed":
@@ -75,9 +77,11 @@ def _episode_to_show(path: Path, max_frames: int) -> tuple[object, Path]:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from human_video_policy.hands.native_logs import filtered_native_stderr
     from human_video_policy.pipeline.render import RenderConfig, render_episode
 
-    episode, source = _episode_to_show(Path(args.input), args.max_frames)
+    with filtered_native_stderr():  # a video is tracked first: MediaPipe's start-up noise
+        episode, source = _episode_to_show(Path(args.input), args.max_frames)
     config = RenderConfig(
         max_frames=args.max_frames, horizon_frames=args.horizon, wrist_circle=args.circle
     )

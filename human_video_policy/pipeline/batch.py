@@ -59,7 +59,7 @@ class BatchConfig:
             ``"auto"``); None starts a local Ray instance with ``workers`` CPUs.
         workers: CPUs of the local Ray instance (1..256); must be 1 without ``use_ray``.
         ray_temp_dir: Ray's session folder for a local instance (None = Ray's default).
-        progress: show a tqdm progress bar on stderr.
+        progress: show a tqdm progress bar on stderr (frames of the videos to process).
     """
 
     out_dir: Path
@@ -229,18 +229,100 @@ class _Job:
     started: float = 0.0
 
 
+def announced_frames(path: Path, max_frames: int = 0) -> int:
+    """Frames the container announces (at most ``max_frames`` when > 0); 0 if unknown."""
+    import cv2
+
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # a bad file: said later
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        count = cap.get(cv2.CAP_PROP_FRAME_COUNT) if cap.isOpened() else 0.0
+    finally:
+        cap.release()
+        cv2.utils.logging.setLogLevel(level)
+    n = int(count) if count == count and count > 0 else 0  # NaN-safe
+    return min(n, max_frames) if max_frames and n else n
+
+
 class _Progress:
-    def __init__(self, total: int, enabled: bool) -> None:
+    """One tqdm bar over the frames of the videos to process: it advances per tracked frame
+    (per finished video on Ray, whose workers report nothing before they return), says which
+    video runs, and draws its final state once (when closed). On a terminal it redraws at most
+    10 times a second; into a file or pipe at most every 30 s."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._enabled = enabled
+        self._bar: Any = None
+        self._total = 0
+        self._expected: dict[str, int] = {}
+        self._counted: dict[str, int] = {}
+        self._videos = 0
+        self._finished = 0
+
+    def begin(self) -> None:
+        """Show the bar (after every video was added; nothing to process: no bar)."""
         from tqdm import tqdm
 
-        self._bar = tqdm(total=total, unit="video", disable=not enabled, dynamic_ncols=True)
+        from human_video_policy.hands.native_logs import original_stderr
+
+        stream = original_stderr()  # the terminal, also while MediaPipe's noise is filtered
+        tty = bool(getattr(stream, "isatty", lambda: False)())
+        self._bar = tqdm(
+            total=self._total,
+            unit="frame",
+            disable=not (self._enabled and self._videos),
+            dynamic_ncols=True,
+            mininterval=0.1 if tty else 30.0,
+            file=stream,
+        )
+
+    def add(self, video_id: str, frames: int) -> None:
+        """A video to process, announcing ``frames`` (0 = unknown)."""
+        self._expected[video_id] = frames
+        self._counted[video_id] = 0
+        self._videos += 1
+        self._total += frames
+
+    def start(self, video_id: str) -> None:
+        """An attempt at ``video_id`` starts (a retry counts its frames again)."""
+        counted = self._counted.get(video_id, 0)
+        if counted:
+            self._counted[video_id] = 0
+            self._bar.n -= counted
+        k = self._finished + 1
+        self._bar.set_postfix_str(f"video {k}/{self._videos} {video_id}", refresh=False)
+
+    def _advance(self, n: int) -> None:
+        if n <= 0:
+            return
+        if self._bar.n + n > self._bar.total:  # more frames than the container announced
+            self._bar.total = self._bar.n + n
+        if self._bar.n + n >= self._bar.total:
+            self._bar.n += n  # the final state is drawn once, by close()
+        else:
+            self._bar.update(n)
+
+    def frame(self, video_id: str) -> None:
+        self._counted[video_id] = self._counted.get(video_id, 0) + 1
+        self._advance(1)
 
     def done(self, outcome: VideoOutcome) -> None:
-        self._bar.set_postfix_str(f"{outcome.video_id}: {outcome.status}", refresh=False)
-        self._bar.update(1)
+        """A processed video: the bar jumps to its end (a video that failed or ended early
+        does not leave the bar short), the total is corrected to its real length."""
+        vid = outcome.video_id
+        if vid in self._expected:
+            counted, expected = self._counted.pop(vid), self._expected.pop(vid)
+            real = max(counted, outcome.frames)  # 0: failed before its first frame
+            self._bar.total += real - expected
+            self._finished += 1
+            self._advance(real - counted)
+        text = f"{self._finished}/{self._videos} videos, {vid}: {outcome.status}"
+        self._bar.set_postfix_str(text, refresh=False)
 
     def close(self) -> None:
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()
 
 
 def run_batch(
@@ -262,30 +344,30 @@ def run_batch(
     seen: dict[str, Path] = {}
     outcomes: list[VideoOutcome | None] = [None] * len(jobs)
     todo: list[_Job] = []
-    progress = _Progress(len(jobs), batch.progress)
+    progress = _Progress(batch.progress)
     try:
         for job in jobs:
             if job.video_id in seen:  # the same file twice in one batch
                 outcomes[job.index] = VideoOutcome(job.video_id, str(job.path), "skipped")
-                progress.done(outcomes[job.index])  # type: ignore[arg-type]
                 continue
             seen[job.video_id] = job.path
             _remove_stale_tmp(out, job.video_id)
             if not batch.force and is_finished(out / job.video_id, config_hash):
                 outcomes[job.index] = _skipped(out, job)
-                progress.done(outcomes[job.index])  # type: ignore[arg-type]
             else:
                 todo.append(job)
+                progress.add(job.video_id, announced_frames(job.path, cfg.max_frames))
 
         def finish(job: _Job, result: VideoResult | None, error: str | None) -> None:
             outcome = _store(out, job, result, error, cfg)
             outcomes[job.index] = outcome
             progress.done(outcome)
 
+        progress.begin()
         if todo and batch.use_ray:
             _run_ray(todo, cfg, batch, finish)
         elif todo:
-            _run_local(todo, cfg, batch, finish)
+            _run_local(todo, cfg, batch, finish, progress)
     finally:
         progress.close()
         write_index(out)
@@ -345,16 +427,24 @@ def _run_local(
     cfg: VideoPipelineConfig,
     batch: BatchConfig,
     finish: Callable[[_Job, VideoResult | None, str | None], None],
+    progress: _Progress | None = None,
 ) -> None:
     with VideoEpisodePipeline(cfg) as pipeline:
         for job in todo:
             job.started = time.perf_counter()
             error = None
             result = None
+
+            def on_frame(video_id: str = job.video_id) -> None:
+                if progress is not None:
+                    progress.frame(video_id)
+
             while job.attempts <= batch.max_retries:
                 job.attempts += 1
+                if progress is not None:
+                    progress.start(job.video_id)
                 try:
-                    result = pipeline.process(job.path, job.video_id)
+                    result = pipeline.process(job.path, job.video_id, on_frame=on_frame)
                     break
                 except Exception as exc:  # recorded, the batch goes on
                     error = _error_text(exc)

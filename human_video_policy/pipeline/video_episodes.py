@@ -27,7 +27,7 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -370,8 +370,15 @@ class VideoEpisodePipeline:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def process(self, path: str | Path, video_id: str | None = None) -> VideoResult:
-        """Process one video. Raises InputError (with the reason) when it cannot be decoded."""
+    def process(
+        self,
+        path: str | Path,
+        video_id: str | None = None,
+        on_frame: Callable[[], None] | None = None,
+    ) -> VideoResult:
+        """Process one video. Raises InputError (with the reason) when it cannot be decoded.
+
+        ``on_frame``: called after each frame is tracked (a progress bar)."""
         cfg = self.config
         path = Path(path)
         video_id = video_id or path.stem
@@ -389,7 +396,7 @@ class VideoEpisodePipeline:
             "config_hash": cfg.config_hash(),
             "config": asdict(cfg),
         }
-        detections, decoded = self.track(reader, timings)
+        detections, decoded = self.track(reader, timings, on_frame)
         n = len(decoded.indices)
         expected = reader.frame_count
         if cfg.max_frames and expected:
@@ -434,10 +441,14 @@ class VideoEpisodePipeline:
         return VideoResult(record, episodes)
 
     def track(
-        self, reader: VideoReader, timings: dict[str, float]
+        self,
+        reader: VideoReader,
+        timings: dict[str, float],
+        on_frame: Callable[[], None] | None = None,
     ) -> tuple[list[dict[str, HandDetection | None]], _Decoded]:
         """Stages 1-2: per frame the most confident detection of each hand (or None), and the
-        decoded frame indices / stamps; adds ``decode`` and ``track`` seconds to ``timings``."""
+        decoded frame indices / stamps; adds ``decode`` and ``track`` seconds to ``timings``;
+        calls ``on_frame()`` after each frame."""
         cfg = self.config
         decoded = _Decoded()
         frames: Iterator[np.ndarray] = _frames_for_tracking(reader, cfg, decoded)
@@ -456,6 +467,8 @@ class VideoEpisodePipeline:
                     per_hand[det.handedness] = _scale_detection(det, sx, sy)
             out.append(per_hand)
             track_s += time.perf_counter() - start
+            if on_frame is not None:
+                on_frame()
         timings["decode"] = decoded.seconds
         timings["track"] = track_s
         return out, decoded
