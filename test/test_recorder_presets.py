@@ -106,7 +106,7 @@ class _TeleopGraph(PeriodicThread):
 
 def _image(pixels: np.ndarray, encoding: str, stamp) -> Image:  # type: ignore[no-untyped-def]
     msg = Image()
-    msg.header.stamp = stamp
+    msg.header.stamp, msg.header.frame_id = stamp, "head_camera_optical_frame"
     msg.height, msg.width = pixels.shape[:2]
     msg.encoding = encoding
     msg.step = pixels.shape[1] * (pixels.itemsize * (pixels.shape[2] if pixels.ndim == 3 else 1))
@@ -166,6 +166,7 @@ def test_record_preset_gives_from_bags_what_it_needs_compressed_and_names_missin
     assert recorded == {compressed.get(t, t) for t in wanted}, log  # the operator camera: no
     assert images and all(m.format == "rgb8; jpeg compressed bgr8" for m in images)
     assert depths and all(m.format == "16UC1; png compressed " for m in depths)
+    assert {m.header.frame_id for m in images + depths} == {"head_camera_optical_frame"}
     for msg in depths:  # lossless: the depth that was sent, to the millimetre
         got = cv2.imdecode(np.frombuffer(bytes(msg.data), np.uint8), cv2.IMREAD_UNCHANGED)
         assert got.dtype == np.uint16 and np.array_equal(got, graph.sent_depth[_header_ns(msg)])
