@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dit-size", default="tiny")
     parser.add_argument("--dit-steps", type=int, default=8000)
+    parser.add_argument("--prediction", default="sample", help="epsilon or sample")
     parser.add_argument("--guidance", type=float, nargs="+", default=[1.0, 5.0])
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=3e-4)
@@ -154,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         action_target="delta",
         image_size=(demos.images.shape[1], demos.images.shape[2]),
         image_key=IMAGE_KEY,
+        prediction=args.prediction,
     )
     model, report = train_dit(demos, dit_cfg, args.dit_steps, args.batch_size, args.lr, args.seed)
     torch.save({"config": dit_cfg.to_dict(), "model": model.state_dict()}, work / "dit.pt")

@@ -279,3 +279,30 @@ def test_denoiser_graph_inputs_are_the_documented_ones(tmp_path: Path) -> None:
     assert set(spec.graphs["denoiser"].inputs) == set(DENOISER_INPUTS)
     assert spec.graphs["denoiser"].inputs["noisy_actions"] == ["batch", 8, 7]
     assert set(spec.graphs["encoder"].inputs) == {"image", "state"}
+
+
+def test_sample_prediction_trains_on_the_clean_chunk_and_exports_as_noise(tmp_path: Path) -> None:
+    """prediction='sample': the loss compares the network's output with the clean chunk; the
+    exported denoiser still returns the implied noise, so the runtime's DDIM loop is unchanged
+    and matches PyTorch."""
+    model = _model(prediction="sample")
+    batch = _batch()
+    batch["action.mask"][:, :, 1] = 0.0
+    before = _loss(model, batch)["loss"]
+    changed = dict(batch, action=batch["action"].clone())
+    changed["action"][:, :, 1] = 99.0
+    assert torch.equal(_loss(model, changed)["loss"], before)
+    _export(model, tmp_path / "p")
+    spec = read_spec(tmp_path / "p")
+    assert spec.parity["denoiser_step_max_abs_error"] <= 1e-4
+    assert spec.parity["chunk_max_abs_error"] <= 1e-3
+    # the implied noise is consistent: DDIM's x0 from it is the network's clean chunk
+    cond, state, _ = model.batch_condition(_batch(1))
+    x = torch.randn(1, 8, 7)
+    args = [torch.tensor([30.0]), cond, torch.ones(1), state, torch.ones(1), torch.ones(1, 8, 7)]
+    with torch.no_grad():
+        clean = model.network(x, *args)
+        eps = model.denoise(x, *args)
+    abar = float(model.alphas_cumprod[30])
+    recovered = (x - (1 - abar) ** 0.5 * eps) / abar**0.5
+    assert torch.allclose(recovered, clean, atol=1e-4)

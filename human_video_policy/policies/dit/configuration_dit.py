@@ -21,6 +21,7 @@ from human_video_policy.validation import (
 IMAGE_ENCODERS = ("cnn", "resnet18", "resnet34", "none")
 LANGUAGE_ENCODERS = ("none", "vocab", "hf")
 ACTION_TARGETS = ("absolute", "delta")
+PREDICTIONS = ("epsilon", "sample")
 
 # Named sizes: (width, depth, heads). "b" is DiT-B, VITRA's action head.
 SIZES: dict[str, tuple[int, int, int]] = {
@@ -91,6 +92,10 @@ class DiTConfig:
         fov_token: add VITRA's camera-FoV token (an MLP of the horizontal and vertical FoV).
         train_steps, noise_schedule, inference_steps, eta, clip_sample: the diffusion
             schedule (see diffusion_schedule.py).
+        prediction: what the network outputs: ``"epsilon"`` (the added noise, VITRA and DDPM) or
+            ``"sample"`` (the clean chunk, diffusers' ``prediction_type="sample"``; learns a
+            near-deterministic mapping much faster). Either way the exported denoiser graph
+            returns the noise, so the runtime's DDIM loop is the same.
         guidance_scale: classifier-free guidance at inference (VITRA: 5.0; 1.0 = none).
         condition_dropout: probability of dropping the condition in training (CFG; VITRA 0.1).
         state_dropout: probability of dropping the state token in training (VITRA 0.1).
@@ -123,6 +128,7 @@ class DiTConfig:
     inference_steps: int = 10
     eta: float = 0.0
     clip_sample: float = 0.0
+    prediction: str = "epsilon"
     guidance_scale: float = 5.0
     condition_dropout: float = 0.1
     state_dropout: float = 0.1
@@ -177,6 +183,7 @@ class DiTConfig:
                 "the policy has no condition: set image_encoder, language_encoder or fov_token"
             )
         self.schedule  # validates the diffusion fields  # noqa: B018
+        check_choice("prediction", self.prediction, PREDICTIONS)
         check_range("guidance_scale", self.guidance_scale, 0.0, 100.0)
         check_range("condition_dropout", self.condition_dropout, 0.0, 1.0)
         check_range("state_dropout", self.state_dropout, 0.0, 1.0)

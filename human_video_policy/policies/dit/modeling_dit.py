@@ -412,7 +412,28 @@ class DiTPolicy(nn.Module):
         state_keep: torch.Tensor,
         action_mask: torch.Tensor,
     ) -> torch.Tensor:
-        """One denoiser evaluation: predicted noise (B, T, A) for the noisy normalised chunk."""
+        """One denoiser evaluation: predicted noise (B, T, A) for the noisy normalised chunk
+        (a ``sample``-predicting network's clean chunk is turned into the noise it implies)."""
+        out = self.network(
+            noisy, timestep, condition, cond_keep, state_norm, state_keep, action_mask
+        )
+        if self.config.prediction == "epsilon":
+            return out
+        index = timestep.round().long().clamp(0, self.config.train_steps - 1)
+        abar = self.alphas_cumprod[index].float()[:, None, None]
+        return (noisy - abar.sqrt() * out) / (1.0 - abar).sqrt()
+
+    def network(
+        self,
+        noisy: torch.Tensor,
+        timestep: torch.Tensor,
+        condition: torch.Tensor,
+        cond_keep: torch.Tensor,
+        state_norm: torch.Tensor,
+        state_keep: torch.Tensor,
+        action_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """The transformer's raw output (noise or clean chunk, per ``config.prediction``)."""
         keep = cond_keep.float()[:, None, None]
         condition = keep * condition + (1.0 - keep) * self.null_condition[None]
         parts = [condition]
@@ -497,7 +518,8 @@ class DiTPolicy(nn.Module):
         return condition, state_norm, state
 
     def compute_loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """Masked, per-head weighted MSE between the true and the predicted noise."""
+        """Masked, per-head weighted MSE between the network's output and its target (the
+        noise, or the clean chunk with ``prediction="sample"``)."""
         cfg = self.config
         state, actions, mask = self._raw_inputs(batch)
         condition, state_norm, _ = self.batch_condition(batch)
@@ -509,12 +531,13 @@ class DiTPolicy(nn.Module):
         noisy = (abar.sqrt() * x0 + (1 - abar).sqrt() * noise) * mask
         cond_keep = (torch.rand(b, device=x0.device) >= cfg.condition_dropout).float()
         state_keep = (torch.rand(b, device=x0.device) >= cfg.state_dropout).float()
-        eps = self.denoise(noisy, t.float(), condition, cond_keep, state_norm, state_keep, mask)
+        out = self.network(noisy, t.float(), condition, cond_keep, state_norm, state_keep, mask)
+        target = noise if cfg.prediction == "epsilon" else x0
         losses: dict[str, torch.Tensor] = {}
         total = x0.new_zeros(())
         for g in cfg.head_groups:
             m = mask[..., g.start : g.stop]
-            err = (eps[..., g.start : g.stop] - noise[..., g.start : g.stop]) ** 2 * m
+            err = (out[..., g.start : g.stop] - target[..., g.start : g.stop]) ** 2 * m
             part = err.sum() / m.sum().clamp_min(1.0)
             losses[f"loss_{g.name}"] = part.detach()
             total = total + g.weight * part
