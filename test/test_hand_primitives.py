@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hand_fixtures import canonical_right_hand
+from hand_fixtures import bend_finger, canonical_right_hand
 
 from human_video_policy.errors import ConfigError, InputError
+from human_video_policy.hands.joint_angles import joint_angles_sequence
 from human_video_policy.hands.primitives import (
     Captioner,
     MotionLabelConfig,
     SegmentLabels,
     TemplateCaptioner,
+    depth_noise_from_pixels,
     gripper_positions,
     gripper_states,
+    hand_shapes,
     label_segments,
     move_primitives,
     pinch_distances,
+    position_noise,
 )
 
 FPS = 30.0
@@ -92,12 +96,15 @@ def test_gripper_position_and_caption() -> None:
     np.testing.assert_allclose(pinch_distances(seq), np.linspace(0.08, 0.01, 40))
     cfg = MotionLabelConfig(fps=FPS)
     [(labels, text)] = label_segments(seq, [(0, 40)], "right", cfg)
-    assert labels.dominant_move() == "forward"
+    assert labels.dominant_move() == "forward"  # 26 cm in depth, far above the noise
     assert labels.gripper_change() == "close"
-    assert text == "move the right hand forward and close it"
+    assert labels.finger_action() == ("pinch", "pinch:index")
+    assert text == "move the right hand forward and pinch with the right thumb and index finger"
     opening = seq[::-1]  # backward while opening
     [(_, text)] = label_segments(opening, [(0, 40)], "right", cfg)
-    assert text == "move the right hand backward and open it"
+    assert text == (
+        "move the right hand backward and release the pinch of the right thumb and index finger"
+    )
 
 
 def test_captioner_templates_and_protocol() -> None:
@@ -132,3 +139,160 @@ def test_config_and_input_validation() -> None:
         label_segments(_pinch_forward_sequence(), [(10, 5)], "right", MotionLabelConfig(fps=30))
     with pytest.raises(ConfigError, match="handedness"):
         label_segments(_pinch_forward_sequence(), [(0, 5)], "up", MotionLabelConfig(fps=30))
+
+
+# ---- hand shapes, finger actions and noise-gated moves (issue 14 item 9) --------------------
+
+
+def _hand_sequence(shapes: list[np.ndarray], frames_each: int = 10) -> np.ndarray:
+    """Hands held ``frames_each`` frames each, placed 0.6 m in front of the camera."""
+    seq = np.concatenate([np.repeat(h[None], frames_each, axis=0) for h in shapes])
+    return seq + np.array([0.0, 0.0, 0.6])
+
+
+def _curled(kp: np.ndarray, *fingers: str, angle: float = 1.0) -> np.ndarray:
+    """Each joint of ``fingers`` flexed by ``angle`` (flexion sum 3 x angle)."""
+    out = kp
+    for finger in fingers:
+        for joint in (2, 1, 0):  # distal first: each bend about the straight finger's axis
+            out = bend_finger(out, finger, joint, angle)
+    return out
+
+
+def _pinched(kp: np.ndarray, finger: str) -> np.ndarray:
+    """The thumb tip moved onto ``finger``'s tip (1 cm off), the rest of the hand unchanged."""
+    out = kp.copy()
+    tip = {"index": 8, "middle": 12, "ring": 16, "pinky": 20}[finger]
+    out[4] = out[tip] + np.array([0.0, 0.0, 0.01])
+    return out
+
+
+def test_hand_shapes_from_joint_angles_and_fingertip_distances() -> None:
+    cfg = MotionLabelConfig(fps=FPS)
+    hand = canonical_right_hand()
+    cases = {
+        "open": hand,
+        "fist": _curled(hand, "index", "middle", "ring", "pinky"),
+        "point": _curled(hand, "middle", "ring", "pinky"),
+        "curl:index": _curled(hand, "index"),
+        "curl:ring+pinky": _curled(hand, "ring", "pinky"),
+        "pinch:middle": _pinched(hand, "middle"),
+        "pinch:pinky": _pinched(hand, "pinky"),
+    }
+    for expected, kp in cases.items():
+        assert hand_shapes(_hand_sequence([kp], 3), "right", cfg) == [expected] * 3, expected
+    # Hysteresis: a finger bent past curl_above stays curled until it is below straight_below.
+    half = [_curled(hand, "index", angle=a) for a in (0.3, 0.75, 0.6, 0.45)]  # sums 0.9 .. 2.25
+    sums = [joint_angles_sequence(h[None], "right")[0, :3, 0].sum() for h in half]
+    np.testing.assert_allclose(sums, [0.9, 2.25, 1.8, 1.35], atol=1e-6)
+    assert hand_shapes(_hand_sequence(half, 1), "right", cfg) == [
+        "open", "curl:index", "curl:index", "open",
+    ]  # fmt: skip
+
+
+def test_finger_actions_and_their_captions() -> None:
+    cfg = MotionLabelConfig(fps=FPS)
+    hand = canonical_right_hand()
+    fist = _curled(hand, "index", "middle", "ring", "pinky")
+    seq = _hand_sequence([hand, fist, fist, hand, _pinched(hand, "ring"), hand], 10)
+    segments = [(0, 20), (20, 35), (35, 45), (45, 60)]
+    out = label_segments(seq, segments, "right", cfg)
+    assert [text for _, text in out] == [
+        "grasp with the right hand",
+        "release the grasp of the right hand",
+        "pinch with the right thumb and ring finger",
+        "release the pinch of the right thumb and ring finger",
+    ]
+    # a shape held for less than min_action_s (0.1 s = 3 frames) is no action
+    blink = _hand_sequence([hand, _pinched(hand, "index"), hand], 2)
+    [(labels, text)] = label_segments(blink, [(0, 6)], "right", cfg)
+    assert labels.finger_action() is None and text == "keep the right hand still"
+    point = label_segments(
+        _hand_sequence([hand, _curled(hand, "middle", "ring", "pinky")], 10),
+        [(0, 20)],
+        "right",
+        cfg,
+    )
+    assert point[0][1] == "point with the right index finger"
+    thumb = _hand_sequence([hand, _curled(hand, "ring", "pinky")], 10)
+    assert label_segments(thumb, [(0, 20)], "right", cfg)[0][1] == (
+        "curl the right ring and pinky fingers"
+    )
+
+
+def test_moves_count_only_above_the_measured_noise() -> None:
+    cfg = MotionLabelConfig(fps=FPS)
+    t = np.arange(30)[:, None] / FPS
+    forward = 0.05 * t * np.array([0.0, 0.0, 1.0])  # 5 cm/s in depth: 1.5 cm in the segment
+    depth_noise = np.array([0.001, 0.001, 0.03])  # RGB-only depth: 3 cm (dexret video)
+    assert set(move_primitives(forward, cfg)) == {"forward"}  # no noise given: no gate
+    assert set(move_primitives(forward, cfg, depth_noise)) == {"stop"}
+    sideways = forward[:, [2, 1, 0]]  # the same motion to the right: far above 1 mm
+    assert set(move_primitives(sideways, cfg, depth_noise)) == {"right"}
+    # The caption's move needs the segment's net displacement above the noise (and 1.5 cm):
+    hand = _hand_sequence([canonical_right_hand()], 30)
+    drift = hand + 0.1 * t[:, :, None] * np.array([1.0, 0.0, 0.0])  # 10 cm/s, 9.7 cm right
+    [(_, text)] = label_segments(drift, [(0, 30)], "right", cfg, noise=depth_noise)
+    assert text == "move the right hand right"
+    wobble = 0.012 * np.sin(2 * np.pi * t[:, :, None])  # up to 7.5 cm/s, back where it started
+    small = hand + wobble * np.array([1.0, 0.0, 0.0])
+    [(labels, text)] = label_segments(small, [(0, 30)], "right", cfg, noise=depth_noise)
+    assert labels.moves.count("stop") < 20 and text == "keep the right hand still"
+
+
+def test_noise_estimates() -> None:
+    rng = np.random.default_rng(0)
+    T = 300
+    t = np.arange(T) / FPS
+    smooth = np.stack([0.1 * np.sin(t), 0.05 * np.cos(0.5 * t), 0.6 + 0.02 * t], axis=1)
+    jitter = rng.normal(0.0, [0.001, 0.002, 0.0005], size=(T, 3))
+    est = position_noise(smooth + jitter, FPS)
+    np.testing.assert_allclose(est, [0.001, 0.002, 0.0005], rtol=0.3)  # HF residual ~ jitter
+    # Depth: the palm seen 4 % larger or smaller than the lifted hand projects means a frame
+    # whose image says the hand is 4 % nearer or farther: 0.04 x 0.6 m = 2.4 cm.
+    hand = _hand_sequence([canonical_right_hand()], T)
+    f, c = 900.0, np.array([640.0, 360.0])
+    px = f * hand[..., :2] / hand[..., 2:] + c
+    scale = 1 + rng.normal(0.0, 0.04, size=T)
+    wrist = px[:, :1]
+    seen = wrist + (px - wrist) * scale[:, None, None]
+    depth = depth_noise_from_pixels(hand, seen, f, f, c[0], c[1])
+    assert depth == pytest.approx(0.6 * 0.04, rel=0.2)
+    seen[:5] = np.nan  # gap-filled frames have no pixels: left out
+    assert depth_noise_from_pixels(hand, seen, f, f, c[0], c[1]) == pytest.approx(depth, rel=0.1)
+    assert depth_noise_from_pixels(hand[:5], seen[:5], f, f, c[0], c[1]) is None
+    with pytest.raises(InputError, match="keypoints_px"):
+        depth_noise_from_pixels(hand, seen[..., :1], f, f, c[0], c[1])
+
+
+@pytest.fixture(scope="module")
+def real_episode():  # type: ignore[no-untyped-def]
+    """The first 140 frames of the real dexret video through the pipeline: the hand stays put
+    while the thumb, then the index and middle fingers fold and unfold."""
+    from conftest import SHARED_DATA
+
+    from human_video_policy.pipeline.video_episodes import VideoPipelineConfig, process_video
+
+    video = SHARED_DATA / "human_video" / "dexret_hand" / "human_hand_video.mp4"
+    assert video.is_file(), f"shared test data missing: {video}"
+    (episode,) = process_video(video, VideoPipelineConfig(max_frames=140)).episodes
+    return episode
+
+
+def test_real_video_captions_say_what_the_fingers_do(real_episode) -> None:  # type: ignore[no-untyped-def]
+    a = real_episode.arrays
+    captions = [str(c) for c in a["captions"]]
+    # before: "move the right hand left / right / backward / backward" for these pieces
+    assert captions == [
+        "curl the right thumb",
+        "straighten the right thumb",
+        "curl the right index finger",
+        "curl the right middle finger",
+    ], captions
+    # The depth noise measured on the data is centimetres, the sideways noise a millimetre or
+    # less; no frame's wrist moves farther than the noise in depth, no segment either.
+    nx, ny, nz = real_episode.extra["motion_noise_m"]
+    assert nz > 0.02 and max(nx, ny) < 0.002
+    assert not {"forward", "backward"} & set(a["move_primitive"].tolist())
+    for s, e in a["segments"]:
+        assert abs(a["wrist_position"][e - 1, 2] - a["wrist_position"][s, 2]) < nz

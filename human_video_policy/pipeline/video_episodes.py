@@ -13,8 +13,9 @@ Stages, each timed (``video.json`` ``stage_seconds``):
 4. ``trajectory``: per hand, gaps filled / outliers repaired and the track cut into pieces.
 5. ``kinematics``: method A wrist 6D poses, 15 x 3 joint angles, 51-d VITRA actions.
 6. ``retarget``: XHand joints (12) and a WidowX gripper opening from the pinch.
-7. ``segment``: speed-minima segments of the wrist trajectory, RAD move / gripper primitives and
-   a template caption per segment.
+7. ``segment``: speed-minima segments of the wrist trajectory, RAD move / gripper primitives
+   (moves gated on the wrist's measured position noise, :func:`motion_noise`), hand shapes
+   and a template caption per segment (what the hand and its fingers do).
 
 Bad input raises :class:`~human_video_policy.errors.InputError` with the reason (the batch runner
 records it as a failed video); a video without a usable hand track gives status ``"empty"``.
@@ -38,7 +39,12 @@ import numpy as np
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.hands.joint_angles import hand_actions_51, joint_angles_sequence
 from human_video_policy.hands.keypoints import HANDEDNESS
-from human_video_policy.hands.primitives import MotionLabelConfig, label_segments
+from human_video_policy.hands.primitives import (
+    MotionLabelConfig,
+    depth_noise_from_pixels,
+    label_segments,
+    position_noise,
+)
 from human_video_policy.hands.segmentation import SegmentationConfig, segment_wrist_trajectory
 from human_video_policy.hands.tracker import (
     HandDetection,
@@ -88,7 +94,8 @@ class VideoPipelineConfig:
         queue_frames: frames buffered between the decode thread and the tracker (>= 1).
         segment_window_s / segment_sigma_s / min_segment_s: speed-minima segmentation
             (:class:`~human_video_policy.hands.segmentation.SegmentationConfig`), seconds.
-        stop_speed: below this gripper-point speed (m/s) a frame's move primitive is "stop".
+        stop_speed: below this wrist speed (m/s) a frame's move primitive is "stop" (so is a
+            move within the measured position noise: hands/primitives.py).
         close_below / open_above: pinch distances (m) of the gripper-state hysteresis.
     """
 
@@ -180,6 +187,7 @@ def _stage_defaults() -> dict[str, str]:
         "track_depth": repr(TrackDepthConfig()),
         "trajectory": repr(TrajectoryConfig()),
         "retarget": repr(retarget),
+        "labels": repr(MotionLabelConfig(fps=30.0)),  # captions: moves, hand shapes
     }
 
 
@@ -325,6 +333,31 @@ def clean_track(keypoints: np.ndarray, stamps_s: np.ndarray) -> list[Any]:
     from human_video_policy.hands.trajectory import TrajectoryConfig, process_track
 
     return list(process_track(keypoints, stamps_s, TrajectoryConfig()))
+
+
+def motion_noise(
+    keypoints_cam: np.ndarray,
+    keypoints_px: np.ndarray,
+    fps: float,
+    intrinsics: dict[str, float] | None,
+) -> np.ndarray:
+    """``(3,)`` position noise (m) of the wrist per camera axis, measured on the episode: the
+    high-frequency residual of the wrist trajectory, and for z at least the depth noise the
+    image implies for RGB-only lifting (``hands.primitives.depth_noise_from_pixels``). The
+    move primitives and captions count only motion above it."""
+    noise = position_noise(keypoints_cam[:, 0], fps)
+    if intrinsics:
+        depth = depth_noise_from_pixels(
+            keypoints_cam,
+            keypoints_px,
+            intrinsics["fx"],
+            intrinsics["fy"],
+            intrinsics["cx"],
+            intrinsics["cy"],
+        )
+        if depth is not None:
+            noise[2] = max(noise[2], depth)
+    return noise
 
 
 class _Retargeting:
@@ -515,7 +548,9 @@ class VideoEpisodePipeline:
                     "outlier": np.asarray(piece.outliers, dtype=bool),
                 }
                 arrays["keypoints_px"][arrays["filled"]] = np.nan
-                episodes.append(self._episode(video_id, hand, len(episodes), fps, arrays, timings))
+                episodes.append(
+                    self._episode(video_id, hand, len(episodes), fps, arrays, timings, intrinsics)
+                )
                 episodes[-1].intrinsics = intrinsics
                 episodes[-1].lift_method = method
         return episodes
@@ -528,6 +563,7 @@ class VideoEpisodePipeline:
         fps: float,
         arrays: dict[str, np.ndarray],
         timings: dict[str, float],
+        intrinsics: dict[str, float] | None = None,
     ) -> HandEpisode:
         cfg = self.config
         kp = arrays["keypoints_cam"]
@@ -564,17 +600,14 @@ class VideoEpisodePipeline:
             ),
         )
         bounds = [(s.start, s.end) for s in seg.segments]
-        labels = label_segments(
-            kp,
-            bounds,
-            hand,
-            MotionLabelConfig(
-                fps=fps,
-                stop_speed=cfg.stop_speed,
-                close_below=cfg.close_below,
-                open_above=cfg.open_above,
-            ),
+        label_config = MotionLabelConfig(
+            fps=fps,
+            stop_speed=cfg.stop_speed,
+            close_below=cfg.close_below,
+            open_above=cfg.open_above,
         )
+        noise = motion_noise(kp, arrays["keypoints_px"], fps, intrinsics)
+        labels = label_segments(kp, bounds, hand, label_config, noise=noise)
         moves = [m for lab, _ in labels for m in lab.moves]
         grip = [g for lab, _ in labels for g in lab.gripper]
         arrays.update(
@@ -603,6 +636,7 @@ class VideoEpisodePipeline:
                     "min_segment_s": cfg.min_segment_s,
                 },
                 "cut_points": [int(c) for c in seg.cut_points],
+                "motion_noise_m": [round(float(v), 6) for v in noise],
                 "retarget_config": "/".join(RETARGET_CONFIG),
                 "gripper_joint": "left_finger (WidowX 250s, m)",
             },
