@@ -13,8 +13,11 @@
   the MuJoCo sim (no ROS) in the same format.
 * ``info DATASET``: totals, features, cameras, tasks.
 * ``validate DATASET``: LeRobot v3 conformance + every episode checked; exit 1 when broken.
-* ``show DATASET -e N``: one episode's rows (a few) and where its video lives.
-* ``plot DATASET -e N -o out.png``: the episode's state and action curves.
+* ``show DATASET -e N [-o out.mp4]``: one episode's rows (a few) and where its video lives;
+  ``-o``: an H.264 MP4 of the camera above the action curves, in the panels of ``plot``.
+* ``plot DATASET -e N -o out.png``: the episode's state and action curves in panels (wrist,
+  fingers in anatomical order, arm / hand of a known robot) with units and legends, masked
+  dimensions and rows left out (data/episode_render.py).
 
 The format IS LeRobot v3 with extra columns, so no export/import step exists: a dataset
 folder can be given to LeRobot as it is.
@@ -225,7 +228,7 @@ def _show(args: argparse.Namespace) -> int:
         from human_video_policy.data.episode_render import render_episode_video
 
         out = render_episode_video(args.dataset, ep["episode_index"], args.output, args.camera)
-        print(f"wrote {out} (camera image above the action curves)")
+        print(f"wrote {out} (camera image above the action curves, H.264)")
     return 0
 
 
@@ -244,7 +247,7 @@ def _plot(args: argparse.Namespace) -> int:
     ep = _episode_arg(DatasetReader(args.dataset), args.episode)
     drawn = plot_episode_curves(args.dataset, ep, args.output)
     counts = ", ".join(f"{key} {sum(map(len, p))} dims" for key, p in drawn.items())
-    print(f"[dataset] wrote {args.output} ({counts}, masked dimensions left out)")
+    print(f"[dataset] wrote {args.output} ({counts}, masked dimensions and rows left out)")
     return 0
 
 
