@@ -7,6 +7,7 @@ is allowed, e.g. ``policy_rate_hz=-3.0 is invalid: must be > 0``.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -85,3 +86,27 @@ def check_float_list(name: str, value: Any, count: int) -> list[float]:
     if len(values) != count or not all(math.isfinite(v) for v in values):
         raise _fail(name, value, f"must be {count} finite numbers")
     return values
+
+
+_WXH = re.compile(r"\s*(\d+)\s*[xX]\s*(\d+)\s*")
+
+
+def image_size_arg(text: str) -> tuple[int, int]:
+    """The one parser of every ``--image-size``: ``WxH`` in pixels, width first as
+    realsense-ros, ffmpeg and v4l2 write it (``640x480``) -> ``(width, height)``.
+
+    Used as an argparse ``type`` (``hvp`` commands and module CLIs alike): anything else raises
+    ``argparse.ArgumentTypeError``, which argparse prints as ``argument --image-size: ...`` with
+    exit code 2.
+    """
+    import argparse
+
+    match = _WXH.fullmatch(str(text))
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not WxH: give width x height in pixels, e.g. 640x480"
+        )
+    width, height = int(match.group(1)), int(match.group(2))
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid: width and height must be >= 1")
+    return width, height

@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="",
         metavar="HOST[:PORT]",
         help="also check that this RealMan controller answers (the project's client and, if "
-        "installed, Realman's SDK); reads only, moves nothing",
+        "installed, Realman's SDK); reads only, moves nothing (default: not checked)",
     )
     parser.set_defaults(func=run)
 

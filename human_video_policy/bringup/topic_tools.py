@@ -75,9 +75,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     echo = commands.add_parser("echo", help="print messages of a topic")
     echo.add_argument("topic")
-    echo.add_argument("--count", type=int, default=None, metavar="N", help="stop after N messages")
     echo.add_argument(
-        "--duration", type=float, default=None, metavar="S", help="stop after S seconds"
+        "--count",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop after N messages (default: until Ctrl-C or --duration)",
+    )
+    echo.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop after S seconds (default: until Ctrl-C or --count)",
     )
     echo.add_argument(
         "--wait",
@@ -92,7 +102,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="OUT.png",
         help="write Image/CompressedImage messages as PNG instead of printing them (the next "
-        "message, or --count N numbered OUT_0001.png ...; depth scaled to 1..255)",
+        "message, or --count N numbered OUT_0001.png ...; depth scaled to 1..255) (default: "
+        "print them)",
     )
     echo.add_argument(
         "--raw-depth",
@@ -126,7 +137,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     pub.add_argument("-1", "--once", action="store_true", help="publish one message and exit")
     pub.add_argument(
-        "-t", "--times", type=int, default=None, metavar="N", help="publish N messages and exit"
+        "-t",
+        "--times",
+        type=int,
+        default=None,
+        metavar="N",
+        help="publish N messages and exit (default: at --rate until Ctrl-C)",
     )
     pub.add_argument(
         "--qos",

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 import numpy as np
 
@@ -49,7 +48,7 @@ def _from_bags(args: argparse.Namespace) -> int:
         "instruction": args.instruction,
         "embodiment": args.embodiment,
         "sync_tolerance_s": args.sync_tolerance,
-        "image_size": tuple(args.image_size) if args.image_size else None,
+        "image_size": _height_width(args.image_size),
     }
     overrides = {k: v for k, v in given.items() if v is not None}  # flags beat the preset
     if args.preset:
@@ -71,15 +70,9 @@ def _from_bags(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
-def _parse_size(text: str) -> tuple[int, int]:
-    """``WxH`` -> (height, width)."""
-    from human_video_policy.errors import ConfigError
-
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ConfigError(f"--image-size={text!r} is invalid: expected WxH, e.g. 320x240") from None
-    return h, w
+def _height_width(size: tuple[int, int] | None) -> tuple[int, int] | None:
+    """``--image-size`` (width, height, from cli.common.image_size) -> the configs' (H, W)."""
+    return None if size is None else (size[1], size[0])
 
 
 def _from_video(args: argparse.Namespace) -> int:
@@ -104,7 +97,7 @@ def _from_video(args: argparse.Namespace) -> int:
             f"{args.action_space} space is in the camera frame)"
         )
     cfg = HumanDatasetConfig(
-        image_size=_parse_size(args.image_size) if args.image_size else None,
+        image_size=_height_width(args.image_size),
         max_side=args.max_side,
         action_space=args.action_space,
         extrinsics=extrinsics,
@@ -125,7 +118,7 @@ def _from_video(args: argparse.Namespace) -> int:
 def _from_sim(args: argparse.Namespace) -> int:
     from human_video_policy.training.sim_episodes import record_sim_dataset
 
-    size = _parse_size(args.image_size)
+    size = _height_width(args.image_size)
     frames, success = record_sim_dataset(
         args.output,
         args.episodes,
@@ -153,7 +146,9 @@ def _info(args: argparse.Namespace) -> int:
     hvp = info.get("hvp", {})
     print(f"dataset   {reader.root}")
     print(f"format    LeRobot {info['codebase_version']}, hvp format {hvp.get('format_version')}")
-    print(f"robot     {info.get('robot_type')} (action space {hvp.get('action_space')})")
+    print(
+        f"robot     {_robot_line(info.get('robot_type'))} (action space {hvp.get('action_space')})"
+    )
     print(f"episodes  {reader.num_episodes}, frames {reader.num_frames} at {reader.fps:g} fps")
     print(f"tasks     {reader.tasks}")
     for key, f in info["features"].items():
@@ -161,6 +156,17 @@ def _info(args: argparse.Namespace) -> int:
         shown = "" if not names else f"  {names[:8]}{' ...' if len(names) > 8 else ''}"
         print(f"  {key:28s} {f['dtype']:8s} {f['shape']}{shown}")
     return 0
+
+
+def _robot_line(robot_type: str | None) -> str:
+    """``robot_type`` with the description of that robot in robots/spec.py when it is one."""
+    from human_video_policy.robots.spec import get_robot, robot_names
+
+    if robot_type in robot_names():
+        return f"{robot_type}: {get_robot(robot_type).description}"
+    if robot_type == "human_hand":
+        return "human_hand: human hand videos (hvp video process)"
+    return str(robot_type or "unknown")
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -252,6 +258,7 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from human_video_policy.cli.common import image_size, print_help
     from human_video_policy.policies.action_spaces import HUMAN_HAND_102, XHAND_WRIST_METHOD_A
 
     ds = subparsers.add_parser(
@@ -261,7 +268,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         dest="dataset_command",
         metavar="<from-bags|from-video|from-sim|info|validate|show|plot>",
     )
-    ds.set_defaults(func=lambda args: (ds.print_help(sys.stderr), 2)[1])
+    ds.set_defaults(func=lambda args: print_help(ds))
 
     p = sub.add_parser("from-bags", help="rosbag2 folders -> dataset (one episode per bag)")
     p.add_argument("bags", nargs="+", metavar="BAG", help="rosbag2 folders (MCAP or sqlite3)")
@@ -277,31 +284,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME|YAML",
         help="preset: config/datasets/NAME.yaml (one per graph: sim_widowx, sim_rm75, "
         "teleop_rm75_xhand, leader_widowx, leader_rm75; what 'hvp record --preset NAME' "
-        "records) or a YAML file; the flags below override it",
+        "records) or a YAML file; the flags below override it (default: none, each flag's "
+        "default)",
     )
-    p.add_argument("--rate", type=float, default=None, help="rows per second (default 10)")
+    p.add_argument(
+        "--rate", type=float, default=None, help="rows per second (default: the preset's, else 10)"
+    )
     p.add_argument(
         "--camera",
         action="append",
         default=None,
         metavar="TOPIC",
-        help="image topic (repeatable; default /camera/color/image_raw; 'none' for no camera)",
+        help="image topic (repeatable; 'none' for no camera; default: the preset's, else "
+        "/camera/color/image_raw)",
     )
-    p.add_argument("--state-topic", default=None, help="measured joints (/arm/joint_states)")
-    p.add_argument("--action-topic", default=None, help="commanded joints (/arm/joint_commands)")
+    p.add_argument(
+        "--state-topic",
+        default=None,
+        help="measured joints (default: the preset's, else /arm/joint_states)",
+    )
+    p.add_argument(
+        "--action-topic",
+        default=None,
+        help="commanded joints (default: the preset's, else /arm/joint_commands)",
+    )
     p.add_argument(
         "--extra-state-topic",
         action="append",
         default=None,
         metavar="TOPIC",
-        help="more measured joints appended to the state, e.g. /hand/joint_states (repeatable)",
+        help="more measured joints appended to the state, e.g. /hand/joint_states "
+        "(repeatable; default: the preset's, else none)",
     )
     p.add_argument(
         "--extra-action-topic",
         action="append",
         default=None,
         metavar="TOPIC",
-        help="more commanded joints appended to the action, e.g. /hand/joint_commands",
+        help="more commanded joints appended to the action, e.g. /hand/joint_commands "
+        "(repeatable; default: the preset's, else none)",
     )
     p.add_argument(
         "--instruction",
@@ -311,10 +332,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--embodiment",
         default=None,
-        help="widowx (default), xhand, human_hand, or '' to keep the bag's joint names",
+        help="widowx, xhand, rm75_xhand, human_hand, or '' to keep the bag's joint names "
+        "(default: the preset's, else widowx)",
     )
-    p.add_argument("--sync-tolerance", type=float, default=None, help="seconds (default 0.05)")
-    p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="resize images")
+    p.add_argument(
+        "--sync-tolerance",
+        type=float,
+        default=None,
+        help="largest image/state stamp offset from a row's time, s (default: the preset's, "
+        "else 0.05)",
+    )
+    p.add_argument(
+        "--image-size",
+        type=image_size,
+        default=None,
+        metavar="WxH",
+        help="store images centre-cropped and resized to WxH, even sides, e.g. 320x240 "
+        "(default: the preset's, else as recorded)",
+    )
     p.set_defaults(func=_from_bags_entry)
 
     p = sub.add_parser(
@@ -329,19 +364,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="new dataset folder")
     p.add_argument(
         "--image-size",
+        type=image_size,
+        default=None,
         metavar="WxH",
-        help="store frames centre-cropped and resized to WxH (even); default: source aspect",
+        help="store frames centre-cropped and resized to WxH, even sides, e.g. 320x240 "
+        "(default: the source aspect, longest side --max-side)",
     )
     p.add_argument(
-        "--max-side", type=int, default=320, help="longest side without --image-size (320)"
+        "--max-side", type=int, default=320, help="longest side (px) without --image-size"
     )
     p.add_argument(
         "--action-space",
         default=HUMAN_HAND_102,
         choices=(HUMAN_HAND_102, XHAND_WRIST_METHOD_A),
-        help="human_hand_102 (default: VITRA's two-hand camera-frame space) or "
-        "xhand_wrist_method_a (method A: 12 XHand joints + wrist 6D rotation + position in the "
-        "robot base frame, right hand only)",
+        help="human_hand_102 (VITRA's two-hand camera-frame space) or xhand_wrist_method_a "
+        "(method A: 12 XHand joints + wrist 6D rotation + position in the robot base frame, "
+        "right hand only)",
     )
     p.add_argument(
         "--extrinsic",
@@ -357,7 +395,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=int, required=True, help="rollouts (one episode each)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="new dataset folder")
     p.add_argument("--seed", type=int, default=0, help="first world seed")
-    p.add_argument("--image-size", default="128x128", metavar="WxH", help="render size")
+    p.add_argument(
+        "--image-size", type=image_size, default="128x128", metavar="WxH", help="render size"
+    )
     p.add_argument("--noise-std", type=float, default=0.05, help="DART noise (rad)")
     p.add_argument("--instruction", default="reach the red target", help="task text")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -377,16 +417,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "show", help="one episode's metadata and first rows; -o out.mp4: video with actions"
     )
     p.add_argument("dataset", metavar="DATASET")
-    p.add_argument("-e", "--episode", type=int, default=0)
-    p.add_argument("--rows", type=int, default=3)
-    p.add_argument("-o", "--output", default=None, help="write an MP4 with the actions overlaid")
+    p.add_argument("-e", "--episode", type=int, default=0, help="episode index")
+    p.add_argument("--rows", type=int, default=3, help="rows printed")
+    p.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        metavar="MP4",
+        help="also write an MP4 of the camera above the action curves (default: print only)",
+    )
     p.add_argument("--camera", default=None, help="video feature to show (default: the first)")
     p.set_defaults(func=_show)
 
     p = sub.add_parser("plot", help="one episode's state and action curves as a PNG")
     p.add_argument("dataset", metavar="DATASET")
-    p.add_argument("-e", "--episode", type=int, default=0)
-    p.add_argument("-o", "--output", required=True, metavar="PNG")
+    p.add_argument("-e", "--episode", type=int, default=0, help="episode index")
+    p.add_argument("-o", "--output", required=True, metavar="PNG", help="picture to write")
     p.set_defaults(func=_plot)
 
 

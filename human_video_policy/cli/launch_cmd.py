@@ -35,7 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "arguments", nargs="*", metavar="name:=value", help="launch argument overrides"
     )
     parser.add_argument(
-        "--duration", type=float, default=None, metavar="S", help="stop after S seconds"
+        "--duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop every node after S seconds (default: run until Ctrl-C or a required node ends)",
     )
     parser.add_argument(
         "--list",
@@ -48,9 +52,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def describe(graph: GraphSpec) -> str:
     lines = [f"graph {graph.name} ({graph.source})", f"  {graph.description}", "arguments:"]
     for argument in graph.arguments.values():
-        default = "(required)" if argument.default is None else repr(argument.default)
         value = graph.values.get(argument.name)
-        lines.append(f"  {argument.name} = {value!r}  default {default}: {argument.description}")
+        if argument.default is None:
+            shown = f"{value!r} (required)" if value is not None else "(required)"
+        elif value == argument.default:
+            shown = repr(value)  # the default, printed once
+        else:
+            shown = f"{value!r} (default {argument.default!r})"
+        lines.append(f"  {argument.name} = {shown}: {argument.description}")
     lines.append("nodes:")
     for node in graph.nodes:
         flag = " (required)" if node.required else ""
@@ -80,10 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m human_video_policy.cli.launch_cmd`` = ``hvp launch``."""
     import sys
 
+    from human_video_policy.cli.common import apply_help_format
     from human_video_policy.errors import HvpError
 
     parser = argparse.ArgumentParser(prog="hvp")
     register(parser.add_subparsers(dest="command"))
+    apply_help_format(parser)
     args = parser.parse_args(["launch", *(sys.argv[1:] if argv is None else argv)])
     try:
         return args.func(args)

@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from human_video_policy import __version__
+from human_video_policy.cli.common import apply_help_format, print_help
 from human_video_policy.errors import HvpError
 
 # module name under human_video_policy.cli, in --help order
@@ -43,15 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"human_video_policy.cli.{name}")
         module.register(subparsers)
-    return parser
+    return apply_help_format(parser)  # every option's help shows its default
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+        return print_help(parser)
     try:
         return int(args.func(args) or 0)
     except HvpError as exc:

@@ -50,9 +50,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "action", nargs="?", choices=["repair"], help="repair: rebuild metadata.yaml of BAG"
     )
     parser.add_argument("bag", nargs="?", help="with repair: an episode bag or a session folder")
-    parser.add_argument("-o", "--output", metavar="OUT", help="folder for the session folder")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="folder that gets the session folder (required to record; not with repair)",
+    )
     parser.add_argument("--session", default="", help="session folder name (default: start time)")
-    parser.add_argument("--storage", choices=["mcap", "sqlite3"], default=None)
+    parser.add_argument(
+        "--storage",
+        choices=["mcap", "sqlite3"],
+        default=None,
+        help="rosbag2 storage (default: --params-file's, mcap)",
+    )
     parser.add_argument(
         "--preset",
         metavar="NAME|YAML",
@@ -67,13 +77,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="topics to record (default: config/recorder.params.yaml's); with --preset, "
         "recorded besides the preset's",
     )
-    parser.add_argument("--instruction", default=None, help="task instruction stored in the bags")
+    parser.add_argument(
+        "--instruction",
+        default=None,
+        help="task instruction stored in the bags (default: none; /task/instruction messages)",
+    )
     images = parser.add_mutually_exclusive_group()
     images.add_argument(
         "--image-format",
         choices=["jpeg", "png"],
         default=None,
-        help="codec of compressed 8-bit images (default jpeg; depth is always lossless PNG)",
+        help="codec of compressed 8-bit images; depth is always lossless PNG (default: jpeg)",
     )
     images.add_argument(
         "--raw-images",
@@ -87,8 +101,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--use-sim-time", action="store_true", help="stamp with /clock time (default: off)"
     )
     limit = parser.add_mutually_exclusive_group()
-    limit.add_argument("--episodes", type=int, default=None, metavar="N", help="stop after N")
-    limit.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S s")
+    limit.add_argument(
+        "--episodes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop after N episodes (default: until Ctrl-C)",
+    )
+    limit.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop after S seconds (default: until Ctrl-C)",
+    )
     parser.add_argument(
         "--params-file",
         default=None,

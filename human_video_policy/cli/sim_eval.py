@@ -21,12 +21,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "with the learned ONNX policy and optionally the privileged scripted expert, and "
         "print success rate and mean time to success side by side.",
     )
-    parser.add_argument("--episodes", type=int, default=20, help="episodes (default 20)")
+    parser.add_argument("--episodes", type=int, default=20, help="episodes")
     parser.add_argument(
         "--seed",
         type=int,
         default=1_000_000,
-        help="first episode seed (default 1000000, held out from training)",
+        help="first episode seed, held out from training",
     )
     parser.add_argument(
         "--model",
@@ -37,7 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--expert", action="store_true", help="also evaluate the scripted expert")
     parser.add_argument("--no-model", action="store_true", help="skip the learned policy")
-    parser.add_argument("--json", default="", help="also write per-episode results here")
+    parser.add_argument(
+        "--json",
+        default="",
+        metavar="FILE",
+        help="also write per-episode results to this JSON file (default: none)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 

@@ -12,9 +12,9 @@ video's folder, the longest; a video is processed in memory first and its longes
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from human_video_policy.cli.common import print_help
 from human_video_policy.errors import InputError
 
 
@@ -95,7 +95,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "video", help="process human hand videos into episodes, or draw an episode"
     )
     sub = video.add_subparsers(dest="video_command", metavar="<process|show>")
-    video.set_defaults(func=lambda args: (video.print_help(sys.stderr), 2)[1])
+    video.set_defaults(func=lambda args: print_help(video))
 
     p = sub.add_parser(
         "process",
@@ -110,17 +110,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         const="",
         default=None,
         metavar="ADDRESS",
-        help="run on Ray: a cluster address, or none for a local instance with --workers CPUs",
+        help="run on Ray: a cluster address, or none for a local instance with --workers CPUs "
+        "(default: no Ray, one process)",
     )
     p.add_argument("--workers", type=int, default=1, help="CPUs of a local Ray instance")
-    p.add_argument("--fx", type=float, default=None, help="focal length in pixels (full size)")
+    p.add_argument(
+        "--fx",
+        type=float,
+        default=None,
+        help="focal length in pixels (full size) (default: from --hfov)",
+    )
     p.add_argument(
         "--hfov", type=float, default=60.0, help="assumed horizontal FOV (deg) without --fx"
     )
     p.add_argument("--max-frames", type=int, default=0, help="only the first N frames (0 = all)")
     p.add_argument("--force", action="store_true", help="redo videos that are already done")
     p.add_argument("--max-retries", type=int, default=1, help="retries of a failing video")
-    p.add_argument("--model-complexity", type=int, default=1, choices=(0, 1))
+    p.add_argument(
+        "--model-complexity",
+        type=int,
+        default=1,
+        choices=(0, 1),
+        help="MediaPipe hand model: 0 = lite (faster), 1 = full",
+    )
     p.add_argument(
         "--track-max-side", type=int, default=0, help="downscale for tracking (px, 0 = no)"
     )

@@ -71,7 +71,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            "(default: all)")  # fmt: skip
         out = p.add_mutually_exclusive_group()
         out.add_argument("--save", metavar="FILE.rrd", default=None,
-                         help="write a Rerun recording instead of opening a viewer")  # fmt: skip
+                         help="write a Rerun recording instead of opening a viewer "
+                         "(default: open the viewer)")  # fmt: skip
         out.add_argument("--serve", action="store_true",
                          help="serve Rerun's web viewer on 127.0.0.1 (a browser)")  # fmt: skip
         p.add_argument("--web-port", type=int, default=DEFAULT_WEB_PORT, help="--serve: HTTP port")

@@ -97,6 +97,9 @@ class BagConversionConfig:
             message), or ``"unspecified task"`` with a warning when it carries none.
         embodiment: id from :mod:`human_video_policy.data.embodiment`; its joint names pick and
             order the columns (from whichever topic has each joint). ``""``: ``joint_names``.
+        robot_type: LeRobot's ``robot_type`` in meta/info.json: a robot of
+            ``robots/spec.py`` (``hvp dataset info`` then describes it) or any id of your own.
+            ``""``: the embodiment's id (``widowx``, ``rm75_xhand``...), else ``unknown``.
         joint_names: with no embodiment, the joints (and their order) of both the action and the
             state columns, e.g. the robot's ``RM75_XHAND_JOINTS``; each comes from whichever
             topic has it. Empty: every joint of the first message of each topic, topics in the
@@ -123,6 +126,7 @@ class BagConversionConfig:
     extra_action_topics: tuple[str, ...] = ()
     instruction: str = ""
     embodiment: str = "widowx"
+    robot_type: str = ""
     joint_names: tuple[str, ...] = ()
     sync_tolerance_s: float = 0.05
     action_max_age_s: float = 0.5
@@ -179,6 +183,13 @@ class BagConversionConfig:
                 f"embodiment={self.embodiment!r} is invalid: must be '' or one of "
                 f"{sorted(EMBODIMENTS)}"
             )
+        if not isinstance(self.robot_type, str) or (
+            self.robot_type and not self.robot_type.isidentifier()
+        ):
+            raise ConfigError(
+                f"robot_type={self.robot_type!r} is invalid: a robot id such as 'rm75' (robots/"
+                "spec.py), or '' for the embodiment's"
+            )
         if self.joint_names and self.embodiment:
             raise ConfigError(
                 f"joint_names={list(self.joint_names)} with embodiment={self.embodiment!r} is "
@@ -202,6 +213,11 @@ class BagConversionConfig:
                 raise ConfigError(
                     f"image_size={self.image_size!r} is invalid: even height and width >= 2"
                 )
+
+    @property
+    def robot(self) -> str:
+        """The dataset's ``robot_type``: ``robot_type``, else the embodiment, else unknown."""
+        return self.robot_type or self.embodiment or "unknown"
 
     @property
     def feature_keys(self) -> tuple[str, ...]:
@@ -769,7 +785,7 @@ def _read_bag_episode(path: Path, cfg: BagConversionConfig) -> BagEpisode:
             if h % 2 or w % 2:
                 raise InputError(
                     f"{topic}: images are {w}x{h}; h264/yuv420p needs even sides: pass "
-                    "image_size (--image-size H W)"
+                    "image_size (--image-size WxH)"
                 )
             images[keys[topic]] = out
 
@@ -815,7 +831,7 @@ def episode_spec(
     spec = EMBODIMENTS.get(cfg.embodiment)
     return DatasetSpec(
         fps=cfg.rate_hz,
-        robot_type=cfg.embodiment or "unknown",
+        robot_type=cfg.robot,
         features=tuple(feats),
         embodiment=cfg.embodiment or "unknown",
         action_space=spec.action_space if spec else JOINT_POSITION,

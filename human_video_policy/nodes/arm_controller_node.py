@@ -279,7 +279,7 @@ class JointControllerNode(HvpNode):
         self.controller.start()
 
         self._state_pub = self.create_publisher(JointState, f"{namespace}/joint_states", RELIABLE)
-        self.create_subscription(
+        commands = self.create_subscription(
             JointState, f"{namespace}/joint_commands", self._on_command, RELIABLE
         )
         self.estop = EstopInput(self, self._on_estop)
@@ -294,7 +294,7 @@ class JointControllerNode(HvpNode):
         self.enable_diagnostics(hardware_id=driver.name)
         self.get_logger().info(
             f"{robot} controller on {driver.name}: {self.control_rate_hz:g} Hz, topics "
-            f"{namespace}/joint_states and {namespace}/joint_commands"
+            f"{self._state_pub.topic_name} and {commands.topic_name}"
         )
 
     # -- callbacks (spin thread) -----------------------------------------------------------

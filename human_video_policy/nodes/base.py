@@ -209,6 +209,22 @@ class HvpNode(Node):
         """A timer on the steady clock (keeps firing when /clock stops, e.g. for reports)."""
         return self.create_timer(period_s, callback, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
+    # -- topics ------------------------------------------------------------------------------
+    def topic(self, name: str) -> str:
+        """``name`` as this node resolves it (its namespace applied, ``-r from:=to`` remaps
+        too): the name to log, so a remapped topic is named as the graph sees it."""
+        return self.resolve_topic_name(name)
+
+    def topics_summary(self) -> str:
+        """``subscribes A, B; publishes C`` by the resolved (remapped) names of the node's own
+        subscriptions and publishers; /rosout, /parameter_events and /diagnostics left out."""
+        common = {"/rosout", "/parameter_events", "/diagnostics"}
+        subs = sorted({s.topic_name for s in self.subscriptions} - common)
+        pubs = sorted({p.topic_name for p in self.publishers} - common)
+        return (
+            f"subscribes {', '.join(subs) or 'nothing'}; publishes {', '.join(pubs) or 'nothing'}"
+        )
+
     # -- diagnostics -----------------------------------------------------------------------
     def enable_diagnostics(self, period_s: float = 1.0, hardware_id: str = "") -> None:
         """Publish :meth:`diagnostics_report` on /diagnostics every ``period_s`` (steady clock)."""
@@ -299,6 +315,7 @@ def run_node(
         except HvpError as exc:
             print(f"{name}: error: {exc}", file=sys.stderr, flush=True)
             return EXIT_FAILURE
+        node.get_logger().info(f"topics: {node.topics_summary()}")  # remapped names
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
 

@@ -197,7 +197,9 @@ class CameraNode(HvpNode):
         self.get_logger().info(
             f"camera ready: {kind} {getattr(self.source, 'device_name', '')} "
             f"{getattr(self.source, 'serial_no', '')} {intr0.width}x{intr0.height}, "
-            f"depth {'on' if self._depth_pub else 'off'}, topics {prefix}/..."
+            f"depth {'on' if self._depth_pub else 'off'}, topics {self._color_pub.topic_name}, "
+            f"{self._color_info_pub.topic_name}"
+            + (f", {self._aligned_pub.topic_name}, ..." if self._aligned_pub else "")
         )
 
     def _serial_param(self) -> str:

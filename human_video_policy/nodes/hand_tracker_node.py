@@ -213,9 +213,9 @@ class HandTrackerNode(HvpNode):
         self._last_error = ""
         self.enable_diagnostics()
         self.get_logger().info(
-            f"hand tracker ({backend}) on {IMAGE_TOPIC}"
-            + (f" + {DEPTH_TOPIC}" if self.use_depth else "")
-            + f" -> {KEYPOINTS_TOPIC}"
+            f"hand tracker ({backend}) on {self.topic(IMAGE_TOPIC)}"
+            + (f" + {self.topic(DEPTH_TOPIC)}" if self.use_depth else "")
+            + f" -> {self.topic(KEYPOINTS_TOPIC)}"
         )
 
     # -- inputs (spin thread) --------------------------------------------------------------

@@ -190,7 +190,7 @@ class LeaderFollowerNode(HvpNode):
             f"leader ({leader_driver}) -> {robot} follower {list(arm_joints)}, gripper "
             f"{self.gripper_output}, align {config.align}"
             + (
-                f", deadman /teleop/enable ({self.deadman_timeout_s:g} s)"
+                f", deadman {self.topic('/teleop/enable')} ({self.deadman_timeout_s:g} s)"
                 if self.require_deadman
                 else ", NO deadman"
             )

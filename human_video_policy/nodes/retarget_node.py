@@ -96,14 +96,17 @@ class RetargetNode(HvpNode):
         except (OSError, HvpError) as exc:
             raise ConfigError(f"retarget: cannot set up {self.mode} retargeting: {exc}") from exc
         self._pub = self.create_publisher(JointState, topic, RELIABLE)
-        self.create_subscription(HandKeypoints, "/hand/keypoints", self._on_keypoints, SENSOR_DATA)
+        keypoints = self.create_subscription(
+            HandKeypoints, "/hand/keypoints", self._on_keypoints, SENSOR_DATA
+        )
         self.skipped: Counter[str] = Counter()
         self.commands = 0
         self._rate = RateMeter()
         self._solve_ms: list[float] = []
         self.enable_diagnostics()
         self.get_logger().info(
-            f"retargeting the {self.handedness} hand to {self.mode} on {topic} "
+            f"retargeting the {self.handedness} hand from {keypoints.topic_name} to "
+            f"{self.mode} on {self._pub.topic_name} "
             f"({len(self.joint_names)} joints)"
         )
 

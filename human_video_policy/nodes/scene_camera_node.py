@@ -270,7 +270,8 @@ class SceneCameraNode(HvpNode):
         self.enable_diagnostics()
         self.get_logger().info(
             f"scene camera {mjcf_camera!r} {width}x{height} at {self.rate_hz:g} Hz on "
-            f"{prefix}/..., from /arm/joint_states and /hand/joint_states"
+            f"{self._color_pub.topic_name}, ..., from {self.topic(self.arm.topic)} and "
+            f"{self.topic(self.hand.topic)}"
         )
 
     # -- callbacks (spin thread) -----------------------------------------------------------

@@ -170,7 +170,8 @@ class WristTeleopNode(HvpNode):
         self.enable_diagnostics()
         self.get_logger().info(
             f"wrist teleop of the {self.handedness} hand -> {EE_FRAME} targets in "
-            f"{self.base_frame!r}; deadman /teleop/enable, held {self.deadman_timeout_s:g} s "
+            f"{self.base_frame!r}; deadman {self.topic('/teleop/enable')}, held "
+            f"{self.deadman_timeout_s:g} s "
             "per message"
         )
 

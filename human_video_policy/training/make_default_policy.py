@@ -290,16 +290,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = DefaultPolicyConfig()
     parser.add_argument("--seed", type=int, default=d.seed, help="master seed (0..9)")
     parser.add_argument("--out", default=d.out, help="output .onnx (report: same name .json)")
-    parser.add_argument("--demo-episodes", type=int, default=d.demo_episodes)
-    parser.add_argument("--noise-std", type=float, default=d.noise_std)
-    parser.add_argument("--epochs", type=int, default=d.epochs)
-    parser.add_argument("--dagger-rounds", type=int, default=d.dagger_rounds)
-    parser.add_argument("--dagger-episodes", type=int, default=d.dagger_episodes)
-    parser.add_argument("--finetune-epochs", type=int, default=d.finetune_epochs)
-    parser.add_argument("--eval-episodes", type=int, default=d.eval_episodes)
-    parser.add_argument("--eval-seed", type=int, default=d.eval_seed)
-    parser.add_argument("--threads", type=int, default=d.threads)
-    parser.add_argument("--work-dir", default="", help="keep demos and checkpoint here")
+    parser.add_argument(
+        "--demo-episodes",
+        type=int,
+        default=d.demo_episodes,
+        help="noisy-expert demonstration episodes",
+    )
+    parser.add_argument(
+        "--noise-std", type=float, default=d.noise_std, help="DART noise of the demos (rad)"
+    )
+    parser.add_argument("--epochs", type=int, default=d.epochs, help="epochs of the first training")
+    parser.add_argument(
+        "--dagger-rounds", type=int, default=d.dagger_rounds, help="DAgger rounds after it"
+    )
+    parser.add_argument(
+        "--dagger-episodes",
+        type=int,
+        default=d.dagger_episodes,
+        help="policy-driven episodes per DAgger round",
+    )
+    parser.add_argument(
+        "--finetune-epochs",
+        type=int,
+        default=d.finetune_epochs,
+        help="epochs on the aggregated data after each DAgger round",
+    )
+    parser.add_argument(
+        "--eval-episodes",
+        type=int,
+        default=d.eval_episodes,
+        help="held-out evaluation episodes (expert and learned each)",
+    )
+    parser.add_argument("--eval-seed", type=int, default=d.eval_seed, help="first evaluation seed")
+    parser.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads")
+    parser.add_argument(
+        "--work-dir",
+        default="",
+        help="keep demos and checkpoint here (default: a temporary folder, removed)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 

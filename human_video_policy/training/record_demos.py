@@ -35,7 +35,7 @@ from human_video_policy.sim.evaluate import (
 )
 from human_video_policy.sim.reach_expert import ReachExpert
 from human_video_policy.sim.widowx_world import WidowXWorld, WidowXWorldConfig
-from human_video_policy.validation import check_int_range, check_non_negative
+from human_video_policy.validation import check_int_range, check_non_negative, image_size_arg
 
 
 def default_world_config() -> WidowXWorldConfig:
@@ -260,7 +260,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--image-size", type=int, default=64, help="stored image side (px)")
+    parser.add_argument(
+        "--image-size",
+        type=image_size_arg,
+        default="64x64",
+        metavar="WxH",
+        help="stored image size (default: 64x64)",
+    )
     parser.add_argument("--noise-std", type=float, default=0.05, help="DART noise (rad)")
     parser.add_argument("--out", required=True, help="output .npz")
     args = parser.parse_args(argv)
@@ -268,8 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         config = RecordConfig(
             episodes=args.episodes,
             seed=args.seed,
-            image_height=args.image_size,
-            image_width=args.image_size,
+            image_height=args.image_size[1],
+            image_width=args.image_size[0],
             noise_std=args.noise_std,
         )
     except ConfigError as exc:
