@@ -44,7 +44,7 @@ def resource_path(*parts: str) -> Path:
 
 
 # The policy `hvp launch sim_widowx`, `hvp sim-eval` and `hvp doctor` use when none is given.
-DEFAULT_POLICY = ("assets", "policies", "widowx_reach.onnx")
+DEFAULT_POLICY = ("assets", "policies", "widowx_reach_dit")
 # The behaviour-cloning baseline, kept selectable (model_path:=... / --model ...).
 BASELINE_POLICY = ("assets", "policies", "widowx_reach.onnx")
 

@@ -1,4 +1,5 @@
-"""The default policy works with cameras of another aspect ratio than its square training renders.
+"""The default policy (and the MLP baseline) work with cameras of another aspect ratio than
+their square training renders.
 
 Landscape cameras (MuJoCo fovy is vertical, so a 4:3 render shows the square view plus side
 bands): prepare_rgb centre-crops to the model aspect instead of stretching; with stretching, a 4:3
@@ -14,9 +15,12 @@ from human_video_policy.sim.evaluate import EvaluationConfig, evaluate, exported
 from human_video_policy.sim.widowx_world import WidowXWorldConfig
 
 
+@pytest.mark.parametrize("policy", ["widowx_reach_dit", "widowx_reach.onnx"])
 @pytest.mark.parametrize(("width", "height"), [(160, 120), (320, 240)])
-def test_default_policy_reaches_with_non_square_cameras(width: int, height: int) -> None:
-    model = str(resource_path("assets", "policies", "widowx_reach.onnx"))
+def test_default_policy_reaches_with_non_square_cameras(
+    policy: str, width: int, height: int
+) -> None:
+    model = str(resource_path("assets", "policies", policy))
     config = EvaluationConfig(
         episodes=4,
         seed=3000,

@@ -137,15 +137,26 @@ def test_default_policy_config_is_validated():
         ReachTaskConfig(max_episode_s=-1.0)
 
 
-def test_committed_default_policy_reaches_targets(tmp_path, capsys):
-    """The shipped ONNX model, through `hvp sim-eval`, on 3 held-out seeds: >= 2 successes."""
-    from human_video_policy.cli import sim_eval
-
+def test_committed_baseline_policy_reports_its_training(tmp_path):
+    """The shipped MLP baseline carries a training report of >= 20 held-out episodes."""
     model = resource_path("assets", "policies", "widowx_reach.onnx")
     assert model.stat().st_size < 5e6
     report = json.loads(model.with_suffix(".json").read_text())
     assert report["evaluation"]["learned"]["episodes"] >= 20
     assert report["evaluation"]["learned"]["success_rate"] >= 0.8
+
+
+def test_committed_default_policy_reaches_targets(tmp_path, capsys):
+    """The shipped default (the DiT), through `hvp sim-eval` without --model, on 3 held-out
+    seeds: >= 2 successes; its files are small and its spec records how it was made."""
+    from human_video_policy.cli import sim_eval
+    from human_video_policy.policies.model_spec import read_spec
+
+    model = resource_path("assets", "policies", "widowx_reach_dit")
+    assert sum(p.stat().st_size for p in model.iterdir()) < 5e6
+    spec = read_spec(model)
+    assert spec.policy_type == "dit" and spec.training["step"] >= 1000
+    assert spec.parity["chunk_max_abs_error"] <= 1e-3
     parser = argparse.ArgumentParser()
     sim_eval.register(parser.add_subparsers())
     out = tmp_path / "eval.json"
@@ -156,4 +167,4 @@ def test_committed_default_policy_reaches_targets(tmp_path, capsys):
     rows = json.loads(out.read_text())
     (learned,) = rows.values()
     assert sum(r["success"] for r in learned["results"]) >= 2, learned
-    assert "learned (widowx_reach.onnx)" in capsys.readouterr().out
+    assert "learned (widowx_reach_dit)" in capsys.readouterr().out

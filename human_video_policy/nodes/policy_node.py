@@ -1,7 +1,7 @@
 """Policy inference at a fixed rate: newest camera image + joint state -> ActionChunk.
 
-Loads an exported ONNX policy (``model_path``; default the committed
-``assets/policies/widowx_reach.onnx``) with :class:`runtime.onnx_policy.OnnxPolicy`. A timer on
+Loads an exported policy (``model_path``: a ``hvp export`` directory or a .onnx file; default
+the committed DiT ``assets/policies/widowx_reach_dit``) with :func:`runtime.load_policy`. A timer on
 the node clock (sim time under use_sim_time) runs at ``rate_hz``; each tick takes the newest
 image and joint state, runs the model, and publishes /policy/action_chunk with
 ``observation_stamp`` = the image's header stamp.
