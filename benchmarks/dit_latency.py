@@ -1,8 +1,7 @@
 """Latency of one DiT action chunk (encoder + 10 DDIM steps with CFG as a batch of 2) on CPU:
 ONNX Runtime (the deployed path, numpy loop) against PyTorch eager of the same weights.
 
-    .venv/bin/python benchmarks/dit_latency.py --policy assets/policies/widowx_reach_dit \\
-        --checkpoint /tmp/reach_work/run/dit.pt
+    .venv/bin/python benchmarks/dit_latency.py --checkpoint runs/dit_reach --fused
     .venv/bin/python benchmarks/dit_latency.py --size b --horizon 17   # DiT-B, random weights
 
 With ``--checkpoint`` the model is rebuilt from it and exported to a temporary directory, so
@@ -41,10 +40,11 @@ def _stats(times_ms: list[float]) -> dict[str, float]:
 
 
 def _model(args: argparse.Namespace) -> DiTPolicy:
-    if args.checkpoint:
-        blob = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-        model = DiTPolicy(DiTConfig.from_dict(blob["config"]))
-        model.load_state_dict(blob["model"])
+    if args.checkpoint:  # an `hvp train` run folder or checkpoint (its EMA weights)
+        from human_video_policy.export.from_checkpoint import find_checkpoint
+        from human_video_policy.training.trainer import load_trained_model
+
+        model, _ = load_trained_model(find_checkpoint(args.checkpoint))
         return model.eval()
     torch.manual_seed(0)
     config = DiTConfig(size=args.size, horizon=args.horizon, action_target="delta")
@@ -57,7 +57,7 @@ def _model(args: argparse.Namespace) -> DiTPolicy:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", default="", help="DiT checkpoint (.pt with config+model)")
+    parser.add_argument("--checkpoint", default="", help="hvp train run folder or checkpoint")
     parser.add_argument("--size", default="small", help="named DiT size without --checkpoint")
     parser.add_argument("--horizon", type=int, default=16)
     parser.add_argument("--iterations", type=int, default=200)
