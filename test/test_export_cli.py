@@ -109,3 +109,48 @@ def test_the_bc_mlp_baseline_trains_and_exports_through_the_same_commands(
         10,
         7,
     )
+
+
+def test_fine_tuning_starts_from_the_pretrained_weights_and_refits_the_statistics(
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """train.init_from (VITRA A.3): the pretrained EMA weights, statistics recomputed on the new
+    (robot) data; a run whose policy config differs is refused naming the fields."""
+    import torch
+
+    from human_video_policy.training.trainer import load_checkpoint, load_trained_model
+
+    shifted = _demos(tmp_path / "robot.npz")
+    data = Demos.load(shifted)
+    Demos(data.images, data.states + 0.5, data.actions + 0.5, data.episodes).save(shifted)
+    args = [
+        "train",
+        str(ROOT / "config" / "train" / "dit_reach.yaml"),
+        f"data.sources[0].path={shifted}",
+        "data.image_size=[32,32]",
+        "data.batch_size=8",
+        "data.normalization_samples=32",
+        "policy.config.image_size=[32,32]",
+        "optim.lr=1e-12",
+        "optim.warmup_steps=0",
+        "train.steps=1",
+        "train.ema_decay=0",
+        "train.progress=false",
+        f"train.init_from={trained_run}",
+    ]
+    assert hvp_main([*args, f"train.output_dir={tmp_path / 'ft'}"]) == 0
+    pretrained = load_checkpoint(trained_run / "checkpoints" / "last.pt")["ema"]
+    tuned, _ = load_trained_model(tmp_path / "ft" / "checkpoints" / "last.pt")
+    state = tuned.state_dict()
+    for name, value in pretrained.items():
+        if name.startswith(("state_", "action_")):  # statistics: refit on the new data
+            continue
+        assert torch.allclose(state[name], value, atol=1e-6), name
+    assert not torch.allclose(state["state_mean"], pretrained["state_mean"])
+    # the new data's states are shifted by +0.5 (sampled statistics: within 0.2)
+    assert np.abs(pretrained["state_mean"].numpy()).max() < 0.2
+    assert np.abs(state["state_mean"].numpy() - 0.5).max() < 0.2
+    capsys.readouterr()
+    wider = [*args, "policy.config.condition_tokens=2", f"train.output_dir={tmp_path / 'x'}"]
+    assert hvp_main(wider) == 2
+    assert "condition_tokens" in capsys.readouterr().err

@@ -241,6 +241,11 @@ class TrainSection:
             full weights either way; its optimizer state resumes only with the same strategy.
         find_unused_parameters: DDP's flag, for models whose loss leaves some parameters
             without gradient on some steps.
+        init_from: fine-tune: start from the weights of this pretrained run (a run folder or
+            checkpoint; its EMA weights when it kept them) instead of a fresh initialisation.
+            The policy config must be the pretrained one; the state/action statistics are
+            recomputed on this run's data (VITRA A.3: refit on the robot data), and the
+            optimizer, schedule and step start afresh. Empty: train from scratch.
     """
 
     steps: int = 1000
@@ -257,6 +262,7 @@ class TrainSection:
     progress: bool = True
     strategy: str = "ddp"
     find_unused_parameters: bool = False
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         check_int_range("steps", self.steps, 1)

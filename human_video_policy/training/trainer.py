@@ -890,6 +890,8 @@ class Trainer:
         self._saved_step = int(blob["step"]) if blob is not None else None
         history: list[dict[str, float]] = []
         window: dict[str, float] = {}
+        if blob is None and tcfg.init_from:
+            self._load_pretrained(model, policy_config)
         if blob is None:
             n_fit = dcfg.normalization_samples
             if n_fit > 0 and callable(getattr(model, "fit_normalization", None)):
@@ -1122,6 +1124,31 @@ class Trainer:
         )
         for b in loader:
             yield to_device(b, device)
+
+    def _load_pretrained(self, model: nn.Module, policy_config: dict[str, Any]) -> None:
+        """``train.init_from``: the pretrained run's weights (EMA when kept); the caller then
+        refits the normalisation on this run's data."""
+        from human_video_policy.export.from_checkpoint import find_checkpoint
+
+        cfg = self.config
+        path = find_checkpoint(cfg.train.init_from)
+        pretrained = load_checkpoint(path)
+        if (
+            pretrained["policy_type"] != cfg.policy.type
+            or pretrained["policy_config"] != policy_config
+        ):
+            diff = sorted(
+                k
+                for k in set(policy_config) | set(pretrained["policy_config"])
+                if policy_config.get(k) != pretrained["policy_config"].get(k)
+            )
+            raise ConfigError(
+                f"train.init_from={cfg.train.init_from!r}: {path} holds policy "
+                f"{pretrained['policy_type']!r} with a different config (fields {diff}) than "
+                f"policy {cfg.policy.type!r} of this run"
+            )
+        weights = pretrained["ema"] if pretrained["ema"] is not None else pretrained["model"]
+        model.load_state_dict(weights)
 
     def _wrap(self, model: nn.Module, ctx: DistContext, device: torch.device) -> nn.Module:
         """The loss module, under DDP or FSDP when several processes run.
