@@ -17,6 +17,8 @@ EXAMPLE_VIDEO = ROOT / "assets" / "examples" / "human_hand_video.mp4"
 
 # options whose value is a file or folder the command writes
 OUTPUT_OPTIONS = {"-o", "--out", "--output", "--save", "--save-image", ">"}
+# a config override naming the folder a command writes (hvp train ... train.output_dir=runs/x)
+OUTPUT_OVERRIDE = re.compile(r"[\w.\[\]]*output_dir=(.+)")
 # made by an earlier step every example starts from (README "Quick start")
 MADE_BY_SETUP = (".venv/",)
 FILE_SUFFIX = re.compile(
@@ -58,6 +60,10 @@ def missing_paths(markdown: str, root: Path = ROOT) -> list[str]:
         outputs: list[str] = []
         for tokens in commands(block):
             for i, token in enumerate(tokens):
+                written = OUTPUT_OVERRIDE.fullmatch(token)  # hvp train ... train.output_dir=X
+                if written:
+                    outputs.append(written.group(1).rstrip("/"))
+                    continue
                 if i > 0 and tokens[i - 1] in OUTPUT_OPTIONS:
                     outputs.append(token.rstrip("/"))
                     continue
