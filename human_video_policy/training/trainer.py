@@ -580,40 +580,34 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _atomic_replace(path: Path, write: Callable[[Path], None], sync: bool = True) -> None:
+    """Write ``path`` through a temporary file renamed over it: a crash leaves the old file or
+    the new one, never half of one (``sync``: flushed to disk, file and folder)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        if sync:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if sync:
+        _fsync_dir(path.parent)
+
+
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """torch.save to a temporary file in the same folder, fsync, then os.replace: a crash
     leaves the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    _atomic_replace(path, lambda tmp: torch.save(obj, tmp))
 
 
 def atomic_copy(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
-    try:
-        shutil.copyfile(src, tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(dst.parent)
+    _atomic_replace(dst, lambda tmp: shutil.copyfile(src, tmp))
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    _atomic_replace(path, lambda tmp: tmp.write_text(text), sync=False)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from human_video_policy.errors import InputError
+from human_video_policy.policies.bc_mlp.modeling_bc_mlp import SpatialSoftmax
 from human_video_policy.policies.diffusion_schedule import guided_eps
 from human_video_policy.policies.dit.configuration_dit import DiTConfig
 from human_video_policy.policies.instruction_vocab import tokenize
@@ -112,22 +113,6 @@ class DiTBlock(nn.Module):
         shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(c).chunk(6, dim=-1)
         x = x + gate1[:, None] * self.attn(modulate(self.norm1(x), shift1, scale1), mask)
         return x + gate2[:, None] * self.mlp(modulate(self.norm2(x), shift2, scale2))
-
-
-class SpatialSoftmax(nn.Module):
-    """(B, K, h, w) maps -> (B, 2K) expected (x, y) in [-1, 1]: where things are."""
-
-    def __init__(self, height: int, width: int) -> None:
-        super().__init__()
-        ys, xs = torch.meshgrid(
-            torch.linspace(-1.0, 1.0, height), torch.linspace(-1.0, 1.0, width), indexing="ij"
-        )
-        self.register_buffer("grid", torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1))
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        b, k, h, w = features.shape
-        weights = torch.softmax(features.reshape(b, k, h * w), dim=-1)
-        return torch.matmul(weights, self.grid).reshape(b, 2 * k)
 
 
 class BasicBlock(nn.Module):
