@@ -288,3 +288,17 @@ def test_serve_shows_the_episode_in_a_browser_on_localhost_only(dataset: Path) -
         output = process.output()
         process.close()
     assert code == 0, output
+    # the viewer server went with it (a leaked `rerun --serve-web` kept a core busy)
+    gone = wait_for(lambda: not _serving_on(grpc), 10, poll=0.2)
+    assert gone, "the Rerun server outlived hvp view"
+
+
+def _serving_on(grpc_port: int) -> bool:
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--serve-web" in args and str(grpc_port).encode() in args:
+            return True
+    return False

@@ -165,11 +165,31 @@ def _finish(args: argparse.Namespace, rec: Any, path: Path | None, summary: Any,
     return _serve(path, args.web_port, args.grpc_port)
 
 
+def _rerun_binary() -> str:
+    """Rerun's viewer binary itself (not the ``rerun`` Python wrapper, whose child outlived a
+    stopped wrapper and kept serving)."""
+    try:
+        import rerun_cli
+
+        binary = Path(rerun_cli.__file__).with_name("rerun")
+        if binary.is_file():
+            return str(binary)
+    except ImportError:
+        pass
+    wrapper = Path(sys.executable).with_name("rerun")
+    return str(wrapper) if wrapper.exists() else "rerun"
+
+
 def _serve(path: Path, web_port: int, grpc_port: int) -> int:
-    """The Rerun web viewer on 127.0.0.1 showing ``path``, until Ctrl-C."""
-    rerun_cli = Path(sys.executable).with_name("rerun")
+    """The Rerun web viewer on 127.0.0.1 showing ``path``, until Ctrl-C or SIGTERM. The viewer
+    runs in a process group of its own that is stopped as a whole, and dies with this process
+    even when it is SIGKILLed (parent-death signal)."""
+    import signal
+
+    from human_video_policy.parent_death import die_with_parent
+
     command = [
-        str(rerun_cli) if rerun_cli.exists() else "rerun",
+        _rerun_binary(),
         "--serve-web",
         "--bind", "127.0.0.1",
         "--web-viewer-port", str(web_port),
@@ -177,18 +197,38 @@ def _serve(path: Path, web_port: int, grpc_port: int) -> int:
         str(path),
     ]  # fmt: skip
     print(f"[view] serving on http://127.0.0.1:{web_port} (Ctrl-C to stop)", flush=True)
-    process = subprocess.Popen(command)
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    process = subprocess.Popen(command, start_new_session=True, preexec_fn=die_with_parent())
     try:
         return process.wait()
     except KeyboardInterrupt:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
         return 0
     finally:
+        signal.signal(signal.SIGTERM, previous)
+        _stop_group(process)
         path.unlink(missing_ok=True)
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM the viewer's process group, SIGKILL what is left after 5 s."""
+    import signal
+
+    for sig, wait_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait_s)
+            os.killpg(process.pid, 0)  # anything else left in the group?
+        except subprocess.TimeoutExpired:
+            continue
+        except ProcessLookupError:
+            return
 
 
 def run_dataset(args: argparse.Namespace) -> int:
