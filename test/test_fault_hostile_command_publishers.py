@@ -118,10 +118,11 @@ def _check_states(states, names: tuple[str, ...], limits) -> tuple[float, float]
     assert np.all(np.isfinite(q))
     beyond = np.maximum(q - limits.upper, limits.lower - q).max()
     stamps = np.array([m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in items])
-    # speed over 10 ticks (0.1 s): a state is stamped when published, not when read, so
-    # tick-to-tick differences carry the publishing jitter
-    dt = stamps[10:] - stamps[:-10]
-    speed = np.abs(q[10:] - q[:-10]) / dt[:, None]
+    # speed over 20 ticks (0.2 s): a state is stamped when published, not when read, so short
+    # windows carry the publishing jitter (over 10 ticks one late stamp read as 0.64-0.90 of the
+    # limit in three runs of the same test; the layer bounds commands at 0.5)
+    dt = stamps[20:] - stamps[:-20]
+    speed = np.abs(q[20:] - q[:-20]) / dt[:, None]
     return float(beyond), float((speed / limits.max_velocity).max())
 
 
