@@ -46,9 +46,14 @@ def _processes_in_our_ros_domain() -> dict[int, str]:
 
 @pytest.fixture(autouse=True, scope="module")
 def no_node_outlives_its_test_module():
-    """Fail the module that leaves a node process running in this test process's ROS domain
+    """Run each module that uses ROS in a ROS domain of its own (ros_helpers.use_fresh_domain:
+    a participant SIGKILLed by one module cannot leave a shared-memory port that blocks the next
+    module's participants); fail the module that leaves a node process running in its domain
     (and kill it): such a node answers the next module's graph (seen: a leftover retarget node
     duplicated every hand command of a later round-trip test)."""
+    ros_helpers = sys.modules.get("ros_helpers")
+    if ros_helpers is not None:
+        ros_helpers.use_fresh_domain()
     yield
     deadline = time.monotonic() + 10.0
     leftovers = _processes_in_our_ros_domain()
@@ -59,3 +64,31 @@ def no_node_outlives_its_test_module():
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
     assert not leftovers, f"node processes outlived the test module (killed): {leftovers}"
+
+
+# A test stuck inside C code that holds the GIL (seen once in CI: the whole suite froze in the
+# sim-graph test until CI's 90-minute limit, with no pytest-timeout report) never lets
+# pytest-timeout's SIGALRM handler run. faulthandler's watchdog is a C thread that needs no GIL:
+# this long after the test's own timeout it prints every thread's stack and ends the run, so a
+# hang costs minutes and says where it is.
+HARD_TIMEOUT_MARGIN_S = 90.0  # seconds past the test's timeout
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    import faulthandler
+
+    from _pytest.faulthandler import fault_handler_stderr_fd_key
+
+    marker = item.get_closest_marker("timeout")
+    timeout = marker.args[0] if marker and marker.args else item.config.getoption("timeout")
+    stderr_fd = item.config.stash.get(fault_handler_stderr_fd_key, None)
+    if timeout and stderr_fd is not None:
+        os.write(stderr_fd, b"")  # the fd is valid (raises here, not in the watchdog)
+        faulthandler.dump_traceback_later(
+            float(timeout) + HARD_TIMEOUT_MARGIN_S, exit=True, file=stderr_fd
+        )
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()

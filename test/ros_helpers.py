@@ -4,7 +4,10 @@ Importing this module isolates the test process: it reserves a ROS_DOMAIN_ID no 
 process on this machine holds (a file lock per id, released when the process ends), and sets
 ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and the fast-discovery Fast DDS profile. Child processes
 started from the test inherit all three, so a test and the graph it launches meet, and two test
-processes never see each other.
+processes never see each other. conftest moves each test module to a domain this process has not
+used before (:func:`use_fresh_domain`): Fast DDS names its shared-memory ports after the domain,
+and a participant killed with SIGKILL (several tests do that on purpose) can leave a port whose
+lock is never released, on which a later participant of the same domain blocks in C++ for good.
 
     from ros_helpers import RosProbe, node_command, start_process, stop_process
 
@@ -35,12 +38,17 @@ _LOCK_DIR = Path(tempfile.gettempdir()) / "hvp_ros_domain_locks"
 _DOMAIN_RANGE = range(1, 102)  # 0 is everyone's default; > 101 collides with ephemeral ports
 
 
-def _reserve_domain_id() -> tuple[int, Any]:
+_used_domains: set[int] = set()
+
+
+def _reserve_domain_id(start: int) -> tuple[int, Any]:
+    """Lock the first id from ``start`` on (cyclically) that no test process holds, preferring
+    ids this process has not used yet."""
     _LOCK_DIR.mkdir(parents=True, exist_ok=True)
-    start = os.getpid() % len(_DOMAIN_RANGE)
-    for offset in range(len(_DOMAIN_RANGE)):
-        domain = _DOMAIN_RANGE[(start + offset) % len(_DOMAIN_RANGE)]
-        handle = open(_LOCK_DIR / f"{domain}.lock", "w")  # noqa: SIM115 - held for the process
+    order = [_DOMAIN_RANGE[(start + k) % len(_DOMAIN_RANGE)] for k in range(len(_DOMAIN_RANGE))]
+    order.sort(key=lambda domain: domain in _used_domains)  # stable: unused ones first
+    for domain in order:
+        handle = open(_LOCK_DIR / f"{domain}.lock", "w")  # noqa: SIM115 - held while in use
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -48,12 +56,27 @@ def _reserve_domain_id() -> tuple[int, Any]:
             continue
         handle.write(str(os.getpid()))
         handle.flush()
+        _used_domains.add(domain)
         return domain, handle
     raise RuntimeError(f"every ROS_DOMAIN_ID in {_DOMAIN_RANGE} is held by a test process")
 
 
-DOMAIN_ID, _DOMAIN_LOCK = _reserve_domain_id()
+DOMAIN_ID, _DOMAIN_LOCK = _reserve_domain_id(os.getpid() % len(_DOMAIN_RANGE))
 os.environ["ROS_DOMAIN_ID"] = str(DOMAIN_ID)
+
+
+def use_fresh_domain() -> int:
+    """Move this process (and the children it starts from now on) to another ROS_DOMAIN_ID,
+    one it has not used before while any is free; release the old one. Call it between test
+    modules, with no node of the old domain alive. Returns the new id."""
+    global DOMAIN_ID, _DOMAIN_LOCK
+    domain, handle = _reserve_domain_id(DOMAIN_ID)
+    _DOMAIN_LOCK.close()
+    DOMAIN_ID, _DOMAIN_LOCK = domain, handle
+    os.environ["ROS_DOMAIN_ID"] = str(domain)
+    return domain
+
+
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ["FASTRTPS_DEFAULT_PROFILES_FILE"] = str(
     PROJECT_ROOT / "config" / "fastdds_localhost.xml"
