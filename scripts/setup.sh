@@ -50,7 +50,7 @@ req_stamp="$(stamp_of requirements/*.txt)"
 if [ "$(cat "$VENV/.hvp-requirements" 2>/dev/null)" != "$req_stamp" ]; then
   log "installing Python dependencies (ROS 2 Jazzy wheels, MuJoCo, ONNX Runtime, pinocchio, torch CPU)"
   "$PY" -m pip install -q --upgrade pip
-  "$PY" -m pip install -q -r requirements/ros-jazzy.txt -r requirements/core.txt
+  "$PY" -m pip install -q -r requirements/ros-jazzy.txt -r requirements/core.txt -r requirements/colcon.txt
   # MediaPipe without its declared deps (jax, protobuf<5, ...): see requirements/no-deps.txt.
   "$PY" -m pip install -q --no-deps -r requirements/no-deps.txt
   echo "$req_stamp" > "$VENV/.hvp-requirements"
