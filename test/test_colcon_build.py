@@ -195,3 +195,34 @@ def test_the_sim_graph_runs_from_the_install_space(workspace) -> None:
     # The policy node loaded the default model from the install space's share/.
     assert str(share / "assets" / "policies" / "widowx_reach_dit") in log, log
     print(f"end-effector distance to target: {first:.3f} m -> {closest():.3f} m")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "python", "message"),
+    [
+        ([], sys.executable, "not inside <workspace>/src/: pass --workspace DIR"),
+        (["--workspace"], sys.executable, "--workspace needs a directory"),
+        (["--workspace", "WS"], "/bin/false", "cannot import rclpy"),
+    ],
+    ids=["no-workspace", "workspace-without-dir", "python-without-rclpy"],
+)
+def test_the_build_helper_refuses_what_it_cannot_build(
+    tmp_path: Path, arguments: list[str], python: str, message: str
+) -> None:
+    """A clone outside <ws>/src without --workspace, or an interpreter without ROS: a clear
+    error and exit code 2, nothing built."""
+    clone = tmp_path / "clone"  # not inside a src/ folder
+    (clone / "scripts").mkdir(parents=True)
+    shutil.copy2(PROJECT_ROOT / "scripts" / "colcon_build.sh", clone / "scripts")
+    arguments = [str(tmp_path / "ws") if a == "WS" else a for a in arguments]
+    result = subprocess.run(
+        ["bash", str(clone / "scripts" / "colcon_build.sh"), *arguments],
+        env={**os.environ, "PYTHON": python},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr, result.stderr
+    assert not (tmp_path / "ws" / "build").exists()
