@@ -18,6 +18,7 @@ from human_video_policy.errors import HvpError
 COMMAND_MODULES = (
     "launch_cmd",
     "sim_eval",
+    "bench_cmd",
     "doctor",
     "topic",
     "service_cmd",
