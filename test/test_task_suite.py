@@ -1,0 +1,176 @@
+"""The benchmark task suite: registry, levels and seeds, composed scenes, latching stage scores,
+and for every WidowX task: the scripted expert succeeds >= 95 % over 100 seeds while a frozen
+and a random policy (almost) never do, so the detectors are not trivially true."""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+import pytest
+
+from human_video_policy.errors import ConfigError
+from human_video_policy.sim.scene import scene_robot
+from human_video_policy.sim.task_episode import FrozenPolicy, RandomPolicy, run_task_episode
+from human_video_policy.sim.task_world import TaskWorld, TaskWorldConfig
+from human_video_policy.sim.tasks import (
+    EVALUATION_SEED_BASE,
+    Level,
+    Task,
+    check_training_seed,
+    evaluation_seeds,
+    make_task,
+    register,
+    task_class,
+    task_names,
+)
+from human_video_policy.sim.tasks.base import StageTracker
+from human_video_policy.sim.widowx_world import WidowXWorld
+
+WIDOWX_TASKS = task_names(robot="widowx")
+
+
+@pytest.fixture(scope="module")
+def worlds():
+    made: dict[str, TaskWorld] = {}
+
+    def get(task: str) -> TaskWorld:
+        if task not in made:
+            made[task] = TaskWorld(TaskWorldConfig(task=task, image_width=64, image_height=64))
+        return made[task]
+
+    yield get
+    for world in made.values():
+        world.close()
+
+
+# -- registry, levels, seeds -------------------------------------------------------------------
+def test_the_registry_lists_tasks_by_robot_and_tag_and_refuses_bad_names() -> None:
+    assert {"pick_place", "push"} <= set(WIDOWX_TASKS)
+    assert "push" in task_names(tag="contact") and "pick_place" not in task_names(tag="contact")
+    assert task_names(robot="no_such_robot") == []
+    with pytest.raises(ConfigError, match="unknown: choose one of"):
+        task_class("no_such_task")
+    with pytest.raises(ConfigError, match="already registered"):
+
+        @register
+        class Clash(Task):  # type: ignore[misc]
+            name = "push"
+
+    with pytest.raises(ConfigError, match="snake_case"):
+
+        @register
+        class BadName(Task):  # type: ignore[misc]
+            name = "Bad Name"
+
+    with pytest.raises(ConfigError, match="has no task scene"):
+        scene_robot("no_such_robot")
+
+
+def test_evaluation_seeds_are_fixed_disjoint_per_level_and_never_training_seeds() -> None:
+    blocks = {level: evaluation_seeds(level, 100) for level in Level}
+    assert evaluation_seeds("scene", 100) == blocks[Level.SCENE]  # fixed
+    everything = [s for seeds in blocks.values() for s in seeds]
+    assert len(set(everything)) == len(everything)
+    assert min(everything) >= EVALUATION_SEED_BASE
+    assert check_training_seed(EVALUATION_SEED_BASE - 1) == EVALUATION_SEED_BASE - 1
+    with pytest.raises(ConfigError, match="reserved for evaluation"):
+        check_training_seed(blocks[Level.POSITION][0])
+    with pytest.raises(ConfigError, match="level='hard' is invalid"):
+        evaluation_seeds("hard", 3)
+
+
+def test_stages_latch_in_order_and_success_gives_full_score() -> None:
+    tracker = StageTracker(("a", "b", "c"))
+    tracker.reset()
+    assert tracker.update({"b": True}, False).score == 0.0  # b before a does not count
+    assert tracker.update({"a": True}, False).score == pytest.approx(1 / 3)
+    assert tracker.update({"a": False, "b": True}, False).score == pytest.approx(2 / 3)
+    assert tracker.update({}, False).score == pytest.approx(2 / 3)  # latched
+    final = tracker.update({}, True)
+    assert final.success and final.score == 1.0 and all(r for _, r in final.stages)
+
+
+# -- scenes and levels -------------------------------------------------------------------------
+def test_the_composed_scene_holds_the_same_robot_as_the_reach_scene(worlds) -> None:
+    task_world = worlds("push")
+    reach = WidowXWorld()
+    try:
+        a, b = reach.model, task_world.model
+        for joint in task_world.joint_names:
+            ja, jb = a.joint(joint), b.joint(joint)
+            np.testing.assert_allclose(ja.range, jb.range)
+            np.testing.assert_allclose(a.body(int(ja.bodyid[0])).pos, b.body(int(jb.bodyid[0])).pos)
+        for actuator in range(a.nu):
+            name = a.actuator(actuator).name
+            np.testing.assert_allclose(a.actuator(name).gainprm, b.actuator(name).gainprm)
+            np.testing.assert_allclose(a.actuator(name).forcerange, b.actuator(name).forcerange)
+        # Same joints -> same end-effector position (the expert's IK and the detectors agree).
+        q = np.array([0.3, -0.4, 0.5, 0.1, 0.6, -0.2])
+        for world in (reach, task_world):
+            world.data.qpos[world._qpos_index[:6]] = q
+            mujoco.mj_kinematics(world.model, world.data)
+        np.testing.assert_allclose(reach.ee_position(), task_world.ee_position(), atol=1e-9)
+    finally:
+        reach.close()
+
+
+@pytest.mark.parametrize("task", WIDOWX_TASKS)
+def test_reset_is_deterministic_and_levels_add_their_variations(worlds, task: str) -> None:
+    world = worlds(task)
+    world.reset(7, "position")
+    first = world.data.qpos.copy(), world.render_rgb()
+    world.reset(8, "position")
+    assert not np.array_equal(world.data.qpos, first[0])  # another layout
+    world.reset(7, "position")
+    np.testing.assert_array_equal(world.data.qpos, first[0])
+    np.testing.assert_array_equal(world.render_rgb(), first[1])
+
+    table = world.model.mat_rgba[world.model.material("table").id].copy()
+    distractors = [world.data.mocap_pos[i].copy() for i in world._distractors]
+    assert all(p[2] < 0 for p in distractors)  # parked under the table at position level
+    world.reset(7, "scene")
+    assert sum(world.data.mocap_pos[i][2] >= 0 for i in world._distractors) >= 2
+    np.testing.assert_array_equal(world.model.mat_rgba[world.model.material("table").id], table)
+    world.reset(7, "background")
+    assert not np.allclose(world.model.mat_rgba[world.model.material("table").id], table)
+
+    training = world.task.obj.name
+    world.reset(7, "new_object")
+    held_out = world.task.obj
+    assert held_out.name != training
+    assert world.model.body_gravcomp[world.model.body(training).id] == 1.0  # parked, floating
+    assert world.body_position(training)[1] > 1.0  # out of the workspace
+    world.reset(7, "position")
+    assert world.task.obj.name == training
+
+
+def test_a_task_refuses_a_robot_it_does_not_exist_for() -> None:
+    other = scene_robot("widowx")
+    other = type(other)(**{**other.__dict__, "name": "other_arm"})
+    with pytest.raises(ConfigError, match="does not exist for robot 'other_arm'"):
+        make_task("push", other)
+
+
+# -- experts and detectors ---------------------------------------------------------------------
+@pytest.mark.parametrize("level", ["position", "new_object"])
+@pytest.mark.parametrize("task", WIDOWX_TASKS)
+def test_the_scripted_expert_succeeds_on_at_least_95_of_100_seeds(worlds, task, level) -> None:
+    world = worlds(task)
+    expert = world.task.expert(world)
+    episodes = [run_task_episode(world, expert, seed, level) for seed in range(100)]
+    wins = sum(e.success for e in episodes)
+    print(f"\n{task} {level}: expert {wins}/100")
+    assert wins >= 95, [(e.seed, e.stages) for e in episodes if not e.success]
+    assert all(e.score == 1.0 for e in episodes if e.success)
+    assert all(e.time_to_success <= world.max_episode_s for e in episodes if e.success)
+
+
+@pytest.mark.parametrize("task", WIDOWX_TASKS)
+def test_frozen_and_random_policies_do_not_succeed(worlds, task: str) -> None:
+    world = worlds(task)
+    frozen = [run_task_episode(world, FrozenPolicy(world), s, "position") for s in range(20)]
+    assert sum(e.success for e in frozen) == 0
+    assert all(e.score < 1.0 for e in frozen)
+    randomly = RandomPolicy(world, seed=3)
+    random_runs = [run_task_episode(world, randomly, s, "scene") for s in range(20)]
+    assert sum(e.success for e in random_runs) <= 1, [e.seed for e in random_runs if e.success]
