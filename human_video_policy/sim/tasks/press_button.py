@@ -195,6 +195,11 @@ class PressButton(Task):
         self._mocap = {v.name: int(model.body_mocapid[model.body(v.name).id]) for v in BUTTONS}
         self._qpos = {v.name: int(model.jnt_qposadr[model.joint(v.joint).id]) for v in BUTTONS}
 
+    @property
+    def obj(self) -> ButtonVariant:
+        """The button in use (its ``name`` is the housing body's), as other tasks' ``obj``."""
+        return self.button
+
     def initialize(self, world: TaskWorld, rng: np.random.Generator, level: Level) -> None:
         self.button = self.variants[1 if level.rank >= Level.NEW_OBJECT.rank else 0]
         r = self.robot
