@@ -118,9 +118,11 @@ def test_the_composed_scene_holds_the_same_robot_as_the_reach_scene(worlds) -> N
 def test_reset_is_deterministic_and_levels_add_their_variations(worlds, task: str) -> None:
     world = worlds(task)
     world.reset(7, "position")
-    first = world.data.qpos.copy(), world.render_rgb()
+    first = world.data.qpos.copy(), world.render_rgb(), world.data.mocap_pos.copy()
     world.reset(8, "position")
-    assert not np.array_equal(world.data.qpos, first[0])  # another layout
+    assert not (  # another layout (free objects in qpos, fixed fixtures as mocap bodies)
+        np.array_equal(world.data.qpos, first[0]) and np.array_equal(world.data.mocap_pos, first[2])
+    )
     world.reset(7, "position")
     np.testing.assert_array_equal(world.data.qpos, first[0])
     np.testing.assert_array_equal(world.render_rgb(), first[1])
@@ -138,7 +140,9 @@ def test_reset_is_deterministic_and_levels_add_their_variations(worlds, task: st
     world.reset(7, "new_object")
     held_out = world.task.obj
     assert held_out.name != training
-    assert world.model.body_gravcomp[world.model.body(training).id] == 1.0  # parked, floating
+    parked = world.model.body(training).id
+    if world.model.body_mocapid[parked] < 0:  # a free object: parked floating
+        assert world.model.body_gravcomp[parked] == 1.0
     assert world.body_position(training)[1] > 1.0  # out of the workspace
     world.reset(7, "position")
     assert world.task.obj.name == training
