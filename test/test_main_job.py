@@ -33,7 +33,7 @@ def test_main_job_runs_episodes_and_prints_the_success_rate() -> None:
     assert result.returncode == 0, output
     outcomes = re.findall(r"episode (\d)/3: (SUCCESS in [\d.]+ s|TIMEOUT) \(seed (\d+)\)", output)
     assert [(n, seed) for n, _, seed in outcomes] == [("1", "40"), ("2", "41"), ("3", "42")]
-    summary = re.search(r"SUMMARY: (\d)/3 episodes reached the target \((\d+) % success\)", output)
+    summary = re.search(r"SUMMARY: (\d)/3 episodes succeeded \((\d+) % success\)", output)
     assert summary, output
     successes = sum(o.startswith("SUCCESS") for _, o, _ in outcomes)
     assert int(summary.group(1)) == successes >= 2, output

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "launch_cmd",
     "sim_eval",
     "bench_cmd",
+    "replay_cmd",
     "doctor",
     "topic",
     "service_cmd",

@@ -115,6 +115,8 @@ class BagConversionConfig:
             None to keep them (they must then have even sides, as yuv420p needs).
         min_frames: fewest rows an episode may have.
         video: MP4 encoding settings.
+        record_topics: more topics ``hvp record --preset`` records that the conversion does not
+            read, e.g. /sim/episode and /policy/action_chunk, which ``hvp replay`` needs.
     """
 
     rate_hz: float = 10.0
@@ -134,6 +136,7 @@ class BagConversionConfig:
     image_size: tuple[int, int] | None = None
     min_frames: int = 2
     video: VideoEncoding = field(default_factory=VideoEncoding)
+    record_topics: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_positive("rate_hz", self.rate_hz)
@@ -148,13 +151,14 @@ class BagConversionConfig:
             "extra_state_topics",
             "extra_action_topics",
             "joint_names",
+            "record_topics",
         ):
             value = getattr(self, name)
             if isinstance(value, str) or not isinstance(value, Sequence):
                 raise ConfigError(f"{name}={value!r} is invalid: must be a list of topics")
             object.__setattr__(self, name, tuple(value))  # a YAML list becomes a tuple
         topics = [*self.camera_topics, *self.state_topics, *self.action_topics]
-        for t in topics:
+        for t in [*topics, *self.record_topics]:
             if not isinstance(t, str) or not t.startswith("/"):
                 raise ConfigError(f"topic {t!r} is invalid: must start with '/'")
         if len(set(topics)) != len(topics):
@@ -300,7 +304,7 @@ def recording_topics(cfg: BagConversionConfig) -> list[str]:
     out: list[str] = []
     for topic in cfg.camera_topics:
         out += [topic, camera_info_topic(topic)]
-    out += [*cfg.state_topics, *cfg.action_topics]
+    out += [*cfg.state_topics, *cfg.action_topics, *cfg.record_topics]
     return list(dict.fromkeys(out))
 
 

@@ -1,22 +1,36 @@
 """The simulated WidowX 250s: a MuJoCo world stepped in real time behind the robot's topics.
 
+The world is the reach scene (``task`` empty, the default) or any benchmark task of the WidowX
+(``task:=pick_place``, ``push``...; docs/benchmark.md) at a generalisation ``level``. With
+``expert:=true`` the task's privileged scripted expert runs in this process (it reads the true
+object poses, which only the sim knows) and publishes its chunks on /policy/action_chunk at
+10 Hz of sim time, in place of a policy node: the graph that records expert demonstrations
+through the real executor and topics (``hvp launch sim_task``).
+
 Publishes, all stamped with sim time:
 - /clock (rosgraph_msgs/Clock) every physics tick, so nodes with use_sim_time follow the sim;
 - /arm/joint_states (8 state joints) at ``joint_state_rate_hz`` (Hz of sim time);
 - /camera/color/image_raw (rgb8), /camera/color/camera_info and
   /camera/aligned_depth_to_color/image_raw (16UC1, mm) at ``camera_rate_hz``, rendered offscreen
   (MUJOCO_GL=egl unless set);
-- /sim/target_pose and /sim/ee_pose (geometry_msgs/PoseStamped, base frame) at the camera rate,
-  so tests and evaluators can see the task.
+- /sim/target_pose (reach only) and /sim/ee_pose (geometry_msgs/PoseStamped, base frame) at the
+  camera rate, so tests and evaluators can see the task;
+- /sim/episode (std_msgs/String, JSON, transient-local) at every episode start and then once a
+  second of sim time: episode number, seed, task, level, robot and the sim time of its reset
+  (``start_time``), so every bag (also one whose recorder joined late) says which initial
+  state it starts from (``hvp replay`` rebuilds it).
 
 Subscribes /arm/joint_commands (JointState positions of the 7 command joints, matched by name);
 a command with missing joints or NaN is ignored, counted on /diagnostics and warned about
-(throttled). The ``~/reset`` service (std_srvs/Trigger) starts a new episode with the next seed:
-arm home, new target. Sim time (/clock and every stamp) keeps running across episodes, so nodes
-with use_sim_time never see time jump back. Every new episode is announced on /episode/start
+(throttled); a command stamped before the current episode's reset (computed for the previous
+episode, arrived after the reset) is dropped and counted. The ``~/reset`` service
+(std_srvs/Trigger) starts a new episode with the next seed: arm home, new target. Sim time
+(/clock and every stamp) keeps running across episodes, so nodes with use_sim_time never see
+time jump back. Every new episode is announced on /episode/start
 (std_msgs/UInt32, the episode number) so executors drop the previous episode's chunks. Just
 before, the episode that ends publishes its outcome on /episode/success (std_msgs/Bool: true if
-the target was reached, ``ReachTask.is_success``, at any time in it), once per episode, also
+the target was reached, ``ReachTask.is_success``, or the task's success detector held, at any
+time in it), once per episode, also
 the last one of an ``episodes`` run; ``hvp record`` stores it in the bag (``hvp.success``).
 
 With ``episodes`` > 0 the node runs that many episodes by itself: an episode ends
@@ -35,6 +49,7 @@ import os
 if "MUJOCO_GL" not in os.environ:
     os.environ["MUJOCO_GL"] = "egl"  # headless rendering; must be set before mujoco is imported
 
+import json
 import sys
 import threading
 import time
@@ -42,15 +57,17 @@ from typing import Any
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
+from human_video_policy_msgs.msg import ActionChunk as ActionChunkMsg
 from rclpy.duration import Duration
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Bool, UInt32
+from std_msgs.msg import Bool, String, UInt32
 from std_srvs.srv import Trigger
 
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.nodes.base import DiagnosticsReport, HvpNode, Level, RateMeter, run_node
 from human_video_policy.nodes.conversions import (
+    action_chunk_to_msg,
     camera_info_from_intrinsics,
     depth_to_image,
     joint_state_to_numpy,
@@ -58,10 +75,13 @@ from human_video_policy.nodes.conversions import (
     position_to_pose,
     rgb_to_image,
     seconds_to_stamp,
+    stamp_to_seconds,
 )
-from human_video_policy.nodes.qos import CLOCK, RELIABLE, SENSOR_DATA
+from human_video_policy.nodes.qos import CLOCK, LATCHED, RELIABLE, SENSOR_DATA
 from human_video_policy.robots.widowx import BASE_FRAME
 from human_video_policy.validation import check_int_range, check_range
+
+EXPERT_PERIOD_S = 0.1  # the expert's chunk rate: the policies' 10 Hz, in sim time
 
 # Ticks may fall this far behind the wall clock before the sim gives up catching up (and runs
 # slower than real time for a moment instead of bursting).
@@ -140,10 +160,46 @@ class SimNode(HvpNode):
                 f"{self.episode_timeout_s}), otherwise a failed episode never ends"
             )
 
-        from human_video_policy.sim.widowx_world import WidowXWorld, WidowXWorldConfig
+        self.task = self.param(
+            "task",
+            "",
+            "Benchmark task to simulate (pick_place, push, press_button, drawer...; `hvp bench "
+            "--list`); empty = the reach scene.",
+        )
+        self.level = self.param(
+            "level",
+            "position",
+            "Generalisation level of the task's episodes (position, scene, background, "
+            "new_object); tasks only.",
+        )
+        self.run_expert = self.param(
+            "expert",
+            False,
+            "Run the task's privileged scripted expert here and publish its chunks on "
+            "/policy/action_chunk (instead of a policy node).",
+        )
+        if self.task:
+            from human_video_policy.sim.task_world import TaskWorld, TaskWorldConfig
+            from human_video_policy.sim.tasks import Level
 
-        self.world = WidowXWorld(WidowXWorldConfig(image_width=width, image_height=height))
-        self.world.reset(self.episode_seed)
+            Level.parse(self.level)
+            self.world = TaskWorld(
+                TaskWorldConfig(task=self.task, image_width=width, image_height=height)
+            )
+        else:
+            from human_video_policy.sim.widowx_world import WidowXWorld, WidowXWorldConfig
+
+            self.world = WidowXWorld(WidowXWorldConfig(image_width=width, image_height=height))
+        self._reset_world()
+        self._episode_start = 0.0
+        self._expert = None
+        if self.run_expert:
+            if self.task:
+                self._expert = self.world.task.expert(self.world)
+            else:
+                from human_video_policy.sim.reach_expert import PrivilegedExpertSource
+
+                self._expert = PrivilegedExpertSource(self.world)
         self._time_offset = 0.0
         self.intrinsics = self.world.camera_intrinsics()
 
@@ -158,6 +214,13 @@ class SimNode(HvpNode):
         self._ee_pub = self.create_publisher(PoseStamped, "/sim/ee_pose", RELIABLE)
         self._episode_pub = self.create_publisher(UInt32, "/episode/start", RELIABLE)
         self._outcome_pub = self.create_publisher(Bool, "/episode/success", RELIABLE)
+        self._episode_info_pub = self.create_publisher(String, "/sim/episode", LATCHED)
+        self._chunk_pub = (
+            self.create_publisher(ActionChunkMsg, "/policy/action_chunk", RELIABLE)
+            if self._expert is not None
+            else None
+        )
+        self._next_expert_time = 0.0
         self.create_subscription(JointState, "/arm/joint_commands", self._on_command, RELIABLE)
         self.create_service(Trigger, "~/reset", self._on_reset)
 
@@ -168,6 +231,7 @@ class SimNode(HvpNode):
         # Counters and meters for /diagnostics.
         self.commands_applied = 0
         self.commands_rejected = 0
+        self.stale_commands = 0
         self.episodes = 1
         self.successes = 0
         self._episode_success = False
@@ -179,16 +243,62 @@ class SimNode(HvpNode):
         self._joint_rate = RateMeter()
         self._camera_rate = RateMeter()
         self._wall_rtf = float("nan")
-        self._target_distance = self.world.target_distance()
+        self._target_distance = self._distance()
+        self._publish_episode_info()
         self.enable_diagnostics()
+        what = f"task {self.task} ({self.level})" if self.task else "reach"
+        expert = ", scripted expert publishing chunks" if self._expert is not None else ""
         self.get_logger().info(
-            f"WidowX sim ready: seed {self.episode_seed}, {width}x{height} camera at "
-            f"{self.camera_rate_hz:g} Hz, joint states at {self.joint_state_rate_hz:g} Hz, "
-            f"realtime factor {self.realtime_factor:g}"
+            f"WidowX sim ready: {what}{expert}, seed {self.episode_seed}, {width}x{height} "
+            f"camera at {self.camera_rate_hz:g} Hz, joint states at "
+            f"{self.joint_state_rate_hz:g} Hz, realtime factor {self.realtime_factor:g}"
         )
+
+    # -- the world: reach or a task ---------------------------------------------------------
+    def _reset_world(self) -> None:
+        if self.task:
+            self.world.reset(self.episode_seed, self.level)
+        else:
+            self.world.reset(self.episode_seed)
+
+    def _world_success(self) -> bool:
+        return self.world.evaluate().success if self.task else self.world.success()
+
+    def _distance(self) -> float:
+        """Reach: end effector to target (m); tasks: NaN (their score is on /diagnostics)."""
+        return float("nan") if self.task else self.world.target_distance()
+
+    def _publish_episode_info(self) -> None:
+        info = {
+            "episode": self.episodes,
+            "seed": self.episode_seed,
+            "task": self.task or "reach",
+            "level": self.level if self.task else "position",
+            "robot": "widowx",
+            "expert": self._expert is not None,
+            "start_time": self._episode_start,  # sim time (s) of the episode's reset
+        }
+        self._episode_info_pub.publish(String(data=json.dumps(info)))
+        self._next_info_time = self.sim_time + 1.0
+
+    def _publish_expert_chunk(self) -> None:
+        """The scripted expert's chunk for the current state, every EXPERT_PERIOD_S."""
+        if self._expert is None or self.sim_time < self._next_expert_time - 1e-9:
+            return
+        self._next_expert_time = self.sim_time + EXPERT_PERIOD_S
+        chunk = self._expert.predict_chunk(None, self.world.joint_positions(), self.sim_time)
+        self._chunk_pub.publish(action_chunk_to_msg(chunk, seconds_to_stamp(self.sim_time)))
 
     # -- callbacks (spin thread) -----------------------------------------------------------
     def _on_command(self, msg: JointState) -> None:
+        stamp = stamp_to_seconds(msg.header.stamp)
+        if 0.0 < stamp < self._episode_start:
+            # Computed for the previous episode (sent before the reset, arrived after): it
+            # would move the new episode's arm toward the old one's goal. Unstamped (0) ones
+            # are accepted.
+            with self._lock:
+                self.stale_commands += 1
+            return
         try:
             q = joint_state_to_numpy(msg, self.world.joint_names)
         except InputError as exc:
@@ -245,6 +355,9 @@ class SimNode(HvpNode):
                 if next_camera <= self.sim_time:  # fell behind: no burst of frames
                     next_camera = self.sim_time + camera_period
             self._publish_tick(camera)
+            self._publish_expert_chunk()
+            if self.sim_time >= self._next_info_time:
+                self._publish_episode_info()
             self._track_episode()
             if self.episodes_to_run and len(self.results) >= self.episodes_to_run:
                 self._log_summary()
@@ -285,18 +398,24 @@ class SimNode(HvpNode):
         self._outcome_sent = False
         self._time_offset += self.world.time  # /clock never jumps back
         self._success_time = None
-        self.world.reset(self.episode_seed)
+        self._reset_world()
+        self._episode_start = self.sim_time
+        with self._lock:
+            self._command = None  # a command of the previous episode, not applied yet
+        self._next_expert_time = self.sim_time
         self._episode_pub.publish(UInt32(data=self.episodes))
+        self._publish_episode_info()
         self.get_logger().info(f"episode {self.episodes}: reset with seed {self.episode_seed}")
 
     def _track_episode(self) -> None:
-        self._target_distance = self.world.target_distance()
-        if not self._episode_success and self.world.success():
+        self._target_distance = self._distance()
+        if not self._episode_success and self._world_success():
             self._episode_success = True
             self._success_time = self.world.time
             self.successes += 1
             self.get_logger().info(
-                f"episode {self.episodes}: target reached after {self.world.time:.2f} s"
+                f"episode {self.episodes}: {'success' if self.task else 'target reached'} "
+                f"after {self.world.time:.2f} s"
             )
         held = (
             self._success_time is not None
@@ -320,8 +439,8 @@ class SimNode(HvpNode):
         rate = 100.0 * len(reached) / len(self.results)
         mean = f"{sum(reached) / len(reached):.2f} s" if reached else "n/a"
         self.get_logger().info(
-            f"SUMMARY: {len(reached)}/{len(self.results)} episodes reached the target "
-            f"({rate:.0f} % success), mean time to target {mean}"
+            f"SUMMARY: {len(reached)}/{len(self.results)} episodes succeeded "
+            f"({rate:.0f} % success), mean time to success {mean}"
         )
 
     def _publish_tick(self, camera: bool) -> None:
@@ -347,7 +466,8 @@ class SimNode(HvpNode):
             self._depth_pub.publish(depth_to_image(world.render_depth(), stamp, frame))
         self.render_ms = (time.perf_counter() - start) * 1e3
         self._camera_rate.tick()
-        self._target_pub.publish(position_to_pose(world.target_position(), stamp, BASE_FRAME))
+        if not self.task:
+            self._target_pub.publish(position_to_pose(world.target_position(), stamp, BASE_FRAME))
         self._ee_pub.publish(position_to_pose(world.ee_position(), stamp, BASE_FRAME))
 
     # -- reports ---------------------------------------------------------------------------
@@ -363,11 +483,17 @@ class SimNode(HvpNode):
             "late_ticks": self.late_ticks,
             "commands_applied": self.commands_applied,
             "commands_rejected": self.commands_rejected,
+            "stale_commands_dropped": self.stale_commands,
             "episode": self.episodes,
             "episode_seed": self.episode_seed,
             "successes": self.successes,
             "target_distance_m": self._target_distance,
         }
+        if self.task:
+            score = self.world.task.tracker
+            values["task"] = self.task
+            values["level"] = self.level
+            values["stages_reached"] = sum(score.reached)
         if self.commands_rejected:
             return DiagnosticsReport(
                 Level.WARN, f"{self.commands_rejected} invalid joint commands ignored", values

@@ -1,0 +1,140 @@
+"""``hvp replay`` on bags recorded from the real sim_task graph (sim_node with the push task's
+scripted expert + executor_node over DDS, hvp record --preset sim_task on sim time): a faithful
+bag passes open and closed loop; a bag whose commands were altered, a truncated bag, a bag of
+another robot and a bag whose recording started late fail with a report that says why."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ros_helpers import start_process
+
+from human_video_policy.cli.main import main
+from human_video_policy.data.bags import BagReader, BagWriter
+from human_video_policy.errors import InputError
+from human_video_policy.sim.replay import ReplayConfig, read_recording, replay_bag
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def hvp(*args: str) -> list[str]:
+    return [sys.executable, "-m", "human_video_policy.cli.main", *args]
+
+
+@pytest.fixture(scope="module")
+def bags(tmp_path_factory) -> list[Path]:
+    """Three push episodes (seeds 3, 4, 5) on the graph; the recorder joins during the first,
+    records two episodes: bag 1 starts late, bag 2 is episode 2 (seed 4) whole."""
+    out = tmp_path_factory.mktemp("replay") / "rec"
+    launch = hvp("launch", "sim_task", "task:=push", "episodes:=3", "episode_seed:=3")
+    launch += ["realtime_factor:=2.0"]
+    record = hvp("record", "-o", str(out), "--session", "s", "--preset", "sim_task")
+    record += ["--use-sim-time", "--episodes", "2"]
+    with start_process(launch) as graph:
+        from ros_helpers import wait_for
+
+        assert wait_for(lambda: "WidowX sim ready" in graph.output(), 60.0), graph.output()
+        with start_process(record) as recorder:
+            assert recorder.wait(120.0) == 0, recorder.output()
+        assert graph.wait(120.0) == 0, graph.output()
+        log = graph.output()
+    assert log.count("SUCCESS") == 3, log
+    found = sorted((out / "s").iterdir())
+    assert [b.name for b in found] == ["episode_000001", "episode_000002"], found
+    return found
+
+
+def test_a_recorded_expert_episode_replays_open_and_closed_loop(bags) -> None:
+    recording = read_recording(bags[1])
+    assert recording.info["task"] == "push" and recording.info["seed"] == 4
+    assert recording.success is True and recording.chunks and recording.images
+    report = replay_bag(bags[1], ReplayConfig(policy="expert"))
+    print("\n" + report.text())
+    assert report.passed, report.text()
+    assert report.replayed_success and report.states_compared > 300
+    assert report.max_position_error < 0.05
+    assert report.chunks_compared > 30 and report.mean_chunk_error < 0.05
+    assert not report.limit_violations
+
+
+def test_the_cli_passes_a_good_bag_and_writes_its_report(bags, tmp_path, capsys) -> None:
+    out = tmp_path / "report.json"
+    assert main(["replay", str(bags[1]), "--json", str(out)]) == 0
+    assert "1/1 bags passed" in capsys.readouterr().out
+    assert json.loads(out.read_text())[0]["passed"] is True
+
+
+def _rewrite(source: Path, target: Path, change) -> Path:
+    """Copy a bag message by message, letting ``change(topic, msg)`` alter messages."""
+    with BagReader(source) as reader, BagWriter(target) as writer:
+        for name, summary in reader.topics.items():
+            writer.add_topic(name, summary.msgtype)
+        for topic, stamp, msg in reader.messages():
+            writer.write(topic, stamp, change(topic, msg))
+    return target
+
+
+def test_altered_commands_fail_with_the_joint_and_time(bags, tmp_path) -> None:
+    start = read_recording(bags[1]).states[0][0]
+
+    def push_waist_aside(topic: str, msg):
+        if topic == "/arm/joint_commands":
+            t = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
+            if t - start > 2.0:
+                positions = np.array(msg.position, dtype=np.float64)
+                positions[0] += 0.25  # waist
+                msg.position = positions
+        return msg
+
+    altered = _rewrite(bags[1], tmp_path / "altered", push_waist_aside)
+    report = replay_bag(altered)
+    assert not report.passed
+    assert report.worst_joint == "waist" and report.max_position_error > 0.2
+    assert any("joint waist left the recorded trajectory" in f for f in report.failures)
+
+
+def test_commands_beyond_the_limits_are_reported(bags, tmp_path) -> None:
+    def too_far(topic: str, msg):
+        if topic == "/arm/joint_commands":
+            positions = np.array(msg.position, dtype=np.float64)
+            positions[1] = 3.0  # shoulder beyond its 1.99 rad limit
+            msg.position = positions
+        return msg
+
+    report = replay_bag(_rewrite(bags[1], tmp_path / "far", too_far))
+    assert not report.passed
+    assert report.limit_violations and "shoulder = 3.000 outside" in report.limit_violations[0]
+
+
+def test_a_truncated_bag_is_refused_with_the_reason(bags, tmp_path, capsys) -> None:
+    cut = tmp_path / "cut"
+    shutil.copytree(bags[1], cut)
+    for storage in sorted(cut.glob("*.mcap")):
+        data = storage.read_bytes()
+        storage.write_bytes(data[: len(data) // 3])
+    assert main(["replay", str(cut)]) == 2
+    err = capsys.readouterr().err
+    assert "truncated" in err or "corrupt" in err or "too short" in err, err
+
+
+def test_a_bag_of_another_robot_is_refused(bags, tmp_path, capsys) -> None:
+    def other_robot(topic: str, msg):
+        if topic in ("/arm/joint_commands", "/arm/joint_states"):
+            msg.name = [f"joint{i + 1}" for i in range(len(msg.name))]
+        return msg
+
+    other = _rewrite(bags[1], tmp_path / "other", other_robot)
+    with pytest.raises(InputError, match="a bag of another robot"):
+        replay_bag(other)
+    assert main(["replay", str(other)]) == 2
+    assert "a bag of another robot" in capsys.readouterr().err
+
+
+def test_a_bag_whose_recording_joined_late_is_refused(bags) -> None:
+    with pytest.raises(InputError, match="after its episode did"):
+        replay_bag(bags[0])
