@@ -19,7 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--list", action="store_true", help="list the tasks and exit")
     parser.add_argument(
-        "--config", default="", metavar="YAML", help="a BenchConfig file (config/bench/*.yaml)"
+        "--config",
+        default="",
+        metavar="YAML",
+        help="a BenchConfig file (config/bench/*.yaml) (default: the BenchConfig defaults)",
     )
     parser.add_argument("--robot", default=None, help="robot (default: widowx)")
     parser.add_argument(
@@ -34,7 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="expert, frozen, random or an exported model path; repeat (default: expert, frozen)",
     )
-    parser.add_argument("--episodes", type=int, default=None, help="episodes per cell")
+    parser.add_argument(
+        "--episodes", type=int, default=None, help="episodes per cell (default: the config's, 20)"
+    )
     parser.add_argument(
         "--out", default="runs/bench", help="output folder for results.json/.md/.png"
     )

@@ -25,13 +25,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--tolerance", type=float, default=0.05, help="max joint error (rad, m for the gripper)"
     )
     parser.add_argument(
-        "--policy", default="", help="closed loop: expert or an exported model path"
+        "--policy",
+        default="",
+        help="closed loop: expert or an exported model path (default: open loop only)",
     )
     parser.add_argument(
         "--chunk-tolerance", type=float, default=0.05, help="closed loop: max mean chunk error"
     )
     parser.add_argument("--no-outcome", action="store_true", help="do not compare outcomes")
-    parser.add_argument("--json", default="", metavar="FILE", help="write the reports here")
+    parser.add_argument(
+        "--json", default="", metavar="FILE", help="write the reports here (default: none)"
+    )
     parser.set_defaults(func=run)
 
 

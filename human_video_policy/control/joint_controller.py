@@ -205,6 +205,16 @@ class JointController:
         self._started = True
         return state
 
+    def reseed(self) -> None:
+        """The robot was moved by something else than this controller (a simulator's episode
+        reset): drop the pending command and start the layer again from the measured state,
+        holding until a new command arrives."""
+        state = self._checked(self.driver.read_state())
+        with self._lock:
+            self._pending = None
+            self.layer.reseed(self._positions(state))
+        self.last_state = state
+
     def stop(self) -> None:
         """Disable and close the driver (errors are counted, not raised: we are leaving)."""
         self._started = False

@@ -15,12 +15,19 @@ Publishes, all stamped with sim time:
   (MUJOCO_GL=egl unless set);
 - /sim/target_pose (reach only) and /sim/ee_pose (geometry_msgs/PoseStamped, base frame) at the
   camera rate, so tests and evaluators can see the task;
+- /sim/applied_commands (sensor_msgs/JointState, 7 command joints) every physics tick: what the
+  safety layer let through to the actuators, so ``hvp replay`` can reproduce the arm exactly;
 - /sim/episode (std_msgs/String, JSON, transient-local) at every episode start and then once a
   second of sim time: episode number, seed, task, level, robot and the sim time of its reset
   (``start_time``), so every bag (also one whose recorder joined late) says which initial
   state it starts from (``hvp replay`` rebuilds it).
 
-Subscribes /arm/joint_commands (JointState positions of the 7 command joints, matched by name);
+Subscribes /arm/joint_commands (JointState positions of the 7 command joints, matched by name),
+which reach the simulated arm only through the controller core and safety layer of every real
+robot (control/joint_controller.py, safety/layer.py; docs/safety.md): clamped to the joint
+limits, speed (``velocity_scale``) and acceleration bounds, held by the watchdog when commands
+stop, refused when stamped too old; /safety/estop (any QoS) latches an e-stop that brakes and
+holds the arm, released with ``~/reset_estop``.
 a command with missing joints or NaN is ignored, counted on /diagnostics and warned about
 (throttled); a command stamped before the current episode's reset (computed for the previous
 episode, arrived after the reset) is dropped and counted. The ``~/reset`` service
@@ -55,7 +62,6 @@ import threading
 import time
 from typing import Any
 
-import numpy as np
 from geometry_msgs.msg import PoseStamped
 from human_video_policy_msgs.msg import ActionChunk as ActionChunkMsg
 from rclpy.duration import Duration
@@ -77,8 +83,10 @@ from human_video_policy.nodes.conversions import (
     seconds_to_stamp,
     stamp_to_seconds,
 )
+from human_video_policy.nodes.estop_input import EstopInput
 from human_video_policy.nodes.qos import CLOCK, LATCHED, RELIABLE, SENSOR_DATA
 from human_video_policy.robots.widowx import BASE_FRAME
+from human_video_policy.sim.world_driver import SIM_SAFETY_DEFAULTS, sim_controller
 from human_video_policy.validation import check_int_range, check_range
 
 EXPERT_PERIOD_S = 0.1  # the expert's chunk rate: the policies' 10 Hz, in sim time
@@ -160,6 +168,42 @@ class SimNode(HvpNode):
                 f"{self.episode_timeout_s}), otherwise a failed episode never ends"
             )
 
+        velocity_scale = self.param(
+            "velocity_scale",
+            SIM_SAFETY_DEFAULTS["velocity_scale"],
+            "Safety layer: fraction (0, 1] of the URDF joint velocity limits a command may use.",
+            lambda n, v: check_range(n, v, 0.01, 1.0),
+        )
+        max_acceleration = self.param(
+            "max_acceleration",
+            SIM_SAFETY_DEFAULTS["max_acceleration"],
+            "Safety layer: joint acceleration bound (rad/s^2, m/s^2); also how hard a hold brakes.",
+            lambda n, v: check_range(n, v, 0.01, 1000.0),
+        )
+        estop_deceleration = self.param(
+            "estop_deceleration",
+            SIM_SAFETY_DEFAULTS["estop_deceleration"],
+            "Safety layer: how hard an e-stop brakes (rad/s^2, m/s^2); >= max_acceleration.",
+            lambda n, v: check_range(n, v, 0.01, 10000.0),
+        )
+        watchdog_periods = self.param(
+            "watchdog_periods",
+            SIM_SAFETY_DEFAULTS["watchdog_periods"],
+            "Safety layer: hold after this many physics ticks without a fresh command.",
+            lambda n, v: check_int_range(n, v, 1, 100000),
+        )
+        max_command_age_s = self.param(
+            "max_command_age_s",
+            SIM_SAFETY_DEFAULTS["max_command_age_s"],
+            "Safety layer: refuse commands stamped longer ago (or further ahead) than this "
+            "(s of sim time); 0 = off.",
+            lambda n, v: check_range(n, v, 0.0, 60.0),
+        )
+        if estop_deceleration < max_acceleration:
+            raise ConfigError(
+                f"parameter estop_deceleration={estop_deceleration:g} is invalid: must be >= "
+                f"max_acceleration ({max_acceleration:g})"
+            )
         self.task = self.param(
             "task",
             "",
@@ -191,7 +235,21 @@ class SimNode(HvpNode):
 
             self.world = WidowXWorld(WidowXWorldConfig(image_width=width, image_height=height))
         self._reset_world()
+        self._time_offset = 0.0
         self._episode_start = 0.0
+        # The arm is commanded through the controller core and safety layer every real robot
+        # has (limits, speed and acceleration bounds, watchdog, latched e-stop).
+        self.controller = sim_controller(
+            self.world,
+            lambda: self.sim_time,
+            "widowx",
+            self.joint_state_rate_hz,
+            velocity_scale=velocity_scale,
+            max_acceleration=max_acceleration,
+            estop_deceleration=estop_deceleration,
+            watchdog_periods=watchdog_periods,
+            max_command_age_s=max_command_age_s,
+        )
         self._expert = None
         if self.run_expert:
             if self.task:
@@ -200,7 +258,6 @@ class SimNode(HvpNode):
                 from human_video_policy.sim.reach_expert import PrivilegedExpertSource
 
                 self._expert = PrivilegedExpertSource(self.world)
-        self._time_offset = 0.0
         self.intrinsics = self.world.camera_intrinsics()
 
         self._clock_pub = self.create_publisher(Clock, "/clock", CLOCK)
@@ -215,6 +272,7 @@ class SimNode(HvpNode):
         self._episode_pub = self.create_publisher(UInt32, "/episode/start", RELIABLE)
         self._outcome_pub = self.create_publisher(Bool, "/episode/success", RELIABLE)
         self._episode_info_pub = self.create_publisher(String, "/sim/episode", LATCHED)
+        self._applied_pub = self.create_publisher(JointState, "/sim/applied_commands", RELIABLE)
         self._chunk_pub = (
             self.create_publisher(ActionChunkMsg, "/policy/action_chunk", RELIABLE)
             if self._expert is not None
@@ -223,10 +281,11 @@ class SimNode(HvpNode):
         self._next_expert_time = 0.0
         self.create_subscription(JointState, "/arm/joint_commands", self._on_command, RELIABLE)
         self.create_service(Trigger, "~/reset", self._on_reset)
+        self.estop = EstopInput(self, self.controller.set_estop)
+        self.create_service(Trigger, "~/reset_estop", self._on_reset_estop)
 
         # Hand-over from callbacks (spin thread) to the physics loop (main thread).
         self._lock = threading.Lock()
-        self._command: np.ndarray | None = None
         self._reset_requests: list[threading.Event] = []
         # Counters and meters for /diagnostics.
         self.commands_applied = 0
@@ -308,8 +367,14 @@ class SimNode(HvpNode):
                 f"ignoring /arm/joint_commands: {exc}", throttle_duration_sec=2.0
             )
             return
-        with self._lock:
-            self._command = q
+        self.controller.submit(q, stamp if stamp > 0.0 else self.sim_time)
+
+    def _on_reset_estop(
+        self, _request: Trigger.Request, response: Trigger.Response
+    ) -> Trigger.Response:
+        response.success, response.message = self.controller.reset_estop()
+        self.get_logger().info(f"e-stop reset requested: {response.message}")
+        return response
 
     def _on_reset(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         done = threading.Event()
@@ -369,13 +434,19 @@ class SimNode(HvpNode):
                 self._wall_rtf = (self.sim_time - sim_start) / elapsed
 
     def _handle_requests(self) -> None:
-        """Apply the newest command and any reset request."""
+        """One controller tick (the newest command through the safety layer to the world's
+        actuators), then any reset request."""
         with self._lock:
-            command, self._command = self._command, None
             resets, self._reset_requests = self._reset_requests, []
-        if command is not None:
-            self.world.set_joint_command(command)
-            self.commands_applied += 1
+        tick = self.controller.tick(self.sim_time)
+        if tick.decision is not None:
+            if not tick.decision.holding:
+                self.commands_applied += 1
+            self._applied_pub.publish(
+                numpy_to_joint_state(
+                    self.world.joint_names, tick.decision.positions, seconds_to_stamp(self.sim_time)
+                )
+            )
         if resets:
             self._new_episode()
             for done in resets:
@@ -400,8 +471,9 @@ class SimNode(HvpNode):
         self._success_time = None
         self._reset_world()
         self._episode_start = self.sim_time
-        with self._lock:
-            self._command = None  # a command of the previous episode, not applied yet
+        # The arm was put home behind the controller's back: start again from there, holding
+        # (a command of the previous episode not applied yet is dropped with it).
+        self.controller.reseed()
         self._next_expert_time = self.sim_time
         self._episode_pub.publish(UInt32(data=self.episodes))
         self._publish_episode_info()
@@ -484,6 +556,10 @@ class SimNode(HvpNode):
             "commands_applied": self.commands_applied,
             "commands_rejected": self.commands_rejected,
             "stale_commands_dropped": self.stale_commands,
+            "estop_latched": self.controller.layer.estop_latched,
+            "safety_holding": self.controller.layer.holding,
+            "safety_hold_reason": self.controller.layer.hold_reason,
+            **{f"safety_{k}": v for k, v in vars(self.controller.safety_counters).items()},
             "episode": self.episodes,
             "episode_seed": self.episode_seed,
             "successes": self.successes,
@@ -494,6 +570,8 @@ class SimNode(HvpNode):
             values["task"] = self.task
             values["level"] = self.level
             values["stages_reached"] = sum(score.reached)
+        if self.controller.layer.estop_latched:
+            return DiagnosticsReport(Level.WARN, "e-stop latched: holding", values)
         if self.commands_rejected:
             return DiagnosticsReport(
                 Level.WARN, f"{self.commands_rejected} invalid joint commands ignored", values

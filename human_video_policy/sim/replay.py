@@ -3,8 +3,11 @@
 What a lab's CI runs on its bags: the bag says which episode it is (/sim/episode: task, level,
 seed, robot; written by sim_node), so the same initial state is rebuilt in a task world, then:
 
-- **open loop**: the recorded /arm/joint_commands are re-issued at their recorded (sim) times,
-  the physics stepped at the sim node's 100 Hz; the replayed joint trajectory must stay within
+- **open loop**: what reached the simulated arm is re-issued at its recorded (sim) times: the
+  safety layer's output sim_node records on /sim/applied_commands, or, in a bag without it, the
+  recorded /arm/joint_commands through the same controller and safety layer
+  (sim/world_driver.py) when the recorder received them; the physics stepped at the sim
+  node's 100 Hz; the replayed joint trajectory must stay within
   ``position_tolerance`` of the recorded /arm/joint_states at every recorded stamp, the task's
   outcome must equal the recorded one (/episode/success or the bag's ``hvp.success``), and
   every command must be inside the robot's joint limits and speed limits (nothing a safety
@@ -33,11 +36,13 @@ from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.robots.spec import get_robot
 from human_video_policy.runtime.action_chunk import ActionChunk
 from human_video_policy.sim.scene import scene_robot
+from human_video_policy.sim.world_driver import sim_controller
 from human_video_policy.validation import check_positive
 
 EPISODE_TOPIC = "/sim/episode"
 STATE_TOPIC = "/arm/joint_states"
 COMMAND_TOPIC = "/arm/joint_commands"
+APPLIED_TOPIC = "/sim/applied_commands"
 CHUNK_TOPIC = "/policy/action_chunk"
 OUTCOME_TOPIC = "/episode/success"
 IMAGE_TOPICS = ("/camera/color/image_raw/compressed", "/camera/color/image_raw")
@@ -51,6 +56,10 @@ class ReplayConfig:
     Attributes:
         position_tolerance: largest allowed |replayed - recorded| command-joint position
             (rad, m for the gripper) at any recorded joint-state stamp.
+        command_tolerance: with /sim/applied_commands in the bag: what reached the arm may
+            differ from the newest recorded command by more than this (rad) on at most 5 % of
+            the ticks of each joint (the safety layer smooths; more means the recorded
+            commands do not explain the motion, e.g. altered).
         velocity_margin: commands may move this factor over the robot's speed limits between
             two commands (the executor's own limit is below 1).
         check_outcome: the replayed episode's success must equal the recorded one.
@@ -60,6 +69,7 @@ class ReplayConfig:
     """
 
     position_tolerance: float = 0.05
+    command_tolerance: float = 0.15
     velocity_margin: float = 1.05
     check_outcome: bool = True
     policy: str = ""
@@ -67,6 +77,7 @@ class ReplayConfig:
 
     def __post_init__(self) -> None:
         check_positive("position_tolerance", self.position_tolerance)
+        check_positive("command_tolerance", self.command_tolerance)
         check_positive("velocity_margin", self.velocity_margin)
         check_positive("chunk_tolerance", self.chunk_tolerance)
 
@@ -78,7 +89,8 @@ class Recording:
     path: Path
     info: dict[str, Any]
     states: list[tuple[float, dict[str, float]]]
-    commands: list[tuple[float, dict[str, float]]]
+    commands: list[tuple[float, float, dict[str, float]]]  # header stamp, received, joints
+    applied: list[tuple[float, dict[str, float]]]  # what the sim's safety layer let through
     chunks: list[tuple[float, Any]]
     images: list[tuple[float, Any, str]]
     success: bool | None
@@ -157,11 +169,12 @@ def read_recording(path: str | Path) -> Recording:
             if needed not in topics:
                 raise InputError(f"bag {path} has no {needed}: nothing to replay or compare")
         wanted = [EPISODE_TOPIC, STATE_TOPIC, COMMAND_TOPIC]
-        wanted += [t for t in (CHUNK_TOPIC, OUTCOME_TOPIC, *IMAGE_TOPICS) if t in topics]
+        optional = (APPLIED_TOPIC, CHUNK_TOPIC, OUTCOME_TOPIC, *IMAGE_TOPICS)
+        wanted += [t for t in optional if t in topics]
         info: dict[str, Any] | None = None
-        states, commands, chunks, images = [], [], [], []
+        states, commands, applied, chunks, images = [], [], [], [], []
         success: bool | None = None
-        for topic, _stamp_ns, msg in reader.messages(wanted):
+        for topic, stamp_ns, msg in reader.messages(wanted):
             if topic == EPISODE_TOPIC and info is None:
                 try:
                     info = json.loads(msg.data)
@@ -170,7 +183,11 @@ def read_recording(path: str | Path) -> Recording:
             elif topic == STATE_TOPIC:
                 states.append((_stamp(msg), _finite_joint_map(msg, f"{path} {topic}")))
             elif topic == COMMAND_TOPIC:
-                commands.append((_stamp(msg), _finite_joint_map(msg, f"{path} {topic}")))
+                # (header stamp, when it was received: the recorder's sim-time stamp, joints)
+                joints = _finite_joint_map(msg, f"{path} {topic}")
+                commands.append((_stamp(msg), max(stamp_ns * 1e-9, _stamp(msg)), joints))
+            elif topic == APPLIED_TOPIC:
+                applied.append((_stamp(msg), _finite_joint_map(msg, f"{path} {topic}")))
             elif topic == CHUNK_TOPIC:
                 chunks.append((_stamp(msg), msg))
             elif topic == OUTCOME_TOPIC:
@@ -187,7 +204,7 @@ def read_recording(path: str | Path) -> Recording:
             f"bag {path}: {len(states)} joint states and {len(commands)} commands: too short "
             "to replay (a truncated bag?)"
         )
-    return Recording(path, info, states, commands, chunks, images, success)
+    return Recording(path, info, states, commands, applied, chunks, images, success)
 
 
 def _command_vector(joint_map: dict[str, float], names: tuple[str, ...], where: str) -> np.ndarray:
@@ -224,11 +241,20 @@ def replay_bag(path: str | Path, config: ReplayConfig | None = None) -> ReplayRe
 def _replay(world, rec: Recording, config: ReplayConfig, task, level, seed, robot) -> ReplayReport:
     names = tuple(world.joint_names)
     where = str(rec.path)
-    commands = [(t, _command_vector(m, names, where)) for t, m in rec.commands]
+    for _t, _r, m in rec.commands:
+        _command_vector(m, names, f"{where} {COMMAND_TOPIC}")  # the same robot's joints
     for _t, m in rec.states:
         _command_vector(m, names, f"{where} {STATE_TOPIC}")  # the same robot's joints
     # The episode's reset, as the sim reported it (else: one tick before the first state).
     t0 = float(rec.info.get("start_time", rec.states[0][0] - PHYSICS_TICK_S))
+    # Messages of the previous episode that reached the recorder after it split the bags.
+    rec.states = [(t, m) for t, m in rec.states if t > t0 + 1e-6]
+    rec.commands = [c for c in rec.commands if c[0] > t0 + 1e-6]
+    rec.applied = [(t, m) for t, m in rec.applied if t >= t0 - 1e-6]
+    rec.chunks = [(t, m) for t, m in rec.chunks if t >= t0 - 1e-6]
+    if len(rec.states) < 2 or not rec.commands:
+        raise InputError(f"bag {where}: no joint states or commands after its episode's reset")
+    commands = [(t, received, _command_vector(m, names, where)) for t, received, m in rec.commands]
     late = rec.states[0][0] - t0
     if late > 0.05:
         raise InputError(
@@ -249,10 +275,23 @@ def _replay(world, rec: Recording, config: ReplayConfig, task, level, seed, robo
         recorded_success=rec.success,
         replayed_success=False,
     )
-    report.limit_violations = _limit_violations(commands, limits, config.velocity_margin, t0)
+    report.limit_violations = _limit_violations(
+        [(t, q) for t, _, q in commands], limits, config.velocity_margin, t0
+    )
     closed = _ClosedLoop(world, rec, config, t0) if config.policy else None
 
     world.reset(seed, level)
+    # What reached the actuators: the sim's own record of its safety layer's output when the
+    # bag has it (exact), else the commands through the same controller and safety layer as
+    # sim_node runs, taking effect when the recorder received them (arrival times differ a
+    # little between the recorder and the sim, so expect larger errors).
+    applied = [(t, _command_vector(m, names, where)) for t, m in rec.applied]
+    controller = (
+        None
+        if applied
+        else sim_controller(world, lambda: t0 + world.time, robot, 1.0 / PHYSICS_TICK_S)
+    )
+    next_applied = 0
     first_state = _command_vector(rec.states[0][1], names, where)
     start_error = float(np.max(np.abs(world.joint_positions()[: len(names)] - first_state)))
     if start_error > config.position_tolerance:
@@ -266,9 +305,16 @@ def _replay(world, rec: Recording, config: ReplayConfig, task, level, seed, robo
     success = False
     while world.time < end:
         now = world.time
-        while next_command < len(commands) and commands[next_command][0] - t0 <= now + 1e-9:
-            world.set_joint_command(commands[next_command][1])
-            next_command += 1
+        if controller is None:
+            while next_applied < len(applied) and applied[next_applied][0] - t0 <= now + 1e-9:
+                world.set_joint_command(applied[next_applied][1])
+                next_applied += 1
+        else:  # a command takes effect when it arrived (the receive stamp), not when sent
+            while next_command < len(commands) and commands[next_command][1] - t0 <= now + 1e-9:
+                stamp, _received, q = commands[next_command]
+                controller.submit(q, stamp)
+                next_command += 1
+            controller.tick(t0 + now)
         if closed is not None:
             closed.at(now)
         world.step(PHYSICS_TICK_S)
@@ -294,6 +340,10 @@ def _replay(world, rec: Recording, config: ReplayConfig, task, level, seed, robo
         report.failures.append(
             f"the recording says success={rec.success} but the replay gives success={success}"
         )
+    if applied:
+        mismatch = _command_mismatch(commands, applied, names, config.command_tolerance)
+        if mismatch:
+            report.failures.append(mismatch)
     if report.limit_violations:
         report.failures.append(
             f"{len(report.limit_violations)} commands outside the robot's limits, first: "
@@ -312,6 +362,33 @@ def _replay(world, rec: Recording, config: ReplayConfig, task, level, seed, robo
         else:
             report.failures.append("closed loop: the bag has no /policy/action_chunk to compare")
     return report
+
+
+MISMATCH_FRACTION = 0.05
+
+
+def _command_mismatch(commands, applied, names, tolerance: float) -> str:
+    """'' when the recorded commands explain what reached the arm, else the worst joint."""
+    received = np.array([r for _t, r, _q in commands])
+    counts = np.zeros(len(names))
+    total = 0
+    for t, q in applied:
+        i = int(np.searchsorted(received, t + 1e-9)) - 1
+        if i < 0:
+            continue
+        total += 1
+        counts += np.abs(q - commands[i][2]) > tolerance
+    if not total:
+        return ""
+    fractions = counts / total
+    j = int(np.argmax(fractions))
+    if fractions[j] <= MISMATCH_FRACTION:
+        return ""
+    return (
+        f"the recorded commands do not explain what reached the arm: {names[j]} differs from "
+        f"the newest command by more than {tolerance} on {fractions[j]:.0%} of the ticks "
+        f"(were the commands altered?)"
+    )
 
 
 def _limit_violations(commands, limits, margin: float, t0: float) -> list[str]:
