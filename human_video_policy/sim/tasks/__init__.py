@@ -62,7 +62,7 @@ def make_task(name: str, robot: SceneRobot) -> Task:
 
 
 # The built-in tasks register themselves on import.
-from human_video_policy.sim.tasks import drawer, pick_place, press_button, push  # noqa: E402, F401
+from human_video_policy.sim.tasks import drawer, pick_place, pour, press_button, push  # noqa: E402, F401
 
 __all__ = [
     "EVALUATION_SEED_BASE",
