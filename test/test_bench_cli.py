@@ -112,3 +112,33 @@ def test_the_ci_smoke_configuration_stays_above_its_floors(tmp_path: Path, capsy
     assert code == 0, captured.out + captured.err
     rows = json.loads((tmp_path / "results.json").read_text())["rows"]
     assert all(r["success_rate"] == 0.0 for r in rows if r["policy"] == "frozen"), rows
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_bench_through_the_ros_graph(tmp_path: Path, capsys) -> None:
+    """--ros: each cell is a real hvp launch (sim_node + executor_node, + policy_node for a
+    model) on the level's evaluation seeds; sim_node writes the episodes it ran."""
+    from human_video_policy.resources import default_policy_path
+
+    model = str(default_policy_path())  # the reach DiT: runs, but was never trained on push
+    code = main(
+        ["bench", "--ros", "--task", "push", "--policy", "expert", "--policy", model,
+         "--episodes", "2", "--realtime-factor", "3", "--out", str(tmp_path), "--no-progress"]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.out + captured.err
+    result = json.loads((tmp_path / "results.json").read_text())
+    by_policy: dict[str, list[dict]] = {}
+    for episode in result["episodes"]:
+        by_policy.setdefault(episode["policy"], []).append(episode)
+    assert [e["seed"] for e in by_policy["expert"]] == [1_000_000, 1_000_001]
+    assert all(e["success"] and e["score"] == 1.0 for e in by_policy["expert"])
+    assert len(by_policy["widowx_reach_dit"]) == 2
+    assert all(0.0 <= e["score"] <= 1.0 for e in by_policy["widowx_reach_dit"])
+
+
+def test_bench_refuses_in_process_only_policies_through_ros(tmp_path: Path, capsys) -> None:
+    assert main(["bench", "--ros", "--policy", "frozen", "--out", str(tmp_path)]) == 2
+    assert "exist in process only" in capsys.readouterr().err

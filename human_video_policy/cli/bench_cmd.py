@@ -43,6 +43,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--out", default="runs/bench", help="output folder for results.json/.md/.png"
     )
+    parser.add_argument(
+        "--ros",
+        action="store_true",
+        help="run each cell through the real node graph (hvp launch sim_task / "
+        "sim_task_policy over DDS) instead of in process (default: in process)",
+    )
+    parser.add_argument(
+        "--realtime-factor",
+        type=float,
+        default=None,
+        help="--ros: sim seconds per wall second (default: the config's, 1.0)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -77,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         "levels": args.level,
         "policies": args.policy,
         "episodes": args.episodes,
+        "through_ros": True if args.ros else None,
+        "realtime_factor": args.realtime_factor,
     }
     fields = {k: v for k, v in vars(config).items()}
     fields.update({k: v for k, v in overrides.items() if v is not None})

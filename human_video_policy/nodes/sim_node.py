@@ -60,6 +60,7 @@ import json
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from geometry_msgs.msg import PoseStamped
@@ -162,6 +163,17 @@ class SimNode(HvpNode):
             "the next episode starts.",
             lambda n, v: check_range(n, v, 0.0, 60.0),
         )
+        self.results_path = self.param(
+            "results_path",
+            "",
+            "With episodes > 0: write every episode's outcome (seed, success, task score, stages, "
+            "times) to this JSON file at the end (hvp bench through ROS reads it); empty = none.",
+        )
+        if self.results_path and not Path(self.results_path).parent.is_dir():
+            raise ConfigError(
+                f"parameter results_path={self.results_path!r} is invalid: its folder does not "
+                "exist"
+            )
         if self.episodes_to_run and self.episode_timeout_s <= 0:
             raise ConfigError(
                 f"episodes={self.episodes_to_run} needs episode_timeout_s > 0 (got "
@@ -297,6 +309,7 @@ class SimNode(HvpNode):
         self._outcome_sent = False  # /episode/success published for the current episode
         self._success_time: float | None = None
         self.results: list[tuple[bool, float]] = []  # (reached, sim seconds to reach or end)
+        self._episode_records: list[dict[str, Any]] = []
         self.late_ticks = 0
         self.render_ms = 0.0
         self._joint_rate = RateMeter()
@@ -497,6 +510,7 @@ class SimNode(HvpNode):
         if self.episodes_to_run and (held or timed_out):
             reached = self._success_time is not None
             self.results.append((reached, self._success_time if reached else self.world.time))
+            self._episode_records.append(self._episode_record(reached))
             outcome = f"SUCCESS in {self._success_time:.2f} s" if reached else "TIMEOUT"
             self.get_logger().info(
                 f"episode {len(self.results)}/{self.episodes_to_run}: {outcome} "
@@ -506,7 +520,39 @@ class SimNode(HvpNode):
         elif timed_out:
             self._new_episode()
 
+    def _episode_record(self, success: bool) -> dict[str, Any]:
+        """One finished episode for ``results_path`` (the fields of sim.task_episode's
+        TaskEpisode)."""
+        if self.task:
+            score = self.world.evaluate()
+            stages = [name for name, reached in score.stages if reached]
+            value = float(score.score)
+        else:
+            stages, value = (["reach"] if success else []), float(success)
+        return {
+            "task": self.task or "reach",
+            "robot": "widowx",
+            "level": self.level if self.task else "position",
+            "seed": self.episode_seed,
+            "success": success,
+            "score": value,
+            "stages": stages,
+            "time_to_success": self._success_time,
+            "duration_s": self.world.time,
+            "chunks": 0,
+        }
+
+    def _write_results(self) -> None:
+        if not self.results_path:
+            return
+        path = Path(self.results_path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self._episode_records, indent=1) + "\n")
+        tmp.replace(path)
+        self.get_logger().info(f"episode results written to {path}")
+
     def _log_summary(self) -> None:
+        self._write_results()
         reached = [t for ok, t in self.results if ok]
         rate = 100.0 * len(reached) / len(self.results)
         mean = f"{sum(reached) / len(reached):.2f} s" if reached else "n/a"

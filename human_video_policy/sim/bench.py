@@ -1,7 +1,8 @@
 """The benchmark: policies x tasks x generalisation levels, in process, with confidence intervals.
 
 ``hvp bench`` runs N closed-loop episodes per (task, level, policy) on each level's fixed
-evaluation seeds (sim/tasks/base.py: never used for training) and writes:
+evaluation seeds (sim/tasks/base.py: never used for training), in process or (``--ros``)
+through the real node graph, and writes:
 
 - ``results.json``: every episode (success, task score, stages, time) and the summary rows;
 - ``results.md``: success rate with its 95 % Wilson interval and the mean task score, by task,
@@ -57,6 +58,11 @@ class BenchConfig:
         image_width, image_height: camera image size the policies see (pixels).
         floors: minimum success rate per "policy/task/level" key (``*`` matches any part);
             the run fails (exit code 1) when a measured rate is below its floor.
+        through_ros: run each cell through the real node graph (``hvp launch sim_task`` for
+            the expert, ``sim_task_policy`` for a model: sim_node, policy_node, executor_node
+            over DDS, on sim time) instead of in process; frozen/random exist in process only.
+        realtime_factor: through_ros: sim seconds per wall second (faster than real time when
+            the policy keeps up).
     """
 
     robot: str = "widowx"
@@ -67,6 +73,8 @@ class BenchConfig:
     image_width: int = 128
     image_height: int = 128
     floors: dict[str, float] = field(default_factory=dict)
+    through_ros: bool = False
+    realtime_factor: float = 1.0
 
     def __post_init__(self) -> None:
         known = task_names(robot=self.robot)
@@ -89,6 +97,16 @@ class BenchConfig:
                     "exported model path that exists"
                 )
         check_int_range("episodes", self.episodes, 1, 100_000)
+        if self.through_ros:
+            in_process_only = [p for p in self.policies if p in ("frozen", "random")]
+            if in_process_only:
+                raise ConfigError(
+                    f"policies {in_process_only} exist in process only: drop them or through_ros"
+                )
+        if not 0.05 <= float(self.realtime_factor) <= 10.0:
+            raise ConfigError(
+                f"realtime_factor={self.realtime_factor!r} is invalid: must be in 0.05..10"
+            )
         check_int_range("image_width", self.image_width, 16, 1280)
         check_int_range("image_height", self.image_height, 16, 960)
         for key, floor in self.floors.items():
@@ -173,6 +191,39 @@ def summarize(policy: str, task: str, level: str, episodes: Sequence[TaskEpisode
     )
 
 
+def run_cell_through_ros(
+    config: BenchConfig, spec: str, task: str, level: str, workdir: Path
+) -> list[TaskEpisode]:
+    """One (policy, task, level) cell as ``hvp launch`` runs it: the real node graph over DDS,
+    ``config.episodes`` episodes from the level's first evaluation seed (sim_node takes
+    consecutive seeds, as :func:`evaluation_seeds` gives them)."""
+    import subprocess
+
+    seeds = evaluation_seeds(level, config.episodes)
+    results = workdir / f"{policy_label(spec)}_{task}_{level}.json"
+    results.unlink(missing_ok=True)
+    graph = "sim_task" if spec == "expert" else "sim_task_policy"
+    limit = task_class(task).max_episode_s
+    command = [
+        sys.executable, "-m", "human_video_policy.cli.main", "launch", graph,
+        f"task:={task}", f"level:={level}", f"episode_seed:={seeds[0]}",
+        f"episodes:={config.episodes}", f"episode_timeout_s:={limit}",
+        f"realtime_factor:={config.realtime_factor}", f"results_path:={results}",
+    ]  # fmt: skip
+    if spec != "expert":
+        command.append(f"model_path:={Path(spec).expanduser().resolve()}")
+    timeout = 120.0 + config.episodes * (limit + 2.0) / config.realtime_factor * 2.0
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise ConfigError(f"{' '.join(command)} did not finish in {timeout:.0f} s") from exc
+    if done.returncode != 0 or not results.is_file():
+        tail = (done.stdout + done.stderr)[-3000:]
+        raise ConfigError(f"{graph} ended with code {done.returncode}:\n{tail}")
+    records = json.loads(results.read_text())
+    return [TaskEpisode(**{**r, "level": level, "stages": tuple(r["stages"])}) for r in records]
+
+
 def run_bench(
     config: BenchConfig,
     progress: bool = True,
@@ -184,6 +235,22 @@ def run_bench(
     runs = config.runs()
     total = len(runs) * len(config.policies) * config.episodes
     bar = tqdm(total=total, desc="bench", unit="ep", disable=not progress, file=sys.stderr)
+    if config.through_ros:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="hvp_bench_") as tmp:
+            for task, level in runs:
+                for spec in config.policies:
+                    label = policy_label(spec)
+                    done = run_cell_through_ros(config, spec, task, level, Path(tmp))
+                    for episode in done:
+                        episodes_out.append({"policy": label, **asdict(episode)})
+                        if on_episode is not None:
+                            on_episode(label, episode)
+                    bar.update(len(done))
+                    rows.append(summarize(label, task, level, done))
+        bar.close()
+        return rows, episodes_out
     for task in sorted({t for t, _ in runs}):
         world_config = TaskWorldConfig(
             task=task,
