@@ -152,3 +152,15 @@ def test_a_bag_of_another_robot_is_refused(bags, tmp_path, capsys) -> None:
 def test_a_bag_whose_recording_joined_late_is_refused(bags) -> None:
     with pytest.raises(InputError, match="after its episode did"):
         replay_bag(bags[0])
+
+
+def test_the_recorded_task_episode_converts_to_a_dataset(bags, tmp_path) -> None:
+    """hvp dataset from-bags --preset sim_task reads what hvp record --preset sim_task wrote
+    (the replay topics ride along and are left out of the dataset)."""
+    from human_video_policy.data.bag_to_dataset import conversion_preset, convert_bags
+    from human_video_policy.data.dataset_reader import DatasetReader
+
+    report = convert_bags([bags[1]], tmp_path / "ds", conversion_preset("sim_task"))
+    assert report.episodes == 1, report.outcomes
+    dataset = DatasetReader(tmp_path / "ds")
+    assert dataset.num_frames > 40  # ~6.5 s of push at 10 Hz
