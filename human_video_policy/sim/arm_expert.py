@@ -8,6 +8,11 @@ MuJoCo Jacobians (its own copy of the world's model, seeded at the measured join
 a chunk toward them like the reach expert: exponential approach capped at a joint speed, so the
 chunks are smooth and velocity limited. Output: :class:`ActionChunk` in the robot's joint
 position action space, what a learned policy returns.
+
+A dexterous hand takes the gripper's place through :class:`HandGrip`: the script's gripper value
+(0 = open .. 1 = closed) picks a posture of all the hand's joints, and ``ee_axes`` says how the
+hand's end-effector frame sits in the gripper frame of :func:`target_rotation`, so one script
+shape (approach, close, lift...) drives a gripper arm and an arm with a hand.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import TYPE_CHECKING
 import mujoco
 import numpy as np
 
-from human_video_policy.errors import InputError
+from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.runtime.action_chunk import ActionChunk
 from human_video_policy.validation import check_int_range, check_positive
 
@@ -37,7 +42,8 @@ class ArmTarget:
     Attributes:
         position: (3,) end-effector site target in the base frame (m).
         closing_yaw: direction (rad about z, base frame) the fingers close along.
-        gripper: finger joint target (m; the robot's gripper range).
+        gripper: finger joint target (m; the robot's gripper range), or for a hand
+            (:class:`HandGrip`) its closing, 0 = open .. 1 = closed.
         tilt: rotation (rad) of the pointing direction away from straight down, about the
             closing direction (pouring).
     """
@@ -68,6 +74,37 @@ def nearest_symmetric_yaw(yaw: float, reference: float, period: float = math.pi)
 
 
 @dataclass(frozen=True)
+class HandGrip:
+    """A hand in place of a gripper: ``ArmTarget.gripper`` (0 = open .. 1 = closed) moves all of
+    ``joints`` along evenly spaced key ``postures`` (piecewise linear), so a gripper-style
+    script (open, close) drives every finger, and a path through several postures keeps, e.g.,
+    the thumb clear of the table while it swings under the palm.
+
+    Attributes:
+        joints: the hand's command joints.
+        postures: key postures (rad, ``joints`` order), from open (0) to closed (1).
+    """
+
+    joints: tuple[str, ...]
+    postures: tuple[tuple[float, ...], ...]
+
+    def __post_init__(self) -> None:
+        if not self.postures or any(len(p) != len(self.joints) for p in self.postures):
+            raise ConfigError(
+                f"HandGrip needs at least one posture of {len(self.joints)} joint values"
+            )
+
+    def targets(self, closing: float) -> np.ndarray:
+        """Joint targets (rad) at ``closing`` (clipped to 0..1)."""
+        keys = np.asarray(self.postures, dtype=np.float64)
+        if len(keys) == 1:
+            return keys[0].copy()
+        s = float(np.clip(closing, 0.0, 1.0)) * (len(keys) - 1)
+        i = min(int(s), len(keys) - 2)
+        return keys[i] + (s - i) * (keys[i + 1] - keys[i])
+
+
+@dataclass(frozen=True)
 class ArmExpertConfig:
     """Settings of :class:`ScriptedArmExpert`.
 
@@ -79,6 +116,11 @@ class ArmExpertConfig:
         ik_iterations: maximum damped-least-squares iterations per solve.
         ik_damping: damping (lambda) of the least-squares step.
         rotation_weight: weight (m/rad) of the orientation error against the position error.
+        max_step_m, max_turn_rad: per chunk, aim at most this far (m) and this much turned
+            (rad) from the end effector's current pose, along the straight line and the
+            shortest rotation to the target (None = aim at the target). A far IK goal is
+            reached through joint space, where a hand turning from pointing down to palm down
+            sweeps wide; short steps keep the path near the straight one.
     """
 
     horizon: int = 10
@@ -88,6 +130,8 @@ class ArmExpertConfig:
     ik_iterations: int = 100
     ik_damping: float = 0.02
     rotation_weight: float = 0.3
+    max_step_m: float | None = None
+    max_turn_rad: float | None = None
 
     def __post_init__(self) -> None:
         check_int_range("horizon", self.horizon, 1, 1000)
@@ -97,6 +141,10 @@ class ArmExpertConfig:
         check_int_range("ik_iterations", self.ik_iterations, 1)
         check_positive("ik_damping", self.ik_damping)
         check_positive("rotation_weight", self.rotation_weight)
+        if self.max_step_m is not None:
+            check_positive("max_step_m", self.max_step_m)
+        if self.max_turn_rad is not None:
+            check_positive("max_turn_rad", self.max_turn_rad)
 
 
 Script = Callable[["TaskWorld"], ArmTarget]
@@ -109,9 +157,12 @@ class ScriptedArmExpert:
         world: the task world (read for the true state; its model is copied for IK).
         script: target of the moment; called once per chunk, may keep phase state.
         arm_joints: the joints IK moves (command joints without the gripper).
-        gripper_joint: the command joint of the gripper.
+        gripper: the command joint of the gripper (its target is ``ArmTarget.gripper``), or
+            a :class:`HandGrip` for a hand.
         action_space: the action space name the chunks carry.
         config: expert settings.
+        ee_axes: (3, 3) the end-effector site's axes (columns) in the gripper frame of
+            :func:`target_rotation` (x pointing, y closing); None = the same frame (WidowX).
     """
 
     needs_image = False
@@ -121,9 +172,10 @@ class ScriptedArmExpert:
         world: TaskWorld,
         script: Script,
         arm_joints: tuple[str, ...],
-        gripper_joint: str,
+        gripper: str | HandGrip,
         action_space: str,
         config: ArmExpertConfig | None = None,
+        ee_axes: np.ndarray | None = None,
     ) -> None:
         self.world = world
         self.script = script
@@ -133,7 +185,10 @@ class ScriptedArmExpert:
         m = self.model
         self.names = tuple(world.joint_names)
         self._arm = np.array([self.names.index(j) for j in arm_joints])
-        self._gripper = self.names.index(gripper_joint)
+        self.hand = gripper if isinstance(gripper, HandGrip) else None
+        grip_joints = gripper.joints if isinstance(gripper, HandGrip) else (gripper,)
+        self._gripper = np.array([self.names.index(j) for j in grip_joints])
+        self._ee_axes = np.eye(3) if ee_axes is None else np.asarray(ee_axes, dtype=np.float64)
         jids = [m.joint(j).id for j in arm_joints]
         self._qpos = np.array([m.jnt_qposadr[j] for j in jids])
         self._dofs = np.array([m.jnt_dofadr[j] for j in jids])
@@ -148,9 +203,14 @@ class ScriptedArmExpert:
 
     def solve_ik(self, target: ArmTarget, seed: np.ndarray) -> tuple[np.ndarray, float]:
         """Arm joints putting the end-effector site at the target; (q, position error m)."""
+        want = target_rotation(target.closing_yaw, target.tilt) @ self._ee_axes
+        return self._solve(np.asarray(target.position, dtype=np.float64), want, seed)
+
+    def _solve(
+        self, position: np.ndarray, want: np.ndarray, seed: np.ndarray
+    ) -> tuple[np.ndarray, float]:
         cfg = self.config
         q = np.clip(np.asarray(seed, dtype=np.float64), self._lower, self._upper)
-        want = target_rotation(target.closing_yaw, target.tilt)
         lam2 = cfg.ik_damping**2
         w = cfg.rotation_weight
         position_error = math.inf
@@ -159,7 +219,7 @@ class ScriptedArmExpert:
             mujoco.mj_kinematics(self.model, self.data)
             pos = self.data.site_xpos[self._site]
             rot = self.data.site_xmat[self._site].reshape(3, 3)
-            e_pos = target.position - pos
+            e_pos = position - pos
             e_rot = 0.5 * sum(np.cross(rot[:, i], want[:, i]) for i in range(3))
             position_error = float(np.linalg.norm(e_pos))
             if position_error < 2e-4 and float(np.linalg.norm(e_rot)) < 2e-3:
@@ -181,11 +241,15 @@ class ScriptedArmExpert:
         target = self.script(self.world)
         self.last_target = target
         current = state[: len(self.names)]
-        arm_goal, self.last_ik_error = self.solve_ik(target, current[self._arm])
+        cfg = self.config
+        if cfg.max_step_m is None and cfg.max_turn_rad is None:
+            arm_goal, self.last_ik_error = self.solve_ik(target, current[self._arm])
+        else:
+            position, want = self._step_toward(target, current[self._arm])
+            arm_goal, self.last_ik_error = self._solve(position, want, current[self._arm])
         goal = current.copy()
         goal[self._arm] = arm_goal
-        goal[self._gripper] = target.gripper
-        cfg = self.config
+        goal[self._gripper] = self.grip_targets(target.gripper)
         rows = np.empty((cfg.horizon, len(self.names)))
         alpha = 1.0 - math.exp(-cfg.gain * cfg.dt)
         max_step = cfg.max_joint_speed * cfg.dt
@@ -201,3 +265,36 @@ class ScriptedArmExpert:
         return ActionChunk(
             rows.astype(np.float32), cfg.dt, self.names, self.action_space, float(observation_stamp)
         )
+
+    def _step_toward(self, target: ArmTarget, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The site pose (position, rotation) at most max_step_m / max_turn_rad from the one at
+        arm joints ``q``, toward ``target``."""
+        cfg = self.config
+        self.data.qpos[self._qpos] = q
+        mujoco.mj_kinematics(self.model, self.data)
+        pos = self.data.site_xpos[self._site].copy()
+        rot = self.data.site_xmat[self._site].reshape(3, 3).copy()
+        position = np.asarray(target.position, dtype=np.float64)
+        want = target_rotation(target.closing_yaw, target.tilt) @ self._ee_axes
+        gap = position - pos
+        distance = float(np.linalg.norm(gap))
+        if cfg.max_step_m is not None and distance > cfg.max_step_m:
+            position = pos + gap * (cfg.max_step_m / distance)
+        if cfg.max_turn_rad is not None:
+            turn = np.zeros(3)  # rotation vector (site frame) from rot to want
+            quat = np.zeros(4)
+            mujoco.mju_mat2Quat(quat, (rot.T @ want).flatten())
+            mujoco.mju_quat2Vel(turn, quat, 1.0)
+            angle = float(np.linalg.norm(turn))
+            if angle > cfg.max_turn_rad:
+                mujoco.mju_axisAngle2Quat(quat, turn / angle, cfg.max_turn_rad)
+                step = np.zeros(9)
+                mujoco.mju_quat2Mat(step, quat)
+                want = rot @ step.reshape(3, 3)
+        return position, want
+
+    def grip_targets(self, gripper: float) -> np.ndarray:
+        """Targets of the gripper joint (m) or of the hand's joints for ``ArmTarget.gripper``."""
+        if self.hand is None:
+            return np.array([gripper], dtype=np.float64)
+        return self.hand.targets(gripper)

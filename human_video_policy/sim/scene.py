@@ -41,6 +41,11 @@ class SceneRobot:
         camera_xyaxes: scene camera orientation as MJCF xyaxes (its x and y axes).
         camera_fovy: vertical field of view (degrees).
         workspace_x, workspace_y: (min, max) of the table region (m) its tasks place objects in.
+        grasp_parts: the gripper's or hand's parts (fingers, palm) as groups of geom names; an
+            object is held when geoms of at least two parts touch it (the WidowX's two fingers,
+            the XHand's thumb and a finger or the palm), so one finger pushing it is no grasp.
+        grasp_center: where a held object's centre sits (m, end-effector site frame): the
+            reach stages of grasping tasks measure from it.
     """
 
     name: str
@@ -55,6 +60,8 @@ class SceneRobot:
     camera_fovy: float
     workspace_x: tuple[float, float]
     workspace_y: tuple[float, float]
+    grasp_parts: tuple[tuple[str, ...], ...]
+    grasp_center: tuple[float, float, float]
 
 
 def _widowx() -> SceneRobot:
@@ -77,14 +84,64 @@ def _widowx() -> SceneRobot:
         camera_fovy=50.0,
         workspace_x=(0.18, 0.40),
         workspace_y=(-0.18, 0.18),
+        grasp_parts=(("left_finger",), ("right_finger",)),
+        grasp_center=(0.008, 0.0, 0.0),  # 8 mm along the fingers (site x)
     )
 
 
-_ROBOTS: dict[str, Callable[[], SceneRobot]] = {"widowx": _widowx}
+# XHand geoms per part (mjcf/robots/rm75_xhand.xml): the palm and the five fingers.
+XHAND_GRASP_PARTS: tuple[tuple[str, ...], ...] = (
+    ("right_hand_link_0", "right_hand_link_1"),
+    (
+        "right_hand_thumb_bend_link",
+        "right_hand_thumb_rota_link1",
+        "right_hand_thumb_rota_link2_0",
+        "right_hand_thumb_rota_link2_1",
+    ),
+    (
+        "right_hand_index_bend_link",
+        "right_hand_index_rota_link1",
+        "right_hand_index_rota_link2_0",
+        "right_hand_index_rota_link2_1",
+    ),
+    *(
+        (f"right_hand_{f}_link1", f"right_hand_{f}_link2_0", f"right_hand_{f}_link2_1")
+        for f in ("mid", "ring", "pinky")
+    ),
+)
+
+
+def _rm75_xhand() -> SceneRobot:
+    from human_video_policy.robots.rm75 import BASE_FRAME, HOME_POSITION, RM75_XHAND_JOINTS
+
+    return SceneRobot(
+        name="rm75_xhand",
+        mjcf=("mjcf", "robots", "rm75_xhand.xml"),
+        base_body=BASE_FRAME,
+        ee_site="ee_site",
+        command_joints=tuple(RM75_XHAND_JOINTS),
+        state_joints=tuple(RM75_XHAND_JOINTS),
+        home=tuple(float(v) for v in HOME_POSITION),
+        # The head camera of mjcf/rm75_xhand_scene.xml (what the RM75 reach world renders).
+        camera_pos=(-0.1, 0.25, 0.85),
+        camera_xyaxes=(-0.4472, -0.8944, 0.0, 0.7473, -0.3736, 0.5495),
+        camera_fovy=60.0,
+        # Where the palm-down hand reaches the table turned up to 45 deg from the direction
+        # from the base (the elbow's limit rules out x < 0.42 m; reach, x > 0.58 m).
+        workspace_x=(0.44, 0.56),
+        workspace_y=(-0.2, 0.2),
+        grasp_parts=XHAND_GRASP_PARTS,
+        # Between the thumb and the curled fingers in the grasp of sim/tasks/common.py
+        # XHAND_GRASP_AXES: 6.7 cm out of the palm (site +y), 7.2 cm along the fingers (-z).
+        grasp_center=(0.0, 0.067, -0.072),
+    )
+
+
+_ROBOTS: dict[str, Callable[[], SceneRobot]] = {"widowx": _widowx, "rm75_xhand": _rm75_xhand}
 
 
 def scene_robot(name: str) -> SceneRobot:
-    """The scene description of robot ``name`` (``widowx``)."""
+    """The scene description of robot ``name`` (``widowx``, ``rm75_xhand``)."""
     try:
         return _ROBOTS[name]()
     except KeyError:

@@ -46,7 +46,7 @@ class TaskWorldConfig:
 
     Attributes:
         task: registered task name (``hvp bench --list`` shows them).
-        robot: robot name (``widowx``).
+        robot: robot name (``widowx``, ``rm75_xhand``).
         image_width, image_height: rendered image size in pixels (1..1280 x 1..960).
         max_depth_m: depth beyond this (m) is reported as 0.0 = no return.
         distractor_min_spacing: distractors stand at least this far (m) from the task's

@@ -1,5 +1,6 @@
-"""Pieces the gripper-arm tasks share: object variants (training and held-out), parking the
-unused ones, the WidowX expert factory and the phase bookkeeping of scripted experts."""
+"""Pieces the tasks share: object variants (training and held-out), parking the unused ones,
+the expert factories (WidowX gripper, RM75 + XHand hand) and the phase bookkeeping of scripted
+experts."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from typing import TYPE_CHECKING
 import mujoco
 import numpy as np
 
-from human_video_policy.sim.arm_expert import ArmTarget, ScriptedArmExpert
+from human_video_policy.sim.arm_expert import (
+    ArmExpertConfig,
+    ArmTarget,
+    HandGrip,
+    ScriptedArmExpert,
+)
 from human_video_policy.sim.scene import add_free_box, add_free_cylinder, set_free_pose
 from human_video_policy.sim.tasks.base import Level
 
@@ -88,6 +94,44 @@ def widowx_expert(world: TaskWorld, script) -> ScriptedArmExpert:
 
     return ScriptedArmExpert(
         world, script, world.joint_names[:6], "left_finger", WIDOWX_JOINT_POSITION
+    )
+
+
+def xhand_palm_down(pitch: float = 0.0) -> np.ndarray:
+    """The XHand's end-effector site axes (right_hand_ee_link: fingers -z, thumb +x, palm
+    normal +y) in the gripper frame of arm_expert.target_rotation (x pointing, y closing) for a
+    palm-down hand whose fingers point along the closing direction, tipped ``pitch`` rad down:
+    the thumb (behind the object) and the fingers (beyond it) close along that direction."""
+    c, s = math.cos(pitch), math.sin(pitch)
+    # Palm normal: down, leaning back; fingers: forward, tipped down; thumb side: the rest.
+    palm, fingers = np.array([c, -s, 0.0]), np.array([s, c, 0.0])
+    return np.column_stack([np.cross(palm, -fingers), palm, -fingers])
+
+
+# How the XHand grasps (pick_place; SceneRobot.grasp_center assumes it): palm down, fingers
+# tipped 0.4 rad down, so the fingertips reach the lower half of a hand-sized object while the
+# thumb, hooked under the palm behind it, stays clear of the table.
+XHAND_GRASP_AXES = xhand_palm_down(0.4)
+# The hand pointing down (fingers along the pointing direction, palm normal along the closing
+# direction): the home orientation, for pressing with the index fingertip.
+XHAND_POINTING_DOWN = np.array([[0.0, 0.0, -1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+
+
+# Short steps toward each target: the RM75 turns the hand through joint space, and a far goal
+# (e.g. from pointing down at home to palm down) would sweep the hand through the objects.
+RM75_EXPERT = ArmExpertConfig(max_step_m=0.05, max_turn_rad=0.3)
+
+
+def rm75_xhand_expert(
+    world: TaskWorld, script, grip: HandGrip, ee_axes: np.ndarray = XHAND_GRASP_AXES
+) -> ScriptedArmExpert:
+    """A :class:`ScriptedArmExpert` for the RM75 + XHand: IK on the 7 arm joints, the script's
+    gripper value (0 = open .. 1 = closed) drives the hand through ``grip``."""
+    from human_video_policy.policies.action_spaces import RM75_XHAND_JOINT_POSITION
+    from human_video_policy.robots.rm75 import RM75_ARM_JOINTS
+
+    return ScriptedArmExpert(
+        world, script, RM75_ARM_JOINTS, grip, RM75_XHAND_JOINT_POSITION, RM75_EXPERT, ee_axes
     )
 
 
