@@ -1,6 +1,7 @@
-"""The benchmark task suite: registry, levels and seeds, composed scenes, latching stage scores,
-and for every WidowX task: the scripted expert succeeds >= 95 % over 100 seeds while a frozen
-and a random policy (almost) never do, so the detectors are not trivially true."""
+"""The benchmark task suite: registry, levels and seeds, composed scenes (each robot the same
+as in its reach scene), latching stage scores, and for every (task, robot) pair (the WidowX's
+tasks, the RM75 + XHand's): the scripted expert succeeds >= 95 % while a frozen and a random
+policy (almost) never do, so the detectors are not trivially true."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import numpy as np
 import pytest
 
 from human_video_policy.errors import ConfigError
-from human_video_policy.sim.scene import scene_robot
+from human_video_policy.sim.arm_expert import HandGrip
+from human_video_policy.sim.rm75_world import RM75World
+from human_video_policy.sim.scene import OBJECT_CONAFFINITY, scene_robot, scene_robots
 from human_video_policy.sim.task_episode import FrozenPolicy, RandomPolicy, run_task_episode
 from human_video_policy.sim.task_world import TaskWorld, TaskWorldConfig
 from human_video_policy.sim.tasks import (
@@ -27,16 +30,21 @@ from human_video_policy.sim.tasks.base import StageTracker
 from human_video_policy.sim.widowx_world import WidowXWorld
 
 WIDOWX_TASKS = task_names(robot="widowx")
+# Every (task, robot) pair the suite has an expert for.
+PAIRS = [(t, r) for r in scene_robots() for t in task_names(robot=r)]
+PAIR_IDS = [f"{t}-{r}" for t, r in PAIRS]
 
 
 @pytest.fixture(scope="module")
 def worlds():
-    made: dict[str, TaskWorld] = {}
+    made: dict[tuple[str, str], TaskWorld] = {}
 
-    def get(task: str) -> TaskWorld:
-        if task not in made:
-            made[task] = TaskWorld(TaskWorldConfig(task=task, image_width=64, image_height=64))
-        return made[task]
+    def get(task: str, robot: str = "widowx") -> TaskWorld:
+        if (task, robot) not in made:
+            made[task, robot] = TaskWorld(
+                TaskWorldConfig(task=task, robot=robot, image_width=64, image_height=64)
+            )
+        return made[task, robot]
 
     yield get
     for world in made.values():
@@ -46,6 +54,8 @@ def worlds():
 # -- registry, levels, seeds -------------------------------------------------------------------
 def test_the_registry_lists_tasks_by_robot_and_tag_and_refuses_bad_names() -> None:
     assert {"pick_place", "push"} <= set(WIDOWX_TASKS)
+    assert {"pick_place", "press_button"} <= set(task_names(robot="rm75_xhand"))
+    assert "push" not in task_names(robot="rm75_xhand")
     assert "push" in task_names(tag="contact") and "pick_place" not in task_names(tag="contact")
     assert task_names(robot="no_such_robot") == []
     with pytest.raises(ConfigError, match="unknown: choose one of"):
@@ -91,9 +101,15 @@ def test_stages_latch_in_order_and_success_gives_full_score() -> None:
 
 
 # -- scenes and levels -------------------------------------------------------------------------
-def test_the_composed_scene_holds_the_same_robot_as_the_reach_scene(worlds) -> None:
-    task_world = worlds("push")
-    reach = WidowXWorld()
+@pytest.mark.parametrize(
+    ("robot", "task", "reach_world"),
+    [("widowx", "push", WidowXWorld), ("rm75_xhand", "pick_place", RM75World)],
+)
+def test_the_composed_scene_holds_the_same_robot_as_the_reach_scene(
+    worlds, robot, task, reach_world
+) -> None:
+    task_world = worlds(task, robot)
+    reach = reach_world()
     try:
         a, b = reach.model, task_world.model
         for joint in task_world.joint_names:
@@ -105,18 +121,24 @@ def test_the_composed_scene_holds_the_same_robot_as_the_reach_scene(worlds) -> N
             np.testing.assert_allclose(a.actuator(name).gainprm, b.actuator(name).gainprm)
             np.testing.assert_allclose(a.actuator(name).forcerange, b.actuator(name).forcerange)
         # Same joints -> same end-effector position (the expert's IK and the detectors agree).
-        q = np.array([0.3, -0.4, 0.5, 0.1, 0.6, -0.2])
+        q = np.random.default_rng(0).uniform(-0.6, 0.6, len(task_world.joint_names))
         for world in (reach, task_world):
-            world.data.qpos[world._qpos_index[:6]] = q
+            world.data.qpos[world._qpos_index[: len(q)]] = q
             mujoco.mj_kinematics(world.model, world.data)
-        np.testing.assert_allclose(reach.ee_position(), task_world.ee_position(), atol=1e-9)
+        ee = [w.data.site_xpos[w.model.site("ee_site").id] for w in (reach, task_world)]
+        np.testing.assert_allclose(ee[0], ee[1], atol=1e-9)
+        # The gripper's or hand's grasp parts touch task objects (and not each other).
+        for part in task_world.robot.grasp_parts:
+            for geom in part:
+                g = b.geom(geom)
+                assert g.contype[0] & OBJECT_CONAFFINITY and g.conaffinity[0] == 0, geom
     finally:
         reach.close()
 
 
-@pytest.mark.parametrize("task", WIDOWX_TASKS)
-def test_reset_is_deterministic_and_levels_add_their_variations(worlds, task: str) -> None:
-    world = worlds(task)
+@pytest.mark.parametrize(("task", "robot"), PAIRS, ids=PAIR_IDS)
+def test_reset_is_deterministic_and_levels_add_their_variations(worlds, task, robot) -> None:
+    world = worlds(task, robot)
     world.reset(7, "position")
     first = world.data.qpos.copy(), world.render_rgb(), world.data.mocap_pos.copy()
     world.reset(8, "position")
@@ -153,27 +175,41 @@ def test_a_task_refuses_a_robot_it_does_not_exist_for() -> None:
     other = type(other)(**{**other.__dict__, "name": "other_arm"})
     with pytest.raises(ConfigError, match="does not exist for robot 'other_arm'"):
         make_task("push", other)
+    with pytest.raises(ConfigError, match="does not exist for robot 'rm75_xhand'"):
+        make_task("push", scene_robot("rm75_xhand"))
 
 
 # -- experts and detectors ---------------------------------------------------------------------
+def test_a_hand_grip_moves_all_hand_joints_through_its_key_postures() -> None:
+    grip = HandGrip(("a", "b"), ((0.0, 1.0), (1.0, 1.0), (1.0, 0.0)))
+    np.testing.assert_allclose(grip.targets(0.0), [0.0, 1.0])
+    np.testing.assert_allclose(grip.targets(0.25), [0.5, 1.0])  # first leg: a moves
+    np.testing.assert_allclose(grip.targets(0.75), [1.0, 0.5])  # second leg: b moves
+    np.testing.assert_allclose(grip.targets(2.0), [1.0, 0.0])  # clipped to closed
+    with pytest.raises(ConfigError, match="2 joint values"):
+        HandGrip(("a", "b"), ((0.0,),))
+
+
 @pytest.mark.parametrize(("level", "seeds"), [("position", 100), ("new_object", 30)])
-@pytest.mark.parametrize("task", WIDOWX_TASKS)
-def test_the_scripted_expert_succeeds_on_at_least_95_percent(worlds, task, level, seeds) -> None:
+@pytest.mark.parametrize(("task", "robot"), PAIRS, ids=PAIR_IDS)
+def test_the_scripted_expert_succeeds_on_at_least_95_percent(
+    worlds, task, robot, level, seeds
+) -> None:
     """>= 95 of 100 seeds with the training object; >= 28 of 30 with the held-out one (the
     100-seed figure per level is in docs/benchmark.md)."""
-    world = worlds(task)
+    world = worlds(task, robot)
     expert = world.task.expert(world)
     episodes = [run_task_episode(world, expert, seed, level) for seed in range(seeds)]
     wins = sum(e.success for e in episodes)
-    print(f"\n{task} {level}: expert {wins}/{seeds}")
+    print(f"\n{task} {robot} {level}: expert {wins}/{seeds}")
     assert wins >= 0.95 * seeds - 0.5, [(e.seed, e.stages) for e in episodes if not e.success]
     assert all(e.score == 1.0 for e in episodes if e.success)
     assert all(e.time_to_success <= world.max_episode_s for e in episodes if e.success)
 
 
-@pytest.mark.parametrize("task", WIDOWX_TASKS)
-def test_frozen_and_random_policies_do_not_succeed(worlds, task: str) -> None:
-    world = worlds(task)
+@pytest.mark.parametrize(("task", "robot"), PAIRS, ids=PAIR_IDS)
+def test_frozen_and_random_policies_do_not_succeed(worlds, task: str, robot: str) -> None:
+    world = worlds(task, robot)
     frozen = [run_task_episode(world, FrozenPolicy(world), s, "position") for s in range(20)]
     assert sum(e.success for e in frozen) == 0
     assert all(e.score < 1.0 for e in frozen)

@@ -112,9 +112,6 @@ def xhand_palm_down(pitch: float = 0.0) -> np.ndarray:
 # tipped 0.4 rad down, so the fingertips reach the lower half of a hand-sized object while the
 # thumb, hooked under the palm behind it, stays clear of the table.
 XHAND_GRASP_AXES = xhand_palm_down(0.4)
-# The hand pointing down (fingers along the pointing direction, palm normal along the closing
-# direction): the home orientation, for pressing with the index fingertip.
-XHAND_POINTING_DOWN = np.array([[0.0, 0.0, -1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
 
 
 # Short steps toward each target: the RM75 turns the hand through joint space, and a far goal
@@ -133,6 +130,14 @@ def rm75_xhand_expert(
     return ScriptedArmExpert(
         world, script, RM75_ARM_JOINTS, grip, RM75_XHAND_JOINT_POSITION, RM75_EXPERT, ee_axes
     )
+
+
+def turned_within(world: TaskWorld, want: np.ndarray, angle: float) -> bool:
+    """Whether the end-effector site's rotation is within ``angle`` (rad) of ``want`` (3, 3):
+    an expert that turns in steps (RM75_EXPERT) descends only once turned, or the sweep of the
+    still turning hand hits what it reaches for."""
+    cos = (float(np.trace(want.T @ world.ee_rotation())) - 1.0) / 2.0
+    return cos > math.cos(angle)
 
 
 def radial_closing_yaw(point: np.ndarray) -> float:

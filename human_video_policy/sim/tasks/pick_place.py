@@ -43,6 +43,7 @@ from human_video_policy.sim.tasks.common import (
     object_yaw,
     radial_closing_yaw,
     rm75_xhand_expert,
+    turned_within,
     widowx_expert,
 )
 
@@ -315,11 +316,7 @@ class HandPickPlaceScript(PickPlaceScript):
         return min(1.0, elapsed / self.RAMP_S)
 
     def aligned(self, world: TaskWorld, yaw: float) -> bool:
-        # The expert turns the hand in steps: descending while it still turns sweeps the
-        # fingers over the object.
-        want = target_rotation(yaw) @ XHAND_GRASP_AXES
-        cos = (np.trace(want.T @ world.ee_rotation()) - 1.0) / 2.0
-        return bool(cos > math.cos(self.ALIGNED_RAD))
+        return turned_within(world, target_rotation(yaw) @ XHAND_GRASP_AXES, self.ALIGNED_RAD)
 
     def lift_margin(self, offset: np.ndarray) -> float:
         return float(offset[2]) - 0.015

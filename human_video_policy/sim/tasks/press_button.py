@@ -8,6 +8,11 @@ it down. Stages: ``above`` (the fingertips within 1.2 cm of the cap's axis, abov
 ``contact`` (the cap pressed in more than 1 mm), ``press`` = success (pressed in more than
 6.5 mm). Training button: a red round cap (r 1.6 cm) on a dark square housing; held-out: a
 green square cap (3.8 cm wide) on a larger, light round housing.
+
+Robots: the WidowX presses with its closed fingertips (``above`` measures from them); the
+RM75 + XHand points its index finger (the other fingers and the thumb curled in), palm down and
+the fingers tipped steeply down, and ``above`` measures from the fingertip nearest the cap's
+axis.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from typing import TYPE_CHECKING
 import mujoco
 import numpy as np
 
-from human_video_policy.sim.arm_expert import ArmTarget
+from human_video_policy.robots.xhand import FINGERTIP_FRAMES, XHAND_JOINTS
+from human_video_policy.sim.arm_expert import ArmTarget, HandGrip, target_rotation
 from human_video_policy.sim.scene import OBJECT_CONAFFINITY, OBJECT_CONTYPE
 from human_video_policy.sim.tasks import register
 from human_video_policy.sim.tasks.base import Level, Task
@@ -27,7 +33,10 @@ from human_video_policy.sim.tasks.common import (
     GRIPPER_CLOSED,
     Phases,
     radial_closing_yaw,
+    rm75_xhand_expert,
+    turned_within,
     widowx_expert,
+    xhand_palm_down,
 )
 
 if TYPE_CHECKING:
@@ -46,6 +55,13 @@ SPRING_DAMPING = 3.0
 CAP_MASS = 0.02
 CAP_PROTRUSION = 0.012  # cap top above the housing top at rest (m)
 FINGERTIP_BELOW_EE = 0.0164  # WidowX fingertips below the end-effector site (m)
+# XHand pointing posture (XHAND_JOINTS order): the thumb folded across the palm, the index
+# straight, the middle, ring and little fingers curled: the index tip is 8 cm below the rest.
+XHAND_POINT = (1.6, 1.5, 0.8, 0.0, 0.0, 0.0, 1.6, 1.6, 1.6, 1.6, 1.6, 1.6)
+# The pressing hand: palm down, fingers pointing away from the base tipped 1 rad down. Pointing
+# straight down, the RM75 reaches no farther than 0.42 m at the button's height; tipped, the
+# index tip stays 3.7 cm below every other part of the hand.
+XHAND_PRESS_AXES = xhand_palm_down(1.0)
 PARKED = np.array([-0.3, 1.5, 0.0])  # the unused button, out of sight
 
 
@@ -178,7 +194,7 @@ class PressButton(Task):
     name = "press_button"
     description = "press the button's spring-loaded cap down with the closed gripper"
     tags = ("gripper", "contact", "position")
-    robots = ("widowx",)
+    robots = ("widowx", "rm75_xhand")
     stages = ("above", "contact", "press")
     max_episode_s = 10.0
 
@@ -194,6 +210,8 @@ class PressButton(Task):
     def bind(self, model: mujoco.MjModel) -> None:
         self._mocap = {v.name: int(model.body_mocapid[model.body(v.name).id]) for v in BUTTONS}
         self._qpos = {v.name: int(model.jnt_qposadr[model.joint(v.joint).id]) for v in BUTTONS}
+        hand = self.robot.name == "rm75_xhand"
+        self._tips = [model.body(b).id for b in FINGERTIP_FRAMES.values()] if hand else []
 
     @property
     def obj(self) -> ButtonVariant:
@@ -226,16 +244,28 @@ class PressButton(Task):
         b = self.button
         return world.body_position(b.cap) + np.array([0.0, 0.0, b.cap_half_height])
 
+    def presser(self, world: TaskWorld, top: np.ndarray) -> np.ndarray:
+        """(3,) the point the robot presses with: the WidowX's fingertips below its site, the
+        XHand's fingertip nearest the cap's axis (``top``: the cap's top centre)."""
+        if not self._tips:
+            ee = world.ee_position()
+            return np.array([ee[0], ee[1], ee[2] - FINGERTIP_BELOW_EE])
+        tips = [world._in_base(world.data.xpos[b]) for b in self._tips]
+        return min(tips, key=lambda t: float(np.linalg.norm(t[:2] - top[:2])))
+
     def check_stages(self, world: TaskWorld) -> tuple[dict[str, bool], bool]:
-        ee = world.ee_position()
         top = self.cap_position(world)
-        tips = ee[2] - FINGERTIP_BELOW_EE
-        above = bool(np.linalg.norm(ee[:2] - top[:2]) < 0.012 and -0.002 < tips - top[2] < 0.08)
+        tip = self.presser(world, top)
+        above = bool(np.linalg.norm(tip[:2] - top[:2]) < 0.012 and -0.002 < tip[2] - top[2] < 0.08)
         depth = self.depth(world)
         success = depth > PRESS_DEPTH
         return {"above": above, "contact": depth > CONTACT_DEPTH, "press": success}, success
 
     def expert(self, world: TaskWorld) -> Policy:
+        if self.robot.name == "rm75_xhand":
+            grip = HandGrip(XHAND_JOINTS, (XHAND_POINT,))
+            script = HandPressButtonScript(self, index_tip_offset(world))
+            return rm75_xhand_expert(world, script, grip, XHAND_PRESS_AXES)
         return widowx_expert(world, PressButtonScript(self))
 
 
@@ -245,9 +275,23 @@ class PressButtonScript:
     ABOVE = 0.06
     OVERPRESS = 0.004  # aim below the stop: the arm's position servos yield to the spring
 
+    GRIPPER = GRIPPER_CLOSED
+
     def __init__(self, task: PressButton) -> None:
         self.task = task
         self.phases = Phases()
+
+    def yaw(self, cap: np.ndarray) -> float:
+        """Closing direction of the gripper over the cap at ``cap``."""
+        return radial_closing_yaw(cap)
+
+    def rest_point(self, cap: np.ndarray, button: ButtonVariant, yaw: float) -> np.ndarray:
+        """End-effector site target with the presser on the cap's top at rest."""
+        return np.array([cap[0], cap[1], button.rest_top + FINGERTIP_BELOW_EE])
+
+    def aligned(self, world: TaskWorld, yaw: float) -> bool:
+        """Whether the end effector is turned as pressing at ``yaw`` needs (to descend)."""
+        return True
 
     def __call__(self, world: TaskWorld) -> ArmTarget:
         p = self.phases
@@ -255,21 +299,57 @@ class PressButtonScript:
         task, button = self.task, self.task.button
         ee = world.ee_position()
         cap = task.cap_position(world)
-        rest = np.array([cap[0], cap[1], button.rest_top + FINGERTIP_BELOW_EE])
+        yaw = self.yaw(cap)
+        rest = self.rest_point(cap, button, yaw)
         above = rest + np.array([0.0, 0.0, self.ABOVE])
-        yaw = radial_closing_yaw(cap)
         if p.phase == 0:  # above the cap
-            if np.linalg.norm(ee - above) < 0.01:
+            if np.linalg.norm(ee - above) < 0.01 and self.aligned(world, yaw):
                 p.go(1, world)
-            return ArmTarget(above, yaw, GRIPPER_CLOSED)
+            return ArmTarget(above, yaw, self.GRIPPER)
         if p.phase == 1:  # down to touch its top
             touch = rest + np.array([0.0, 0.0, 0.003])
             if np.linalg.norm(ee - touch) < 0.004 or p.elapsed(world) > 2.0:
                 p.go(2, world)
-            return ArmTarget(touch, yaw, GRIPPER_CLOSED)
+            return ArmTarget(touch, yaw, self.GRIPPER)
         if p.phase == 2:  # press to the stop
             if task.depth(world) > TRAVEL - 0.001 or p.elapsed(world) > 2.0:
                 p.go(3, world)
             pressed = rest - np.array([0.0, 0.0, TRAVEL + self.OVERPRESS])
-            return ArmTarget(pressed, yaw, GRIPPER_CLOSED)
-        return ArmTarget(above, yaw, GRIPPER_CLOSED)  # release
+            return ArmTarget(pressed, yaw, self.GRIPPER)
+        return ArmTarget(above, yaw, self.GRIPPER)  # release
+
+
+def index_tip_offset(world: TaskWorld) -> np.ndarray:
+    """(3,) the XHand's index fingertip in the end-effector site frame, in XHAND_POINT."""
+    m = world.model
+    data = mujoco.MjData(m)
+    joints = [m.joint(j).id for j in XHAND_JOINTS]
+    data.qpos[[m.jnt_qposadr[j] for j in joints]] = XHAND_POINT
+    mujoco.mj_kinematics(m, data)
+    site = m.site(world.robot.ee_site).id
+    rot = data.site_xmat[site].reshape(3, 3)
+    tip = data.xpos[m.body(FINGERTIP_FRAMES["index"]).id]
+    return rot.T @ (tip - data.site_xpos[site])
+
+
+class HandPressButtonScript(PressButtonScript):
+    """The press phases for the XHand (XHAND_PRESS_AXES, XHAND_POINT): the index fingertip on
+    the cap's axis, pushed straight down."""
+
+    GRIPPER = 1.0  # one posture (XHAND_POINT): the value is not used
+    ALIGNED_RAD = 0.05
+
+    def __init__(self, task: PressButton, tip_offset: np.ndarray) -> None:
+        super().__init__(task)
+        self.tip_offset = np.asarray(tip_offset, dtype=np.float64)
+
+    def yaw(self, cap: np.ndarray) -> float:
+        return math.atan2(cap[1], cap[0])
+
+    def rest_point(self, cap: np.ndarray, button: ButtonVariant, yaw: float) -> np.ndarray:
+        rot = target_rotation(yaw) @ XHAND_PRESS_AXES
+        return np.array([cap[0], cap[1], button.rest_top]) - rot @ self.tip_offset
+
+    def aligned(self, world: TaskWorld, yaw: float) -> bool:
+        want = target_rotation(yaw) @ XHAND_PRESS_AXES
+        return turned_within(world, want, self.ALIGNED_RAD)
