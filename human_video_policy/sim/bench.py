@@ -336,8 +336,9 @@ def plot_rows(rows: Sequence[BenchRow], path: Path) -> None:
                 continue
             xs.append(k + (i - (len(policies) - 1) / 2) * width)
             ys.append(r.success_rate)
-            lo.append(r.success_rate - r.ci_low)
-            hi.append(r.ci_high - r.success_rate)
+            # max(0, .): at 0 % or 100 % the bound may differ from the rate by a rounding error.
+            lo.append(max(0.0, r.success_rate - r.ci_low))
+            hi.append(max(0.0, r.ci_high - r.success_rate))
         ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, label=policy)
     ax.set_xticks(range(len(keys)))
     ax.set_xticklabels([f"{t}\n{lv}" for t, lv in keys], fontsize=8)
