@@ -1,4 +1,4 @@
-"""Press button: push the button's cap down with the closed gripper.
+"""Press button: push the button's cap down with the closed gripper (WidowX) or a fingertip (XHand).
 
 Initial state: the button (a fixed housing with a spring-loaded cap on top) at a random free
 spot in the robot's workspace, turned at random about the vertical. The cap slides on a
@@ -192,7 +192,7 @@ BUTTONS = (RED_BUTTON, GREEN_BUTTON)  # (training, held out)
 @register
 class PressButton(Task):
     name = "press_button"
-    description = "press the button's spring-loaded cap down with the closed gripper"
+    description = "press the button's spring-loaded cap down with the closed gripper or a fingertip"
     tags = ("gripper", "contact", "position")
     robots = ("widowx", "rm75_xhand")
     stages = ("above", "contact", "press")
