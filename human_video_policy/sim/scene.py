@@ -190,21 +190,24 @@ def xyaxes_quaternion(xyaxes: tuple[float, ...]) -> np.ndarray:
 
 
 # -- helpers tasks use to add objects ----------------------------------------------------------
-def add_free_box(
+def _add_free_object(
     spec: mujoco.MjSpec,
     name: str,
-    half_size: tuple[float, float, float],
+    shape: mujoco.mjtGeom,
+    size: list[float],
+    half_height: float,
     rgba: tuple[float, float, float, float],
     mass: float,
-    friction: float = 1.0,
+    friction: float,
 ) -> mujoco.MjsBody:
-    """A free-floating box body ``name`` with one geom of the same name."""
-    body = spec.worldbody.add_body(name=name, pos=[0.3, 0.0, half_size[2]])
+    """A free-floating body ``name`` with one geom of the same name that touches the table,
+    the robot and the other objects."""
+    body = spec.worldbody.add_body(name=name, pos=[0.3, 0.0, half_height])
     body.add_freejoint(name=f"{name}_free")
     body.add_geom(
         name=name,
-        type=mujoco.mjtGeom.mjGEOM_BOX,
-        size=list(half_size),
+        type=shape,
+        size=size,
         rgba=list(rgba),
         mass=mass,
         contype=OBJECT_CONTYPE,
@@ -214,6 +217,20 @@ def add_free_box(
         group=1,
     )
     return body
+
+
+def add_free_box(
+    spec: mujoco.MjSpec,
+    name: str,
+    half_size: tuple[float, float, float],
+    rgba: tuple[float, float, float, float],
+    mass: float,
+    friction: float = 1.0,
+) -> mujoco.MjsBody:
+    """A free-floating box (half sizes in m) resting on its base."""
+    return _add_free_object(
+        spec, name, mujoco.mjtGeom.mjGEOM_BOX, list(half_size), half_size[2], rgba, mass, friction
+    )
 
 
 def add_free_cylinder(
@@ -225,22 +242,17 @@ def add_free_cylinder(
     mass: float,
     friction: float = 1.0,
 ) -> mujoco.MjsBody:
-    """A free-floating upright cylinder body ``name`` with one geom of the same name."""
-    body = spec.worldbody.add_body(name=name, pos=[0.3, 0.0, half_height])
-    body.add_freejoint(name=f"{name}_free")
-    body.add_geom(
-        name=name,
-        type=mujoco.mjtGeom.mjGEOM_CYLINDER,
-        size=[radius, half_height, 0.0],
-        rgba=list(rgba),
-        mass=mass,
-        contype=OBJECT_CONTYPE,
-        conaffinity=OBJECT_CONAFFINITY,
-        condim=4,
-        friction=[friction, 0.01, 0.0001],
-        group=1,
+    """A free-floating upright cylinder (m)."""
+    return _add_free_object(
+        spec,
+        name,
+        mujoco.mjtGeom.mjGEOM_CYLINDER,
+        [radius, half_height, 0.0],
+        half_height,
+        rgba,
+        mass,
+        friction,
     )
-    return body
 
 
 def add_marker(
