@@ -83,12 +83,7 @@ class RM75World(PositionControlledWorld):
         self.data = mujoco.MjData(self.model)
         m = self.model
         try:
-            joint_ids = [m.joint(n).id for n in self.joint_names]
-            self._qpos_index = np.array([m.jnt_qposadr[j] for j in joint_ids])
-            self._qvel_index = np.array([m.jnt_dofadr[j] for j in joint_ids])
-            self._actuator_index = np.array(
-                [next(a for a in range(m.nu) if m.actuator_trnid[a, 0] == j) for j in joint_ids]
-            )
+            self._bind_joints(self.joint_names, self.joint_names)
             self._camera_id = m.camera(self.config.camera_name).id
             self._ee_site = m.site(EE_SITE).id
             self._target_mocap = int(m.body_mocapid[m.body(TARGET_BODY).id])

@@ -88,18 +88,7 @@ class TaskWorld(PositionControlledWorld):
         self.joint_names = self.robot.command_joints
         self.state_joint_names = self.robot.state_joints
         try:
-            self._qpos_index = np.array(
-                [m.jnt_qposadr[m.joint(n).id] for n in self.state_joint_names]
-            )
-            self._qvel_index = np.array(
-                [m.jnt_dofadr[m.joint(n).id] for n in self.state_joint_names]
-            )
-            self._actuator_index = np.array(
-                [
-                    next(a for a in range(m.nu) if m.actuator_trnid[a, 0] == m.joint(n).id)
-                    for n in self.joint_names
-                ]
-            )
+            self._bind_joints(self.state_joint_names, self.joint_names)
             self._base_body = m.body(self.robot.base_body).id
             self._ee_site = m.site(self.robot.ee_site).id
         except (KeyError, StopIteration) as exc:

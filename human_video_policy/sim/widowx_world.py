@@ -99,18 +99,7 @@ class WidowXWorld(PositionControlledWorld):
         self.task = ReachTask(self.config.task)
         m = self.model
         try:
-            self._qpos_index = np.array(
-                [m.jnt_qposadr[m.joint(n).id] for n in self.state_joint_names]
-            )
-            self._qvel_index = np.array(
-                [m.jnt_dofadr[m.joint(n).id] for n in self.state_joint_names]
-            )
-            self._actuator_index = np.array(
-                [
-                    next(a for a in range(m.nu) if m.actuator_trnid[a, 0] == m.joint(n).id)
-                    for n in self.joint_names
-                ]
-            )
+            self._bind_joints(self.state_joint_names, self.joint_names)
             self._camera_id = m.camera(self.config.camera_name).id
             self._ee_site = m.site(EE_SITE).id
             self._target_mocap = m.body_mocapid[m.body("target").id]

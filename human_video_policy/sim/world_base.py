@@ -89,6 +89,20 @@ class PositionControlledWorld:
     refresh_kinematics_after_step: bool = True
 
     # -- set-up (called by the subclass once model, data and the indices are set) ------------
+    def _bind_joints(self, state_joints: tuple[str, ...], command_joints: tuple[str, ...]) -> None:
+        """Set ``_qpos_index``/``_qvel_index`` (state joints) and ``_actuator_index`` (the
+        position actuator of each command joint); KeyError/StopIteration name what is missing."""
+        m = self.model
+        ids = [m.joint(n).id for n in state_joints]
+        self._qpos_index = np.array([m.jnt_qposadr[j] for j in ids])
+        self._qvel_index = np.array([m.jnt_dofadr[j] for j in ids])
+        self._actuator_index = np.array(
+            [
+                next(a for a in range(m.nu) if m.actuator_trnid[a, 0] == m.joint(n).id)
+                for n in command_joints
+            ]
+        )
+
     def _init_home_and_camera(
         self,
         home: tuple[float, ...],
