@@ -9,6 +9,8 @@ and episodes per minute of `hvp bench`.
 2. The same without rendering (physics only) and rendering alone (ms per 224x224 frame).
 3. Episodes per minute of the in-process bench loop (run_task_episode) for the expert and the
    frozen policy (which always runs to the time limit), 64x64 images as in CI.
+4. Episodes per minute of `hvp bench --ros` (the real graph over DDS, expert inside sim_node,
+   128x128 camera at 15 Hz) at realtime factors 1 and 3, launch included.
 """
 
 from __future__ import annotations
@@ -73,11 +75,29 @@ def episodes_per_minute(task: str, policy: str, episodes: int) -> float:
     return episodes / minutes
 
 
+def ros_episodes_per_minute(task: str, episodes: int, realtime_factor: float) -> float:
+    import tempfile
+
+    from human_video_policy.sim.bench import BenchConfig, run_cell_through_ros
+
+    config = BenchConfig(
+        tasks=[task], policies=["expert"], episodes=episodes, through_ros=True,
+        realtime_factor=realtime_factor,
+    )  # fmt: skip
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        done = run_cell_through_ros(config, "expert", task, "position", Path(tmp))
+    minutes = (time.perf_counter() - start) / 60
+    assert len(done) == episodes
+    return episodes / minutes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="wall seconds per task")
     parser.add_argument("--episodes", type=int, default=20, help="episodes per bench figure")
     parser.add_argument("--json", default="", help="write the results here")
+    parser.add_argument("--ros", action="store_true", help="also measure hvp bench --ros")
     args = parser.parse_args()
     results: dict = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
@@ -91,6 +111,10 @@ def main() -> None:
             "bench_episodes_per_min_expert": episodes_per_minute(task, "expert", args.episodes),
             "bench_episodes_per_min_frozen": episodes_per_minute(task, "frozen", args.episodes),
         }
+        if args.ros:
+            for factor in (1.0, 3.0):
+                key = f"bench_ros_episodes_per_min_expert_rtf{factor:g}"
+                row[key] = ros_episodes_per_minute(task, 5, factor)
         results["tasks"][task] = {k: round(v, 2) for k, v in row.items()}
         print(task, results["tasks"][task], flush=True)
     if args.json:
