@@ -216,3 +216,16 @@ def test_frozen_and_random_policies_do_not_succeed(worlds, task: str, robot: str
     randomly = RandomPolicy(world, seed=3)
     random_runs = [run_task_episode(world, randomly, s, "scene") for s in range(20)]
     assert sum(e.success for e in random_runs) <= 1, [e.seed for e in random_runs if e.success]
+
+
+def test_the_background_level_varies_the_table_texture_and_position_clears_it(worlds) -> None:
+    world = worlds("push", "widowx")
+    table = world.model.material("table").id
+    rgb = mujoco.mjtTextureRole.mjTEXROLE_RGB
+    textures = set()
+    for seed in range(12):
+        world.reset(seed, "background")
+        textures.add(int(world.model.mat_texid[table, rgb]))
+    assert len(textures) >= 3 and -1 in textures  # plain and several textures
+    world.reset(0, "position")
+    assert world.model.mat_texid[table, rgb] == -1

@@ -5,8 +5,8 @@ distractors; the world is the same position-controlled world base as the reach w
 (:class:`~human_video_policy.sim.world_base.PositionControlledWorld`): joint position commands
 in, joint states and camera images out, all in the robot's base frame (the world origin).
 ``reset(seed, level)`` puts the robot at home and lets the task draw its initial state; the
-level adds distractors (``scene``), random colours and light (``background``) and the task's
-held-out object (``new_object``).
+level adds distractors (``scene``), random table textures, colours and light (``background``)
+and the task's held-out object (``new_object``).
 
 Rendering is offscreen: with no display, ``MUJOCO_GL`` defaults to ``egl``.
 """
@@ -105,6 +105,11 @@ class TaskWorld(PositionControlledWorld):
         ]
         self._table_mat = m.material("table").id
         self._backdrop_mat = m.material("backdrop").id
+        self._table_textures = [
+            m.texture(i).id for i in range(m.ntex) if m.texture(i).name.startswith("table_")
+        ]
+        self._table_texid = m.mat_texid[self._table_mat].copy()
+        self._table_texrepeat = m.mat_texrepeat[self._table_mat].copy()
         self._defaults = (
             m.mat_rgba[self._table_mat].copy(),
             m.mat_rgba[self._backdrop_mat].copy(),
@@ -201,7 +206,15 @@ class TaskWorld(PositionControlledWorld):
         m.mat_rgba[self._table_mat] = table
         m.mat_rgba[self._backdrop_mat] = backdrop
         m.light_diffuse[0] = light
+        m.mat_texid[self._table_mat] = self._table_texid
+        m.mat_texrepeat[self._table_mat] = self._table_texrepeat
         if self.level.rank >= Level.BACKGROUND.rank:
+            choice = int(rng.integers(0, len(self._table_textures) + 1))  # 0 = plain
+            if choice:
+                m.mat_texid[self._table_mat, mujoco.mjtTextureRole.mjTEXROLE_RGB] = (
+                    self._table_textures[choice - 1]
+                )
+                m.mat_texrepeat[self._table_mat] = rng.uniform(4.0, 12.0, 2)
             m.mat_rgba[self._table_mat, :3] = rng.uniform(0.25, 0.85, 3)
             m.mat_rgba[self._backdrop_mat, :3] = rng.uniform(0.1, 0.9, 3)
             m.light_diffuse[0] = rng.uniform(0.3, 0.7) * np.ones(3)
