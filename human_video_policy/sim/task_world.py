@@ -76,9 +76,9 @@ class TaskWorld(PositionControlledWorld):
         from human_video_policy.sim.tasks import make_task
 
         self.config = config or TaskWorldConfig()
-        self.robot: SceneRobot = scene_robot(self.config.robot)
+        self.robot: SceneRobot = self._scene_robot()
         self.task: Task = make_task(self.config.task, self.robot)
-        spec = compose_scene(self.robot, self._add_objects)
+        spec = self._compose_scene()
         try:
             self.model = spec.compile()
         except ValueError as exc:
@@ -128,6 +128,15 @@ class TaskWorld(PositionControlledWorld):
         self.level = Level.POSITION
         self.occupied: list[np.ndarray] = []
         self.reset(0)
+
+    def _scene_robot(self) -> SceneRobot:
+        """What stands at the base frame: ``config.robot`` (a subclass may put a human hand
+        there, sim/human_demo.py)."""
+        return scene_robot(self.config.robot)
+
+    def _compose_scene(self) -> mujoco.MjSpec:
+        """The scene to compile: tabletop, robot, scene camera, the task's objects."""
+        return compose_scene(self.robot, self._add_objects)
 
     def _add_objects(self, spec: mujoco.MjSpec) -> None:
         self.task.add_objects(spec)
