@@ -13,16 +13,20 @@ human and in the robot episode.
   is built for the robot whose instance it mirrors (``TaskWorldConfig.robot``, default the
   WidowX: its objects, workspace and camera) with that robot's grasp parts, end effector and
   base body replaced by the hand's (:func:`human_scene_robot`).
-- Real contacts: the hand's root is a free body welded (soft equality constraint) to an
-  invisible mocap target that the script moves, so the hand pushes and grasps through
-  contacts with finite stiffness (a mocap root would be infinitely stiff). Grasps are friction
-  grasps (thumb and index pads squeezing under the fingers' position actuators): no weld or
-  attachment holds the object. The hand's bodies are gravity compensated (a person holds their
-  own hand up).
-- Scripted experts (:data:`HUMAN_EXPERTS`: ``pick_place``, ``push``) are generators of
-  :class:`Move` s: wrist pose and finger posture via-points reached along minimum-jerk
-  profiles at human speeds (reaches peak at ~0.55 m/s), each via-point computed from the true
-  object poses when the move starts.
+- Real contacts: the hand's root hangs on 3 slides and a ball joint from a static body at the
+  origin (the scene's "robot base") and is welded (a soft equality constraint) to an
+  invisible mocap target that the script moves, so the hand pushes, presses and grasps
+  through contacts with finite stiffness (a mocap root would be infinitely stiff); its
+  contacts are stiffer than the weld, so the table stops it. Grasps are friction grasps
+  (thumb and index pads squeezing under the fingers' position actuators): no weld or
+  attachment holds an object. The hand's bodies are gravity compensated (a person holds
+  their own hand up).
+- Scripted experts (:data:`HUMAN_EXPERTS`: ``pick_place``, ``push``, ``press_button``) are
+  generators of :class:`Move` s: wrist pose and finger posture via-points reached along
+  minimum-jerk profiles at human speeds (reaches peak at ~0.5 m/s), each via-point computed
+  from the true object poses when the move starts. The person stands at the table's left
+  (+y) side and reaches in with the right hand, so the WidowX camera sees the hand from its
+  thumb side and from above.
 - :func:`run_human_episode` runs one episode and records the ground truth per video frame;
   :func:`export_demo` writes it in ``hvp video process``'s layout (docs/video_pipeline.md):
   ``OUT/<video_id>/video.json`` + ``episode_000_right.npz`` (ground-truth keypoints, wrist 6D,
@@ -538,7 +542,10 @@ POKE = np.array(
 class PushHuman(HumanScript):
     """Palm down, index and middle fingertips forward and down: down behind the object ->
     slide it along the object-to-goal line with the fingertips -> up and back to rest;
-    re-aims from above (up to three times) while the object is not on the goal."""
+    re-aims from above (up to three times) while the object is not on the goal.
+
+    The hand always pushes fingers first, so a push toward the person (+y) turns the hand
+    around (no arm is simulated: a real person would rather pull with hooked fingers)."""
 
     FINGER_PITCH = 0.7  # middle finger (MCP -> tip) this far (rad) below horizontal
     TIP_HEIGHT = 0.013  # lowest fingertip keypoint above the table (m)
@@ -589,9 +596,61 @@ class PushHuman(HumanScript):
         yield self.home()
 
 
+#: Pointing: the index finger straight, the other fingers curled into the palm, the thumb
+#: across them (as the fist).
+POINT = np.array(
+    [
+        *(0.48, 0.84, 1.2, 0.44, 0.9),
+        *(0.0, 0.1, 0.1, 0.05),
+        *([0.0, 1.45, 1.75, 1.0] * 3),
+    ],
+    dtype=np.float64,
+)
+
+
+class PressButtonHuman(HumanScript):
+    """Point with the index finger: over the cap -> tip on the cap's top centre -> press it
+    to the stop and hold -> up and back to rest. The finger is pitched steeply down, so the
+    press runs along its bones and the curled fingers stay above the housing.
+
+    The task's ``above`` stage measures from the WidowX's fingertips (1.6 cm below its
+    end-effector site; here the wrist), so for the hand only ``contact`` and ``press`` (the
+    cap's depth) are meaningful before success, which latches every stage."""
+
+    PITCH = 1.1  # index finger (MCP -> tip) this far (rad) below horizontal
+    ABOVE = 0.06
+    OVERPRESS = 0.004  # aim below the stop: the finger and the weld yield to the spring
+
+    def point_pose(self, tip: np.ndarray, heading: float) -> HandPose:
+        """The pointing hand whose index fingertip keypoint is at ``tip`` (world), the finger
+        along ``heading`` (rad about z) pitched PITCH down, the palm down."""
+        kp = local_keypoints(POINT)
+        d = np.array([math.cos(heading), math.sin(heading), 0.0])
+        bone = math.cos(self.PITCH) * d - math.sin(self.PITCH) * np.array([0.0, 0.0, 1.0])
+        R = align(kp[8] - kp[5], bone, np.array([0.0, 0.0, 1.0]), np.array([0.0, 0.0, -1.0]))
+        return HandPose(np.asarray(tip) - R @ kp[8], R, POINT.copy())
+
+    def moves(self) -> Iterator[Move]:
+        from human_video_policy.sim.tasks.press_button import TRAVEL
+
+        world, task = self.world, self.task
+        yield Move(self.pose, 0.3)
+        top = task.cap_position(world)
+        heading = heading_to(top)
+        above = self.point_pose(top + np.array([0.0, 0.0, self.ABOVE]), heading)
+        yield self.go(above, REACH_SPEED, minimum=0.8)
+        touch = self.point_pose(top + np.array([0.0, 0.0, 0.002]), heading)
+        yield self.go(touch, CAREFUL_SPEED, minimum=0.5)
+        pressed = top - np.array([0.0, 0.0, TRAVEL + self.OVERPRESS])
+        yield self.go(self.point_pose(pressed, heading), 0.05, minimum=0.4, hold=0.3)
+        yield self.go(above, CAREFUL_SPEED)
+        yield self.home()
+
+
 HUMAN_EXPERTS: dict[str, type[HumanScript]] = {
     "pick_place": PickPlaceHuman,
     "push": PushHuman,
+    "press_button": PressButtonHuman,
 }
 
 
