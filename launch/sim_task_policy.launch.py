@@ -1,7 +1,7 @@
 """ros2 launch human_video_policy sim_task_policy.launch.py [name:=value ...]
 
-Starts the graph of config/graphs/sim_task_policy.yaml (the same file `hvp launch sim_task_policy` reads); see
-human_video_policy.bringup.ros2_launch.
+Starts the graph of config/graphs/sim_task_policy.yaml (the same file `hvp launch
+sim_task_policy` reads); see human_video_policy.bringup.ros2_launch.
 """
 
 
