@@ -88,6 +88,18 @@ class VariantSet:
         return self.active
 
 
+def touching(world: TaskWorld, geom: int) -> set[int]:
+    """Ids of the geoms in contact with geom ``geom`` now (the detectors' one contact scan)."""
+    found = set()
+    for i in range(world.data.ncon):
+        c = world.data.contact[i]
+        if c.geom1 == geom:
+            found.add(int(c.geom2))
+        elif c.geom2 == geom:
+            found.add(int(c.geom1))
+    return found
+
+
 def widowx_expert(world: TaskWorld, script) -> ScriptedArmExpert:
     """A :class:`ScriptedArmExpert` for the WidowX (6 arm joints + left_finger)."""
     from human_video_policy.policies.action_spaces import WIDOWX_JOINT_POSITION

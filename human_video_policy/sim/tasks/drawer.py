@@ -28,6 +28,7 @@ from human_video_policy.sim.tasks.common import (
     GRIPPER_CLOSED,
     Phases,
     radial_closing_yaw,
+    touching,
     widowx_expert,
 )
 
@@ -289,14 +290,7 @@ class Drawer(Task):
 
     def fingers_on_handle(self, world: TaskWorld) -> int:
         """How many fingers touch the handle bar now."""
-        handle = world.model.geom(self.cabinet.handle).id
-        found = set()
-        for i in range(world.data.ncon):
-            c = world.data.contact[i]
-            pair = {int(c.geom1), int(c.geom2)}
-            if handle in pair:
-                found |= pair & self._fingers
-        return len(found)
+        return len(touching(world, world.model.geom(self.cabinet.handle).id) & self._fingers)
 
     def check_stages(self, world: TaskWorld) -> tuple[dict[str, bool], bool]:
         opening = self.opening(world)

@@ -43,6 +43,7 @@ from human_video_policy.sim.tasks.common import (
     object_yaw,
     radial_closing_yaw,
     rm75_xhand_expert,
+    touching,
     turned_within,
     widowx_expert,
 )
@@ -68,13 +69,8 @@ SPACING = {"widowx": (0.1, 0.12), "rm75_xhand": (0.14, 0.16)}
 
 def part_contacts(world: TaskWorld, geom: int, parts: list[set[int]]) -> set[int]:
     """Indices of the grasp parts (sets of geom ids) touching ``geom`` now."""
-    found = set()
-    for i in range(world.data.ncon):
-        c = world.data.contact[i]
-        pair = {int(c.geom1), int(c.geom2)}
-        if geom in pair:
-            found |= {k for k, part in enumerate(parts) if pair & part}
-    return found
+    others = touching(world, geom)
+    return {k for k, part in enumerate(parts) if others & part}
 
 
 @register

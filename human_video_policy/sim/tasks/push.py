@@ -23,6 +23,7 @@ from human_video_policy.sim.tasks.common import (
     ObjectVariant,
     Phases,
     VariantSet,
+    touching,
     widowx_expert,
 )
 
@@ -36,14 +37,10 @@ PUCK = ObjectVariant("puck", "cylinder", (0.02, 0.012), (0.55, 0.2, 0.75, 1.0), 
 
 
 def robot_touches(world: TaskWorld, geom: int) -> bool:
+    """Does any geom of the robot touch geom ``geom`` now?"""
     robot_root = world.model.body(world.robot.base_body).id
-    for i in range(world.data.ncon):
-        c = world.data.contact[i]
-        if geom in (c.geom1, c.geom2):
-            other = c.geom2 if c.geom1 == geom else c.geom1
-            if world.model.body_rootid[world.model.geom_bodyid[other]] == robot_root:
-                return True
-    return False
+    m = world.model
+    return any(m.body_rootid[m.geom_bodyid[g]] == robot_root for g in touching(world, geom))
 
 
 @register
