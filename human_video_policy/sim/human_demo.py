@@ -40,6 +40,7 @@ CLI: ``python -m human_video_policy.sim.human_demo --task pick_place --seeds 0-9
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 
 if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
     os.environ["MUJOCO_GL"] = "egl"
@@ -405,7 +406,7 @@ def move_to(current: HandPose, target: HandPose, speed: float, minimum: float = 
     return Move(target, max(minimum, distance / speed, turn / TURN_SPEED))
 
 
-class HumanScript:
+class HumanScript(ABC):
     """A scripted human expert: :meth:`moves` yields :class:`Move` s; it resumes when the
     previous move is done (held), so each via-point is computed from the world as it is then.
     ``pose`` is the via-point the hand was last sent to."""
@@ -417,8 +418,9 @@ class HumanScript:
         self.rest = HandPose(position, rotation, RELAXED.copy())
         self.pose = self.rest
 
-    def moves(self) -> Iterator[Move]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def moves(self) -> Iterator[Move]:
+        """The task's moves, each computed when the one before is done."""
 
     def go(self, target: HandPose, speed: float, minimum: float = 0.4, hold: float = 0.0) -> Move:
         move = move_to(self.pose, target, speed, minimum)
