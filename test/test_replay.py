@@ -164,3 +164,56 @@ def test_the_recorded_task_episode_converts_to_a_dataset(bags, tmp_path) -> None
     assert report.episodes == 1, report.outcomes
     dataset = DatasetReader(tmp_path / "ds")
     assert dataset.num_frames > 40  # ~6.5 s of push at 10 Hz
+
+
+def test_the_graph_and_the_in_process_path_give_the_same_dataset(bags, tmp_path) -> None:
+    """Item 2 of issue 16: seed 4 recorded through the graph (hvp record + from-bags, preset
+    sim_task) and in process (hvp dataset from-sim --task push) give the same dataset: the same
+    features, camera and task, and the same rows up to the timing jitter of DDS."""
+    from human_video_policy.data.bag_to_dataset import conversion_preset, convert_bags
+    from human_video_policy.data.dataset_reader import DatasetReader
+
+    text = "slide the object onto the yellow goal disc"
+    convert_bags([bags[1]], tmp_path / "graph", conversion_preset("sim_task", instruction=text))
+    args = ["dataset", "from-sim", "--task", "push", "--episodes", "1", "--seed", "4", "-q"]
+    assert main([*args, "-o", str(tmp_path / "inproc")]) == 0
+    graph, inproc = DatasetReader(tmp_path / "graph"), DatasetReader(tmp_path / "inproc")
+    a, b = graph.info, inproc.info
+    for field in ("fps", "robot_type", "features", "hvp"):
+        if field == "hvp":  # the project's extras: embodiment, action space, camera intrinsics
+            ca, cb = a[field].get("cameras", {}), b[field].get("cameras", {})
+            assert ca.keys() == cb.keys() and ca, (ca, cb)
+            for key in ca:
+                assert ca[key]["k"] == pytest.approx(cb[key]["k"], rel=1e-4), key
+                for k in ("width", "height", "frame_id"):
+                    assert ca[key][k] == cb[key][k], (key, k)
+            assert a[field].get("embodiment") == b[field].get("embodiment")
+            assert a[field].get("action_space") == b[field].get("action_space")
+        else:
+            assert a[field] == b[field], field
+    assert graph.tasks == inproc.tasks
+    rows_a = graph.episode_rows(0, ["observation.state", "action"])
+    rows_b = inproc.episode_rows(0, ["observation.state", "action"])
+    n_a, n_b = len(rows_a["action"]), len(rows_b["action"])
+    assert abs(n_a - n_b) <= 3, (n_a, n_b)  # the same episode length, +-0.3 s
+    # Align on the best shift (a row or two of DDS latency), then compare every row.
+    n = min(n_a, n_b) - 4
+    errors = {}
+    for shift in range(-2, 3):
+        sa = rows_a["observation.state"][2 + shift : 2 + shift + n]
+        sb = rows_b["observation.state"][2 : 2 + n]
+        errors[shift] = float(np.abs(sa - sb).mean())
+    best = min(errors, key=errors.get)
+    state_a = rows_a["observation.state"][2 + best : 2 + best + n]
+    state_b = rows_b["observation.state"][2 : 2 + n]
+    action_a = rows_a["action"][2 + best : 2 + best + n]
+    action_b = rows_b["action"][2 : 2 + n]
+    print(f"\nrows {n_a} vs {n_b}, shift {best}, state errors by shift {errors}")
+    assert errors[best] < 0.01, errors  # mean |state difference| (rad, m)
+    assert float(np.abs(state_a - state_b).max()) < 0.08
+    assert float(np.abs(action_a - action_b).mean()) < 0.02
+    # The images: the same scene from the same camera (mean absolute pixel difference).
+    frames_a = graph.video_frames(0, "observation.images.camera_color")
+    frames_b = inproc.video_frames(0, "observation.images.camera_color")
+    diff = np.abs(frames_a[2 + best : 2 + best + n].astype(int) - frames_b[2 : 2 + n]).mean()
+    assert diff < 12.0, diff

@@ -9,8 +9,10 @@
   process`` -> human hand episodes (one per atomic segment, 102-d VITRA action with masks);
   ``--action-space xhand_wrist_method_a [--extrinsic YAML]``: method A's robot space instead
   (retargeted XHand joints + wrist 6D rotation + position in the robot base frame).
-* ``from-sim --episodes N -o OUT``: scripted-expert WidowX reach episodes recorded straight from
-  the MuJoCo sim (no ROS) in the same format.
+* ``from-sim --episodes N -o OUT [--task NAME --robot R --level L]``: scripted-expert episodes
+  recorded straight from the MuJoCo sim (no ROS) in the same format: the WidowX reach task
+  (default, with DART noise), or a benchmark task (``hvp bench --list``), the in-process twin of
+  ``hvp record --preset sim_task`` + ``from-bags --preset sim_task`` (the same dataset).
 * ``info DATASET``: totals, features, cameras, tasks.
 * ``validate DATASET``: LeRobot v3 conformance + every episode checked; exit 1 when broken.
 * ``show DATASET -e N [-o out.mp4]``: one episode's rows (a few) and where its video lives;
@@ -116,20 +118,44 @@ def _from_video(args: argparse.Namespace) -> int:
 
 
 def _from_sim(args: argparse.Namespace) -> int:
-    from human_video_policy.training.sim_episodes import record_sim_dataset
+    from human_video_policy.errors import InputError
+    from human_video_policy.training.sim_episodes import record_sim_dataset, record_task_dataset
 
     size = _height_width(args.image_size)
-    frames, success = record_sim_dataset(
-        args.output,
-        args.episodes,
-        seed=args.seed,
-        image_size=size,
-        noise_std=args.noise_std,
-        instruction=args.instruction,
-        progress=not args.quiet,
-    )
+    if args.task == "reach":
+        if args.robot != "widowx" or args.level != "position":
+            raise InputError("--task reach runs on the WidowX at level position only")
+        frames, success = record_sim_dataset(
+            args.output,
+            args.episodes,
+            seed=args.seed,
+            image_size=size,
+            noise_std=0.05 if args.noise_std is None else args.noise_std,
+            instruction=args.instruction or "reach the red target",
+            progress=not args.quiet,
+        )
+        what = "noisy-expert"
+    else:
+        if args.noise_std:
+            raise InputError(
+                "--noise-std is for --task reach; a benchmark task's expert runs clean (DART "
+                "noise for training: python -m human_video_policy.training.record_task_demos)"
+            )
+        frames, success = record_task_dataset(
+            args.output,
+            args.task,
+            args.episodes,
+            robot=args.robot,
+            level=args.level,
+            seed=args.seed,
+            image_size=size,
+            instruction=args.instruction,
+            keep_failures=args.keep_failures,
+            progress=not args.quiet,
+        )
+        what = f"{args.task} expert"
     print(
-        f"[dataset] {args.episodes} sim episode(s), {frames} frames, noisy-expert success "
+        f"[dataset] {args.episodes} sim episode(s), {frames} frames, {what} success "
         f"{100 * success:.0f} % -> {args.output}"
     )
     return 0
@@ -391,15 +417,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=_from_video)
 
-    p = sub.add_parser("from-sim", help="scripted-expert WidowX reach episodes from the sim")
+    p = sub.add_parser("from-sim", help="scripted-expert episodes from the sim (no ROS)")
     p.add_argument("--episodes", type=int, required=True, help="rollouts (one episode each)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="new dataset folder")
-    p.add_argument("--seed", type=int, default=0, help="first world seed")
+    p.add_argument(
+        "--task", default="reach", help="reach (default) or a benchmark task (hvp bench --list)"
+    )
+    p.add_argument("--robot", default="widowx", help="robot of a benchmark task")
+    p.add_argument("--level", default="position", help="generalisation level of a task")
+    p.add_argument("--seed", type=int, default=0, help="first world seed (training seeds)")
     p.add_argument(
         "--image-size", type=image_size, default="128x128", metavar="WxH", help="render size"
     )
-    p.add_argument("--noise-std", type=float, default=0.05, help="DART noise (rad)")
-    p.add_argument("--instruction", default="reach the red target", help="task text")
+    p.add_argument(
+        "--noise-std", type=float, default=None, help="DART noise (rad), reach only (default: 0.05)"
+    )
+    p.add_argument(
+        "--keep-failures", action="store_true", help="also keep the expert's failed episodes"
+    )
+    p.add_argument("--instruction", default="", help="task text (default: the task's description)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_from_sim)
 

@@ -916,7 +916,7 @@ def convert_bags(
                 progress(outcome)
         if writer is not None and writer.num_episodes:
             writer.finalize()
-            _move_into_place(staging, out)
+            move_into_place(staging, out)
             report.written = True
         elif writer is not None:
             writer.abort()
@@ -950,7 +950,7 @@ def check_output_folder(out: Path, overwrite: bool = False) -> None:
         )
 
 
-def _move_into_place(staging: Path, out: Path) -> None:
+def move_into_place(staging: Path, out: Path) -> None:
     """Rename the finished ``staging`` dataset to ``out``, replacing an empty folder or (after
     :func:`check_output_folder` allowed it) an old dataset."""
     old = None
@@ -987,6 +987,7 @@ __all__ = [
     "camera_info_topic",
     "camera_key",
     "check_output_folder",
+    "move_into_place",
     "conversion_preset",
     "convert_bags",
     "episode_spec",

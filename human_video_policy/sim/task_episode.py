@@ -4,11 +4,16 @@ The loop the reach evaluation uses (sim/evaluate.py), for any task: every ``poli
 of sim time the policy gets the rendered image and the joint state and returns a chunk; the
 runtime's :class:`ChunkExecutor` (the one the ROS executor node runs) turns chunks into joint
 commands, clamped to the robot's limits, at ``control_rate_hz``. The task scores the episode
-after every control tick; it ends at success or at the task's time limit.
+after every control tick; it ends at success (or ``success_hold_s`` later) or at the task's time
+limit. With ``safety=True`` every command reaches the arm through the controller core and safety
+layer of the sim node (sim/world_driver.py: speed and acceleration bounds, watchdog) ticking at
+the node's 100 Hz, so an in-process episode is the graph's episode (sim_task graph) step for
+step; without it (the bench's default, faster) the executor's clamps are the only ones.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +23,11 @@ from human_video_policy.robots.spec import get_robot
 from human_video_policy.runtime.chunk_executor import ChunkExecutor, ChunkExecutorConfig
 from human_video_policy.sim.task_world import TaskWorld
 from human_video_policy.sim.tasks.base import Level
-from human_video_policy.validation import check_positive
+from human_video_policy.validation import check_non_negative, check_positive
+
+#: Rate (Hz) of the safety layer's ticks with ``safety=True``: the sim node's default
+#: ``joint_state_rate_hz`` (config/sim_widowx.params.yaml), one tick per physics step there.
+SAFETY_RATE_HZ = 100.0
 
 
 @dataclass(frozen=True)
@@ -55,42 +64,82 @@ def run_task_episode(
     policy_period_s: float = 0.1,
     control_rate_hz: float = 50.0,
     max_episode_s: float | None = None,
+    observer: Callable[[TaskWorld, np.ndarray | None, np.ndarray, float, np.ndarray | None], None]
+    | None = None,
+    safety: bool = False,
+    success_hold_s: float = 0.0,
 ) -> TaskEpisode:
-    """Reset ``world`` to ``seed`` at ``level`` and run ``policy`` until success or timeout."""
+    """Reset ``world`` to ``seed`` at ``level`` and run ``policy`` until success or timeout.
+
+    ``observer(world, image, state, time, command)``, if given, sees every policy tick before
+    the policy does: the image the policy gets (None for a policy without ``needs_image``), the
+    joint state, the sim time and the joint command in force (the executor's last, None before
+    its first): what a recording of the graph holds at that time (training/sim_episodes.py).
+    ``safety``: command through the sim node's safety layer (module docstring).
+    ``success_hold_s``: keep running this long after success (the sim node's hold between
+    episodes; the outcome is the same)."""
     check_positive("policy_period_s", policy_period_s)
     check_positive("control_rate_hz", control_rate_hz)
+    check_non_negative("success_hold_s", success_hold_s)
     world.reset(seed, level)
     limits = get_robot(world.robot.name).limits()
     executor = ChunkExecutor(ChunkExecutorConfig(control_rate_hz=control_rate_hz), limits)
     control_dt = 1.0 / control_rate_hz
     ticks = max(1, round(policy_period_s / control_dt))
+    controller = None
+    substeps = 1
+    if safety:
+        from human_video_policy.sim.world_driver import sim_controller
+
+        substeps = max(1, round(SAFETY_RATE_HZ * control_dt))
+        controller = sim_controller(
+            world, lambda: world.time, world.robot.name, control_rate_hz * substeps
+        )
     limit = world.max_episode_s if max_episode_s is None else max_episode_s
     needs_image = getattr(policy, "needs_image", True)
     score = world.evaluate()
-    time_to_success = None
+    time_to_success = world.time if score.success else None
     chunks = 0
-    while world.time < limit - 1e-9 and not score.success:
-        now = world.time
-        image = world.render_rgb() if needs_image else None
-        chunk = policy.predict_chunk(image, world.joint_positions(), now)  # type: ignore[arg-type]
-        executor.submit(chunk, now)
-        chunks += 1
-        for _ in range(ticks):
-            measured = world.joint_positions()[: len(world.joint_names)]
-            command = executor.command(world.time, measured)
-            if command is not None:
-                world.set_joint_command(command)
-            world.step(control_dt)
-            score = world.evaluate()
-            if score.success:
-                time_to_success = world.time
-                break
+    command: np.ndarray | None = None
+    ended = time_to_success is not None and success_hold_s == 0.0
+    try:
+        while world.time < limit - 1e-9 and not ended:
+            now = world.time
+            image = world.render_rgb() if needs_image else None
+            state = world.joint_positions()
+            if observer is not None:
+                observer(world, image, state, now, command)
+            chunk = policy.predict_chunk(image, state, now)  # type: ignore[arg-type]
+            executor.submit(chunk, now)
+            chunks += 1
+            for _ in range(ticks):
+                measured = world.joint_positions()[: len(world.joint_names)]
+                issued = executor.command(world.time, measured)
+                if issued is not None:
+                    command = issued
+                    if controller is None:
+                        world.set_joint_command(issued)
+                    else:
+                        controller.submit(issued, world.time)
+                for _ in range(substeps):
+                    if controller is not None:
+                        controller.tick(world.time)
+                    world.step(control_dt / substeps)
+                score = world.evaluate()
+                if score.success and time_to_success is None:
+                    time_to_success = world.time
+                if time_to_success is not None and world.time >= time_to_success + success_hold_s:
+                    ended = True
+                    break
+    finally:
+        if controller is not None:
+            controller.stop()
     return TaskEpisode(
         task=world.config.task,
         robot=world.robot.name,
         level=world.level.value,
         seed=int(seed),
-        success=score.success,
+        success=time_to_success is not None,
         score=float(score.score),
         stages=tuple(name for name, reached in score.stages if reached),
         time_to_success=time_to_success,
