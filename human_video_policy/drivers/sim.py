@@ -3,8 +3,9 @@
 :class:`MujocoJointDriver` implements :class:`~human_video_policy.drivers.base.JointDriver` on
 any MuJoCo model (MJCF, or a URDF that MuJoCo compiles), so a controller switches between the
 sim and a real robot by one parameter. Joints are addressed by name; each is driven by the
-position actuator on it, and joints without one get a position actuator added when the model
-is built (``added_actuator_kp``), so a bare URDF such as the project's XHand is drivable too.
+position actuator on it (bound by drivers/mujoco_joints.py, as the simulated worlds bind theirs),
+and joints without one get a position actuator added when the model is built
+(``added_actuator_kp``), so a bare URDF such as the project's XHand is drivable too.
 
 The sim runs in its own time, like a real robot: each call advances the physics to the
 driver's clock (``time.monotonic`` by default, times ``realtime_factor``) before it reads or
@@ -30,13 +31,11 @@ from human_video_policy.drivers.base import (
     JointState,
     check_command,
 )
+from human_video_policy.drivers.mujoco_joints import MujocoJoints
 from human_video_policy.errors import ConfigError
 from human_video_policy.robots.spec import RobotSpec, get_robot
 from human_video_policy.robots.widowx import HOME_POSITION, WIDOWX_COMMAND_JOINTS
 from human_video_policy.validation import check_non_negative, check_range
-
-_HINGE = int(mujoco.mjtJoint.mjJNT_HINGE)
-_SLIDE = int(mujoco.mjtJoint.mjJNT_SLIDE)
 
 
 def default_widowx_scene() -> Path:
@@ -183,12 +182,10 @@ class MujocoJointDriver:
             raise DriverConnectionError(f"{self.name}: cannot load model {path}: {exc}") from exc
         self._bind(model)
         self.model, self.data = model, mujoco.MjData(model)
+        joints = self._joints
         if self.config.initial_positions is not None:
-            q = np.asarray(self.config.initial_positions)
-            self.data.qpos[self._qpos] = q
-            self.data.ctrl[self._actuators] = q
-        else:
-            self.data.ctrl[self._actuators] = self.data.qpos[self._qpos]
+            self.data.qpos[joints.qpos] = np.asarray(self.config.initial_positions)
+        joints.set_command(self.data, joints.positions(self.data))
         model.opt.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_ACTUATION)
         if not self.config.contacts:
             model.opt.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_CONTACT)
@@ -238,24 +235,10 @@ class MujocoJointDriver:
                 actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
 
     def _bind(self, model: mujoco.MjModel) -> None:
-        ids = [model.joint(n).id for n in self.joint_names]
-        for name, jid in zip(self.joint_names, ids, strict=True):
-            if int(model.jnt_type[jid]) not in (_HINGE, _SLIDE):
-                raise DriverConnectionError(f"{self.name}: joint {name!r} is not a 1-DoF joint")
-        self._qpos = np.array([model.jnt_qposadr[j] for j in ids])
-        self._qvel = np.array([model.jnt_dofadr[j] for j in ids])
-        actuators = []
-        for name, jid in zip(self.joint_names, ids, strict=True):
-            found = [
-                a
-                for a in range(model.nu)
-                if int(model.actuator_trntype[a]) == int(mujoco.mjtTrn.mjTRN_JOINT)
-                and model.actuator_trnid[a, 0] == jid
-            ]
-            if not found:
-                raise DriverConnectionError(f"{self.name}: joint {name!r} has no actuator")
-            actuators.append(found[0])
-        self._actuators = np.array(actuators)
+        try:
+            self._joints = MujocoJoints(model, self.joint_names)
+        except ConfigError as exc:
+            raise DriverConnectionError(f"{self.name}: {exc}") from exc
 
     def close(self) -> None:
         """Drop the model (safe to call twice and after a failed connect)."""
@@ -268,7 +251,7 @@ class MujocoJointDriver:
         self._require_connection()
         self._advance()
         assert self.model is not None and self.data is not None
-        self.data.ctrl[self._actuators] = self.data.qpos[self._qpos]
+        self._joints.set_command(self.data, self._joints.positions(self.data))
         self.model.opt.disableflags &= ~int(mujoco.mjtDisableBit.mjDSBL_ACTUATION)
         self._enabled = True
 
@@ -295,12 +278,13 @@ class MujocoJointDriver:
         self._advance()
         data = self.data
         assert data is not None
+        joints = self._joints
         return JointState(
             names=self.joint_names,
-            positions=data.qpos[self._qpos].copy(),
+            positions=joints.positions(data),
             stamp_s=self._clock(),
-            velocities=data.qvel[self._qvel].copy(),
-            efforts=data.actuator_force[self._actuators].copy(),
+            velocities=joints.velocities(data),
+            efforts=joints.efforts(data),
             enabled=self._enabled,
         )
 
@@ -312,13 +296,13 @@ class MujocoJointDriver:
             raise DriverCommandError(f"{self.name}: motors are disabled; call enable() first")
         self._advance()
         assert self.data is not None
-        self.data.ctrl[self._actuators] = command
+        self._joints.set_command(self.data, command)
 
     def commanded_positions(self) -> np.ndarray:
         """The position targets currently applied (after the actuators' range clamp)."""
         self._require_connection()
         assert self.data is not None
-        return self.data.ctrl[self._actuators].copy()
+        return self._joints.command(self.data)
 
     def step_physics(self, seconds: float) -> None:
         """Advance the sim by ``seconds`` on top of its clock (tests, faster-than-real-time)."""

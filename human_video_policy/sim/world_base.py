@@ -18,6 +18,7 @@ import mujoco
 import numpy as np
 
 from human_video_policy.camera.pinhole import CameraIntrinsics
+from human_video_policy.drivers.mujoco_joints import MujocoJoints
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.sim.scene_camera import SceneCamera
 from human_video_policy.validation import check_file, check_int_range, check_range
@@ -91,17 +92,13 @@ class PositionControlledWorld:
     # -- set-up (called by the subclass once model, data and the indices are set) ------------
     def _bind_joints(self, state_joints: tuple[str, ...], command_joints: tuple[str, ...]) -> None:
         """Set ``_qpos_index``/``_qvel_index`` (state joints) and ``_actuator_index`` (the
-        position actuator of each command joint); KeyError/StopIteration name what is missing."""
-        m = self.model
-        ids = [m.joint(n).id for n in state_joints]
-        self._qpos_index = np.array([m.jnt_qposadr[j] for j in ids])
-        self._qvel_index = np.array([m.jnt_dofadr[j] for j in ids])
-        self._actuator_index = np.array(
-            [
-                next(a for a in range(m.nu) if m.actuator_trnid[a, 0] == m.joint(n).id)
-                for n in command_joints
-            ]
-        )
+        position actuator of each command joint) through the binding the sim driver uses
+        (:class:`~human_video_policy.drivers.mujoco_joints.MujocoJoints`; a ConfigError names
+        what is missing)."""
+        state = MujocoJoints(self.model, state_joints, actuated=False)
+        commanded = MujocoJoints(self.model, command_joints)
+        self._qpos_index, self._qvel_index = state.qpos, state.qvel
+        self._actuator_index = commanded.actuators
 
     def _init_home_and_camera(
         self,
@@ -114,8 +111,10 @@ class PositionControlledWorld:
         """Actuator ranges, ``home_position`` (``home`` clamped into them) and the scene camera
         rendering ``image_size`` (width, height)."""
         m = self.model
-        self._ctrl_low = m.actuator_ctrlrange[self._actuator_index, 0].copy()
-        self._ctrl_high = m.actuator_ctrlrange[self._actuator_index, 1].copy()
+        limited = m.actuator_ctrllimited[self._actuator_index].astype(bool)
+        ranges = m.actuator_ctrlrange[self._actuator_index]
+        self._ctrl_low = np.where(limited, ranges[:, 0], -np.inf)
+        self._ctrl_high = np.where(limited, ranges[:, 1], np.inf)
         self.home_position = np.clip(
             np.asarray(home, dtype=np.float64), self._ctrl_low, self._ctrl_high
         )
