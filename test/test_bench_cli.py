@@ -103,7 +103,8 @@ def test_bench_lists_its_tasks(capsys) -> None:
 
 
 def test_the_ci_smoke_configuration_stays_above_its_floors(tmp_path: Path, capsys) -> None:
-    """config/bench/smoke.yaml: every WidowX task, expert and frozen, two levels."""
+    """config/bench/smoke.yaml: every WidowX task, expert and frozen, two levels; the
+    human_only task (stack) only at new_skill, and nothing else there."""
     from human_video_policy.resources import resource_path
 
     smoke = resource_path("config", "bench", "smoke.yaml")
@@ -112,6 +113,9 @@ def test_the_ci_smoke_configuration_stays_above_its_floors(tmp_path: Path, capsy
     assert code == 0, captured.out + captured.err
     rows = json.loads((tmp_path / "results.json").read_text())["rows"]
     assert all(r["success_rate"] == 0.0 for r in rows if r["policy"] == "frozen"), rows
+    cells = {(r["task"], r["level"]) for r in rows}
+    assert {t for t, level in cells if level == "new_skill"} == {"stack"}, cells
+    assert ("stack", "position") not in cells and ("push", "position") in cells
 
 
 @pytest.mark.ros

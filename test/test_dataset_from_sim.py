@@ -58,6 +58,8 @@ def test_the_cli_refuses_bad_requests_and_leaves_nothing_behind(tmp_path: Path, 
     assert "WidowX" in capsys.readouterr().err
     assert main([*base, "--task", "push", "--seed", "1000000"]) == 2  # an evaluation seed
     assert "1000000" in capsys.readouterr().err
+    assert main([*base, "--task", "stack"]) == 2  # human_only: the new_skill level's task
+    assert "human_only" in capsys.readouterr().err
     assert main([*base, "--task", "push", "--robot", "no_such_robot"]) == 2
     assert "no_such_robot" in capsys.readouterr().err
     assert not out.exists() and not list(tmp_path.iterdir())  # no staging folder left either

@@ -41,6 +41,8 @@ def test_recorded_samples_are_images_states_and_clean_expert_chunks(tmp_path: Pa
 def test_recording_refuses_evaluation_seeds_and_writes_through_its_cli(tmp_path, capsys) -> None:
     with pytest.raises(ConfigError, match="reserved for evaluation"):
         TaskRecordConfig(seed=EVALUATION_SEED_BASE - 1, episodes=2)
+    with pytest.raises(ConfigError, match="human_only"):  # the new_skill level's task
+        TaskRecordConfig(task="stack", episodes=2)
     out = tmp_path / "push.npz"
     assert main(["--task", "push", "--episodes", "2", "--out", str(out)]) == 0
     assert "'task': 'push'" in capsys.readouterr().out

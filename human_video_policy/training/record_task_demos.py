@@ -30,7 +30,7 @@ from human_video_policy.runtime.action_chunk import ActionChunk
 from human_video_policy.runtime.image_ops import prepare_rgb
 from human_video_policy.sim.task_episode import run_task_episode
 from human_video_policy.sim.task_world import TaskWorld, TaskWorldConfig
-from human_video_policy.sim.tasks import check_training_seed
+from human_video_policy.sim.tasks import check_robot_demos_allowed, check_training_seed
 from human_video_policy.training.record_demos import Demos
 from human_video_policy.validation import check_int_range, check_non_negative
 
@@ -67,6 +67,7 @@ class TaskRecordConfig:
 
     def __post_init__(self) -> None:
         check_int_range("episodes", self.episodes, 1)
+        check_robot_demos_allowed(self.task)
         check_training_seed(self.seed)
         check_training_seed(self.seed + self.episodes - 1)
         check_int_range("image_height", self.image_height, 8, 1024)

@@ -239,10 +239,15 @@ def record_task_dataset(
 
     from human_video_policy.sim.task_episode import run_task_episode
     from human_video_policy.sim.task_world import TaskWorld, TaskWorldConfig
-    from human_video_policy.sim.tasks import check_training_seed, task_class
+    from human_video_policy.sim.tasks import (
+        check_robot_demos_allowed,
+        check_training_seed,
+        task_class,
+    )
     from human_video_policy.validation import check_int_range
 
     check_int_range("episodes", episodes, 1)
+    check_robot_demos_allowed(task)
     check_training_seed(seed)
     check_training_seed(seed + episodes - 1)
     h, w = image_size

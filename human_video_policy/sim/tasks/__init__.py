@@ -56,19 +56,40 @@ def task_names(robot: str | None = None, tag: str | None = None) -> list[str]:
     )
 
 
+def check_robot_demos_allowed(name: str) -> str:
+    """``name`` if robot demonstrations of task ``name`` may be recorded; a task tagged
+    ``human_only`` (the ``new_skill`` level: seen only in human videos) is refused, since
+    robot data of it would void that level."""
+    if "human_only" in task_class(name).tags:
+        raise ConfigError(
+            f"task={name!r} is human_only (the new_skill level: a skill the robot sees only in "
+            "human videos): robot demonstrations of it would void that level; record human "
+            f"ones instead (python -m human_video_policy.sim.human_demo --task {name})"
+        )
+    return name
+
+
 def make_task(name: str, robot: SceneRobot) -> Task:
     """A fresh instance of task ``name`` for ``robot``."""
     return task_class(name)(robot)
 
 
 # The built-in tasks register themselves on import.
-from human_video_policy.sim.tasks import drawer, pick_place, pour, press_button, push  # noqa: E402, F401
+from human_video_policy.sim.tasks import (  # noqa: E402, F401
+    drawer,
+    pick_place,
+    pour,
+    press_button,
+    push,
+    stack,
+)
 
 __all__ = [
     "EVALUATION_SEED_BASE",
     "Level",
     "Task",
     "TaskScore",
+    "check_robot_demos_allowed",
     "check_training_seed",
     "evaluation_seeds",
     "make_task",

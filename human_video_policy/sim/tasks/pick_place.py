@@ -114,7 +114,17 @@ class PickPlace(Task):
         world.data.mocap_pos[self._plate] = plate
 
     def plate_position(self, world: TaskWorld) -> np.ndarray:
+        """(3,) the centre of the place target (the plate on the table)."""
         return world.data.mocap_pos[self._plate].copy()
+
+    def rest_height(self) -> float:
+        """Height (m) of the object's centre when it rests where it is to be placed."""
+        return self.obj.half_height
+
+    def place_radius(self) -> float:
+        """The object counts as placed with its centre this close (m) to the target's,
+        horizontally."""
+        return PLATE_RADIUS
 
     def check_stages(self, world: TaskWorld) -> tuple[dict[str, bool], bool]:
         obj = self.obj
@@ -124,8 +134,8 @@ class PickPlace(Task):
         reach = bool(np.linalg.norm(centre - pos) < 0.02)
         grasp = len(touching) >= 2
         lift = grasp and pos[2] > obj.half_height + 0.03
-        on_plate = np.linalg.norm(pos[:2] - self.plate_position(world)[:2]) < PLATE_RADIUS
-        resting = abs(pos[2] - obj.half_height) < 0.005
+        on_plate = np.linalg.norm(pos[:2] - self.plate_position(world)[:2]) < self.place_radius()
+        resting = abs(pos[2] - self.rest_height()) < 0.005
         success = bool(on_plate and resting and not touching)
         return {"reach": reach, "grasp": grasp, "lift": lift, "place": success}, success
 
@@ -201,7 +211,7 @@ class PickPlaceScript:
         pos = world.body_position(obj.name)
         ee = world.ee_position()
         plate = task.plate_position(world)
-        rest_z = obj.half_height
+        rest_z = task.rest_height()
         if "yaw" not in p.memory or p.phase == 0:
             reference = self.reference_yaw(pos)
             p.memory["reference"] = reference
@@ -218,7 +228,7 @@ class PickPlaceScript:
         dropped = (
             p.phase in (4, 5)
             and pos[2] < rest_z + 0.01
-            and (np.linalg.norm(pos[:2] - plate[:2]) > PLATE_RADIUS)
+            and (np.linalg.norm(pos[:2] - plate[:2]) > task.place_radius())
         )
         if dropped:
             p.go(0, world)
