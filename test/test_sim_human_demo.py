@@ -26,7 +26,7 @@ from human_video_policy.sim.human_hand import hand_frame
 from human_video_policy.sim.task_world import TaskWorld, TaskWorldConfig
 from human_video_policy.video.reader import VideoReader
 
-TASKS = ("pick_place", "push", "press_button")
+TASKS = ("pick_place", "push", "press_button", "drawer", "pour")
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +47,9 @@ def rendered(worlds, tmp_path_factory):
 
 
 def _state(world: TaskWorld) -> dict[str, np.ndarray]:
-    """Positions of every free body and every mocap body of the task (plate, goal,
-    distractors), by body name: what a task instance fixes."""
+    """Poses (position, quaternion) of every free body and every mocap body of the task
+    (plate, goal, cabinet, bowl, beads, distractors), by body name: what a task instance
+    fixes."""
     m, d = world.model, world.data
     out = {}
     for b in range(m.nbody):
@@ -57,12 +58,18 @@ def _state(world: TaskWorld) -> dict[str, np.ndarray]:
             continue
         joint = m.body_jntadr[b]
         if m.body_mocapid[b] >= 0 or (joint >= 0 and m.jnt_type[joint] == 0):
-            out[name] = d.xpos[b].copy()
+            out[name] = np.concatenate([d.xpos[b], d.xquat[b]])
     return out
 
 
 @pytest.mark.parametrize(
-    ("task", "seed", "level"), [("pick_place", 7, "scene"), ("push", 4, "position")]
+    ("task", "seed", "level"),
+    [
+        ("pick_place", 7, "scene"),
+        ("push", 4, "position"),
+        ("drawer", 5, "position"),
+        ("pour", 3, "position"),
+    ],
 )
 def test_a_human_episode_starts_from_the_robot_episodes_object_poses(
     worlds, task: str, seed: int, level: str
@@ -91,13 +98,41 @@ def test_the_human_expert_succeeds_and_the_hand_moves_at_human_speeds(worlds, ta
         # through contacts, no attachment: the only equality constraint is the weld of the
         # hand's root to its target; the task's object really moved (the button is fixed)
         assert world.model.neq == 1
-        if task != "press_button":
+        if task in ("pick_place", "push"):
             start, end = (demo.object_positions[world.task.obj.name][i] for i in (0, -1))
             assert np.linalg.norm(end[:2] - start[:2]) > 0.05
+        if task == "pour":  # carried over the bowl and put back; the beads are in the bowl
+            cup = demo.object_positions[world.task.obj.name]
+            assert np.linalg.norm(cup[:, :2] - cup[0, :2], axis=1).max() > 0.1
+            assert world.task.beads_in_bowl(world) >= 3
+        if task == "drawer":  # pulled out at least 6 cm, then closed
+            assert world.task.max_opening >= 0.06 and world.task.opening(world) < 0.01
+        # the stages before success were reached on the way (not only latched by success)
+        times = demo.stage_times_s
+        assert all(times[s] < demo.time_to_success for s in world.task.stages[:-1]), times
         speed = np.linalg.norm(np.diff(demo.wrist_position_world, axis=0), axis=1) * demo.fps
         assert 0.3 < speed.max() < 0.75, (task, seed, speed.max())
         assert demo.stamps_s[-1] < world.max_episode_s - 1.0  # done, not timed out
         assert demo.keypoints_world.shape == (demo.num_frames, 21, 3)
+
+
+def test_the_hand_rests_clear_of_the_objects(worlds) -> None:
+    """Pour seed 17 stands the cup under the resting fingers: the rest pose is raised."""
+    world = worlds["pour"]
+    world.reset(17)
+    assert world.rest_pose()[0][2] > HumanTaskWorld.REST_POSITION[2]
+    assert not world._hand_touches_objects()
+    world.reset(0)
+    assert world.rest_pose()[0][2] == HumanTaskWorld.REST_POSITION[2]
+
+
+def test_press_button_measures_above_from_the_pressing_fingertip(worlds) -> None:
+    world = worlds["press_button"]
+    world.reset(0)
+    top = world.task.cap_position(world)
+    tip = world.task.presser(world, top)
+    tips = world.hand.keypoints()[[4, 8, 12, 16, 20]]
+    assert any(np.array_equal(tip, t) for t in tips)  # a fingertip, not the wrist - 1.6 cm
 
 
 def test_the_hand_has_real_contacts_the_table_stops_it(worlds) -> None:
@@ -146,6 +181,30 @@ def test_export_is_what_hvp_video_process_writes_and_readers_read_it(rendered) -
     assert state["meta"]["seed"] == 3
     assert state["object_positions"].shape == (T, len(state["object_names"]), 3)
     assert np.allclose(state["keypoints_world"], demo.keypoints_world)
+
+
+@pytest.mark.parametrize(("task", "seed"), [("drawer", 4), ("pour", 6)])
+def test_exports_of_drawer_and_pour_are_readable(tmp_path, task: str, seed: int) -> None:
+    with HumanTaskWorld(TaskWorldConfig(task, image_width=96, image_height=72)) as w:
+        demo = run_human_episode(w, seed, render=True, fps=15.0)
+    assert demo.success, demo.stages
+    folder = export_demo(demo, tmp_path)
+    record = read_video_record(folder)
+    assert record is not None and record["status"] == "ok" and record["success"]
+    instance = {"task": task, "robot": "widowx", "level": "position", "seed": seed}
+    assert record["task_instance"] == instance
+    assert record["stages"] == list(w.task.stages)
+    episode = read_episode(folder / record["episodes"][0]["file"])
+    T = demo.num_frames
+    assert episode.num_frames == T and episode.extra["task_instance"] == instance
+    assert episode.arrays["actions_51"].shape == (T, 51)
+    assert len(list(VideoReader(tmp_path / VIDEOS_DIR / f"{demo.video_id}.mp4"))) == T
+    state = read_sim_state(folder)
+    names = list(state["object_names"])
+    assert state["object_positions"].shape == (T, len(names), 3)
+    if task == "pour":  # the beads end in the bowl
+        beads = state["object_positions"][-1, [names.index(f"bead_{i}") for i in range(4)]]
+        assert (np.linalg.norm(beads[:, :2] - w.task.bowl_position(w)[:2], axis=1) < 0.05).all()
 
 
 def _skin(rgb: np.ndarray) -> np.ndarray:
@@ -202,6 +261,6 @@ def test_cli_writes_demos_and_rejects_bad_arguments(tmp_path, capsys) -> None:
         parse_seeds("3-1")
     with pytest.raises(ConfigError, match="evaluation"):
         parse_seeds("1000000")
-    assert sorted(HUMAN_EXPERTS) == ["pick_place", "press_button", "push"]
+    assert sorted(HUMAN_EXPERTS) == ["drawer", "pick_place", "pour", "press_button", "push"]
     with pytest.raises(SystemExit):
-        main(["--task", "pour", "--seeds", "0", "--out", str(tmp_path)])
+        main(["--task", "no_such_task", "--seeds", "0", "--out", str(tmp_path)])

@@ -12,7 +12,13 @@ human and in the robot episode.
   distractors, appearance, camera, evaluation are its code) whose "robot" is the hand: the task
   is built for the robot whose instance it mirrors (``TaskWorldConfig.robot``, default the
   WidowX: its objects, workspace and camera) with that robot's grasp parts, end effector and
-  base body replaced by the hand's (:func:`human_scene_robot`).
+  base body replaced by the hand's (:func:`human_scene_robot`). The task's own detectors
+  judge: grasps by ``SceneRobot.grasp_parts`` (the hand's palm, thumb and fingers: a finger
+  and the thumb or palm on an object hold it), so drawer's and pour's ``grasp`` work for the
+  hand; press_button's ``above`` measures from the WidowX's fingertips below its end-effector
+  site, so the human world points it at the hand's fingertip nearest the cap's axis (as the
+  XHand's; ``HumanTaskWorld._adapt_detectors``). The hand rests at the table's left edge,
+  raised while it would touch an object there.
 - Real contacts: the hand's root hangs on 3 slides and a ball joint from a static body at the
   origin (the scene's "robot base") and is welded (a soft equality constraint) to an
   invisible mocap target that the script moves, so the hand pushes, presses and grasps
@@ -21,12 +27,17 @@ human and in the robot episode.
   (thumb and index pads squeezing under the fingers' position actuators): no weld or
   attachment holds an object. The hand's bodies are gravity compensated (a person holds
   their own hand up).
-- Scripted experts (:data:`HUMAN_EXPERTS`: ``pick_place``, ``push``, ``press_button``) are
-  generators of :class:`Move` s: wrist pose and finger posture via-points reached along
-  minimum-jerk profiles at human speeds (reaches peak at ~0.5 m/s), each via-point computed
-  from the true object poses when the move starts. The person stands at the table's left
-  (+y) side and reaches in with the right hand, so the WidowX camera sees the hand from its
-  thumb side and from above.
+- Scripted experts (:data:`HUMAN_EXPERTS`: every WidowX task: ``pick_place`` (pinch),
+  ``push`` (index and middle fingertips), ``press_button`` (pointing index), ``drawer``
+  (pinch the handle bar, index behind it: pull out, push back) and ``pour`` (side pinch of
+  the cup, lift, roll the hand over to tip it above the bowl, put it back)) are generators of
+  :class:`Move` s: wrist pose and finger posture via-points reached along minimum-jerk
+  profiles at human speeds (reaches peak at ~0.5 m/s), each via-point computed from the true
+  object poses when the move starts (a move may keep a held object's centre on a straight
+  line while the hand turns: ``Move.pivot``). The person stands at the table's left (+y) side
+  and reaches in with the right hand, so the WidowX camera sees the hand from its thumb side
+  and from above. Success over seeds 0-19 at level ``position`` (docs/benchmark.md): 20/20
+  for each of the five tasks.
 - :func:`run_human_episode` runs one episode and records the ground truth per video frame;
   :func:`export_demo` writes it in ``hvp video process``'s layout (docs/video_pipeline.md):
   ``OUT/<video_id>/video.json`` + ``episode_000_right.npz`` (ground-truth keypoints, wrist 6D,
@@ -121,6 +132,8 @@ HUMAN_GRASP_PARTS: tuple[tuple[str, ...], ...] = (
         for f in ("index", "middle", "ring", "pinky")
     ),
 )
+#: The fingertip keypoints (MediaPipe order: thumb, index, middle, ring, little finger).
+FINGERTIP_KEYPOINTS = (4, 8, 12, 16, 20)
 #: The end-effector site: the wrist keypoint, whose frame is the hand frame (method A).
 HUMAN_EE_SITE = f"{PREFIX}{KEYPOINT_SITES[0]}"
 
@@ -309,11 +322,29 @@ class HumanTaskWorld(TaskWorld):
     REST_POSITION = (0.24, 0.2, 0.13)
     REST_FINGERS = (0.1, -1.0, -0.25)
     REST_PALM_NORMAL = (0.2, 0.0, -1.0)
+    REST_RAISE = 0.02
 
     hand: WeldedHumanHand
 
     def __init__(self, config: TaskWorldConfig | None = None) -> None:
         super().__init__(config or TaskWorldConfig("pick_place", image_width=640, image_height=480))
+        self._adapt_detectors()
+
+    def _adapt_detectors(self) -> None:
+        """Point the task's detectors that measure from the mirrored robot's geometry at the
+        hand's: press_button's ``above`` measures from the WidowX's fingertips (1.6 cm below
+        its end-effector site, which here is the wrist); for the hand it measures, as for the
+        XHand, from the fingertip nearest the cap's axis (:meth:`fingertip_presser`)."""
+        from human_video_policy.sim.tasks.press_button import PressButton
+
+        if isinstance(self.task, PressButton):
+            self.task.presser = self.fingertip_presser  # type: ignore[method-assign]
+
+    def fingertip_presser(self, world: TaskWorld, top: np.ndarray) -> np.ndarray:
+        """(3,) the hand's fingertip keypoint (world = base frame) nearest the vertical axis
+        through ``top``: what presses a button."""
+        tips = self.hand.keypoints()[list(FINGERTIP_KEYPOINTS)]
+        return tips[int(np.argmin(np.linalg.norm(tips[:, :2] - top[:2], axis=1)))]
 
     def _scene_robot(self) -> SceneRobot:
         self.counterpart = scene_robot(self.config.robot)
@@ -324,15 +355,38 @@ class HumanTaskWorld(TaskWorld):
 
     def reset(self, seed: int, level: Level | str = Level.POSITION) -> None:
         """The robot episode's reset (objects, distractors, colours from ``seed`` at ``level``),
-        then the hand at its rest pose, relaxed."""
+        then the hand at its rest pose, relaxed (raised by REST_RAISE steps while it touches an
+        object there: an object may stand under the resting fingers)."""
         super().reset(seed, level)
         if not hasattr(self, "hand"):  # the first reset runs inside TaskWorld.__init__
             self.hand = WeldedHumanHand(self.model, self.data)
+            self._hand_bodies = {
+                b for b in range(self.model.nbody) if self.model.body(b).name.startswith(PREFIX)
+            }
         self.hand.set_posture(RELAXED)
-        self.hand.set_wrist_pose(*self.rest_pose())
+        position, rotation = np.array(self.REST_POSITION), self._rest_rotation()
+        for _ in range(10):
+            self.hand.set_wrist_pose(position, rotation)
+            if not self._hand_touches_objects():
+                break
+            position = position + np.array([0.0, 0.0, self.REST_RAISE])
+        self._rest = position
+
+    def _rest_rotation(self) -> np.ndarray:
+        return hand_frame(self.REST_FINGERS, self.REST_PALM_NORMAL)
+
+    def _hand_touches_objects(self) -> bool:
+        m, d = self.model, self.data
+        for i in range(d.ncon):
+            c = d.contact[i]
+            hand = [int(m.geom_bodyid[g]) in self._hand_bodies for g in (c.geom1, c.geom2)]
+            if hand[0] != hand[1] and c.dist < 0.005:
+                return True
+        return False
 
     def rest_pose(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.array(self.REST_POSITION), hand_frame(self.REST_FINGERS, self.REST_PALM_NORMAL)
+        """Where the hand rests this episode (wrist position and rotation, world)."""
+        return self._rest.copy(), self._rest_rotation()
 
     def command(self, pose: HandPose) -> None:
         """Wrist target and finger targets of ``pose`` (applied as the physics steps)."""
@@ -340,13 +394,15 @@ class HumanTaskWorld(TaskWorld):
         self.hand.set_finger_targets(pose.posture)
 
     def object_positions(self) -> dict[str, np.ndarray]:
-        """World position of every free body (the task's objects), by body name."""
+        """World position of every movable body of the task, by body name: the free bodies
+        (objects, beads) and those on a joint of the task (a drawer, a button's cap)."""
         m, d = self.model, self.data
         out = {}
         for j in range(m.njnt):
-            if m.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE:
-                body = int(m.jnt_bodyid[j])
-                out[m.body(body).name] = d.xpos[body].copy()
+            body = int(m.jnt_bodyid[j])
+            name = m.body(body).name
+            if not name.startswith(PREFIX) and name != HUMAN_BASE:
+                out[name] = d.xpos[body].copy()
         return out
 
 
@@ -367,11 +423,13 @@ class HandPose:
 @dataclass(frozen=True)
 class Move:
     """Go from the current via-point to ``target`` in ``duration`` s (minimum jerk), then hold
-    it ``hold`` s."""
+    it ``hold`` s. ``pivot`` (hand frame, m; None: the wrist) is the point that travels in a
+    straight line while the hand turns (a held object's centre: the object does not swing)."""
 
     target: HandPose
     duration: float
     hold: float = 0.0
+    pivot: np.ndarray | None = None
 
 
 def min_jerk(s: float) -> float:
@@ -380,15 +438,14 @@ def min_jerk(s: float) -> float:
     return s**3 * (10.0 - 15.0 * s + 6.0 * s * s)
 
 
-def interpolate(a: HandPose, b: HandPose, s: float) -> HandPose:
-    """``a`` -> ``b`` at fraction ``s``: positions and postures linearly, rotations along the
-    geodesic."""
+def interpolate(a: HandPose, b: HandPose, s: float, pivot: np.ndarray | None = None) -> HandPose:
+    """``a`` -> ``b`` at fraction ``s``: postures linearly, rotations along the geodesic and
+    positions linearly: the wrist's, or those of the hand-frame point ``pivot``."""
     turn = axis_angle_from_matrix(a.rotation.T @ b.rotation)
-    return HandPose(
-        a.position + s * (b.position - a.position),
-        a.rotation @ matrix_from_axis_angle(s * turn),
-        a.posture + s * (b.posture - a.posture),
-    )
+    R = a.rotation @ matrix_from_axis_angle(s * turn)
+    c = np.zeros(3) if pivot is None else np.asarray(pivot, dtype=np.float64)
+    start, end = a.position + a.rotation @ c, b.position + b.rotation @ c
+    return HandPose(start + s * (end - start) - R @ c, R, a.posture + s * (b.posture - a.posture))
 
 
 #: Average wrist speed of a reach (m/s): a minimum-jerk profile peaks at 1.875 times it.
@@ -470,6 +527,20 @@ def _pinch_heading_offset() -> float:
     return math.atan2(R[1, 0], R[0, 0])
 
 
+def pinch_axis_yaw(world: HumanTaskWorld, obj: Any, pos: np.ndarray) -> float:
+    """Pinch axis yaw for object ``obj`` (an ObjectVariant) at ``pos``: perpendicular to the
+    face of a cube (any direction for a can) nearest to the natural heading from the
+    shoulder."""
+    from human_video_policy.sim.tasks.common import object_yaw
+
+    preferred = heading_to(pos) - _pinch_heading_offset()
+    if not obj.yaw_symmetry:
+        return preferred
+    face = object_yaw(world, obj.name)
+    period = obj.yaw_symmetry
+    return face + period * round((preferred - face) / period)
+
+
 class PickPlaceHuman(HumanScript):
     """Reach over the object with the pinch pre-shaped -> down around it -> pinch (thumb and
     index pads) -> lift -> carry over the plate -> lower -> open -> back to rest.
@@ -483,15 +554,7 @@ class PickPlaceHuman(HumanScript):
     PUT_ABOVE = 0.004  # release with the object this far above resting
 
     def grasp_axis_yaw(self, pos: np.ndarray) -> float:
-        from human_video_policy.sim.tasks.common import object_yaw
-
-        obj = self.task.obj
-        preferred = heading_to(pos) - _pinch_heading_offset()
-        if not obj.yaw_symmetry:
-            return preferred
-        face = object_yaw(self.world, obj.name)
-        period = obj.yaw_symmetry
-        return face + period * round((preferred - face) / period)
+        return pinch_axis_yaw(self.world, self.task.obj, pos)
 
     def moves(self) -> Iterator[Move]:
         world, task = self.world, self.task
@@ -649,10 +712,168 @@ class PressButtonHuman(HumanScript):
         yield self.home()
 
 
+class DrawerHuman(HumanScript):
+    """Pinch the handle bar from above, the fingers pointing into the cabinet: the index pad
+    behind the bar, the thumb pad in front of it -> pull the drawer out along the slide (the
+    index hooks the bar) -> push it back in (the thumb pushes the bar) -> open -> up and back
+    to rest. The pads squeeze the bar, so the task's ``grasp`` (both "fingers" touch the
+    handle) holds."""
+
+    APPROACH = 0.06  # pre-grasp this far above the grasp
+    PRESHAPE_MARGIN = 0.02  # opened this much wider than the bar: the index fits behind it
+    PINCH_BELOW_CENTRE = 0.0  # pinch midpoint below the bar's centre
+    PULL_TO = 0.08  # opening to pull to (the stop is at 9 cm)
+    PUSH_PAST = 0.01  # aim the push this far past closed: the weld yields
+
+    def moves(self) -> Iterator[Move]:
+        world, task = self.world, self.task
+        cab = task.cabinet
+        width = 2.0 * cab.handle_radius
+        touch = contact_aperture(width)
+        open_q = grasp_posture(touch + self.PRESHAPE_MARGIN)
+        closed_q = grasp_posture(CLOSED_APERTURE)
+        centre, _ = pinch_geometry(touch)
+        yield Move(self.pose, 0.3)
+        axis = task.axis  # the drawer's opening direction
+        R = pinch_rotation(math.atan2(-axis[1], -axis[0]), touch)  # thumb -> index: inward
+
+        def wrist_at(opening: float) -> np.ndarray:
+            bar = task.handle_position(world, opening)
+            return bar - np.array([0.0, 0.0, self.PINCH_BELOW_CENTRE]) - R @ centre
+
+        grasp = wrist_at(0.0)
+        up = np.array([0.0, 0.0, self.APPROACH])
+        yield self.go(HandPose(grasp + up, R, open_q), REACH_SPEED, minimum=0.8)
+        yield self.go(HandPose(grasp, R, open_q), CAREFUL_SPEED, minimum=0.5, hold=0.1)
+        yield replace(self.shift(np.zeros(3), 1.0, closed_q), duration=0.4, hold=0.2)
+        yield self.go(HandPose(wrist_at(self.PULL_TO), R, closed_q), CAREFUL_SPEED, 0.6, 0.1)
+        yield self.go(HandPose(wrist_at(-self.PUSH_PAST), R, closed_q), CAREFUL_SPEED, 0.6, 0.1)
+        yield replace(self.shift(np.zeros(3), 1.0, open_q), duration=0.35, hold=0.1)
+        yield self.shift(up, CAREFUL_SPEED * 1.5)
+        yield self.home()
+
+
+def rotation_about(axis: np.ndarray, angle: float) -> np.ndarray:
+    return matrix_from_axis_angle(np.asarray(axis, dtype=np.float64) * angle)
+
+
+#: The pour grip's middle, ring and little fingers: curled into the palm (the fist's), out of
+#: the way of the cup's mouth.
+CURLED = np.tile([0.0, 1.45, 1.75, 1.0], 3)
+
+
+#: The pour grip's release: opened wide, the thumb off the cup's wall.
+RELEASE_APERTURE = 0.1
+
+
+def cup_grip(aperture: float) -> np.ndarray:
+    """The grasp posture with ``aperture`` for the thumb and index, the other fingers curled."""
+    q = grasp_posture(aperture).copy()
+    q[9:] = CURLED
+    return q
+
+
+class PourHuman(HumanScript):
+    """A side pinch: the hand beside the cup, palm toward it, the little-finger side up, the
+    thumb and index pads on the cup's walls at its middle (the other fingers curled) -> lift
+    -> carry it over the bowl -> roll the hand over the cup (about the pinch axis) until the
+    cup is tipped TILT past upright, its mouth over the bowl's centre and pointing away from
+    the palm -> hold while the beads roll out -> back upright, carried back to where it stood
+    -> put it down -> open -> back to rest.
+
+    The tipped poses are computed from the cup's pose in the hand as it is then (the grasp
+    may have let it turn a little), so the mouth lands over the bowl."""
+
+    BACK = (0.05, 0.07)  # pre-grasp this far back (m, against the palm's normal) and up
+    TURN_ABOVE = 0.06
+    PINCH_ABOVE_CENTRE = 0.005
+    LIFT = 0.08
+    CARRY_BOTTOM = 0.07  # cup bottom above the table while carried and tipped
+    MOUTH_HEIGHT = 0.065  # mouth centre above the table when tipped
+    TILT = 2.0  # rad from upright (115 deg): the beads roll out past ~95 deg
+    TILT_S = 1.0  # a quick turn of the wrist (at most this long)
+    HOLD_S = 0.4
+    PUT_ABOVE = 0.004
+
+    def cup_in_hand(self) -> tuple[np.ndarray, np.ndarray]:
+        """The cup's position (3,) and rotation (3, 3) in the hand frame now."""
+        world, cup = self.world, self.task.obj
+        p, R = world.hand.wrist_pose()
+        return R.T @ (world.body_position(cup.name) - p), R.T @ world.body_rotation(cup.name)
+
+    def hand_for_cup(self, cup_pos: np.ndarray, cup_rot: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The wrist pose that puts the held cup at ``cup_pos`` / ``cup_rot`` (world)."""
+        x, X = self.cup_in_hand()
+        R = cup_rot @ X.T
+        return cup_pos - R @ x, R
+
+    def tipped(self, axis: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+        """The cup turned ``angle`` about ``axis`` (world, horizontal) from upright, placed so
+        its mouth is over the bowl's centre and neither mouth nor bottom comes down into it."""
+        cup = self.task.obj
+        R = rotation_about(axis, angle) @ _yaw_only(self.world.body_rotation(cup.name))
+        up = R[:, 2]
+        bowl = self.task.bowl_position(self.world)
+        h = cup.half_height
+        c = np.array([bowl[0] - h * up[0], bowl[1] - h * up[1], 0.0])
+        c[2] = max(self.MOUTH_HEIGHT - h * up[2], self.CARRY_BOTTOM + h * up[2])
+        return c, R
+
+    def moves(self) -> Iterator[Move]:
+        world, task = self.world, self.task
+        cup = task.obj
+        touch = contact_aperture(2.0 * cup.radius)
+        open_q = cup_grip(min(touch + PRESHAPE_MARGIN, 0.1))
+        closed_q = cup_grip(CLOSED_APERTURE)
+        centre, local_axis = pinch_geometry(touch)
+        yield Move(self.pose, 0.3)
+        start = world.body_position(cup.name)
+        yaw = pinch_axis_yaw(world, cup, start) + _pinch_heading_offset()
+        axis = np.array([math.cos(yaw), math.sin(yaw), 0.0])  # the pinch axis, horizontal
+        palm = np.cross(axis, [0.0, 0.0, 1.0])  # the palm faces it: the little finger up
+        R = align(local_axis, axis, np.array([0.0, 0.0, 1.0]), palm)
+        pinch = start + np.array([0.0, 0.0, self.PINCH_ABOVE_CENTRE])
+        wrist = pinch - R @ centre
+        back = -self.BACK[0] * palm + np.array([0.0, 0.0, self.BACK[1]])
+        high = np.array([0.0, 0.0, self.TURN_ABOVE])  # turn the hand over the cup, clear of it
+        yield self.go(HandPose(wrist + back + high, R, open_q), REACH_SPEED, minimum=0.8)
+        yield self.go(HandPose(wrist + back, R, open_q), REACH_SPEED, minimum=0.3)
+        yield self.go(HandPose(wrist, R, open_q), CAREFUL_SPEED, minimum=0.5, hold=0.1)
+        yield replace(self.shift(np.zeros(3), 1.0, closed_q), duration=0.4, hold=0.2)
+        yield self.shift(np.array([0.0, 0.0, self.LIFT]), CAREFUL_SPEED)
+        for angle in (0.0, self.TILT):
+            p, Rh = self.hand_for_cup(*self.tipped(axis, angle))
+            hold = self.HOLD_S if angle else 0.0
+            move = self.go(HandPose(p, Rh, closed_q), REACH_SPEED, minimum=0.6, hold=hold)
+            yield replace(
+                move, duration=min(move.duration, self.TILT_S), pivot=self.cup_in_hand()[0]
+            )
+        # back upright over where it stood, then down onto the table
+        carry = start + np.array([0.0, 0.0, cup.half_height + self.CARRY_BOTTOM])
+        p, Rh = self.hand_for_cup(carry, _yaw_only(world.body_rotation(cup.name)))
+        move = self.go(HandPose(p, Rh, closed_q), REACH_SPEED, minimum=0.8)
+        yield replace(move, duration=min(move.duration, self.TILT_S), pivot=self.cup_in_hand()[0])
+        held = world.body_position(cup.name)
+        drop = held[2] - (cup.half_height + self.PUT_ABOVE)
+        yield self.shift(np.array([start[0] - held[0], start[1] - held[1], -drop]), CAREFUL_SPEED)
+        release_q = cup_grip(RELEASE_APERTURE)
+        yield replace(self.shift(np.zeros(3), 1.0, release_q), duration=0.35, hold=0.1)
+        yield self.shift(-self.BACK[0] * palm, CAREFUL_SPEED * 1.5)
+        yield self.home()
+
+
+def _yaw_only(R: np.ndarray) -> np.ndarray:
+    """The rotation about the vertical closest to ``R``'s heading (its x axis, levelled)."""
+    yaw = math.atan2(R[1, 0], R[0, 0])
+    return rotation_about([0.0, 0.0, 1.0], yaw)
+
+
 HUMAN_EXPERTS: dict[str, type[HumanScript]] = {
     "pick_place": PickPlaceHuman,
     "push": PushHuman,
     "press_button": PressButtonHuman,
+    "drawer": DrawerHuman,
+    "pour": PourHuman,
 }
 
 
@@ -677,11 +898,14 @@ class HumanDemo:
         fps: video frame rate.
         success, score, stages: the task's latched verdict at the end.
         time_to_success: sim seconds until success (None on failure).
+        stage_times_s: stage name -> sim seconds when it was first reached (success latches
+            every stage: a stage reached only then has the success time).
         stamps_s: (T,) frame times (s from the reset).
         keypoints_world: (T, 21, 3) keypoints in the world (= robot base) frame, m.
         wrist_position_world, wrist_rotation_world: (T, 3), (T, 3, 3) the hand frame.
         hand_joints: (T, 21) the hand's joint angles (rad, sim/human_hand.JOINT_NAMES order).
-        object_positions: body name -> (T, 3) world positions of the task's free bodies.
+        object_positions: body name -> (T, 3) world positions of the task's movable bodies
+            (free bodies, a drawer, a button's cap).
         camera_pose: (4, 4) T_base_camera (camera optical frame -> world).
         intrinsics: the rendered camera's pinhole intrinsics.
         frames: the rendered RGB frames (empty unless rendered).
@@ -696,6 +920,7 @@ class HumanDemo:
     score: float
     stages: tuple[str, ...]
     time_to_success: float | None
+    stage_times_s: dict[str, float]
     stamps_s: np.ndarray
     keypoints_world: np.ndarray
     wrist_position_world: np.ndarray
@@ -758,6 +983,7 @@ def run_human_episode(
     rec: dict[str, list[Any]] = {k: [] for k in ("t", "kp", "wp", "wr", "q", "frames")}
     objects: dict[str, list[np.ndarray]] = {}
     score = world.evaluate()
+    stage_times: dict[str, float] = {}
     time_to_success = None
     n_frame = 0
     while world.time < limit - 1e-9:
@@ -775,9 +1001,12 @@ def run_human_episode(
                 end_time = now + tail_s
         if move is not None:
             s = min_jerk((now - move_start) / move.duration) if move.duration > 0 else 1.0
-            world.command(interpolate(start_pose, move.target, s))
+            world.command(interpolate(start_pose, move.target, s, move.pivot))
         world.step(dt)
         score = world.evaluate()
+        for name, reached in score.stages:
+            if reached and name not in stage_times:
+                stage_times[name] = world.time
         if score.success and time_to_success is None:
             time_to_success = world.time
     return HumanDemo(
@@ -790,6 +1019,7 @@ def run_human_episode(
         score=float(score.score),
         stages=tuple(name for name, reached in score.stages if reached),
         time_to_success=time_to_success,
+        stage_times_s=stage_times,
         stamps_s=np.asarray(rec["t"], dtype=np.float64),
         keypoints_world=np.asarray(rec["kp"], dtype=np.float64),
         wrist_position_world=np.asarray(rec["wp"], dtype=np.float64),
@@ -968,7 +1198,11 @@ def _write_sim_state(path: Path, demo: HumanDemo) -> None:
         "hand_joints": demo.hand_joints,
         "hand_joint_names": np.asarray(JOINT_NAMES),
         "object_names": np.asarray(names),
-        "object_positions": np.stack([demo.object_positions[n] for n in names], axis=1),
+        "object_positions": (
+            np.stack([demo.object_positions[n] for n in names], axis=1)
+            if names
+            else np.zeros((demo.num_frames, 0, 3))
+        ),
         "T_base_camera": demo.camera_pose,
         "K": np.array([[K.fx, 0.0, K.cx], [0.0, K.fy, K.cy], [0.0, 0.0, 1.0]]),
         "meta": np.array(json.dumps({**demo.task_instance(), "fps": demo.fps})),
