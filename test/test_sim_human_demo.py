@@ -26,7 +26,7 @@ from human_video_policy.sim.human_hand import hand_frame
 from human_video_policy.sim.task_world import TaskWorld, TaskWorldConfig
 from human_video_policy.video.reader import VideoReader
 
-TASKS = ("pick_place", "push", "press_button", "drawer", "pour")
+TASKS = ("pick_place", "push", "press_button", "drawer", "pour", "stack")
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +69,7 @@ def _state(world: TaskWorld) -> dict[str, np.ndarray]:
         ("push", 4, "position"),
         ("drawer", 5, "position"),
         ("pour", 3, "position"),
+        ("stack", 8, "new_skill"),
     ],
 )
 def test_a_human_episode_starts_from_the_robot_episodes_object_poses(
@@ -98,7 +99,7 @@ def test_the_human_expert_succeeds_and_the_hand_moves_at_human_speeds(worlds, ta
         # through contacts, no attachment: the only equality constraint is the weld of the
         # hand's root to its target; the task's object really moved (the button is fixed)
         assert world.model.neq == 1
-        if task in ("pick_place", "push"):
+        if task in ("pick_place", "push", "stack"):
             start, end = (demo.object_positions[world.task.obj.name][i] for i in (0, -1))
             assert np.linalg.norm(end[:2] - start[:2]) > 0.05
         if task == "pour":  # carried over the bowl and put back; the beads are in the bowl
@@ -261,6 +262,9 @@ def test_cli_writes_demos_and_rejects_bad_arguments(tmp_path, capsys) -> None:
         parse_seeds("3-1")
     with pytest.raises(ConfigError, match="evaluation"):
         parse_seeds("1000000")
-    assert sorted(HUMAN_EXPERTS) == ["drawer", "pick_place", "pour", "press_button", "push"]
+    # every WidowX task has a human expert (stack, the new_skill task, is seen only in them)
+    from human_video_policy.sim.tasks import task_names
+
+    assert sorted(HUMAN_EXPERTS) == task_names(robot="widowx")
     with pytest.raises(SystemExit):
         main(["--task", "no_such_task", "--seeds", "0", "--out", str(tmp_path)])

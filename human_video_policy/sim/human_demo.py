@@ -581,7 +581,7 @@ class PickPlaceHuman(HumanScript):
         carry = self.pose.position + np.array([plate[0] - lifted[0], plate[1] - lifted[1], 0.0])
         yield self.go(HandPose(carry, self.pose.rotation, closed_q), REACH_SPEED, minimum=0.6)
         held = world.body_position(obj.name)
-        drop = held[2] - (obj.half_height + self.PUT_ABOVE)
+        drop = held[2] - (task.rest_height() + self.PUT_ABOVE)  # on the plate, or the block
         offset = plate[:2] - held[:2]  # put it on the plate's centre, wherever it sits in hand
         yield self.shift(np.array([offset[0], offset[1], -drop]), CAREFUL_SPEED)
         yield replace(self.shift(np.zeros(3), 1.0, open_q), duration=0.35, hold=0.1)
@@ -874,6 +874,7 @@ HUMAN_EXPERTS: dict[str, type[HumanScript]] = {
     "press_button": PressButtonHuman,
     "drawer": DrawerHuman,
     "pour": PourHuman,
+    "stack": PickPlaceHuman,  # the plate is the block's top (tasks/stack.py)
 }
 
 

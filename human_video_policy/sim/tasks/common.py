@@ -188,3 +188,27 @@ class Phases:
 
 def hold(position: np.ndarray, yaw: float, gripper: float) -> ArmTarget:
     return ArmTarget(np.asarray(position, dtype=np.float64), yaw, gripper)
+
+
+def touching_any(world: TaskWorld, geoms: set[int] | frozenset[int]) -> set[int]:
+    """Ids of the geoms in contact with any of ``geoms`` now (one scan, for a body of many
+    geoms)."""
+    found = set()
+    for i in range(world.data.ncon):
+        c = world.data.contact[i]
+        g1, g2 = int(c.geom1), int(c.geom2)
+        if g1 in geoms:
+            found.add(g2)
+        if g2 in geoms:
+            found.add(g1)
+    return found
+
+
+def held_between(touched: set[int], part_count: int) -> bool:
+    """Whether the grasp parts ``touched`` (indices into SceneRobot.grasp_parts, of which the
+    robot has ``part_count``) hold an object between them: a gripper's two fingers both; a
+    hand's (palm, thumb, then fingers) a finger and the thumb or the palm, so fingers alone
+    hooking or pushing it are no grasp."""
+    if part_count <= 2:
+        return len(touched) == part_count
+    return bool(touched & {0, 1}) and bool(touched - {0, 1})

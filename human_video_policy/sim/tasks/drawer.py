@@ -44,6 +44,7 @@ from human_video_policy.sim.tasks.common import (
     GRIPPER_CLOSED,
     XHAND_GRASP_AXES,
     Phases,
+    held_between,
     radial_closing_yaw,
     rm75_xhand_expert,
     touching,
@@ -354,10 +355,7 @@ class Drawer(Task):
     def holds_handle(self, world: TaskWorld) -> bool:
         """The gripper's two fingers touch the bar; or a hand's finger and its thumb or palm
         do (the bar between them: fingers alone brushing or pushing it are no grasp)."""
-        parts = self.parts_on_handle(world)
-        if len(self._parts) <= 2:
-            return len(parts) == 2
-        return bool(parts & {0, 1}) and bool(parts - {0, 1})
+        return held_between(self.parts_on_handle(world), len(self._parts))
 
     def check_stages(self, world: TaskWorld) -> tuple[dict[str, bool], bool]:
         opening = self.opening(world)

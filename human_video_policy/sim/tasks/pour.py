@@ -29,7 +29,9 @@ from human_video_policy.sim.tasks.common import (
     ObjectVariant,
     Phases,
     VariantSet,
+    held_between,
     object_yaw,
+    touching_any,
     widowx_expert,
 )
 
@@ -45,7 +47,6 @@ BEAD_RADIUS = 0.005
 BEAD_MASS = 0.002  # kg: a glass bead
 BEAD_COUNT = 4
 BEADS_FOR_SUCCESS = 3
-FINGERS = ("left_finger", "right_finger")
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,13 @@ class Pour(Task):
 
     def bind(self, model: mujoco.MjModel) -> None:
         self._bowl = model.body_mocapid[model.body("bowl").id]
+        self._parts = [{model.geom(g).id for g in part} for part in self.robot.grasp_parts]
+        self._cup_geoms = {}
+        for cup in self.cups.variants:
+            body = model.body(cup.name).id
+            self._cup_geoms[cup.name] = frozenset(
+                g for g in range(model.ngeom) if model.geom_bodyid[g] == body
+            )
 
     @property
     def obj(self) -> Cup:
@@ -258,20 +266,14 @@ class Pour(Task):
             count += bool(inside and pos[2] < 2 * BOWL_WALL[1])
         return count
 
+    def touching(self, world: TaskWorld) -> set[int]:
+        """Indices of the robot's grasp parts (SceneRobot.grasp_parts) touching the cup now."""
+        others = touching_any(world, self._cup_geoms[self.obj.name])
+        return {k for k, part in enumerate(self._parts) if others & part}
+
     def grasped(self, world: TaskWorld) -> bool:
-        """Both fingers touch the cup."""
-        m, d = world.model, world.data
-        cup = m.body(self.obj.name).id
-        fingers = {m.geom(f).id for f in FINGERS}
-        touching = set()
-        for i in range(d.ncon):
-            c = d.contact[i]
-            g1, g2 = int(c.geom1), int(c.geom2)
-            if m.geom_bodyid[g1] == cup and g2 in fingers:
-                touching.add(g2)
-            elif m.geom_bodyid[g2] == cup and g1 in fingers:
-                touching.add(g1)
-        return len(touching) == 2
+        """The cup held: both WidowX fingers touch it; a hand's thumb or palm and a finger."""
+        return held_between(self.touching(world), len(self._parts))
 
     def check_stages(self, world: TaskWorld) -> tuple[dict[str, bool], bool]:
         cup = self.obj
