@@ -51,7 +51,8 @@ def bags(tmp_path_factory) -> list[Path]:
 
 def test_a_recorded_expert_episode_replays_open_and_closed_loop(bags) -> None:
     recording = read_recording(bags[1])
-    assert recording.info["task"] == "push" and recording.info["seed"] == 4
+    # seed 4 when the recorder joined during episode 1 (5 when a loaded machine started it late)
+    assert recording.info["task"] == "push" and recording.info["seed"] in (4, 5)
     assert recording.success is True and recording.chunks and recording.images
     report = replay_bag(bags[1], ReplayConfig(policy="expert"))
     print("\n" + report.text())
@@ -167,7 +168,7 @@ def test_the_recorded_task_episode_converts_to_a_dataset(bags, tmp_path) -> None
 
 
 def test_the_graph_and_the_in_process_path_give_the_same_dataset(bags, tmp_path) -> None:
-    """Item 2 of issue 16: seed 4 recorded through the graph (hvp record + from-bags, preset
+    """Item 2 of issue 16: one seed recorded through the graph (hvp record + from-bags, preset
     sim_task) and in process (hvp dataset from-sim --task push) give the same dataset: the same
     features, camera and task, and the same rows up to the timing jitter of DDS."""
     from human_video_policy.data.bag_to_dataset import conversion_preset, convert_bags
@@ -175,7 +176,8 @@ def test_the_graph_and_the_in_process_path_give_the_same_dataset(bags, tmp_path)
 
     text = "slide the object onto the yellow goal disc"
     convert_bags([bags[1]], tmp_path / "graph", conversion_preset("sim_task", instruction=text))
-    args = ["dataset", "from-sim", "--task", "push", "--episodes", "1", "--seed", "4", "-q"]
+    seed = str(read_recording(bags[1]).info["seed"])
+    args = ["dataset", "from-sim", "--task", "push", "--episodes", "1", "--seed", seed, "-q"]
     assert main([*args, "-o", str(tmp_path / "inproc")]) == 0
     graph, inproc = DatasetReader(tmp_path / "graph"), DatasetReader(tmp_path / "inproc")
     a, b = graph.info, inproc.info

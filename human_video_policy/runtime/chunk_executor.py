@@ -1,10 +1,23 @@
 """Play action chunks as joint commands at the control rate, safely.
 
 The policy publishes a chunk of ``horizon`` joint targets every 0.1 s; the controller wants one
-command every 1/control_rate_hz. The executor interpolates the active chunk in time, switches
-to a newer chunk after ``execute_steps`` rows (receding horizon, "execute k of N"), and clamps
-every command to joint position limits and to a per-tick velocity bound, so a bad model output
-becomes a slow, in-limits motion instead of a jump.
+command every 1/control_rate_hz. The executor interpolates chunks in time (row i of a chunk is
+the target for ``observation_stamp + (i + 1) dt``, so a chunk that arrives late is picked up at
+the row of the current time, never replayed from its start), and clamps every command to joint
+position limits and to a per-tick velocity bound, so a bad model output becomes a slow,
+in-limits motion instead of a jump. How chunks hand over (``mode``):
+
+- ``k_of_n`` (default): play ``execute_steps`` rows of the active chunk, then switch to the
+  newest one (receding horizon; VITRA executes 6 of 16);
+- ``ensemble``: temporal ensembling (ACT, Zhao et al. 2023): the command is the weighted mean
+  of every chunk that covers the current time, weights ``exp(-ensemble_decay * i)`` with i = 0
+  the oldest chunk (ACT's convention: older predictions weigh more);
+- ``rtc``: real-time chunking (Black et al. 2025): switch to a new chunk as soon as it arrives,
+  because the policy generated it to continue the rows executed while it was computing
+  (runtime/rtc.py); with a policy that does not, this is k_of_n with k = 0.
+
+Every command that starts playing a new chunk is a chunk boundary (``last_command_started_chunk``,
+``counters.chunk_switches``): what runtime/smoothness.py measures the handover at.
 """
 
 from __future__ import annotations
@@ -17,6 +30,7 @@ from human_video_policy.errors import InputError
 from human_video_policy.robots.joint_limits import JointLimits
 from human_video_policy.runtime.action_chunk import ActionChunk
 from human_video_policy.validation import (
+    check_choice,
     check_int_range,
     check_non_negative,
     check_positive,
@@ -26,6 +40,8 @@ from human_video_policy.validation import (
 # Clamps smaller than this (rad or m) are applied but not counted: a model that outputs the
 # gripper limit plus float32 rounding should not flood /diagnostics.
 CLAMP_REPORT_TOLERANCE = 1e-5
+
+EXECUTION_MODES = ("k_of_n", "ensemble", "rtc")
 
 
 @dataclass
@@ -40,14 +56,20 @@ class ChunkExecutorConfig:
         max_chunk_age_s: a chunk whose observation is older than this when it arrives is
             refused (s). 0 disables the check.
         max_velocity_scale: fraction (0, 1] of the URDF velocity limits allowed.
+        mode: how chunks hand over: ``k_of_n``, ``ensemble`` or ``rtc`` (module docstring).
+        ensemble_decay: ``ensemble`` weight decay per chunk, >= 0 (0 = plain mean).
     """
 
     execute_steps: int = 2
     control_rate_hz: float = 50.0
     max_chunk_age_s: float = 0.5
     max_velocity_scale: float = 0.5
+    mode: str = "k_of_n"
+    ensemble_decay: float = 0.5
 
     def __post_init__(self) -> None:
+        check_choice("mode", self.mode, EXECUTION_MODES)
+        check_non_negative("ensemble_decay", self.ensemble_decay)
         check_int_range("execute_steps", self.execute_steps, 1)
         check_positive("control_rate_hz", self.control_rate_hz)
         check_non_negative("max_chunk_age_s", self.max_chunk_age_s)
@@ -65,6 +87,21 @@ class ExecutorCounters:
     velocity_clamps: int = 0
     invalid_states: int = 0
     commands: int = 0
+    chunk_switches: int = 0
+
+
+@dataclass
+class _Playing:
+    """A chunk being played: row times (s) and targets (limits' joint order)."""
+
+    times: np.ndarray
+    targets: np.ndarray
+    stamp: float
+
+    def target(self, now: float) -> np.ndarray:
+        return np.array(
+            [np.interp(now, self.times, self.targets[:, j]) for j in range(self.targets.shape[1])]
+        )
 
 
 class ChunkExecutor:
@@ -79,10 +116,12 @@ class ChunkExecutor:
         self.limits = limits
         self.counters = ExecutorCounters()
         self._max_step = limits.max_velocity * config.max_velocity_scale / config.control_rate_hz
-        self._active: tuple[np.ndarray, np.ndarray] | None = None  # (times, targets)
+        self._playing: list[_Playing] = []  # oldest first; one chunk except in ensemble mode
         self._active_stamp = -np.inf
+        self._switch_after = -np.inf
         self._pending: ActionChunk | None = None
         self._last_command: np.ndarray | None = None
+        self.last_command_started_chunk = False
 
     # -- input -------------------------------------------------------------------------------
     def _columns(self, chunk: ActionChunk) -> np.ndarray:
@@ -134,14 +173,28 @@ class ChunkExecutor:
         if times[0] > now:
             times = np.concatenate([[now], times])
             targets = np.vstack([start, targets])
-        self._active = (times, targets)
+        playing = _Playing(times, targets, chunk.observation_stamp)
+        if self.config.mode == "ensemble":
+            # Keep the chunks that still cover the present (oldest first) and add this one.
+            self._playing = [p for p in self._playing if p.times[-1] >= now] + [playing]
+        else:
+            self._playing = [playing]
         self._active_stamp = chunk.observation_stamp
-        self._switch_after = chunk.observation_stamp + chunk.dt * self.config.execute_steps
+        steps = 0 if self.config.mode != "k_of_n" else self.config.execute_steps
+        self._switch_after = chunk.observation_stamp + chunk.dt * steps
         self._pending = None
+        self.last_command_started_chunk = True
+        self.counters.chunk_switches += 1
 
     def _target(self, now: float) -> np.ndarray:
-        times, targets = self._active  # type: ignore[misc]
-        return np.array([np.interp(now, times, targets[:, j]) for j in range(targets.shape[1])])
+        if len(self._playing) == 1:
+            return self._playing[0].target(now)
+        # Ensemble: chunks whose rows have all passed no longer vote (the newest always does).
+        voting = [p for p in self._playing[:-1] if p.times[-1] >= now] + [self._playing[-1]]
+        self._playing = voting
+        weights = np.exp(-self.config.ensemble_decay * np.arange(len(voting)))
+        targets = np.stack([p.target(now) for p in voting])
+        return (weights[:, None] * targets).sum(axis=0) / weights.sum()
 
     def command(self, now: float, measured_q: np.ndarray) -> np.ndarray | None:
         """The joint command for time ``now`` (s), or None before the first chunk arrived.
@@ -159,9 +212,10 @@ class ChunkExecutor:
                 raise InputError(f"measured joint state contains NaN/inf: {measured_q.tolist()}")
             measured_q = self._last_command
         previous = self._last_command if self._last_command is not None else measured_q
-        if self._pending is not None and (self._active is None or now >= self._switch_after):
+        self.last_command_started_chunk = False
+        if self._pending is not None and (not self._playing or now >= self._switch_after):
             self._activate(self._pending, now, previous)
-        if self._active is None:
+        if not self._playing:
             return None
         target = self._target(now)
         clipped = self.limits.clip(target)
@@ -177,7 +231,8 @@ class ChunkExecutor:
 
     def reset(self) -> None:
         """Forget chunks and the last command (e.g. after an episode reset or e-stop)."""
-        self._active = None
+        self._playing = []
         self._active_stamp = -np.inf
+        self._switch_after = -np.inf
         self._pending = None
         self._last_command = None

@@ -34,6 +34,7 @@ from human_video_policy.policies.model_spec import (
 from human_video_policy.runtime.action_chunk import ActionChunk
 from human_video_policy.runtime.image_ops import check_rgb, prepare_rgb, to_chw_float
 from human_video_policy.runtime.onnx_policy import DEFAULT_MAX_ABS_ACTION, PolicyOutputError
+from human_video_policy.runtime.rtc import ChunkPrefix, guided_x0_eps
 
 
 def _session(path: Path, providers: list[str], threads: int):
@@ -216,8 +217,12 @@ class DiffusionPolicy:
         instruction: str = "",
         fov: np.ndarray | None = None,
         noise: np.ndarray | None = None,
+        prefix: ChunkPrefix | None = None,
     ) -> np.ndarray:
-        """One chunk: (horizon, dims) float32 actions in the action space's units."""
+        """One chunk: (horizon, dims) float32 actions in the action space's units.
+
+        ``prefix``: real-time chunking (runtime/rtc.py): at every DDIM step the predicted clean
+        chunk is pulled toward ``prefix.actions`` by ``prefix.weights`` (after CFG)."""
         spec = self.spec
         state = np.asarray(state, dtype=np.float32)
         if state.shape != (len(spec.state_names),):
@@ -240,18 +245,38 @@ class DiffusionPolicy:
             "state_keep": np.ones(2, dtype=np.float32),
             "action_mask": np.ones((2, spec.horizon, spec.dims), dtype=np.float32),
         }
+        target = None
+        if prefix is not None:
+            target = self._normalised_prefix(prefix, state)
         for t in self.schedule.timesteps():
             batch2["noisy_actions"] = np.concatenate([x, x])
             batch2["timestep"] = np.full(2, float(t), dtype=np.float32)
             (eps,) = denoiser.run(["eps"], batch2)
-            x = self.schedule.ddim_step(
-                x, guided_eps(eps[:1], eps[1:], self.guidance_scale), t, self.rng
-            )
+            eps = guided_eps(eps[:1], eps[1:], self.guidance_scale)
+            if target is not None:
+                eps = guided_x0_eps(x, eps, target, prefix.weights, self.schedule.abar(int(t)))
+            x = self.schedule.ddim_step(x, eps, t, self.rng)
         actions = x[0] * self.action_std + self.action_mean
         if spec.action_target == "delta":
             actions = actions + state[None, : spec.dims]
         self._check_output(actions)
         return actions.astype(np.float32)
+
+    def _normalised_prefix(self, prefix: ChunkPrefix, state: np.ndarray) -> np.ndarray:
+        """``prefix.actions`` in the denoiser's units (1, horizon, dims)."""
+        spec = self.spec
+        actions = np.asarray(prefix.actions, dtype=np.float32)
+        weights = np.asarray(prefix.weights, dtype=np.float64)
+        if actions.shape != (spec.horizon, spec.dims) or weights.shape != (spec.horizon,):
+            raise InputError(
+                f"RTC prefix must be ({spec.horizon}, {spec.dims}) actions and ({spec.horizon},) "
+                f"weights, got {actions.shape} and {weights.shape}"
+            )
+        if not (np.all(np.isfinite(actions)) and np.all((weights >= 0) & (weights <= 1))):
+            raise InputError("RTC prefix actions must be finite and weights in [0, 1]")
+        if spec.action_target == "delta":
+            actions = actions - state[None, : spec.dims]
+        return ((actions - self.action_mean) / self.action_std)[None]
 
     def _check_output(self, actions: np.ndarray) -> None:
         with np.errstate(invalid="ignore"):

@@ -23,7 +23,7 @@ from human_video_policy.robots.spec import get_robot
 from human_video_policy.runtime.chunk_executor import ChunkExecutor, ChunkExecutorConfig
 from human_video_policy.sim.task_world import TaskWorld
 from human_video_policy.sim.tasks.base import Level
-from human_video_policy.validation import check_non_negative, check_positive
+from human_video_policy.validation import check_int_range, check_non_negative, check_positive
 
 #: Rate (Hz) of the safety layer's ticks with ``safety=True``: the sim node's default
 #: ``joint_state_rate_hz`` (config/sim_widowx.params.yaml), one tick per physics step there.
@@ -68,6 +68,9 @@ def run_task_episode(
     | None = None,
     safety: bool = False,
     success_hold_s: float = 0.0,
+    execution: ChunkExecutorConfig | None = None,
+    inference_delay_steps: int = 0,
+    command_log: list[tuple[float, np.ndarray, bool]] | None = None,
 ) -> TaskEpisode:
     """Reset ``world`` to ``seed`` at ``level`` and run ``policy`` until success or timeout.
 
@@ -77,13 +80,25 @@ def run_task_episode(
     its first): what a recording of the graph holds at that time (training/sim_episodes.py).
     ``safety``: command through the sim node's safety layer (module docstring).
     ``success_hold_s``: keep running this long after success (the sim node's hold between
-    episodes; the outcome is the same)."""
+    episodes; the outcome is the same).
+    ``execution``: the chunk executor's settings (mode, execute_steps...; default the
+    graph's); its ``control_rate_hz`` replaces ``control_rate_hz``.
+    ``inference_delay_steps``: a chunk becomes available this many control ticks after its
+    observation (an asynchronous policy whose inference takes that long; the executor keeps
+    playing meanwhile, and no new inference starts while one is in flight); a policy with
+    ``record_latency`` (runtime/rtc.py) is told each delay.
+    ``command_log``: every command is appended as (time, command, started a new chunk)."""
     check_positive("policy_period_s", policy_period_s)
     check_positive("control_rate_hz", control_rate_hz)
     check_non_negative("success_hold_s", success_hold_s)
+    check_int_range("inference_delay_steps", inference_delay_steps, 0, 10_000)
+    execution = execution or ChunkExecutorConfig(control_rate_hz=control_rate_hz)
+    control_rate_hz = execution.control_rate_hz
     world.reset(seed, level)
+    if hasattr(policy, "reset"):
+        policy.reset()
     limits = get_robot(world.robot.name).limits()
-    executor = ChunkExecutor(ChunkExecutorConfig(control_rate_hz=control_rate_hz), limits)
+    executor = ChunkExecutor(execution, limits)
     control_dt = 1.0 / control_rate_hz
     ticks = max(1, round(policy_period_s / control_dt))
     controller = None
@@ -101,36 +116,46 @@ def run_task_episode(
     time_to_success = world.time if score.success else None
     chunks = 0
     command: np.ndarray | None = None
-    ended = time_to_success is not None and success_hold_s == 0.0
+    in_flight: tuple[object, int, float] | None = None  # (chunk, tick it is ready, its stamp)
+    tick = 0
     try:
-        while world.time < limit - 1e-9 and not ended:
+        while world.time < limit - 1e-9:
+            if time_to_success is not None and world.time >= time_to_success + success_hold_s:
+                break
             now = world.time
-            image = world.render_rgb() if needs_image else None
-            state = world.joint_positions()
-            if observer is not None:
-                observer(world, image, state, now, command)
-            chunk = policy.predict_chunk(image, state, now)  # type: ignore[arg-type]
-            executor.submit(chunk, now)
-            chunks += 1
-            for _ in range(ticks):
-                measured = world.joint_positions()[: len(world.joint_names)]
-                issued = executor.command(world.time, measured)
-                if issued is not None:
-                    command = issued
-                    if controller is None:
-                        world.set_joint_command(issued)
-                    else:
-                        controller.submit(issued, world.time)
-                for _ in range(substeps):
-                    if controller is not None:
-                        controller.tick(world.time)
-                    world.step(control_dt / substeps)
-                score = world.evaluate()
-                if score.success and time_to_success is None:
-                    time_to_success = world.time
-                if time_to_success is not None and world.time >= time_to_success + success_hold_s:
-                    ended = True
-                    break
+            if tick % ticks == 0 and in_flight is None:
+                image = world.render_rgb() if needs_image else None
+                state = world.joint_positions()
+                if observer is not None:
+                    observer(world, image, state, now, command)
+                chunk = policy.predict_chunk(image, state, now)  # type: ignore[arg-type]
+                chunks += 1
+                in_flight = (chunk, tick + inference_delay_steps, now)
+            if in_flight is not None and tick >= in_flight[1]:
+                executor.submit(in_flight[0], now)  # type: ignore[arg-type]
+                if hasattr(policy, "record_latency"):
+                    policy.record_latency(now - in_flight[2])
+                in_flight = None
+            measured = world.joint_positions()[: len(world.joint_names)]
+            issued = executor.command(world.time, measured)
+            if issued is not None:
+                command = issued
+                if command_log is not None:
+                    command_log.append(
+                        (world.time, issued.copy(), executor.last_command_started_chunk)
+                    )
+                if controller is None:
+                    world.set_joint_command(issued)
+                else:
+                    controller.submit(issued, world.time)
+            for _ in range(substeps):
+                if controller is not None:
+                    controller.tick(world.time)
+                world.step(control_dt / substeps)
+            tick += 1
+            score = world.evaluate()
+            if score.success and time_to_success is None:
+                time_to_success = world.time
     finally:
         if controller is not None:
             controller.stop()

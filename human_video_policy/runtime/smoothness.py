@@ -1,0 +1,131 @@
+"""How smooth a stream of joint commands is: jumps at chunk boundaries, jerk, period jitter.
+
+Why measured: the two complaints users of chunked policies raise most are jerky motion where
+one chunk hands over to the next, and a control loop starved by inference (lerobot #2356,
+#2559, PR #4223; openpi #393). Both show in the commands the executor sends, so this module
+takes those (times, positions, and which commands started a new chunk) and reports numbers
+that can be compared between execution modes, on the same seeds:
+
+- ``boundary_step``: the mean, over chunk boundaries, of the largest joint change from the
+  command before the boundary to the first command of the new chunk (rad or m);
+- ``within_step``: the same change between two commands of one chunk (the motion itself);
+- ``boundary_jump``: the mean, over boundaries, of the largest change of that step against
+  the step before it (a second difference: what a handover adds on top of the motion); 0 for a
+  handover that continues the motion exactly;
+- ``jerk_rms``: the root mean square over commands of the third difference / period^3
+  (rad/s^3), largest over joints;
+- ``period_*``: command periods (ms): median, p99, max, standard deviation (jitter), and
+  ``deadline_misses``: periods longer than 1.5 nominal periods;
+- inference latency (ms), median and p99, when given.
+
+Pure numpy: used by the executor node live, by ``hvp policy stats`` on bags and by the
+benchmarks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from human_video_policy.errors import InputError
+
+#: A period longer than this many nominal periods is a deadline miss.
+DEADLINE_FACTOR = 1.5
+
+
+@dataclass(frozen=True)
+class SmoothnessReport:
+    """Smoothness of one command stream (see the module docstring for each number)."""
+
+    commands: int
+    boundaries: int
+    boundary_step: float
+    within_step: float
+    boundary_jump: float
+    jerk_rms: float
+    period_median_ms: float
+    period_p99_ms: float
+    period_max_ms: float
+    period_jitter_ms: float
+    deadline_misses: int
+    latency_median_ms: float = float("nan")
+    latency_p99_ms: float = float("nan")
+
+    def to_json(self) -> dict[str, float | int]:
+        return {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                for k, v in asdict(self).items()}  # fmt: skip
+
+    def text(self) -> str:
+        """A few lines for a terminal."""
+        lines = [
+            f"commands {self.commands}, chunk boundaries {self.boundaries}",
+            f"step at a boundary {self.boundary_step:.4f}, within a chunk {self.within_step:.4f}"
+            f" (rad or m, largest joint); jump at a boundary {self.boundary_jump:.4f}",
+            f"jerk rms {self.jerk_rms:.1f} rad/s^3",
+            f"period median {self.period_median_ms:.2f} ms, p99 {self.period_p99_ms:.2f} ms, "
+            f"max {self.period_max_ms:.2f} ms, jitter {self.period_jitter_ms:.2f} ms, "
+            f"deadline misses {self.deadline_misses}",
+        ]
+        if np.isfinite(self.latency_median_ms):
+            lines.append(
+                f"inference latency median {self.latency_median_ms:.1f} ms, "
+                f"p99 {self.latency_p99_ms:.1f} ms"
+            )
+        return "\n".join(lines)
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if values.size else float("nan")
+
+
+def command_smoothness(
+    times_s: Sequence[float] | np.ndarray,
+    commands: Sequence[Sequence[float]] | np.ndarray,
+    boundary_indices: Sequence[int] | np.ndarray,
+    nominal_period_s: float,
+    latencies_ms: Sequence[float] | np.ndarray | None = None,
+) -> SmoothnessReport:
+    """Report the smoothness of ``commands`` (N, joints) sent at ``times_s`` (N,), where the
+    commands at ``boundary_indices`` are the first ones of a new chunk (the first chunk's start
+    is not a handover and is ignored if listed); ``latencies_ms`` are inference latencies."""
+    t = np.asarray(times_s, dtype=np.float64).reshape(-1)
+    q = np.asarray(commands, dtype=np.float64)
+    if q.ndim != 2 or q.shape[0] != t.size:
+        raise InputError(f"commands must be (N, joints) with N = {t.size} times, got {q.shape}")
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(q))):
+        raise InputError("command times and positions must be finite")
+    if t.size < 4:
+        raise InputError(f"need at least 4 commands to measure smoothness, got {t.size}")
+    if np.any(np.diff(t) <= 0):
+        raise InputError("command times must increase strictly")
+    if not (np.isfinite(nominal_period_s) and nominal_period_s > 0):
+        raise InputError(f"nominal_period_s={nominal_period_s!r} must be a number > 0")
+    boundaries = np.unique(np.asarray(boundary_indices, dtype=np.int64).reshape(-1))
+    if boundaries.size and (boundaries[0] < 0 or boundaries[-1] >= t.size):
+        raise InputError(f"boundary indices must be in 0..{t.size - 1}")
+    boundaries = boundaries[boundaries >= 2]  # a handover needs a step before it
+    step = np.abs(np.diff(q, axis=0)).max(axis=1)  # step[i]: command i -> i + 1
+    accel = np.abs(np.diff(q, n=2, axis=0)).max(axis=1)  # accel[i]: around command i + 1
+    at_boundary = np.zeros(step.size, dtype=bool)
+    at_boundary[boundaries - 1] = True
+    periods = np.diff(t)
+    jerk = np.diff(q, n=3, axis=0) / nominal_period_s**3
+    latency = np.asarray(latencies_ms if latencies_ms is not None else [], dtype=np.float64)
+    latency = latency[np.isfinite(latency)]
+    return SmoothnessReport(
+        commands=int(t.size),
+        boundaries=int(boundaries.size),
+        boundary_step=_mean(step[at_boundary]),
+        within_step=_mean(step[~at_boundary]),
+        boundary_jump=_mean(accel[boundaries - 2]),
+        jerk_rms=float(np.sqrt((jerk**2).mean(axis=0)).max()),
+        period_median_ms=float(np.median(periods) * 1e3),
+        period_p99_ms=float(np.percentile(periods, 99) * 1e3),
+        period_max_ms=float(periods.max() * 1e3),
+        period_jitter_ms=float(periods.std() * 1e3),
+        deadline_misses=int(np.sum(periods > DEADLINE_FACTOR * nominal_period_s)),
+        latency_median_ms=float(np.median(latency)) if latency.size else float("nan"),
+        latency_p99_ms=float(np.percentile(latency, 99)) if latency.size else float("nan"),
+    )
