@@ -1,10 +1,12 @@
-"""Closed-loop evaluation of a chunk source (scripted expert or learned policy) in the sim.
+"""Closed-loop evaluation of a chunk source (scripted expert or learned policy) on the WidowX
+reach task.
 
-One loop serves both: every ``policy_period_s`` of sim time the source gets the rendered image
-and the joint state and returns an :class:`ActionChunk`; the runtime's :class:`ChunkExecutor`
-(the same one the ROS executor node runs) turns chunks into clamped joint commands at
-``control_rate_hz``. An episode ends at success or after the task's ``max_episode_s``.
-Deterministic for a given seed (MuJoCo and ONNX Runtime on CPU are).
+The loop is sim/closed_loop.py's (the task suite's too): every ``policy_period_s`` of sim time
+the source gets the rendered image and the joint state and returns an :class:`ActionChunk`; the
+runtime's :class:`ChunkExecutor` (the same one the ROS executor node runs) turns chunks into
+clamped joint commands at ``control_rate_hz``. An episode ends ``linger_s`` after success or
+after the task's ``max_episode_s``. Deterministic for a given seed (MuJoCo and ONNX Runtime on
+CPU are).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from tqdm import tqdm
 
 from human_video_policy.policies.base import Policy
 from human_video_policy.robots.widowx import widowx_joint_limits
-from human_video_policy.runtime.chunk_executor import ChunkExecutor, ChunkExecutorConfig
+from human_video_policy.runtime.chunk_executor import ChunkExecutorConfig
+from human_video_policy.sim.closed_loop import LoopConfig, run_closed_loop
 from human_video_policy.sim.widowx_world import WidowXWorld, WidowXWorldConfig
 from human_video_policy.validation import check_int_range, check_non_negative, check_positive
 
@@ -118,49 +121,43 @@ def run_episode(
     seed: int,
     config: EvaluationConfig,
     observer: Observer | None = None,
+    inference_delay_steps: int = 0,
+    command_log: list[tuple[float, np.ndarray, bool]] | None = None,
 ) -> EpisodeResult:
-    """Reset ``world`` with ``seed`` and run ``source`` in closed loop until success/timeout."""
+    """Reset ``world`` with ``seed`` and run ``source`` in closed loop until success/timeout
+    (``inference_delay_steps``, ``command_log``: sim/closed_loop.py)."""
     world.reset(seed)
-    executor = ChunkExecutor(config.executor, widowx_joint_limits())
-    control_dt = 1.0 / config.control_rate_hz
-    ticks_per_chunk = max(1, round(config.policy_period_s / control_dt))
-    max_time = world.task.config.max_episode_s
-    needs_image = getattr(source, "needs_image", True)
-    time_to_success: float | None = None
-    min_distance = world.target_distance()
-    chunks = 0
-    while world.time < max_time - 1e-9:
-        now = world.time
-        state = world.joint_positions()
-        image = world.render_rgb() if needs_image else None
-        if observer is not None:
-            observer(world, image, state, now)
-        chunk = source.predict_chunk(image, state, now)  # type: ignore[arg-type]
-        executor.submit(chunk, now)
-        chunks += 1
-        for _ in range(ticks_per_chunk):
-            measured = world.joint_positions()[: len(world.joint_names)]
-            command = executor.command(world.time, measured)
-            if command is not None:
-                world.set_joint_command(command)
-            world.step(control_dt)
-            distance = world.target_distance()
-            min_distance = min(min_distance, distance)
-            if time_to_success is None and world.success():
-                time_to_success = world.time
-        if (
-            time_to_success is not None
-            and config.stop_on_success
-            and world.time >= time_to_success + config.linger_s - 1e-9
-        ):
-            break
+    distances = [world.target_distance()]
+
+    def check() -> bool:
+        distances.append(world.target_distance())
+        return world.success()
+
+    loop = LoopConfig(
+        policy_period_s=config.policy_period_s,
+        execution=config.executor,
+        success_hold_s=config.linger_s if config.stop_on_success else 1e9,
+        inference_delay_steps=inference_delay_steps,
+    )
+    seen = None if observer is None else (lambda w, i, s, t, c: observer(w, i, s, t))
+    result = run_closed_loop(
+        world,
+        source,
+        widowx_joint_limits(),
+        "widowx",
+        world.task.config.max_episode_s,
+        check,
+        loop,
+        seen,
+        command_log,
+    )
     return EpisodeResult(
         seed=int(seed),
-        success=time_to_success is not None,
-        time_to_success=time_to_success,
+        success=result.time_to_success is not None,
+        time_to_success=result.time_to_success,
         final_distance=world.target_distance(),
-        min_distance=min_distance,
-        chunks=chunks,
+        min_distance=float(min(distances)),
+        chunks=result.chunks,
     )
 
 
