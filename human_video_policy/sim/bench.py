@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from human_video_policy.errors import ConfigError
 from human_video_policy.policies.base import Policy
+from human_video_policy.sim.scene import scene_robot
 from human_video_policy.sim.statistics import wilson_interval
 from human_video_policy.sim.task_episode import (
     FrozenPolicy,
@@ -37,7 +38,7 @@ from human_video_policy.sim.task_episode import (
     run_task_episode,
 )
 from human_video_policy.sim.task_world import TaskWorld, TaskWorldConfig
-from human_video_policy.sim.tasks import Level, evaluation_seeds, task_class, task_names
+from human_video_policy.sim.tasks import Level, evaluation_seeds, make_task, task_class, task_names
 from human_video_policy.validation import check_int_range
 
 BUILTIN_POLICIES = ("expert", "frozen", "random")
@@ -203,7 +204,7 @@ def run_cell_through_ros(
     results = workdir / f"{policy_label(spec)}_{task}_{level}.json"
     results.unlink(missing_ok=True)
     graph = "sim_task" if spec == "expert" else "sim_task_policy"
-    limit = task_class(task).max_episode_s
+    limit = make_task(task, scene_robot(config.robot)).max_episode_s  # may differ per robot
     command = [
         sys.executable, "-m", "human_video_policy.cli.main", "launch", graph,
         f"task:={task}", f"level:={level}", f"episode_seed:={seeds[0]}",
