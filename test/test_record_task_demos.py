@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from human_video_policy.errors import ConfigError
+from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.sim.tasks import EVALUATION_SEED_BASE
 from human_video_policy.training.record_demos import Demos
 from human_video_policy.training.record_task_demos import (
@@ -47,3 +47,28 @@ def test_recording_refuses_evaluation_seeds_and_writes_through_its_cli(tmp_path,
     assert main(["--task", "push", "--episodes", "2", "--out", str(out)]) == 0
     assert "'task': 'push'" in capsys.readouterr().out
     assert len(Demos.load(out)) > 0
+
+
+def test_demos_carry_their_robot_and_train_as_its_action_space(tmp_path: Path) -> None:
+    """RM75 + XHand demos (19 joints) become samples in its action space; a file written
+    before demos named their robot reads as the WidowX's; mixing robots is refused."""
+    from human_video_policy.training.demo_dataset import DemoDataset
+
+    config = TaskRecordConfig(
+        task="press_button", robot="rm75_xhand", episodes=1, image_height=32, image_width=32
+    )
+    demos, _ = record_task_demos(config)
+    assert demos.robot == "rm75_xhand" and demos.instruction.startswith("press")
+    path = demos.save(tmp_path / "rm75.npz")
+    data = DemoDataset(path)
+    assert data.action_space == "rm75_xhand_joint_position" and len(data.action_names) == 19
+    sample = data[0]
+    assert sample["action"].shape[-1] == 19 and sample["task"] == demos.instruction
+    old = tmp_path / "old.npz"  # the reach demos' layout: no robot, no instruction
+    np.savez_compressed(old, images=demos.images, states=demos.states, actions=demos.actions,
+                        episodes=demos.episodes)  # fmt: skip
+    assert Demos.load(old).robot == "widowx"
+    with pytest.raises(InputError, match="columns"):
+        DemoDataset(old)  # 19 columns are not the WidowX's 7
+    with pytest.raises(InputError, match="cannot join"):
+        demos.concat(Demos.load(old))

@@ -85,7 +85,22 @@ class DemoDataset(Dataset):
             images = np.stack([resize_area(img, *image_size) for img in images])
         self.images = images if with_images else None
         self.image_keys = [DEMO_CAMERA] if with_images else []
-        self.task = task
+        self.task = self.demos.instruction or task
+        if self.demos.robot != DEMO_EMBODIMENT:  # a task-suite robot's demos (record_task_demos)
+            from human_video_policy.robots.spec import get_robot
+
+            spec = get_robot(self.demos.robot)
+            self.embodiment = self.demos.robot
+            self.action_space = spec.joint_action_space
+            self.action_names = tuple(spec.command_joints)
+            self.state_names = tuple(spec.state_joints)
+        width = (len(self.action_names), len(self.state_names))
+        if (self.demos.actions.shape[2], self.demos.states.shape[1]) != width:
+            raise InputError(
+                f"{name}: actions have {self.demos.actions.shape[2]} and states "
+                f"{self.demos.states.shape[1]} columns, but {self.demos.robot!r} has "
+                f"{width[0]} command and {width[1]} state joints"
+            )
         episodes = self.demos.episodes
         # position of each sample within its episode (samples are stored episode by episode)
         self.frame_index = np.zeros(len(episodes), np.int64)

@@ -49,15 +49,22 @@ class Demos:
 
     Attributes:
         images: (N, H, W, 3) uint8, already resized to the policy input size.
-        states: (N, 8) float32 measured joint positions (WIDOWX_STATE_JOINTS).
-        actions: (N, horizon, 7) float32 expert joint targets (WIDOWX_COMMAND_JOINTS).
+        states: (N, S) float32 measured joint positions (the robot's state joints; the
+            WidowX's 8 WIDOWX_STATE_JOINTS).
+        actions: (N, horizon, A) float32 expert joint targets (the robot's command joints;
+            the WidowX's 7 WIDOWX_COMMAND_JOINTS).
         episodes: (N,) int64 episode seed of each sample.
+        robot: the robot (robots/spec.py) whose joints these are (files written before it
+            existed are the WidowX's).
+        instruction: the task text ("" = the reach task's).
     """
 
     images: np.ndarray
     states: np.ndarray
     actions: np.ndarray
     episodes: np.ndarray
+    robot: str = "widowx"
+    instruction: str = ""
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -80,11 +87,18 @@ class Demos:
         )
 
     def concat(self, other: Demos) -> Demos:
+        if (other.robot, other.instruction) != (self.robot, self.instruction):
+            raise InputError(
+                f"cannot join demos of {other.robot!r} ({other.instruction!r}) to demos of "
+                f"{self.robot!r} ({self.instruction!r})"
+            )
         return Demos(
             np.concatenate([self.images, other.images]),
             np.concatenate([self.states, other.states]),
             np.concatenate([self.actions, other.actions]),
             np.concatenate([self.episodes, other.episodes]),
+            self.robot,
+            self.instruction,
         )
 
     def save(self, path: str | Path) -> Path:
@@ -96,6 +110,8 @@ class Demos:
             states=self.states,
             actions=self.actions,
             episodes=self.episodes,
+            robot=np.array(self.robot),
+            instruction=np.array(self.instruction),
         )
         return path
 
@@ -103,7 +119,11 @@ class Demos:
     def load(path: str | Path) -> Demos:
         try:
             with np.load(path) as data:
-                return Demos(data["images"], data["states"], data["actions"], data["episodes"])
+                robot = str(data["robot"]) if "robot" in data.files else "widowx"
+                text = str(data["instruction"]) if "instruction" in data.files else ""
+                return Demos(
+                    data["images"], data["states"], data["actions"], data["episodes"], robot, text
+                )
         except (OSError, KeyError, ValueError) as exc:
             raise InputError(f"cannot read demonstrations from {path}: {exc}") from exc
 

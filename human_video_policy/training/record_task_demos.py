@@ -145,6 +145,8 @@ def record_task_demos(config: TaskRecordConfig) -> tuple[Demos, dict]:
                         np.stack(source.states),
                         np.stack(source.actions),
                         np.full(n, seed, np.int64),
+                        config.robot,
+                        world.task.description,
                     )
                 )
     finally:
