@@ -32,12 +32,13 @@ def test_no_command_before_first_chunk():
 def test_interpolates_rows_in_time():
     ex = executor()
     assert ex.submit(chunk([[0.1, 0.0], [0.2, 0.0]], stamp=0.0), now=0.0)
-    assert ex.command(0.05, np.zeros(2))[0] == pytest.approx(0.0)  # starts where the arm is
-    assert ex.command(0.1, np.zeros(2))[0] == pytest.approx(0.02)  # 2 rad/s * 0.01 s bound
+    # the first command is one tick (0.01 s) along the line from the arm (at 0.04 s, a tick
+    # before) to row 0 (0.1 at 0.1 s): no tick repeats the arm's position at a handover
+    assert ex.command(0.05, np.zeros(2))[0] == pytest.approx(0.1 * 0.01 / 0.06)
+    assert ex.command(0.1, np.zeros(2))[0] == pytest.approx(0.1 * 0.01 / 0.06 + 0.02)  # bound
     ex2 = executor(max_velocity_scale=1.0, control_rate_hz=1.0)  # loose velocity bound
     ex2.submit(chunk([[0.1, 0.0], [0.2, 0.0]], stamp=0.0), now=0.0)
-    assert ex2.command(0.0, np.zeros(2))[0] == pytest.approx(0.0)
-    assert ex2.command(0.05, np.zeros(2))[0] == pytest.approx(0.05)
+    assert ex2.command(0.0, np.zeros(2))[0] == pytest.approx(0.1 / 1.1)  # from (-1 s, 0.0)
     assert ex2.command(0.15, np.zeros(2))[0] == pytest.approx(0.15)
     assert ex2.command(5.0, np.zeros(2))[0] == pytest.approx(0.2)  # holds the last row
 

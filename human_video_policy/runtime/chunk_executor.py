@@ -169,10 +169,14 @@ class ChunkExecutor:
     def _activate(self, chunk: ActionChunk, now: float, start: np.ndarray) -> None:
         targets = self._columns(chunk).astype(np.float64)
         times = chunk.observation_stamp + chunk.dt * np.arange(1, chunk.horizon + 1)
-        # Start the interpolation from where the arm is being commanded now.
-        if times[0] > now:
-            times = np.concatenate([[now], times])
-            targets = np.vstack([start, targets])
+        # Start the interpolation from the last command, at the tick it was sent: the command
+        # at ``now`` is already a step toward the new chunk (starting at ``now`` itself would
+        # repeat the last command, a one-tick stall at every handover).
+        since = now - 1.0 / self.config.control_rate_hz
+        if times[0] > since:
+            keep = times > since
+            times = np.concatenate([[since], times[keep]])
+            targets = np.vstack([start, targets[keep]])
         playing = _Playing(times, targets, chunk.observation_stamp)
         if self.config.mode == "ensemble":
             # Keep the chunks that still cover the present (oldest first) and add this one.
