@@ -20,7 +20,7 @@ from ros_helpers import node_command, start_process, wait_for
         (
             "executor_node",
             "/arm/joint_commands:=/follower/joint_commands",
-            "publishes /follower/joint_commands",
+            "publishes /executor/chunk_start, /follower/joint_commands",
         ),
     ],
 )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from human_video_policy_msgs.msg import ActionChunk as ActionChunkMsg
 from human_video_policy_msgs.msg import PolicyStatus
@@ -179,6 +180,7 @@ def test_executor_clamps_a_chunk_beyond_joint_limits() -> None:
     with RosProbe("probe_executor") as probe, start_process(command) as process:
         commands = probe.record("/arm/joint_commands", JointState)
         diagnostics = probe.record("/diagnostics", DiagnosticArray)
+        chunk_starts = probe.record("/executor/chunk_start", Time)
         states = probe.publisher("/arm/joint_states", JointState)
         chunk_pub = probe.publisher("/policy/action_chunk", ActionChunkMsg)
         assert probe.wait_for_subscribers(chunk_pub, timeout=30.0), process.output()
@@ -190,8 +192,10 @@ def test_executor_clamps_a_chunk_beyond_joint_limits() -> None:
             states.publish(numpy_to_joint_state(WIDOWX_STATE_JOINTS, q, seconds_to_stamp(now)))
             chunk = ActionChunk(wild, 0.1, WIDOWX_COMMAND_JOINTS, "widowx_joint_position", now)
             chunk_pub.publish(action_chunk_to_msg(chunk, seconds_to_stamp(now)))
-            if len(commands) >= 50 and int(
-                _values(diagnostics, "executor_clamp").get("position_clamps", 0)
+            if (
+                len(commands) >= 50
+                and int(_values(diagnostics, "executor_clamp").get("position_clamps", 0))
+                and "smoothness_jerk_rms" in _values(diagnostics, "executor_clamp")
             ):
                 break
             time.sleep(0.05)
@@ -204,3 +208,8 @@ def test_executor_clamps_a_chunk_beyond_joint_limits() -> None:
     assert np.all(positions >= limits.lower - 1e-9) and np.all(positions <= limits.upper + 1e-9)
     assert np.any(np.isclose(positions[-1], limits.upper))  # pushed to the limit, not past it
     assert int(values["position_clamps"]) > 0 and int(values["velocity_clamps"]) > 0
+    # every handover is marked with the stamp of the command that started the new chunk
+    stamps = {(m.header.stamp.sec, m.header.stamp.nanosec) for m in received}
+    starts = [(t.sec, t.nanosec) for t in chunk_starts.messages()]
+    assert len(starts) >= 2 and all(s in stamps for s in starts if s <= max(stamps)), starts
+    assert values["mode"] == "k_of_n" and float(values["smoothness_within_step"]) >= 0

@@ -219,3 +219,25 @@ def test_the_graph_and_the_in_process_path_give_the_same_dataset(bags, tmp_path)
     frames_b = inproc.video_frames(0, "observation.images.camera_color")
     diff = np.abs(frames_a[2 + best : 2 + best + n].astype(int) - frames_b[2 : 2 + n]).mean()
     assert diff < 12.0, diff
+
+
+def test_policy_stats_reads_the_handovers_and_latency_of_a_recorded_run(
+    bags, tmp_path, capsys
+) -> None:
+    """hvp policy stats: the executor marked every handover on /executor/chunk_start, so the
+    step at a boundary is measured against the step within a chunk; the expert's chunks carry
+    their latency (publish stamp - observation stamp, on sim time)."""
+    from human_video_policy.runtime.smoothness import bag_smoothness
+
+    report = bag_smoothness(bags[1])
+    assert report.commands > 200 and report.boundaries > 20, report
+    assert abs(report.period_median_ms - 20.0) < 1.0  # 50 Hz of sim time
+    assert report.boundary_step >= 0 and report.within_step > 0 and report.jerk_rms > 0
+    assert report.latency_median_ms >= 0  # sim time: the chunk leaves within the tick
+    out = tmp_path / "stats.json"
+    assert main(["policy", "stats", str(bags[1]), "--json", str(out)]) == 0
+    assert "chunk boundaries" in capsys.readouterr().out
+    assert json.loads(out.read_text())[str(bags[1])]["boundaries"] == report.boundaries
+    empty = _rewrite(bags[1], tmp_path / "no_commands", lambda t, m: m, ("/arm/joint_commands",))
+    assert main(["policy", "stats", str(empty)]) == 2
+    assert "no /arm/joint_commands" in capsys.readouterr().err

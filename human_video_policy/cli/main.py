@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "sim_eval",
     "bench_cmd",
     "replay_cmd",
+    "policy_cmd",
     "doctor",
     "topic",
     "service_cmd",

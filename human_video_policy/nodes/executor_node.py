@@ -6,6 +6,13 @@ under use_sim_time) and publishes /arm/joint_commands (JointState, the 7 WidowX 
 Every command is within the URDF joint limits and the scaled velocity limits; chunks that are
 stale, malformed or for other joints are refused and counted on /diagnostics.
 
+``mode`` picks how chunks hand over (``k_of_n`` with ``execute_steps``, ``ensemble``, ``rtc``;
+runtime/chunk_executor.py). The stamp of every command that starts playing a new chunk is
+published on /executor/chunk_start (builtin_interfaces/Time), so a recording shows where the
+handovers are (``hvp policy stats BAG``); /diagnostics carries the smoothness of the last
+``smoothness_window`` commands (runtime/smoothness.py: step and jump at chunk boundaries, step
+within chunks, jerk, command period p99 and deadline misses).
+
 /safety/estop (std_msgs/Bool, from publishers of any QoS, latched ones included:
 :mod:`human_video_policy.nodes.estop_input`): while true, no command is published (the controllers
 hold position) and the executor forgets its chunks, so motion resumes only from a new chunk.
@@ -17,9 +24,11 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections import deque
 from typing import Any
 
 import numpy as np
+from builtin_interfaces.msg import Time
 from human_video_policy_msgs.msg import ActionChunk as ActionChunkMsg
 from sensor_msgs.msg import JointState
 from std_msgs.msg import UInt32
@@ -30,11 +39,17 @@ from human_video_policy.nodes.conversions import (
     action_chunk_from_msg,
     joint_state_to_numpy,
     numpy_to_joint_state,
+    stamp_to_seconds,
 )
 from human_video_policy.nodes.estop_input import EstopInput
 from human_video_policy.nodes.qos import RELIABLE
 from human_video_policy.robots.spec import get_robot
-from human_video_policy.runtime.chunk_executor import ChunkExecutor, ChunkExecutorConfig
+from human_video_policy.runtime.chunk_executor import (
+    EXECUTION_MODES,
+    ChunkExecutor,
+    ChunkExecutorConfig,
+)
+from human_video_policy.runtime.smoothness import command_smoothness
 from human_video_policy.validation import check_choice, check_int_range, check_range
 
 
@@ -78,11 +93,33 @@ class ExecutorNode(HvpNode):
                 "Fraction (0, 1] of the URDF joint velocity limits a command may use.",
                 lambda n, v: check_range(n, v, 0.01, 1.0),
             ),
+            mode=self.param(
+                "mode",
+                "k_of_n",
+                f"How chunks hand over: one of {list(EXECUTION_MODES)} (k_of_n: after "
+                "execute_steps rows; ensemble: weighted mean of the chunks covering now; rtc: "
+                "switch on arrival, for policies run with real-time chunking).",
+                lambda n, v: check_choice(n, v, EXECUTION_MODES),
+            ),
+            ensemble_decay=self.param(
+                "ensemble_decay",
+                0.5,
+                "mode ensemble: weight exp(-decay * i) of the i-th newest chunk (0 = mean).",
+                lambda n, v: check_range(n, v, 0.0, 100.0),
+            ),
         )
+        window = self.param(
+            "smoothness_window",
+            500,
+            "Commands the smoothness figures on /diagnostics are computed over.",
+            lambda n, v: check_int_range(n, v, 10, 100_000),
+        )
+        self._recent: deque[tuple[float, np.ndarray, bool]] = deque(maxlen=window)
         spec = get_robot(robot)
         self.joint_names = spec.command_joints
         self.chunk_executor = ChunkExecutor(config, spec.limits())
         self._command_pub = self.create_publisher(JointState, "/arm/joint_commands", RELIABLE)
+        self._chunk_start_pub = self.create_publisher(Time, "/executor/chunk_start", RELIABLE)
         self.create_subscription(ActionChunkMsg, "/policy/action_chunk", self._on_chunk, RELIABLE)
         self.create_subscription(JointState, "/arm/joint_states", self._on_joint_state, RELIABLE)
         self.estop = EstopInput(self, self._on_estop)
@@ -99,7 +136,8 @@ class ExecutorNode(HvpNode):
         self.enable_diagnostics()
         self.get_logger().info(
             f"executing chunks for {robot} at {config.control_rate_hz:g} Hz "
-            f"(execute {config.execute_steps} steps, velocity scale {config.max_velocity_scale:g})"
+            f"(mode {config.mode}, execute {config.execute_steps} steps, velocity scale "
+            f"{config.max_velocity_scale:g})"
         )
 
     def _on_chunk(self, msg: ActionChunkMsg) -> None:
@@ -144,8 +182,30 @@ class ExecutorNode(HvpNode):
             return
         if command is None:
             return
-        self._command_pub.publish(numpy_to_joint_state(self.joint_names, command, self.now_msg()))
+        stamp = self.now_msg()
+        self._command_pub.publish(numpy_to_joint_state(self.joint_names, command, stamp))
+        started = self.chunk_executor.last_command_started_chunk
+        if started:
+            self._chunk_start_pub.publish(stamp)
+        self._recent.append((stamp_to_seconds(stamp), command, started))
         self._command_rate.tick()
+
+    def _smoothness(self) -> dict[str, Any]:
+        """runtime/smoothness.py over the recent commands (empty until there are enough)."""
+        recent = list(self._recent)
+        times = np.array([r[0] for r in recent])
+        if len(recent) < 10 or np.any(np.diff(times) <= 0):
+            return {}
+        report = command_smoothness(
+            times,
+            np.stack([r[1] for r in recent]),
+            [i for i, r in enumerate(recent) if r[2]],
+            1.0 / self.chunk_executor.config.control_rate_hz,
+        )
+        keys = ("boundary_step", "boundary_jump", "within_step", "jerk_rms", "period_p99_ms")
+        values: dict[str, Any] = {f"smoothness_{k}": getattr(report, k) for k in keys}
+        values["smoothness_deadline_misses"] = report.deadline_misses
+        return values
 
     def diagnostics_report(self) -> DiagnosticsReport:
         counters = dataclasses.asdict(self.chunk_executor.counters)
@@ -157,7 +217,9 @@ class ExecutorNode(HvpNode):
             "last_chunk_age_s": self.now_s() - self._last_chunk_stamp,
             "invalid_chunk_messages": self.invalid_chunks,
             "invalid_joint_state_messages": self.invalid_states,
+            "mode": self.chunk_executor.config.mode,
             **counters,
+            **self._smoothness(),
         }
         if self._estop:
             return DiagnosticsReport(Level.WARN, "e-stop engaged: holding position", values)

@@ -129,3 +129,44 @@ def command_smoothness(
         latency_median_ms=float(np.median(latency)) if latency.size else float("nan"),
         latency_p99_ms=float(np.percentile(latency, 99)) if latency.size else float("nan"),
     )
+
+
+def bag_smoothness(
+    path,
+    commands_topic: str = "/arm/joint_commands",
+    chunk_start_topic: str = "/executor/chunk_start",
+    chunks_topic: str = "/policy/action_chunk",
+    rate_hz: float | None = None,
+) -> SmoothnessReport:
+    """:func:`command_smoothness` of a recorded bag: the commands (sensor_msgs/JointState,
+    header stamps), the handovers the executor marked on ``chunk_start_topic``
+    (builtin_interfaces/Time: the stamp of each first command of a chunk) and the inference
+    latency of each chunk on ``chunks_topic`` (its header stamp minus its observation stamp).
+    ``rate_hz``: the nominal command rate (default: from the median command period)."""
+    from human_video_policy.data.bags import BagReader
+
+    with BagReader(path) as bag:
+        if commands_topic not in bag.topics:
+            raise InputError(f"{path}: no {commands_topic} in the bag ({sorted(bag.topics)})")
+        times, keys, commands, starts, latencies = [], [], [], set(), []
+        for topic, _, msg in bag.messages([commands_topic, chunk_start_topic, chunks_topic]):
+            if topic == commands_topic:
+                stamp = msg.header.stamp
+                times.append(stamp.sec + 1e-9 * stamp.nanosec)
+                keys.append((int(stamp.sec), int(stamp.nanosec)))
+                commands.append(np.asarray(msg.position, dtype=np.float64))
+            elif topic == chunk_start_topic:
+                starts.add((int(msg.sec), int(msg.nanosec)))
+            else:
+                sent = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
+                seen = msg.observation_stamp.sec + 1e-9 * msg.observation_stamp.nanosec
+                latencies.append((sent - seen) * 1e3)
+    if not times:
+        raise InputError(f"{path}: {commands_topic} holds no commands")
+    if len({c.shape for c in commands}) != 1:
+        raise InputError(f"{path}: {commands_topic} commands change their number of joints")
+    order = np.argsort(times, kind="stable")
+    t = np.asarray(times)[order]
+    boundaries = [i for i, j in enumerate(order) if keys[j] in starts]
+    period = float(np.median(np.diff(t))) if rate_hz is None else 1.0 / rate_hz
+    return command_smoothness(t, np.stack(commands)[order], boundaries, period, latencies or None)
