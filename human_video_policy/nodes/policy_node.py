@@ -14,6 +14,11 @@ the period, or whose inputs are stale, count as deadline misses. /diagnostics ca
 A missing or corrupt model file ends the node at start with exit code 2 and a clear message;
 so does a model that loads but fails the runtime's self-test (NaN, inf or huge weights).
 
+``real_time_chunking`` (run with the executor's ``mode:=rtc``): each chunk continues the one
+before it over the rows that execute while it is computed (runtime/rtc.py: guided DDIM for a
+diffusion policy, a blend for others), planned for the median measured latency (image stamp ->
+publish); /episode/start starts free again.
+
 A model output that is NaN/inf or beyond ``max_abs_action`` at run time is never published:
 it is counted (``invalid_outputs`` on /diagnostics), /policy/status says ERROR with the first bad
 value, and no chunk goes out, so the executor plays out and holds its last chunk and the
@@ -30,6 +35,7 @@ import numpy as np
 from human_video_policy_msgs.msg import ActionChunk as ActionChunkMsg
 from human_video_policy_msgs.msg import PolicyStatus
 from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import UInt32
 
 from human_video_policy.errors import ConfigError, InputError, ModelLoadError
 from human_video_policy.nodes.base import DiagnosticsReport, HvpNode, Level, RateMeter, run_node
@@ -108,6 +114,12 @@ class PolicyNode(HvpNode):
             "Model outputs beyond +-this (rad / m), or NaN/inf, are refused and counted.",
             lambda n, v: check_range(n, v, 1e-6, 1e9),
         )
+        rtc = self.param(
+            "real_time_chunking",
+            False,
+            "Generate each chunk to continue the previous one over the inference delay "
+            "(runtime/rtc.py); run the executor with mode:=rtc.",
+        )
         self.model_path = model_path or default_model_path()
 
         from human_video_policy.runtime.load_policy import load_policy
@@ -120,6 +132,13 @@ class PolicyNode(HvpNode):
         except ModelLoadError as exc:
             raise ModelLoadError(f"parameter model_path={self.model_path!r}: {exc}") from None
         meta = self.policy.metadata
+        if rtc:
+            from human_video_policy.runtime.rtc import RealTimeChunker
+
+            # rows executed between two inferences: the period over the chunk's row spacing
+            rows = max(1, round(1.0 / self.rate_hz / meta.dt))
+            self.policy = RealTimeChunker(self.policy, execute_rows=rows)
+            self.create_subscription(UInt32, "/episode/start", self._on_episode_start, RELIABLE)
         self.state_names = tuple(meta.state_names)
         self.period_s = 1.0 / self.rate_hz
 
@@ -226,10 +245,16 @@ class PolicyNode(HvpNode):
         self.chunks_published += 1
         self._chunk_rate.tick()
         self.inference.add(inference_ms)
-        self.latency.add((publish_stamp.nanoseconds * 1e-9 - image[1]) * 1e3)
+        latency_s = publish_stamp.nanoseconds * 1e-9 - image[1]
+        self.latency.add(latency_s * 1e3)
+        if hasattr(self.policy, "record_latency") and np.isfinite(latency_s) and latency_s >= 0:
+            self.policy.record_latency(latency_s)
         if inference_ms > self.period_s * 1e3:
             self.deadline_misses += 1
         self._set_status(PolicyStatus.STATE_RUNNING, "running")
+
+    def _on_episode_start(self, msg: UInt32) -> None:
+        self.policy.reset()  # the next chunk continues nothing of the last episode
 
     # -- reports ---------------------------------------------------------------------------
     def _set_status(self, state: int, message: str) -> None:
@@ -273,6 +298,7 @@ class PolicyNode(HvpNode):
             "invalid_outputs": self.invalid_outputs,
             "model_path": self.model_path,
             "execution_provider": self.policy.providers[0],
+            "real_time_chunking": hasattr(self.policy, "record_latency"),
         }
         level = {
             PolicyStatus.STATE_RUNNING: Level.OK,

@@ -136,6 +136,7 @@ class RealTimeChunker:
         self.execute_rows = int(execute_rows)
         self.needs_image = getattr(policy, "needs_image", True)
         self.metadata = getattr(policy, "metadata", None)
+        self.providers = getattr(policy, "providers", ["CPUExecutionProvider"])
         self._latencies: deque[float] = deque(maxlen=latency_window)
         self.previous: ActionChunk | None = None
         self.last_prefix: ChunkPrefix | None = None
