@@ -111,6 +111,55 @@ def test_the_bc_mlp_baseline_trains_and_exports_through_the_same_commands(
     )
 
 
+@pytest.mark.parametrize("policy_type", ["bc_mlp", "dit"])
+def test_rm75_xhand_demos_train_and_export_in_its_own_joints(
+    policy_type: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Demos of the RM75 + XHand (19 joints, record_task_demos names the robot) train and
+    export with its action space and joint names, not the WidowX's."""
+    from human_video_policy.robots.spec import get_robot
+
+    spec = get_robot("rm75_xhand")
+    rng = np.random.default_rng(1)
+    states = rng.normal(0, 0.3, (32, 19)).astype(np.float32)
+    actions = np.repeat(states[:, None, :], 10, axis=1)
+    images = (rng.random((32, 32, 32, 3)) * 255).astype(np.uint8)
+    demos = Demos(images, states, actions, np.repeat(np.arange(4), 8), "rm75_xhand", "grasp")
+    path = demos.save(tmp_path / "rm75.npz")
+    run = tmp_path / "run"
+    dims = [f"policy.config.{k}={v}" for k, v in (("action_dim", 19), ("state_dim", 19))]
+    sizes = (
+        ["policy.config.image_size=[32,32]"]
+        if policy_type == "dit"
+        else ["policy.config.image_height=32", "policy.config.image_width=32"]
+    )
+    code = hvp_main(
+        [
+            "train",
+            str(ROOT / "config" / "train" / f"{policy_type}_reach.yaml"),
+            f"data.sources[0].path={path}",
+            "data.image_size=[32,32]",
+            "data.batch_size=8",
+            "data.normalization_samples=32",
+            "policy.config.action_space=rm75_xhand_joint_position",
+            *dims,
+            *sizes,
+            "optim.warmup_steps=0",
+            "train.steps=2",
+            "train.progress=false",
+            f"train.output_dir={run}",
+        ]
+    )
+    assert code == 0
+    capsys.readouterr()
+    assert hvp_main(["export", str(run), "--parity-samples", "2"]) == 0
+    exported = json.loads(capsys.readouterr().out)["path"]
+    meta = load_policy(exported).metadata
+    assert meta.action_space == "rm75_xhand_joint_position"
+    assert tuple(meta.action_names) == tuple(spec.command_joints)
+    assert tuple(meta.state_names) == tuple(spec.state_joints)
+
+
 def test_fine_tuning_starts_from_the_pretrained_weights_and_refits_the_statistics(
     trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -172,7 +172,14 @@ def export_checkpoint(
         target = Path(out) if out else run_dir / "policy.onnx"
         if target.exists() and not overwrite:
             raise ModelLoadError(f"{target} exists; pass --overwrite to replace it")
-        report = export_policy(model, target, names.dt, training)
+        report = export_policy(
+            model,
+            target,
+            names.dt,
+            training,
+            action_names=names.action_names,
+            state_names=names.state_names,
+        )
         return {"path": str(target), "policy_type": policy_type, "parity": report}
     raise ModelLoadError(f"{path}: no exporter for policy type {policy_type!r} (dit, bc_mlp)")
 

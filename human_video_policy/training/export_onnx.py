@@ -114,15 +114,20 @@ def export_policy(
     tolerance: float = 1e-4,
     check_images: np.ndarray | None = None,
     check_states: np.ndarray | None = None,
+    action_names: Sequence[str] = WIDOWX_COMMAND_JOINTS,
+    state_names: Sequence[str] = WIDOWX_STATE_JOINTS,
 ) -> dict:
-    """Write ``model`` to ``path`` with metadata; verify with ORT. Returns an export report."""
+    """Write ``model`` to ``path`` with metadata (its config's action space; the joint names
+    of its training data, the WidowX's by default); verify with ORT. Returns a report."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
     proto = _torch_to_onnx(model)
     proto.producer_name = "human_video_policy"
     del proto.metadata_props[:]
-    for key, value in policy_metadata(model, dt, training).items():
+    space = getattr(model.config, "action_space", ACTION_SPACE)
+    metadata = policy_metadata(model, dt, training, space, action_names, state_names)
+    for key, value in metadata.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(proto)
