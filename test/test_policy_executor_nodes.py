@@ -14,7 +14,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from human_video_policy_msgs.msg import ActionChunk as ActionChunkMsg
 from human_video_policy_msgs.msg import PolicyStatus
 from onnx_models import make_policy_model
-from ros_helpers import RosProbe, node_command, start_process, wait_for
+from ros_helpers import RosProbe, diagnostic_values, node_command, start_process, wait_for
 from sensor_msgs.msg import Image, JointState
 
 from human_video_policy.nodes.conversions import (
@@ -36,17 +36,8 @@ from human_video_policy.runtime.action_chunk import ActionChunk
 pytestmark = pytest.mark.ros
 
 
-def _values(recording, name: str) -> dict[str, str]:
-    """Key/values of the newest /diagnostics status named ``name``."""
-    for msg in reversed(recording.messages()):
-        for status in msg.status:
-            if status.name == name:
-                return {kv.key: kv.value for kv in status.values}
-    return {}
-
-
 def _count(recording, key: str, name: str = "policy_bad_inputs") -> int:
-    return int(_values(recording, name).get(key, 0))
+    return int(diagnostic_values(recording, name).get(key, 0))
 
 
 @pytest.mark.parametrize(
@@ -133,7 +124,11 @@ def test_policy_refuses_nan_and_stale_inputs(tmp_path: Path) -> None:
             switched = time.time()
             assert wait_for(
                 lambda: (
-                    int(_values(diagnostics, "policy_bad_inputs").get("invalid_joint_states", 0))
+                    int(
+                        diagnostic_values(diagnostics, "policy_bad_inputs").get(
+                            "invalid_joint_states", 0
+                        )
+                    )
                     > 0
                 ),
                 10.0,
@@ -166,7 +161,7 @@ def test_policy_refuses_nan_and_stale_inputs(tmp_path: Path) -> None:
                 10.0,
             ), [s.message for s in statuses.messages()]
             assert wait_for(lambda: _count(diagnostics, "stale_inputs") > 0, 5.0)
-            values = _values(diagnostics, "policy_bad_inputs")
+            values = diagnostic_values(diagnostics, "policy_bad_inputs")
         assert process.stop(signal.SIGINT) == 0
     assert int(values["deadline_misses"]) >= 1 and int(values["stale_inputs"]) >= 1
     assert float(values["inference_ms_median"]) > 0
@@ -194,13 +189,13 @@ def test_executor_clamps_a_chunk_beyond_joint_limits() -> None:
             chunk_pub.publish(action_chunk_to_msg(chunk, seconds_to_stamp(now)))
             if (
                 len(commands) >= 50
-                and int(_values(diagnostics, "executor_clamp").get("position_clamps", 0))
-                and "smoothness_jerk_rms" in _values(diagnostics, "executor_clamp")
+                and int(diagnostic_values(diagnostics, "executor_clamp").get("position_clamps", 0))
+                and "smoothness_jerk_rms" in diagnostic_values(diagnostics, "executor_clamp")
             ):
                 break
             time.sleep(0.05)
         received = commands.messages()
-        values = _values(diagnostics, "executor_clamp")
+        values = diagnostic_values(diagnostics, "executor_clamp")
         assert process.stop(signal.SIGINT) == 0
     assert len(received) >= 50, process.output()
     positions = np.array([np.frombuffer(m.position, dtype=np.float64) for m in received])

@@ -14,19 +14,11 @@ import pytest
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from human_video_policy_msgs.msg import ActionChunk as ActionChunkMsg
-from ros_helpers import RosProbe, start_process, wait_for
+from ros_helpers import RosProbe, diagnostic_values, start_process, wait_for
 
 from human_video_policy.nodes.conversions import action_chunk_from_msg
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.timeout(200)]
-
-
-def _values(recording, name: str) -> dict[str, str]:
-    for msg in reversed(recording.messages()):
-        for status in msg.status:
-            if status.name == name:
-                return {kv.key: kv.value for kv in status.values}
-    return {}
 
 
 def _continuity(chunks: list) -> list[float]:
@@ -54,9 +46,11 @@ def test_rtc_chunks_continue_each_other_over_dds(rtc: bool) -> None:
         starts = probe.record("/executor/chunk_start", Time)
         diagnostics = probe.record("/diagnostics", DiagnosticArray)
         assert wait_for(lambda: len(chunks) >= 25, 120.0), graph.output()
-        assert wait_for(lambda: "smoothness_jerk_rms" in _values(diagnostics, "executor"), 30.0)
-        policy = _values(diagnostics, "policy")
-        executor = _values(diagnostics, "executor")
+        assert wait_for(
+            lambda: "smoothness_jerk_rms" in diagnostic_values(diagnostics, "executor"), 30.0
+        )
+        policy = diagnostic_values(diagnostics, "policy")
+        executor = diagnostic_values(diagnostics, "executor")
         graph.stop()
     decoded = [action_chunk_from_msg(m) for m in chunks.messages()]
     gaps = _continuity(decoded)

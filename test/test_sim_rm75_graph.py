@@ -21,7 +21,7 @@ import pinocchio as pin
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
-from ros_helpers import PROJECT_ROOT, RosProbe, start_process, wait_for
+from ros_helpers import PROJECT_ROOT, RosProbe, diagnostic_values, start_process, wait_for
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Bool
 
@@ -100,14 +100,6 @@ def _pose_error(solver: IkSolver, q: np.ndarray, goal: np.ndarray) -> tuple[floa
     rotation = reached[:3, :3].T @ goal[:3, :3]
     angle = float(np.arccos(np.clip((np.trace(rotation) - 1.0) / 2.0, -1.0, 1.0)))
     return float(np.linalg.norm(reached[:3, 3] - goal[:3, 3])), angle
-
-
-def _values(recording, name: str) -> dict[str, str]:
-    for msg in reversed(recording.messages()):
-        for status in msg.status:
-            if status.name == name:
-                return {kv.key: kv.value for kv in status.values}
-    return {}
 
 
 def test_sim_rm75_graph_reaches_poses_moves_the_hand_renders_and_stops_on_estop() -> None:
@@ -199,7 +191,8 @@ def test_sim_rm75_graph_reaches_poses_moves_the_hand_renders_and_stops_on_estop(
             streamer.hand_target = limits.lower + 0.9 * (limits.upper - limits.lower)
             for name in ("arm_controller", "hand_controller"):
                 assert wait_for(
-                    lambda n=name: _values(diagnostics, n).get("estop_latched") == "true", 10.0
+                    lambda n=name: diagnostic_values(diagnostics, n).get("estop_latched") == "true",
+                    10.0,
                 )
             time.sleep(1.0)  # braking (<= 0.35 s at 5 rad/s^2) is over
             held_arm = _latest(arm, RM75_ARM_JOINTS)
@@ -208,10 +201,10 @@ def test_sim_rm75_graph_reaches_poses_moves_the_hand_renders_and_stops_on_estop(
             arm_drift = float(np.abs(_latest(arm, RM75_ARM_JOINTS) - held_arm).max())
             hand_drift = float(np.abs(_latest(hand, XHAND_JOINTS) - held_hand).max())
             far_error = arm_error(goal_far)
-            arm_values = _values(diagnostics, "arm_controller")
-            hand_values = _values(diagnostics, "hand_controller")
-            ik_values = _values(diagnostics, "ik")
-            camera_values = _values(diagnostics, "scene_camera")
+            arm_values = diagnostic_values(diagnostics, "arm_controller")
+            hand_values = diagnostic_values(diagnostics, "hand_controller")
+            ik_values = diagnostic_values(diagnostics, "ik")
+            camera_values = diagnostic_values(diagnostics, "scene_camera")
 
             code = launcher.stop(signal.SIGINT, timeout=30.0)
             output = launcher.output()

@@ -21,6 +21,19 @@ _ONE_DOF = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
 _JOINT_TRANSMISSION = int(mujoco.mjtTrn.mjTRN_JOINT)
 
 
+def checked_command(positions: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """``positions`` as float64 if it is one finite value per joint of ``names``; else an
+    InputError naming what is wrong."""
+    q = np.asarray(positions, dtype=np.float64)
+    if q.shape != (len(names),):
+        raise InputError(
+            f"joint command must have shape ({len(names)},) for {list(names)}, got {q.shape}"
+        )
+    if not np.all(np.isfinite(q)):
+        raise InputError(f"joint command contains NaN/inf: {q.tolist()}")
+    return q
+
+
 class MujocoJoints:
     """Joints ``names`` of ``model`` in that order; with ``actuated`` each must carry a position
     actuator (the first joint-transmission actuator on it).
@@ -88,14 +101,6 @@ class MujocoJoints:
     def set_command(self, data: mujoco.MjData, positions: np.ndarray) -> np.ndarray:
         """Apply position targets, clamped to the actuators' ranges (as servo firmware
         clamps); a wrong shape or a non-finite value is refused. Returns what was applied."""
-        q = np.asarray(positions, dtype=np.float64)
-        if q.shape != (len(self.names),):
-            raise InputError(
-                f"joint command must have shape ({len(self.names)},) for {list(self.names)}, "
-                f"got {q.shape}"
-            )
-        if not np.all(np.isfinite(q)):
-            raise InputError(f"joint command contains NaN/inf: {q.tolist()}")
-        applied = np.clip(q, self.ctrl_low, self.ctrl_high)
+        applied = np.clip(checked_command(positions, self.names), self.ctrl_low, self.ctrl_high)
         data.ctrl[self.actuators] = applied
         return applied

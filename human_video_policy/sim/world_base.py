@@ -18,7 +18,7 @@ import mujoco
 import numpy as np
 
 from human_video_policy.camera.pinhole import CameraIntrinsics
-from human_video_policy.drivers.mujoco_joints import MujocoJoints
+from human_video_policy.drivers.mujoco_joints import MujocoJoints, checked_command
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.sim.scene_camera import SceneCamera
 from human_video_policy.validation import check_file, check_int_range, check_range
@@ -142,14 +142,7 @@ class PositionControlledWorld:
 
     def set_joint_command(self, q: np.ndarray) -> None:
         """Position targets for ``joint_names`` (clamped to the actuator ranges)."""
-        q = np.asarray(q, dtype=np.float64)
-        if q.shape != (len(self.joint_names),):
-            raise InputError(
-                f"joint command must have shape ({len(self.joint_names)},) for "
-                f"{self.joint_names}, got {q.shape}"
-            )
-        if not np.all(np.isfinite(q)):
-            raise InputError(f"joint command contains NaN/inf: {q.tolist()}")
+        q = checked_command(q, self.joint_names)
         self.data.ctrl[self._actuator_index] = np.clip(q, self._ctrl_low, self._ctrl_high)
 
     def joint_command(self) -> np.ndarray:
