@@ -114,6 +114,17 @@ class PolicyNode(HvpNode):
             "Model outputs beyond +-this (rad / m), or NaN/inf, are refused and counted.",
             lambda n, v: check_range(n, v, 1e-6, 1e9),
         )
+        plugin = self.param(
+            "policy",
+            "exported",
+            "Runtime policy to run (runtime/policy_plugins.py): exported (model_path), replay "
+            "(policy_args dataset, episode) or an installed plugin's name.",
+        )
+        plugin_args = self.param(
+            "policy_args",
+            "",
+            "JSON object of keyword arguments for the runtime policy (not for exported).",
+        )
         rtc = self.param(
             "real_time_chunking",
             False,
@@ -122,15 +133,29 @@ class PolicyNode(HvpNode):
         )
         self.model_path = model_path or default_model_path()
 
-        from human_video_policy.runtime.load_policy import load_policy
+        from human_video_policy.runtime.policy_plugins import (
+            make_runtime_policy,
+            parse_policy_args,
+        )
 
         _check_provider_available(provider)
+        if plugin == "exported":
+            arguments = {
+                "path": self.model_path,
+                "providers": PROVIDERS[provider],
+                "intra_op_threads": threads,
+                "max_abs_action": max_abs_action,
+            }
+        else:
+            arguments = parse_policy_args(plugin_args)
+            self.model_path = f"{plugin} {plugin_args}".strip()
         try:
-            self.policy = load_policy(
-                self.model_path, PROVIDERS[provider], threads, max_abs_action=max_abs_action
-            )
+            self.policy = make_runtime_policy(plugin, **arguments)
         except ModelLoadError as exc:
             raise ModelLoadError(f"parameter model_path={self.model_path!r}: {exc}") from None
+        if hasattr(self.policy, "warmup"):
+            self.policy.warmup()
+        self.needs_image = getattr(self.policy, "needs_image", True)
         meta = self.policy.metadata
         if rtc:
             from human_video_policy.runtime.rtc import RealTimeChunker
@@ -176,7 +201,7 @@ class PolicyNode(HvpNode):
         self.get_logger().info(
             f"policy {self.model_path} ({meta.action_space}, horizon {meta.horizon} x "
             f"{meta.dims}, dt {meta.dt:g} s, image {meta.image_height}x{meta.image_width}) on "
-            f"{self.policy.providers[0]} at {self.rate_hz:g} Hz"
+            f"{getattr(self.policy, 'providers', ['(not reported)'])[0]} at {self.rate_hz:g} Hz"
         )
 
     # -- inputs ----------------------------------------------------------------------------
@@ -204,6 +229,8 @@ class PolicyNode(HvpNode):
     def _tick(self) -> None:
         now = self.now_s()
         image, state = self._image, self._state
+        if not self.needs_image and state is not None:  # observation = the joint state
+            image = (None, state[1])
         if image is None or state is None:
             missing = []
             if image is None:
@@ -297,7 +324,7 @@ class PolicyNode(HvpNode):
             "inference_errors": self.inference_errors,
             "invalid_outputs": self.invalid_outputs,
             "model_path": self.model_path,
-            "execution_provider": self.policy.providers[0],
+            "execution_provider": getattr(self.policy, "providers", ["(not reported)"])[0],
             "real_time_chunking": hasattr(self.policy, "record_latency"),
         }
         level = {

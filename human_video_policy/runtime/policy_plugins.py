@@ -1,0 +1,146 @@
+"""Runtime policies by name: what ``policy_node`` runs, swappable without editing this project.
+
+The interface a runtime policy implements (duck-typed, as the built-in ones do):
+
+- ``metadata``: :class:`~human_video_policy.policies.model_spec.PolicyMetadata` (action space
+  and names, state names, horizon, dt, image size; 0 x 0 = no image needed);
+- ``predict_chunk(image, state, observation_stamp) -> ActionChunk`` (image: HxWx3 uint8 RGB or
+  None, state: the metadata's state joints, float32);
+- optional: ``providers`` (ONNX Runtime providers in use, for reports), ``needs_image``
+  (default True), ``reset()`` (a new episode), ``warmup()`` (called once before the node
+  reports ready).
+
+A runtime policy is made by a factory ``factory(**arguments)``, registered under a name. The
+built-in ones: ``exported`` (``path=``: a ``hvp export`` directory or a .onnx file, through
+:func:`~human_video_policy.runtime.load_policy.load_policy`) and ``replay`` (``dataset=``,
+``episode=``: plays a dataset episode's recorded actions back at their rate, for checking a
+graph with known motion). Outside packages add their own through the entry-point group
+:data:`ENTRY_POINT_GROUP`, e.g. in their ``pyproject.toml``::
+
+    [project.entry-points."human_video_policy.runtime_policies"]
+    my_policy = "my_package.runtime:make_policy"
+
+and are selected by ``policy_node``'s ``policy:=my_policy`` with ``policy_args`` (a JSON object
+of keyword arguments). A plugin that fails to import is reported with its name and error when it
+is asked for (``ConfigError``), and never breaks the built-in names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+import numpy as np
+
+from human_video_policy.errors import ConfigError, InputError
+from human_video_policy.policies.model_spec import PolicyMetadata
+from human_video_policy.runtime.action_chunk import ActionChunk
+
+ENTRY_POINT_GROUP = "human_video_policy.runtime_policies"
+
+
+class ReplayPolicy:
+    """Plays episode ``episode`` of the LeRobot-v3 dataset ``dataset``: the chunk for an
+    observation at time t holds the recorded actions from the row at ``t - t0`` (t0: the first
+    observation after a reset) on; past the end it holds the last row."""
+
+    needs_image = False
+
+    def __init__(self, dataset: str, episode: int = 0, horizon: int = 10) -> None:
+        self.providers = ["none (replay)"]
+        from human_video_policy.data.dataset_reader import DatasetReader
+
+        if not isinstance(horizon, int) or horizon < 1:
+            raise ConfigError(f"horizon={horizon!r} is invalid: must be an integer >= 1")
+        reader = DatasetReader(dataset)
+        if not isinstance(episode, int) or not 0 <= episode < reader.num_episodes:
+            raise ConfigError(
+                f"episode={episode!r} is invalid: {dataset} has {reader.num_episodes} episodes"
+            )
+        self.actions = reader.episode_rows(episode, ["action"])["action"].astype(np.float32)
+        if not np.all(np.isfinite(self.actions)):
+            raise InputError(f"{dataset} episode {episode}: recorded actions hold NaN/inf")
+        self.metadata = PolicyMetadata(
+            action_space=reader.spec.action_space,
+            action_names=tuple(reader.names("action")),
+            state_names=tuple(reader.names("observation.state")),
+            horizon=horizon,
+            dt=1.0 / reader.fps,
+            image_height=0,
+            image_width=0,
+            training={"replay": str(dataset), "episode": episode},
+        )
+        self._start: float | None = None
+
+    def reset(self) -> None:
+        self._start = None
+
+    def predict_chunk(self, image, state, observation_stamp: float = 0.0) -> ActionChunk:
+        if self._start is None:
+            self._start = observation_stamp
+        meta = self.metadata
+        first = round((observation_stamp - self._start) / meta.dt) + 1
+        rows = np.clip(np.arange(first, first + meta.horizon), 0, len(self.actions) - 1)
+        return ActionChunk(
+            self.actions[rows], meta.dt, meta.action_names, meta.action_space, observation_stamp
+        )
+
+
+def _exported(path: str, providers=None, intra_op_threads: int = 1, **kwargs: Any):
+    from human_video_policy.runtime.load_policy import load_policy
+
+    return load_policy(path, providers, intra_op_threads, **kwargs)
+
+
+BUILT_IN: dict[str, Callable[..., Any]] = {"exported": _exported, "replay": ReplayPolicy}
+
+
+def runtime_policy_names() -> list[str]:
+    """The built-in names and those of the installed plugins."""
+    return sorted({*BUILT_IN, *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))})
+
+
+def parse_policy_args(text: str) -> dict[str, Any]:
+    """``policy_args``: a JSON object of keyword arguments ("" = none)."""
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"policy_args={text!r} is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"policy_args={text!r} must be a JSON object of keyword arguments")
+    return value
+
+
+def make_runtime_policy(name: str, **arguments: Any):
+    """The runtime policy ``name`` made with ``arguments``; checked to implement the
+    interface (module docstring), with a ConfigError naming what is wrong otherwise."""
+    factory = BUILT_IN.get(name)
+    if factory is None:
+        found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+        if not found:
+            raise ConfigError(
+                f"policy={name!r} is unknown: choose one of {runtime_policy_names()} (plugins "
+                f"register under the entry-point group {ENTRY_POINT_GROUP!r})"
+            )
+        try:
+            factory = found[0].load()
+        except Exception as exc:  # a plugin's own import failure, whatever it raises
+            raise ConfigError(
+                f"policy plugin {name!r} ({found[0].value}) cannot be loaded: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+    try:
+        policy = factory(**arguments)
+    except TypeError as exc:
+        raise ConfigError(f"policy {name!r}: bad policy_args {arguments}: {exc}") from exc
+    meta = getattr(policy, "metadata", None)
+    if not isinstance(meta, PolicyMetadata) or not callable(getattr(policy, "predict_chunk", None)):
+        raise ConfigError(
+            f"policy {name!r} does not implement the runtime policy interface: it needs a "
+            "PolicyMetadata `metadata` and `predict_chunk(image, state, observation_stamp)`"
+        )
+    return policy
