@@ -82,8 +82,9 @@ def test_replay_plays_a_dataset_episode_at_its_rate(tmp_path: Path) -> None:
     assert np.allclose(end.actions, recorded[-1])  # holds the last row
     policy.reset()
     assert np.allclose(policy.predict_chunk(None, None, 9.0).actions, recorded[1:11])
-    with pytest.raises(ConfigError, match="episode"):
-        make_runtime_policy("replay", dataset=str(tmp_path / "ds"), episode=3)
+    for bad in ({"episode": 3}, {"episode": True}, {"episode": 0, "horizon": 0}):
+        with pytest.raises(ConfigError, match=r"episode|horizon"):
+            make_runtime_policy("replay", dataset=str(tmp_path / "ds"), **bad)
 
 
 @pytest.mark.ros

@@ -52,10 +52,12 @@ class ReplayPolicy:
         self.providers = ["none (replay)"]
         from human_video_policy.data.dataset_reader import DatasetReader
 
-        if not isinstance(horizon, int) or horizon < 1:
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
             raise ConfigError(f"horizon={horizon!r} is invalid: must be an integer >= 1")
         reader = DatasetReader(dataset)
-        if not isinstance(episode, int) or not 0 <= episode < reader.num_episodes:
+        if isinstance(episode, bool) or not isinstance(episode, int):
+            raise ConfigError(f"episode={episode!r} is invalid: must be an integer")
+        if not 0 <= episode < reader.num_episodes:
             raise ConfigError(
                 f"episode={episode!r} is invalid: {dataset} has {reader.num_episodes} episodes"
             )
@@ -78,6 +80,8 @@ class ReplayPolicy:
         self._start = None
 
     def predict_chunk(self, image, state, observation_stamp: float = 0.0) -> ActionChunk:
+        if not np.isfinite(observation_stamp):
+            raise InputError(f"observation_stamp={observation_stamp!r} is not finite")
         if self._start is None:
             self._start = observation_stamp
         meta = self.metadata

@@ -166,6 +166,9 @@ def bag_smoothness(
     if len({c.shape for c in commands}) != 1:
         raise InputError(f"{path}: {commands_topic} commands change their number of joints")
     order = np.argsort(times, kind="stable")
+    # Two commands with one stamp (a paused sim clock) count once: the first one sent.
+    keep = np.concatenate([[True], np.diff(np.asarray(times)[order]) > 0])
+    order = order[keep]
     t = np.asarray(times)[order]
     boundaries = [i for i, j in enumerate(order) if keys[j] in starts]
     period = float(np.median(np.diff(t))) if rate_hz is None else 1.0 / rate_hz
