@@ -268,3 +268,27 @@ def test_cli_writes_demos_and_rejects_bad_arguments(tmp_path, capsys) -> None:
     assert sorted(HUMAN_EXPERTS) == task_names(robot="widowx")
     with pytest.raises(SystemExit):
         main(["--task", "no_such_task", "--seeds", "0", "--out", str(tmp_path)])
+
+
+@pytest.mark.parametrize("task", ["pick_place", "press_button", "drawer"])
+def test_human_episodes_mirror_rm75_instances_too(task: str) -> None:
+    """The hand does the RM75 + XHand's task instances (its hand-sized objects, its workspace,
+    seen by its head camera) from the robot episode's object poses, and succeeds."""
+    with (
+        HumanTaskWorld(
+            TaskWorldConfig(task, robot="rm75_xhand", image_width=64, image_height=48)
+        ) as human,
+        TaskWorld(
+            TaskWorldConfig(task, robot="rm75_xhand", image_width=16, image_height=16)
+        ) as robot,
+    ):
+        robot.reset(4, "position")
+        human.reset(4, "position")
+        want, got = _state(robot), _state(human)
+        assert set(want) <= set(got) and len(want) >= 2, (sorted(got), sorted(want))
+        for name in want:
+            if not name.startswith(("rm75", "right_hand", "base")):
+                assert np.array_equal(got[name], want[name]), name
+        demo = run_human_episode(human, 4)
+        assert demo.success, (task, demo.stages)
+        assert demo.robot == "rm75_xhand"

@@ -210,8 +210,13 @@ class PressButton(Task):
     def bind(self, model: mujoco.MjModel) -> None:
         self._mocap = {v.name: int(model.body_mocapid[model.body(v.name).id]) for v in BUTTONS}
         self._qpos = {v.name: int(model.jnt_qposadr[model.joint(v.joint).id]) for v in BUTTONS}
-        hand = self.robot.name == "rm75_xhand"
-        self._tips = [model.body(b).id for b in FINGERTIP_FRAMES.values()] if hand else []
+        # The XHand presses with its fingertip bodies; a scene without them (the WidowX, or the
+        # human hand mirroring an RM75 instance, whose world sets its own presser) has none.
+        tips = [
+            mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, b) for b in FINGERTIP_FRAMES.values()
+        ]
+        hand = self.robot.name == "rm75_xhand" and min(tips) >= 0
+        self._tips = tips if hand else []
 
     @property
     def obj(self) -> ButtonVariant:
