@@ -16,7 +16,10 @@ from human_video_policy.sim.human_demo import (
     HUMAN_EXPERTS,
     VIDEOS_DIR,
     HumanTaskWorld,
+    PourHuman,
+    SaucepanHuman,
     export_demo,
+    human_expert,
     main,
     parse_seeds,
     read_sim_state,
@@ -103,6 +106,7 @@ def test_the_human_expert_succeeds_and_the_hand_moves_at_human_speeds(worlds, ta
             start, end = (demo.object_positions[world.task.obj.name][i] for i in (0, -1))
             assert np.linalg.norm(end[:2] - start[:2]) > 0.05
         if task == "pour":  # carried over the bowl and put back; the beads are in the bowl
+            assert type(human_expert(world)) is PourHuman  # the handle-less cup: side pinch
             cup = demo.object_positions[world.task.obj.name]
             assert np.linalg.norm(cup[:, :2] - cup[0, :2], axis=1).max() > 0.1
             assert world.task.beads_in_bowl(world) >= 3
@@ -270,7 +274,7 @@ def test_cli_writes_demos_and_rejects_bad_arguments(tmp_path, capsys) -> None:
         main(["--task", "no_such_task", "--seeds", "0", "--out", str(tmp_path)])
 
 
-@pytest.mark.parametrize("task", ["pick_place", "press_button", "drawer"])
+@pytest.mark.parametrize("task", ["pick_place", "press_button", "drawer", "pour"])
 def test_human_episodes_mirror_rm75_instances_too(task: str) -> None:
     """The hand does the RM75 + XHand's task instances (its hand-sized objects, its workspace,
     seen by its head camera) from the robot episode's object poses, and succeeds."""
@@ -289,6 +293,13 @@ def test_human_episodes_mirror_rm75_instances_too(task: str) -> None:
         for name in want:
             if not name.startswith(("rm75", "right_hand", "base")):
                 assert np.array_equal(got[name], want[name]), name
+        if task == "pour":  # the saucepan (a cup with a handle) gets the handle grip
+            assert type(human_expert(human)) is SaucepanHuman
         demo = run_human_episode(human, 4)
         assert demo.success, (task, demo.stages)
         assert demo.robot == "rm75_xhand"
+        if task == "pour":  # all four beads poured, the saucepan put back upright
+            cup = demo.object_positions[human.task.obj.name]
+            assert human.task.beads_in_bowl(human) == 4
+            assert np.linalg.norm(cup[-1] - cup[0]) < 0.03
+            assert human.body_rotation(human.task.obj.name)[2, 2] > 0.99

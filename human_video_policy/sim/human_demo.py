@@ -30,14 +30,17 @@ human and in the robot episode.
 - Scripted experts (:data:`HUMAN_EXPERTS`: every WidowX task: ``pick_place`` (pinch),
   ``push`` (index and middle fingertips), ``press_button`` (pointing index), ``drawer``
   (pinch the handle bar, index behind it: pull out, push back) and ``pour`` (side pinch of
-  the cup, lift, roll the hand over to tip it above the bowl, put it back)) are generators of
+  the cup, lift, roll the hand over to tip it above the bowl, put it back; the RM75 + XHand's
+  saucepan, a cup with a flat handle, gets :class:`SaucepanHuman`: palm flat on the handle,
+  fingers curled under it, lift, roll the forearm over the bowl, put it back)) are generators of
   :class:`Move` s: wrist pose and finger posture via-points reached along minimum-jerk
   profiles at human speeds (reaches peak at ~0.5 m/s), each via-point computed from the true
   object poses when the move starts (a move may keep a held object's centre on a straight
   line while the hand turns: ``Move.pivot``). The person stands at the table's left (+y) side
   and reaches in with the right hand, so the WidowX camera sees the hand from its thumb side
   and from above. Success over seeds 0-19 at level ``position`` (docs/benchmark.md): 20/20
-  for each of the five tasks.
+  for each of the five tasks; with ``TaskWorldConfig(robot="rm75_xhand")`` (the XHand's
+  instances) 20/20 for pick_place, press_button, drawer and pour.
 - :func:`run_human_episode` runs one episode and records the ground truth per video frame;
   :func:`export_demo` writes it in ``hvp video process``'s layout (docs/video_pipeline.md):
   ``OUT/<video_id>/video.json`` + ``episode_000_right.npz`` (ground-truth keypoints, wrist 6D,
@@ -862,6 +865,79 @@ class PourHuman(HumanScript):
         yield self.home()
 
 
+#: The saucepan grip's pre-shape: fingers straight out over the handle's far edge, the thumb
+#: along the index.
+HANDLE_OPEN = np.array([0.1, 0.2, 0.2, 0.1, 0.1, *([0.0, 0.1, 0.1, 0.05] * 4)], dtype=np.float64)
+#: The saucepan grip: the four fingers hooked down past the handle's far edge and curled under
+#: it (aimed at the fist: the handle stops them, so their servos squeeze it against the palm).
+HANDLE_GRIP = np.array([0.1, 0.2, 0.2, 0.1, 0.1, *([0.0, 1.6, 1.9, 1.2] * 4)], dtype=np.float64)
+
+
+class SaucepanHuman(PourHuman):
+    """The pour with a saucepan (the RM75 + XHand's cup: a flat handle near the rim, see
+    tasks/pour.py), as a person takes a pan by its handle, overhand: the palm flat on the
+    handle's top at its grip point, the fingers across it (the little finger toward the cup)
+    -> fingers hooked past its far edge and curled under it (their servos squeeze it against
+    the palm: the cup's weight cannot turn it) -> lift -> carry the cup over the bowl -> roll
+    the forearm about the handle's cross direction (:meth:`PourHuman.tipped`, ``Move.pivot``
+    on the cup's centre) so the cup swings down on the handle's side and tips its mouth away
+    from the hand, over the bowl's centre -> hold -> back upright (the way it came) over where
+    it stood -> put it down -> fingers open -> up and back to rest.
+
+    :func:`human_expert` picks it for a pour whose cup has a handle."""
+
+    ALONG = 0.6  # grip this far out along the handle (0 = at the wall, 1 = its end)
+    PALM_POINT = (0.062, 0.008, 0.0115)  # hand-frame point on the palm put on the grip point
+    PRESS = 0.002  # palm aimed this far into the handle's top (the weld yields)
+    APPROACH = 0.06
+    LIFT = 0.08
+
+    def grip_pose(self, posture: np.ndarray) -> HandPose:
+        world, task, cup = self.world, self.task, self.task.obj
+        pos = world.body_position(cup.name)
+        free_end = task.handle_position(world, 1.0)
+        u = free_end[:2] - pos[:2]
+        u = np.array([u[0], u[1], 0.0]) / np.linalg.norm(u)
+        z = np.array([0.0, 0.0, -1.0])  # palm down
+        y = -u  # the little finger toward the cup
+        R = np.column_stack([np.cross(y, z), y, z])
+        grip = task.handle_position(world, self.ALONG)
+        top = grip + np.array([0.0, 0.0, cup.handle[2] / 2 - self.PRESS])
+        return HandPose(top - R @ np.array(self.PALM_POINT), R, posture)
+
+    def moves(self) -> Iterator[Move]:
+        world, cup = self.world, self.task.obj
+        yield Move(self.pose, 0.3)
+        start = world.body_position(cup.name)
+        grasp = self.grip_pose(HANDLE_OPEN.copy())
+        up = np.array([0.0, 0.0, self.APPROACH])
+        above = HandPose(grasp.position + up, grasp.rotation, HANDLE_OPEN.copy())
+        yield self.go(above, REACH_SPEED, minimum=0.8)
+        yield self.go(grasp, CAREFUL_SPEED, minimum=0.5, hold=0.1)
+        closed_q = HANDLE_GRIP.copy()
+        yield replace(self.shift(np.zeros(3), 1.0, closed_q), duration=0.5, hold=0.3)
+        yield self.shift(np.array([0.0, 0.0, self.LIFT]), CAREFUL_SPEED)
+        upright = _yaw_only(world.body_rotation(cup.name))  # the cup's heading as lifted
+        axis = upright[:, 1]  # the handle's cross direction: the mouth tips away from it
+        for angle in (0.0, self.TILT):
+            p, Rh = self.hand_for_cup(*self.tipped(axis, angle))
+            hold = self.HOLD_S if angle else 0.0
+            move = self.go(HandPose(p, Rh, closed_q), REACH_SPEED, minimum=0.6, hold=hold)
+            yield replace(
+                move, duration=min(move.duration, self.TILT_S), pivot=self.cup_in_hand()[0]
+            )
+        carry = start + np.array([0.0, 0.0, cup.half_height + self.CARRY_BOTTOM])
+        p, Rh = self.hand_for_cup(carry, upright)  # turned back the way it tipped
+        move = self.go(HandPose(p, Rh, closed_q), REACH_SPEED, minimum=0.8)
+        yield replace(move, duration=min(move.duration, self.TILT_S), pivot=self.cup_in_hand()[0])
+        held = world.body_position(cup.name)
+        drop = held[2] - (cup.half_height + self.PUT_ABOVE)
+        yield self.shift(np.array([start[0] - held[0], start[1] - held[1], -drop]), CAREFUL_SPEED)
+        yield replace(self.shift(np.zeros(3), 1.0, HANDLE_OPEN.copy()), duration=0.5, hold=0.1)
+        yield self.shift(up, CAREFUL_SPEED * 1.5)
+        yield self.home()
+
+
 def _yaw_only(R: np.ndarray) -> np.ndarray:
     """The rotation about the vertical closest to ``R``'s heading (its x axis, levelled)."""
     yaw = math.atan2(R[1, 0], R[0, 0])
@@ -886,6 +962,8 @@ def human_expert(world: HumanTaskWorld) -> HumanScript:
         raise ConfigError(
             f"task {world.config.task!r} has no human expert: choose one of {sorted(HUMAN_EXPERTS)}"
         ) from None
+    if cls is PourHuman and world.task.obj.handle[0]:  # a saucepan (the XHand's instance)
+        cls = SaucepanHuman
     return cls(world)
 
 
