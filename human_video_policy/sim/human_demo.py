@@ -798,6 +798,17 @@ class PourHuman(HumanScript):
     HOLD_S = 0.4
     PUT_ABOVE = 0.004
 
+    def tip_over_bowl(self, axis: np.ndarray, closed_q: np.ndarray) -> Iterator[Move]:
+        """Carry the held cup upright over the bowl, then tip it by ``TILT`` about ``axis``
+        and hold it there (each move keeps the cup's centre on a straight line)."""
+        for angle in (0.0, self.TILT):
+            p, Rh = self.hand_for_cup(*self.tipped(axis, angle))
+            hold = self.HOLD_S if angle else 0.0
+            move = self.go(HandPose(p, Rh, closed_q), REACH_SPEED, minimum=0.6, hold=hold)
+            yield replace(
+                move, duration=min(move.duration, self.TILT_S), pivot=self.cup_in_hand()[0]
+            )
+
     def cup_in_hand(self) -> tuple[np.ndarray, np.ndarray]:
         """The cup's position (3,) and rotation (3, 3) in the hand frame now."""
         world, cup = self.world, self.task.obj
@@ -844,13 +855,7 @@ class PourHuman(HumanScript):
         yield self.go(HandPose(wrist, R, open_q), CAREFUL_SPEED, minimum=0.5, hold=0.1)
         yield replace(self.shift(np.zeros(3), 1.0, closed_q), duration=0.4, hold=0.2)
         yield self.shift(np.array([0.0, 0.0, self.LIFT]), CAREFUL_SPEED)
-        for angle in (0.0, self.TILT):
-            p, Rh = self.hand_for_cup(*self.tipped(axis, angle))
-            hold = self.HOLD_S if angle else 0.0
-            move = self.go(HandPose(p, Rh, closed_q), REACH_SPEED, minimum=0.6, hold=hold)
-            yield replace(
-                move, duration=min(move.duration, self.TILT_S), pivot=self.cup_in_hand()[0]
-            )
+        yield from self.tip_over_bowl(axis, closed_q)
         # back upright over where it stood, then down onto the table
         carry = start + np.array([0.0, 0.0, cup.half_height + self.CARRY_BOTTOM])
         p, Rh = self.hand_for_cup(carry, _yaw_only(world.body_rotation(cup.name)))
@@ -919,13 +924,7 @@ class SaucepanHuman(PourHuman):
         yield self.shift(np.array([0.0, 0.0, self.LIFT]), CAREFUL_SPEED)
         upright = _yaw_only(world.body_rotation(cup.name))  # the cup's heading as lifted
         axis = upright[:, 1]  # the handle's cross direction: the mouth tips away from it
-        for angle in (0.0, self.TILT):
-            p, Rh = self.hand_for_cup(*self.tipped(axis, angle))
-            hold = self.HOLD_S if angle else 0.0
-            move = self.go(HandPose(p, Rh, closed_q), REACH_SPEED, minimum=0.6, hold=hold)
-            yield replace(
-                move, duration=min(move.duration, self.TILT_S), pivot=self.cup_in_hand()[0]
-            )
+        yield from self.tip_over_bowl(axis, closed_q)
         carry = start + np.array([0.0, 0.0, cup.half_height + self.CARRY_BOTTOM])
         p, Rh = self.hand_for_cup(carry, upright)  # turned back the way it tipped
         move = self.go(HandPose(p, Rh, closed_q), REACH_SPEED, minimum=0.8)
