@@ -21,6 +21,13 @@ SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 if str(TEST_DIR) not in sys.path:
     sys.path.insert(0, str(TEST_DIR))
 
+# A shell that starts the suite in the background (``cmd &`` without job control) makes it
+# ignore SIGINT, and child processes inherit an ignored signal: the nodes and CLIs the tests
+# stop with SIGINT would then only die by SIGKILL. A handled signal is reset to the default at
+# exec, so children start with Python's own Ctrl-C handling again.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 def _processes_in_our_ros_domain() -> dict[int, str]:
     """pid -> command line of the processes (not this one) started with this test process's
