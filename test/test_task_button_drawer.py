@@ -10,8 +10,8 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 import pytest
+from task_helpers import StopAtPhase
 
-from human_video_policy.sim.arm_expert import ArmTarget
 from human_video_policy.sim.task_episode import run_task_episode
 from human_video_policy.sim.task_world import TaskWorld, TaskWorldConfig
 from human_video_policy.sim.tasks import task_names
@@ -41,20 +41,6 @@ def test_both_tasks_are_registered_with_their_tags() -> None:
     assert set(TASKS) <= set(task_names(robot="rm75_xhand"))
     assert "press_button" in task_names(tag="contact")
     assert "drawer" in task_names(tag="articulated")
-
-
-class StopAtPhase:
-    """The task's expert script held at one phase: an expert that stops part way."""
-
-    def __init__(self, script, phase: int) -> None:
-        self.script = script
-        self.phase = phase
-
-    def __call__(self, world: TaskWorld) -> ArmTarget:
-        phases = self.script.phases
-        phases.sync(world)
-        phases.phase = min(phases.phase, self.phase)
-        return self.script(world)
 
 
 @pytest.mark.parametrize(

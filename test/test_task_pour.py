@@ -12,10 +12,10 @@ import subprocess
 import mujoco
 import numpy as np
 import pytest
+from task_helpers import StopAtPhase
 
 import human_video_policy.sim.tasks.pour as pour  # registers "pour"
 from human_video_policy.errors import ConfigError
-from human_video_policy.sim.arm_expert import ArmTarget
 from human_video_policy.sim.bench import BenchConfig, run_cell_through_ros
 from human_video_policy.sim.scene import scene_robot, set_free_pose
 from human_video_policy.sim.task_episode import FrozenPolicy, run_task_episode
@@ -61,20 +61,6 @@ def test_the_held_out_cup_differs_in_shape_size_and_colour(world) -> None:
         bead = world.body_position(f"bead_{i}")
         assert np.linalg.norm(bead[:2] - cup[:2]) < held_out.radius - pour.BEAD_RADIUS
     assert world.body_position(training.name)[1] > 1.0
-
-
-class StopAtPhase:
-    """The expert's script held at one phase: an expert that stops part way."""
-
-    def __init__(self, script, phase: int) -> None:
-        self.script = script
-        self.phase = phase
-
-    def __call__(self, world: TaskWorld) -> ArmTarget:
-        phases = self.script.phases
-        phases.sync(world)
-        phases.phase = min(phases.phase, self.phase)
-        return self.script(world)
 
 
 def test_holding_the_cup_over_the_bowl_without_tipping_it_is_partial_credit(world) -> None:
