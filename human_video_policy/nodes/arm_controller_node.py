@@ -59,9 +59,10 @@ from human_video_policy.nodes.base import DiagnosticsReport, HvpNode, Level, Rat
 from human_video_policy.nodes.conversions import numpy_to_joint_state, stamp_to_seconds
 from human_video_policy.nodes.estop_input import EstopInput
 from human_video_policy.nodes.qos import RELIABLE
+from human_video_policy.nodes.safety_params import declare_safety_params
 from human_video_policy.robots.spec import controller_robot_names, get_robot
 from human_video_policy.safety import SafetyConfig, SafetyLayer, WorkspaceBox
-from human_video_policy.validation import check_choice, check_int_range, check_range
+from human_video_policy.validation import check_choice, check_range
 
 # Ticks may fall this far behind the steady clock before the loop stops catching up.
 _MAX_LAG_S = 0.1
@@ -160,42 +161,16 @@ class JointControllerNode(HvpNode):
             "Control ticks (state read, safety check, command sent, joint_states) per second.",
             lambda n, v: check_range(n, v, 10.0, 1000.0),
         )
-        velocity_scale = self.param(
-            "velocity_scale",
-            0.5,
-            "Fraction (0, 1] of the URDF joint velocity limits a command may use.",
-            lambda n, v: check_range(n, v, 0.01, 1.0),
-        )
-        max_acceleration = self.param(
-            "max_acceleration",
-            10.0,
-            "Joint acceleration bound (rad/s^2, m/s^2); also how hard a hold brakes.",
-            lambda n, v: check_range(n, v, 0.01, 1000.0),
-        )
-        estop_deceleration = self.param(
-            "estop_deceleration",
-            50.0,
-            "How hard an e-stop brakes (rad/s^2, m/s^2); >= max_acceleration. Stopping "
-            "distances per robot: docs/safety.md.",
-            lambda n, v: check_range(n, v, 0.01, 10000.0),
-        )
-        if estop_deceleration < max_acceleration:
-            raise ConfigError(
-                f"parameter estop_deceleration={estop_deceleration:g} is invalid: must be >= "
-                f"max_acceleration ({max_acceleration:g}); an e-stop never brakes softer than "
-                "normal motion"
-            )
-        watchdog_periods = self.param(
-            "watchdog_periods",
-            5,
-            "Hold position after this many control periods without a fresh valid command.",
-            lambda n, v: check_int_range(n, v, 1, 100000),
-        )
-        max_command_age_s = self.param(
-            "max_command_age_s",
-            0.5,
-            "Refuse commands stamped longer ago (or further ahead) than this (s); 0 = off.",
-            lambda n, v: check_range(n, v, 0.0, 60.0),
+        safety_values = declare_safety_params(
+            self,
+            {
+                "velocity_scale": 0.5,
+                "max_acceleration": 10.0,
+                "estop_deceleration": 50.0,
+                "watchdog_periods": 5,
+                "max_command_age_s": 0.5,
+            },
+            "control periods",
         )
         workspace_enabled = self.param(
             "workspace_enabled",
@@ -241,11 +216,7 @@ class JointControllerNode(HvpNode):
         safety = SafetyConfig(
             limits=spec.limits(),
             control_rate_hz=self.control_rate_hz,
-            velocity_scale=velocity_scale,
-            max_acceleration=max_acceleration,
-            estop_deceleration=estop_deceleration,
-            watchdog_periods=watchdog_periods,
-            max_command_age_s=max_command_age_s,
+            **safety_values,
             workspace=workspace,
             ee_position=ee_position,
         )

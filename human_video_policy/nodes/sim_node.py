@@ -86,6 +86,7 @@ from human_video_policy.nodes.conversions import (
 )
 from human_video_policy.nodes.estop_input import EstopInput
 from human_video_policy.nodes.qos import CLOCK, LATCHED, RELIABLE, SENSOR_DATA
+from human_video_policy.nodes.safety_params import declare_safety_params
 from human_video_policy.robots.widowx import BASE_FRAME
 from human_video_policy.sim.world_driver import SIM_SAFETY_DEFAULTS, sim_controller
 from human_video_policy.validation import check_int_range, check_range
@@ -180,42 +181,7 @@ class SimNode(HvpNode):
                 f"{self.episode_timeout_s}), otherwise a failed episode never ends"
             )
 
-        velocity_scale = self.param(
-            "velocity_scale",
-            SIM_SAFETY_DEFAULTS["velocity_scale"],
-            "Safety layer: fraction (0, 1] of the URDF joint velocity limits a command may use.",
-            lambda n, v: check_range(n, v, 0.01, 1.0),
-        )
-        max_acceleration = self.param(
-            "max_acceleration",
-            SIM_SAFETY_DEFAULTS["max_acceleration"],
-            "Safety layer: joint acceleration bound (rad/s^2, m/s^2); also how hard a hold brakes.",
-            lambda n, v: check_range(n, v, 0.01, 1000.0),
-        )
-        estop_deceleration = self.param(
-            "estop_deceleration",
-            SIM_SAFETY_DEFAULTS["estop_deceleration"],
-            "Safety layer: how hard an e-stop brakes (rad/s^2, m/s^2); >= max_acceleration.",
-            lambda n, v: check_range(n, v, 0.01, 10000.0),
-        )
-        watchdog_periods = self.param(
-            "watchdog_periods",
-            SIM_SAFETY_DEFAULTS["watchdog_periods"],
-            "Safety layer: hold after this many physics ticks without a fresh command.",
-            lambda n, v: check_int_range(n, v, 1, 100000),
-        )
-        max_command_age_s = self.param(
-            "max_command_age_s",
-            SIM_SAFETY_DEFAULTS["max_command_age_s"],
-            "Safety layer: refuse commands stamped longer ago (or further ahead) than this "
-            "(s of sim time); 0 = off.",
-            lambda n, v: check_range(n, v, 0.0, 60.0),
-        )
-        if estop_deceleration < max_acceleration:
-            raise ConfigError(
-                f"parameter estop_deceleration={estop_deceleration:g} is invalid: must be >= "
-                f"max_acceleration ({max_acceleration:g})"
-            )
+        safety = declare_safety_params(self, SIM_SAFETY_DEFAULTS, "physics ticks")
         self.task = self.param(
             "task",
             "",
@@ -256,11 +222,7 @@ class SimNode(HvpNode):
             lambda: self.sim_time,
             "widowx",
             self.joint_state_rate_hz,
-            velocity_scale=velocity_scale,
-            max_acceleration=max_acceleration,
-            estop_deceleration=estop_deceleration,
-            watchdog_periods=watchdog_periods,
-            max_command_age_s=max_command_age_s,
+            **safety,
         )
         self._expert = None
         if self.run_expert:
