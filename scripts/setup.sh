@@ -59,7 +59,7 @@ else
 fi
 
 # 3. Build msg/ into a ROS 2 interface package installed in the venv prefix.
-msg_stamp="$(stamp_of msg/package.xml msg/CMakeLists.txt msg/cmake/*.cmake msg/msg/*.msg)"
+msg_stamp="$(stamp_of msg/package.xml msg/CMakeLists.txt msg/cmake/*.cmake msg/msg/*.msg msg/srv/*.srv)"
 if [ "$(cat "$VENV/.hvp-msgs" 2>/dev/null)" != "$msg_stamp" ] \
    || ! "$PY" -c "import human_video_policy_msgs.msg" 2>/dev/null; then
   log "building msg/ (human_video_policy_msgs) with cmake, ~30 s"
@@ -77,7 +77,7 @@ if [ "$(cat "$VENV/.hvp-msgs" 2>/dev/null)" != "$msg_stamp" ] \
     && cmake --build "$build" -j "$(nproc)" >> "$build.log" 2>&1 \
     && cmake --install "$build" >> "$build.log" 2>&1
   ) || { tail -n 40 "$build.log"; log "msg/ build failed; full log: $build.log"; exit 1; }
-  "$PY" -c "import human_video_policy_msgs.msg as m; m.ActionChunk(); m.HandKeypoints()"
+  "$PY" -c "import human_video_policy_msgs.msg as m, human_video_policy_msgs.srv as s; m.ActionChunk(); s.EncodePromptVideo.Request()"
   echo "$msg_stamp" > "$VENV/.hvp-msgs"
 else
   log "interfaces (human_video_policy_msgs) up to date"
