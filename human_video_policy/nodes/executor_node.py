@@ -11,7 +11,8 @@ runtime/chunk_executor.py). The stamp of every command that starts playing a new
 published on /executor/chunk_start (builtin_interfaces/Time), so a recording shows where the
 handovers are (``hvp policy stats BAG``); /diagnostics carries the smoothness of the last
 ``smoothness_window`` commands (runtime/smoothness.py: step and jump at chunk boundaries, step
-within chunks, jerk, command period p99 and deadline misses).
+within chunks, jerk, command period p99, jitter and deadline misses; a
+:class:`runtime.smoothness.SmoothnessMonitor`).
 
 /safety/estop (std_msgs/Bool, from publishers of any QoS, latched ones included:
 :mod:`human_video_policy.nodes.estop_input`): while true, no command is published (the controllers
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections import deque
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,6 @@ from human_video_policy.nodes.conversions import (
     action_chunk_from_msg,
     joint_state_to_numpy,
     numpy_to_joint_state,
-    stamp_to_seconds,
 )
 from human_video_policy.nodes.estop_input import EstopInput
 from human_video_policy.nodes.qos import RELIABLE
@@ -49,7 +48,7 @@ from human_video_policy.runtime.chunk_executor import (
     ChunkExecutor,
     ChunkExecutorConfig,
 )
-from human_video_policy.runtime.smoothness import command_smoothness
+from human_video_policy.runtime.smoothness import SmoothnessMonitor
 from human_video_policy.validation import check_choice, check_int_range, check_range
 
 
@@ -114,7 +113,7 @@ class ExecutorNode(HvpNode):
             "Commands the smoothness figures on /diagnostics are computed over.",
             lambda n, v: check_int_range(n, v, 10, 100_000),
         )
-        self._recent: deque[tuple[float, np.ndarray, bool]] = deque(maxlen=window)
+        self.smoothness = SmoothnessMonitor(window, 1.0 / config.control_rate_hz)
         spec = get_robot(robot)
         self.joint_names = spec.command_joints
         self.chunk_executor = ChunkExecutor(config, spec.limits())
@@ -187,22 +186,25 @@ class ExecutorNode(HvpNode):
         started = self.chunk_executor.last_command_started_chunk
         if started:
             self._chunk_start_pub.publish(stamp)
-        self._recent.append((stamp_to_seconds(stamp), command, started))
+        try:
+            self.smoothness.add_command(stamp.sec * 1_000_000_000 + stamp.nanosec, command, started)
+        except InputError as exc:  # not expected: commands are clamped, of fixed joints
+            self.get_logger().warning(f"smoothness: {exc}", throttle_duration_sec=2.0)
         self._command_rate.tick()
 
     def _smoothness(self) -> dict[str, Any]:
         """runtime/smoothness.py over the recent commands (empty until there are enough)."""
-        recent = list(self._recent)
-        times = np.array([r[0] for r in recent])
-        if len(recent) < 10 or np.any(np.diff(times) <= 0):
+        report = self.smoothness.report()
+        if report is None:
             return {}
-        report = command_smoothness(
-            times,
-            np.stack([r[1] for r in recent]),
-            [i for i, r in enumerate(recent) if r[2]],
-            1.0 / self.chunk_executor.config.control_rate_hz,
+        keys = (
+            "boundary_step",
+            "boundary_jump",
+            "within_step",
+            "jerk_rms",
+            "period_p99_ms",
+            "period_jitter_ms",
         )
-        keys = ("boundary_step", "boundary_jump", "within_step", "jerk_rms", "period_p99_ms")
         values: dict[str, Any] = {f"smoothness_{k}": getattr(report, k) for k in keys}
         values["smoothness_deadline_misses"] = report.deadline_misses
         return values

@@ -18,12 +18,13 @@ that can be compared between execution modes, on the same seeds:
   ``deadline_misses``: periods longer than 1.5 nominal periods;
 - inference latency (ms), median and p99, when given.
 
-Pure numpy: used by the executor node live, by ``hvp policy stats`` on bags and by the
-benchmarks.
+Pure numpy: used by the executor node live (through :class:`SmoothnessMonitor`, the same
+numbers over a rolling window), by ``hvp policy stats`` on bags and live, and by the benchmarks.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -173,3 +174,120 @@ def bag_smoothness(
     boundaries = [i for i, j in enumerate(order) if keys[j] in starts]
     period = float(np.median(np.diff(t))) if rate_hz is None else 1.0 / rate_hz
     return command_smoothness(t, np.stack(commands)[order], boundaries, period, latencies or None)
+
+
+class SmoothnessMonitor:
+    """Rolling smoothness of a live command stream: the last ``window`` commands.
+
+    Why a class: a live stream (the executor's own commands, or ``hvp policy stats --live``)
+    arrives one message at a time and its handover marks may come before or after the command
+    they mark; this keeps the window, the marks and the latencies bounded and reports the same
+    numbers as :func:`command_smoothness` on the commands in the window.
+    ``nominal_period_s``: the command period deadlines and jerk are measured against (None: the
+    median period of the window, as :func:`bag_smoothness` does)."""
+
+    #: Fewer commands than this in the window: :meth:`report` returns None.
+    MIN_COMMANDS = 10
+
+    def __init__(self, window: int = 500, nominal_period_s: float | None = None) -> None:
+        if isinstance(window, bool) or not isinstance(window, int) or window < self.MIN_COMMANDS:
+            raise InputError(f"window={window!r} must be an integer >= {self.MIN_COMMANDS}")
+        if nominal_period_s is not None and not (
+            np.isfinite(nominal_period_s) and nominal_period_s > 0
+        ):
+            raise InputError(f"nominal_period_s={nominal_period_s!r} must be None or a number > 0")
+        self.window = window
+        self.nominal_period_s = nominal_period_s
+        self._stamps: deque[int] = deque(maxlen=window)
+        self._positions: deque[np.ndarray] = deque(maxlen=window)
+        self._marks: set[int] = set()  # stamps (ns) of first commands of a chunk
+        self._latencies: deque[float] = deque(maxlen=window)
+        self._joints: int | None = None
+        self._last_stamp: int | None = None
+        #: Commands dropped because their stamp was not after the previous one (since reset).
+        self.dropped_commands = 0
+
+    def add_command(self, stamp_ns: int, positions: np.ndarray, starts_chunk: bool = False) -> None:
+        """Add one command sent at ``stamp_ns`` (its header stamp, ns). ``starts_chunk``: it is
+        the first command of a new chunk (same as :meth:`mark_chunk_start` with its stamp).
+        Raises InputError for non-finite positions or a joint count that differs from the
+        window's; a stamp not after the previous one (a paused sim clock) is dropped, the first
+        command of that stamp kept, as :func:`bag_smoothness` does."""
+        q = np.array(positions, dtype=np.float64)
+        if q.ndim != 1 or q.size == 0:
+            raise InputError(f"a command must be a non-empty 1-D array of positions, got {q.shape}")
+        if not np.all(np.isfinite(q)):
+            raise InputError("command positions must be finite")
+        if self._joints is not None and q.size != self._joints:
+            raise InputError(
+                f"a command of {q.size} joints in a stream of {self._joints}-joint commands"
+            )
+        stamp = int(stamp_ns)
+        if starts_chunk:
+            self.mark_chunk_start(stamp)
+        if self._last_stamp is not None and stamp <= self._last_stamp:
+            self.dropped_commands += 1
+            return
+        self._joints = q.size
+        self._last_stamp = stamp
+        self._stamps.append(stamp)
+        self._positions.append(q)
+        self._prune_marks()
+
+    def mark_chunk_start(self, stamp_ns: int) -> None:
+        """The stamp (ns) of the first command of a chunk (the executor's
+        /executor/chunk_start); before or after that command arrives."""
+        stamp = int(stamp_ns)
+        if self._stamps and stamp < self._stamps[0]:
+            return  # its command already left the window (or never was in it)
+        self._marks.add(stamp)
+        self._prune_marks()
+
+    def add_latency(self, latency_ms: float) -> None:
+        """The inference latency of one chunk (ms); non-finite values are ignored."""
+        value = float(latency_ms)
+        if np.isfinite(value):
+            self._latencies.append(value)
+
+    def reset(self) -> None:
+        """Forget everything: commands, marks, latencies, the joint count and the last stamp."""
+        self._stamps.clear()
+        self._positions.clear()
+        self._marks.clear()
+        self._latencies.clear()
+        self._joints = None
+        self._last_stamp = None
+        self.dropped_commands = 0
+
+    def __len__(self) -> int:
+        return len(self._stamps)
+
+    def _prune_marks(self) -> None:
+        """Drop marks older than the window; keep at most ``window`` marks, the oldest: the
+        window holds at most that many, so the ones dropped are those furthest ahead of the
+        newest command (marks of commands that never arrive, or stamped on another clock)."""
+        if not self._marks:
+            return
+        if self._stamps and min(self._marks) < self._stamps[0]:
+            oldest = self._stamps[0]
+            self._marks = {m for m in self._marks if m >= oldest}
+        if len(self._marks) > self.window:
+            self._marks = set(sorted(self._marks)[: self.window])
+
+    def report(self) -> SmoothnessReport | None:
+        """:func:`command_smoothness` of the window, or None before ``MIN_COMMANDS`` commands."""
+        if len(self._stamps) < self.MIN_COMMANDS:
+            return None
+        stamps = np.fromiter(self._stamps, dtype=np.int64, count=len(self._stamps))
+        times = (stamps - stamps[0]) * 1e-9  # relative: no float rounding of epoch seconds
+        boundaries = [i for i, s in enumerate(self._stamps) if s in self._marks]
+        period = self.nominal_period_s
+        if period is None:
+            period = float(np.median(np.diff(times)))
+        return command_smoothness(
+            times,
+            np.stack(self._positions),
+            boundaries,
+            period,
+            list(self._latencies) or None,
+        )
