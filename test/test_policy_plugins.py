@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fixture_packages import install_plugin_fixture
 
 from human_video_policy.errors import ConfigError
 from human_video_policy.robots.widowx import HOME_POSITION, WIDOWX_STATE_JOINTS
@@ -25,23 +24,12 @@ from human_video_policy.runtime.policy_plugins import (
     runtime_policy_names,
 )
 
-FIXTURE = Path(__file__).parent / "plugin_fixture"
 POSE = [0.1, -0.3, 0.35, 0.0, 1.2, 0.05, 0.03]
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``pip install --target`` of the fixture package (copied first: pip builds in tree)."""
-    root = tmp_path_factory.mktemp("plugin")
-    source = shutil.copytree(FIXTURE, root / "src")
-    target = root / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-         "--no-build-isolation", "--target", str(target), str(source)],
-        check=True, timeout=300,
-    )  # fmt: skip
-    assert list(target.glob("hvp_hold_policy-*.dist-info"))
-    return target
+    return install_plugin_fixture(tmp_path_factory.mktemp("plugin"))
 
 
 def test_an_installed_plugin_is_found_by_name_and_a_broken_one_is_named(

@@ -135,6 +135,8 @@ class RealTimeChunker:
         self.policy = policy
         self.execute_rows = int(execute_rows)
         self.needs_image = getattr(policy, "needs_image", True)
+        self.needs_depth = getattr(policy, "needs_depth", False)
+        self.needs_prompt = getattr(policy, "needs_prompt", False)
         self.metadata = getattr(policy, "metadata", None)
         self.providers = getattr(policy, "providers", ["CPUExecutionProvider"])
         self._latencies: deque[float] = deque(maxlen=latency_window)
