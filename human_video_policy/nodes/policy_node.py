@@ -175,7 +175,8 @@ class PolicyNode(HvpNode):
         plugin_args = self.param(
             "policy_args",
             "",
-            "JSON object of keyword arguments for the runtime policy (not for exported).",
+            "JSON object of keyword arguments for the runtime policy; for exported, the model's "
+            'options, e.g. {"inference_steps": 50} for a diffusion policy.',
         )
         rtc = self.param(
             "real_time_chunking",
@@ -283,15 +284,15 @@ class PolicyNode(HvpNode):
         )
 
         providers = choose_providers(provider_choice, ort.get_available_providers())
+        arguments = parse_policy_args(plugin_args)
         if plugin == "exported":
-            arguments = {
-                "path": self.model_path,
-                "providers": providers,
-                "intra_op_threads": threads,
-                "max_abs_action": self.max_abs_action,
-            }
+            arguments.update(
+                path=self.model_path,
+                providers=providers,
+                intra_op_threads=threads,
+                max_abs_action=self.max_abs_action,
+            )
         else:
-            arguments = parse_policy_args(plugin_args)
             self.model_path = f"{plugin} {plugin_args}".strip()
         try:
             return make_runtime_policy(plugin, **arguments)

@@ -121,6 +121,7 @@ class ChunkExecutor:
         self._switch_after = -np.inf
         self._pending: ActionChunk | None = None
         self._last_command: np.ndarray | None = None
+        self._last_command_time = -np.inf
         self.last_command_started_chunk = False
 
     # -- input -------------------------------------------------------------------------------
@@ -169,10 +170,14 @@ class ChunkExecutor:
     def _activate(self, chunk: ActionChunk, now: float, start: np.ndarray) -> None:
         targets = self._columns(chunk).astype(np.float64)
         times = chunk.observation_stamp + chunk.dt * np.arange(1, chunk.horizon + 1)
-        # Start the interpolation from the last command, at the tick it was sent: the command
+        # Start the interpolation from the last command, at the time it was sent: the command
         # at ``now`` is already a step toward the new chunk (starting at ``now`` itself would
-        # repeat the last command, a one-tick stall at every handover).
-        since = now - 1.0 / self.config.control_rate_hz
+        # repeat the last command, a one-tick stall at every handover). The time actually
+        # measured, not one nominal period back: after a late tick the nominal guess would
+        # make the first step of the new chunk too short or too long.
+        since = self._last_command_time
+        if not (np.isfinite(since) and since < now):
+            since = now - 1.0 / self.config.control_rate_hz
         if times[0] > since:
             keep = times > since
             times = np.concatenate([[since], times[keep]])
@@ -230,6 +235,7 @@ class ChunkExecutor:
             self.counters.velocity_clamps += 1
         command = self.limits.clip(previous + step)
         self._last_command = command
+        self._last_command_time = float(now)
         self.counters.commands += 1
         return command
 
@@ -240,3 +246,4 @@ class ChunkExecutor:
         self._switch_after = -np.inf
         self._pending = None
         self._last_command = None
+        self._last_command_time = -np.inf

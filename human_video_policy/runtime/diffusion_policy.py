@@ -59,6 +59,8 @@ class DiffusionPolicy:
         intra_op_threads: threads per graph run.
         seed: noise seed (default: the spec's ``sampler.seed``).
         guidance_scale: override the spec's CFG scale.
+        inference_steps: override the spec's number of DDIM steps (1..train_steps): fewer for
+            speed, more for fidelity; the trained denoiser serves any of them.
         max_abs_action: largest |action| accepted (see runtime/onnx_policy.py).
         self_test: sample one chunk from a neutral input at load.
     """
@@ -72,6 +74,7 @@ class DiffusionPolicy:
         guidance_scale: float | None = None,
         max_abs_action: float = DEFAULT_MAX_ABS_ACTION,
         self_test: bool = True,
+        inference_steps: int | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -104,7 +107,7 @@ class DiffusionPolicy:
         self.schedule = DiffusionSchedule(
             train_steps=s.train_steps,
             kind=s.schedule,
-            inference_steps=s.inference_steps,
+            inference_steps=s.inference_steps if inference_steps is None else inference_steps,
             eta=s.eta,
             clip_sample=s.clip_sample,
         )
