@@ -41,3 +41,20 @@ class HoldPose:
 
 def make_policy(pose: list[float]) -> HoldPose:
     return HoldPose(pose)
+
+
+class MeanColourEncoder:
+    """A prompt encoder (human_video_policy/runtime/prompt_encoders.py): one token per frame,
+    its mean RGB in [0, 1]. ``nan=True`` makes it return NaN, as a broken model would."""
+
+    def __init__(self, nan: bool = False) -> None:
+        self.nan = bool(nan)
+        self.encoder_id = "mean_colour-nan" if self.nan else "mean_colour"
+
+    def encode(self, frames: np.ndarray) -> np.ndarray:
+        tokens = frames.mean(axis=(1, 2)) / 255.0
+        return np.full_like(tokens, np.nan) if self.nan else tokens
+
+
+def make_prompt_encoder(nan: bool = False) -> MeanColourEncoder:
+    return MeanColourEncoder(nan)
