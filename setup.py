@@ -51,6 +51,13 @@ setup(
         "train": ["torch==2.13.0", "onnx>=1.16", "onnxscript>=0.1", "tensorboard>=2.14"],
         "dev": ["pytest>=8", "pytest-timeout>=2", "ruff>=0.6"],
     },
-    entry_points={"console_scripts": ["hvp = human_video_policy.cli.main:main"]},
+    entry_points={
+        "console_scripts": ["hvp = human_video_policy.cli.main:main"],
+        # Built-in runtime policies that live above the runtime layer register the way an
+        # outside package does (runtime/policy_plugins.py).
+        "human_video_policy.runtime_policies": [
+            "scripted_expert = human_video_policy.sim.scripted_expert_policy:make_scripted_expert",
+        ],
+    },
     zip_safe=False,
 )

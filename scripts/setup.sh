@@ -83,12 +83,15 @@ else
   log "interfaces (human_video_policy_msgs) up to date"
 fi
 
-# 4. This package, editable, so config/ urdf/ mjcf/ assets/ are read from the checkout.
+# 4. This package, editable, so config/ urdf/ mjcf/ assets/ are read from the checkout
+#    (again when setup.py changed: its entry points are read at install time).
+pkg_stamp="$(stamp_of setup.py pyproject.toml)"
 if ! "$PY" -c "import human_video_policy, sys; sys.exit(0 if human_video_policy.__file__.startswith('$ROOT/') else 1)" 2>/dev/null \
-   || [ ! -x "$VENV/bin/hvp" ]; then
+   || [ ! -x "$VENV/bin/hvp" ] || [ "$(cat "$VENV/.hvp-package" 2>/dev/null)" != "$pkg_stamp" ]; then
   log "installing human_video_policy (editable)"
   "$PY" -m pip install -q --no-deps --no-build-isolation -e . > "$VENV/.hvp-install.log" 2>&1 \
     || { cat "$VENV/.hvp-install.log"; exit 1; }
+  echo "$pkg_stamp" > "$VENV/.hvp-package"
 else
   log "human_video_policy installed"
 fi

@@ -22,6 +22,7 @@ from geometry_msgs.msg import PoseStamped
 from human_video_policy_msgs.msg import ActionChunk as ActionChunkMsg
 from human_video_policy_msgs.msg import Hand as HandMsg
 from human_video_policy_msgs.msg import HandKeypoints as HandKeypointsMsg
+from human_video_policy_msgs.msg import SimState
 from sensor_msgs.msg import CameraInfo, Image, JointState
 
 from human_video_policy.camera.pinhole import CameraIntrinsics
@@ -415,3 +416,32 @@ def hands_from_msg(msg: HandKeypointsMsg) -> list[ReceivedHand]:
             )
         )
     return out
+
+
+def sim_state_to_msg(state, stamp: Time) -> SimState:
+    """A :class:`~human_video_policy.sim.scripted_expert_policy.SimSnapshot` as /sim/state."""
+    msg = SimState()
+    msg.header.stamp = stamp
+    msg.task, msg.robot, msg.level = state.task, state.robot, state.level
+    msg.episode_seed = int(state.episode_seed)
+    msg.episode_time = float(state.episode_time)
+    msg.qpos = _doubles(state.qpos)
+    msg.qvel = _doubles(state.qvel)
+    msg.mocap_pos = _doubles(state.mocap_pos)
+    msg.mocap_quat = _doubles(state.mocap_quat)
+    return msg
+
+
+def _doubles(values) -> array.array:
+    return array.array("d", np.asarray(values, dtype=np.float64).ravel().tobytes())
+
+
+def sim_state_from_msg(msg: SimState):
+    """/sim/state as a SimSnapshot (sizes and values are checked where it is restored)."""
+    from human_video_policy.sim.scripted_expert_policy import SimSnapshot
+
+    return SimSnapshot(
+        msg.task, msg.robot, msg.level, int(msg.episode_seed), float(msg.episode_time),
+        np.asarray(msg.qpos, dtype=np.float64), np.asarray(msg.qvel, dtype=np.float64),
+        np.asarray(msg.mocap_pos, dtype=np.float64), np.asarray(msg.mocap_quat, dtype=np.float64),
+    )  # fmt: skip

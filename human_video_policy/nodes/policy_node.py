@@ -12,7 +12,8 @@ not the slow one (lerobot PR #4223: a 0.7 s first call made the queue skip 21 of
 Each tick of ``rate_hz`` (node clock: sim time under use_sim_time) assembles one observation
 (runtime/observation_sync.py): the newest image with the joint state, and depth image when the
 policy needs one, closest to its stamp within ``sync_tolerance_s``, plus the prompt embedding
-(/prompt/embedding, transient-local) when the policy needs one. Inputs missing, invalid, older
+(/prompt/embedding, transient-local) when the policy needs one, and the sim's privileged
+/sim/state for the scripted expert. Inputs missing, invalid, older
 than ``max_input_age_s`` or out of sync: no chunk, /policy/status says WAITING_FOR_INPUT and
 why. Otherwise the observation goes to the inference thread (runtime/inference_worker.py), and
 the chunk is published on /policy/action_chunk when it is ready, with ``observation_stamp`` =
@@ -43,7 +44,7 @@ from typing import Any
 import numpy as np
 from builtin_interfaces.msg import Time
 from human_video_policy_msgs.msg import ActionChunk as ActionChunkMsg
-from human_video_policy_msgs.msg import PolicyStatus, PromptEmbedding
+from human_video_policy_msgs.msg import PolicyStatus, PromptEmbedding, SimState
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import UInt32
 
@@ -54,6 +55,7 @@ from human_video_policy.nodes.conversions import (
     depth_image_to_metres,
     image_to_rgb,
     joint_state_to_numpy,
+    sim_state_from_msg,
     stamp_to_seconds,
 )
 from human_video_policy.nodes.qos import LATCHED, RELIABLE, SENSOR_DATA
@@ -207,6 +209,7 @@ class PolicyNode(HvpNode):
         self.needs_image = bool(getattr(self.policy, "needs_image", True))
         self.needs_depth = bool(getattr(self.policy, "needs_depth", False))
         self.needs_prompt = bool(getattr(self.policy, "needs_prompt", False))
+        self.needs_sim_state = bool(getattr(self.policy, "needs_sim_state", False))
         self.prompt_encoder_id = str(getattr(self.policy, "prompt_encoder_id", "") or "")
         if rtc:
             from human_video_policy.runtime.rtc import RealTimeChunker
@@ -222,6 +225,7 @@ class PolicyNode(HvpNode):
             needs_image=self.needs_image,
             needs_depth=self.needs_depth,
             needs_prompt=self.needs_prompt,
+            needs_sim_state=self.needs_sim_state,
         )
 
         # Status and counters (written by the executor thread and the inference thread).
@@ -258,6 +262,8 @@ class PolicyNode(HvpNode):
             )
         if self.needs_prompt:
             self.create_subscription(PromptEmbedding, "/prompt/embedding", self._on_prompt, LATCHED)
+        if self.needs_sim_state:
+            self.create_subscription(SimState, "/sim/state", self._on_sim_state, RELIABLE)
         self.create_subscription(JointState, "/arm/joint_states", self._on_joint_state, RELIABLE)
         self.create_subscription(UInt32, "/episode/start", self._on_episode_start, RELIABLE)
         self.create_subscription(JointState, "/arm/joint_commands", self._on_command, RELIABLE)
@@ -329,6 +335,9 @@ class PolicyNode(HvpNode):
             self.get_logger().warning(f"ignoring joint state: {exc}", throttle_duration_sec=2.0)
             return
         self.sync.state.add(stamp_to_seconds(msg.header.stamp), q)
+
+    def _on_sim_state(self, msg: SimState) -> None:
+        self.sync.sim_state.add(stamp_to_seconds(msg.header.stamp), sim_state_from_msg(msg))
 
     def _on_prompt(self, msg: PromptEmbedding) -> None:
         try:
@@ -406,7 +415,7 @@ class PolicyNode(HvpNode):
             image = np.zeros((max(meta.image_height, 1), max(meta.image_width, 1), 3), np.uint8)
             state = np.zeros(len(meta.state_names), np.float32)
             extras = self._extras(
-                np.zeros(image.shape[:2], np.float32), np.zeros((1, 1), np.float32)
+                np.zeros(image.shape[:2], np.float32), np.zeros((1, 1), np.float32), None
             )
             self.policy.predict_chunk(image if self.needs_image else None, state, 0.0, **extras)
         if hasattr(self.policy, "reset"):
@@ -414,12 +423,15 @@ class PolicyNode(HvpNode):
         self.warmup_ms = (time.perf_counter() - start) * 1e3
         return "warmup"
 
-    def _extras(self, depth: Any, prompt: Any) -> dict[str, Any]:
+    def _extras(self, depth: Any, prompt: Any, sim_state: Any) -> dict[str, Any]:
+        """The optional inputs the policy asked for, as keywords of ``predict_chunk``."""
         extras: dict[str, Any] = {}
         if self.needs_depth:
             extras["depth"] = depth
         if self.needs_prompt:
             extras["prompt"] = prompt
+        if self.needs_sim_state:
+            extras["sim_state"] = sim_state
         return extras
 
     def _infer(self, observation: Observation) -> tuple[ActionChunk, Observation]:
@@ -427,7 +439,7 @@ class PolicyNode(HvpNode):
             observation.image,
             observation.state,
             observation_stamp=observation.stamp,
-            **self._extras(observation.depth, observation.prompt),
+            **self._extras(observation.depth, observation.prompt, observation.sim_state),
         )
         check_chunk(chunk, self.policy.metadata, self.max_abs_action)
         return chunk, observation
@@ -620,9 +632,11 @@ def _check_against_robot(meta: Any, robot: Any) -> None:
             + "; ".join(
                 text
                 for text in (
-                    unknown_state and f"state joints {unknown_state} are not its joints "
+                    unknown_state
+                    and f"state joints {unknown_state} are not its joints "
                     f"{list(robot.state_joints)}",
-                    unknown_action and f"actions {unknown_action} are not its command joints "
+                    unknown_action
+                    and f"actions {unknown_action} are not its command joints "
                     f"{list(robot.command_joints)} (this node publishes joint-position chunks)",
                 )
                 if text

@@ -20,7 +20,10 @@ Publishes, all stamped with sim time:
 - /sim/episode (std_msgs/String, JSON, transient-local) at every episode start and then once a
   second of sim time: episode number, seed, task, level, robot and the sim time of its reset
   (``start_time``), so every bag (also one whose recorder joined late) says which initial
-  state it starts from (``hvp replay`` rebuilds it).
+  state it starts from (``hvp replay`` rebuilds it);
+- /sim/state (human_video_policy_msgs/SimState) every physics tick of a task episode: the
+  privileged MuJoCo state, what the scripted expert reads when policy_node runs it
+  (``policy:=scripted_expert``, sim/scripted_expert_policy.py).
 
 Subscribes /arm/joint_commands (JointState positions of the 7 command joints, matched by name),
 which reach the simulated arm only through the controller core and safety layer of every real
@@ -65,6 +68,7 @@ from typing import Any
 
 from geometry_msgs.msg import PoseStamped
 from human_video_policy_msgs.msg import ActionChunk as ActionChunkMsg
+from human_video_policy_msgs.msg import SimState
 from rclpy.duration import Duration
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -82,12 +86,14 @@ from human_video_policy.nodes.conversions import (
     position_to_pose,
     rgb_to_image,
     seconds_to_stamp,
+    sim_state_to_msg,
     stamp_to_seconds,
 )
 from human_video_policy.nodes.estop_input import EstopInput
 from human_video_policy.nodes.qos import CLOCK, LATCHED, RELIABLE, SENSOR_DATA
 from human_video_policy.nodes.safety_params import declare_safety_params
 from human_video_policy.robots.widowx import BASE_FRAME
+from human_video_policy.sim.scripted_expert_policy import snapshot
 from human_video_policy.sim.world_driver import SIM_SAFETY_DEFAULTS, sim_controller
 from human_video_policy.validation import check_int_range, check_range
 
@@ -235,6 +241,7 @@ class SimNode(HvpNode):
         self.intrinsics = self.world.camera_intrinsics()
 
         self._clock_pub = self.create_publisher(Clock, "/clock", CLOCK)
+        self._sim_state_pub = self.create_publisher(SimState, "/sim/state", RELIABLE)
         self._joint_pub = self.create_publisher(JointState, "/arm/joint_states", RELIABLE)
         self._image_pub = self.create_publisher(Image, "/camera/color/image_raw", SENSOR_DATA)
         self._info_pub = self.create_publisher(CameraInfo, "/camera/color/camera_info", SENSOR_DATA)
@@ -527,6 +534,10 @@ class SimNode(HvpNode):
         world = self.world
         stamp = seconds_to_stamp(self.sim_time)
         self._clock_pub.publish(Clock(clock=stamp))
+        if self.task:  # the privileged state, for a scripted expert outside this process
+            self._sim_state_pub.publish(
+                sim_state_to_msg(snapshot(world, self.task, "widowx", self.level), stamp)
+            )
         self._joint_pub.publish(
             numpy_to_joint_state(
                 world.state_joint_names,

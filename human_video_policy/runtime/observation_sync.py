@@ -44,6 +44,7 @@ class Observation:
     image: np.ndarray | None = None
     depth: np.ndarray | None = None
     prompt: Any = None
+    sim_state: Any = None
     skew_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -78,7 +79,9 @@ class ObservationSync:
     Args:
         tolerance_s: largest |stamp difference| between the image and its joint state / depth.
         max_age_s: an observation whose stamp is older than this (against ``now``) is stale.
-        needs_image / needs_depth / needs_prompt: which inputs an observation must have.
+        needs_image / needs_depth / needs_prompt / needs_sim_state: which inputs an
+            observation must have (the sim state: a simulator's privileged state, paired like
+            the joint state).
         history: messages kept per stream (bounded memory; images are kept at most 4).
     """
 
@@ -89,6 +92,7 @@ class ObservationSync:
         needs_image: bool = True,
         needs_depth: bool = False,
         needs_prompt: bool = False,
+        needs_sim_state: bool = False,
         history: int = 200,
     ) -> None:
         for name, value in (("tolerance_s", tolerance_s), ("max_age_s", max_age_s)):
@@ -106,6 +110,8 @@ class ObservationSync:
         self.state = _Stream("joint state", history)
         self.image = _Stream("image", min(history, 4))
         self.depth = _Stream("depth image", min(history, 4))
+        self.needs_sim_state = needs_sim_state
+        self.sim_state = _Stream("sim state", history)
         self._prompt: Any = None
         self._prompt_error = "no prompt embedding received yet"
 
@@ -117,12 +123,16 @@ class ObservationSync:
 
     def reset(self) -> None:
         """Forget every time series (a new episode); the prompt stays."""
-        for stream in (self.state, self.image, self.depth):
+        for stream in (self.state, self.image, self.depth, self.sim_state):
             stream.items.clear()
 
     def assemble(self, now: float) -> Observation | Refusal:
         """The observation for inference at ``now``, or why there is none."""
-        wanted = ((self.image, self.needs_image), (self.depth, self.needs_depth))
+        wanted = (
+            (self.image, self.needs_image),
+            (self.depth, self.needs_depth),
+            (self.sim_state, self.needs_sim_state),
+        )
         streams = [self.state] + [stream for stream, need in wanted if need]
         missing = [s.missing_reason() for s in streams if not s.items]
         if self.needs_prompt and self._prompt is None:
@@ -156,5 +166,6 @@ class ObservationSync:
             image=values.get("image"),
             depth=values.get("depth image"),
             prompt=self._prompt if self.needs_prompt else None,
+            sim_state=values.get("sim state"),
             skew_s=skew,
         )

@@ -8,14 +8,22 @@ The interface a runtime policy implements (duck-typed, as the built-in ones do):
   None, state: the metadata's state joints, float32);
 - optional: ``providers`` (ONNX Runtime providers in use, for reports), ``needs_image``
   (default True), ``reset()`` (a new episode), ``warmup()`` (called once before the node
-  reports ready).
+  reports ready; without it the node runs one inference on a zero observation);
+- optional inputs, each passed to ``predict_chunk`` as a keyword when the policy sets the
+  flag: ``needs_depth`` (``depth=``: HxW float32 metres, aligned to the colour image),
+  ``needs_prompt`` (``prompt=``: the (tokens, dims) float32 prompt embedding; with
+  ``prompt_encoder_id`` set, an embedding of another encoder is refused),
+  ``needs_sim_state`` (``sim_state=``: the simulator's privileged state, sim only).
 
 A runtime policy is made by a factory ``factory(**arguments)``, registered under a name. The
 built-in ones: ``exported`` (``path=``: a ``hvp export`` directory or a .onnx file, through
-:func:`~human_video_policy.runtime.load_policy.load_policy`) and ``replay`` (``dataset=``,
-``episode=``: plays a dataset episode's recorded actions back at their rate, for checking a
-graph with known motion). Outside packages add their own through the entry-point group
-:data:`ENTRY_POINT_GROUP`, e.g. in their ``pyproject.toml``::
+:func:`~human_video_policy.runtime.load_policy.load_policy`, plus the model's options such as
+a diffusion policy's ``inference_steps``), ``replay`` (``dataset=``, ``episode=``: plays a
+dataset episode's recorded actions back at their rate, for checking a graph with known motion)
+and ``scripted_expert`` (``task=``, ``robot=``: the benchmark task's privileged expert fed by
+the sim's /sim/state, sim/scripted_expert_policy.py; registered through this package's own
+entry point, as it lives in a layer above this one). Outside packages add their own through
+the entry-point group :data:`ENTRY_POINT_GROUP`, e.g. in their ``pyproject.toml``::
 
     [project.entry-points."human_video_policy.runtime_policies"]
     my_policy = "my_package.runtime:make_policy"
