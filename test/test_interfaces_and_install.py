@@ -149,43 +149,18 @@ def test_wheel_has_the_ros_install_layout(tmp_path: Path) -> None:
         "share/human_video_policy/config/ik.params.yaml",
         "share/human_video_policy/config/retarget_xhand.yaml",
         "share/human_video_policy/config/camera.params.yaml",
-        "lib/human_video_policy/ik_node",
-        "lib/human_video_policy/retarget_node",
-        "lib/human_video_policy/camera_node",
-        "lib/human_video_policy/hand_tracker_node",
-        "lib/human_video_policy/arm_controller_node",
-        "lib/human_video_policy/hand_controller_node",
-        "lib/human_video_policy/recorder_node",
-        "lib/human_video_policy/scene_camera_node",
-        "lib/human_video_policy/wrist_teleop_node",
-        "lib/human_video_policy/leader_follower_node",
-        "lib/human_video_policy/deadman_node",
         "share/human_video_policy/assets/policies/widowx_reach.onnx",
         "share/human_video_policy/assets/policies/widowx_reach_dit/policy.json",
         "share/human_video_policy/assets/policies/widowx_reach_dit/encoder.onnx",
         "share/human_video_policy/assets/policies/widowx_reach_dit/denoiser.onnx",
-        "lib/human_video_policy/sim_node",
-        "lib/human_video_policy/policy_node",
-        "lib/human_video_policy/executor_node",
     ]
+    # every node module has its `ros2 run` executable
+    nodes = sorted(p.stem for p in (PROJECT_ROOT / "human_video_policy/nodes").glob("*_node.py"))
+    assert len(nodes) >= 15, nodes
+    expected += [f"lib/human_video_policy/{node}" for node in nodes]
     missing = [p for p in expected if data + p not in names]
     assert not missing, f"wheel lacks {missing}"
-    for node in (
-        "sim_node",
-        "policy_node",
-        "executor_node",
-        "ik_node",
-        "retarget_node",
-        "camera_node",
-        "hand_tracker_node",
-        "arm_controller_node",
-        "hand_controller_node",
-        "recorder_node",
-        "scene_camera_node",
-        "wrist_teleop_node",
-        "leader_follower_node",
-        "deadman_node",
-    ):  # ros2 run needs them executable
+    for node in nodes:  # ros2 run needs them executable
         mode = archive.getinfo(f"{data}lib/human_video_policy/{node}").external_attr >> 16
         assert mode & 0o111, f"{node} is not executable in the wheel (mode {oct(mode)})"
     assert "human_video_policy/runtime/onnx_policy.py" in names
