@@ -69,6 +69,11 @@ def _node(**fields: object) -> dict:
         (_graph(nodes=[_node(parameters={"x": "$(env HOME)"})]), "only \\$\\(arg name\\) exists"),
         (_graph(nodes=[_node(remappings={"/a": "not a topic"})]), "remapping '/a' -> 'not a"),
         (_graph(arguments={"rate": {"defualt": 1}}), "unknown key 'defualt' in arguments.rate"),
+        (_graph(nodes=[_node(when={"nope": "x"})]), "when names 'nope', which is no argument"),
+        (_graph(nodes=[_node(when="rate")]), "when must be a mapping"),
+        (_graph(arguments={"d": {"default": "x", "choices": ["a", "b"]}}), "default 'x' is not"),
+        (_graph(arguments={"d": {"default": "a", "choices": "a b"}}), "choices must be a list"),
+        (_graph(nodes=[_node(when={"rate": "1"})]), "no node runs with the arguments"),
     ],
 )
 def test_invalid_graphs_name_the_bad_key(data: dict, message: str) -> None:
@@ -87,6 +92,24 @@ def test_launch_arguments_substitute_with_yaml_types() -> None:
     )
     node = graph_from_dict(embedded, Path("e.yaml")).nodes[0]
     assert node.parameters == {"label": "arm_left"} and node.remappings == (("/x", "/left/x"),)
+
+
+def test_when_picks_nodes_by_argument_and_choices_are_enforced() -> None:
+    data = _graph(
+        arguments={"driver": {"default": "sim", "choices": ["sim", "real"]}},
+        nodes=[
+            _node(name="camera", when={"driver": "sim"}, parameters={"src": "render"}),
+            _node(name="camera", when={"driver": ["real", "other"]}, parameters={"src": "rs"}),
+            _node(name="always"),
+        ],
+    )
+    sim = graph_from_dict(data, Path("w.yaml"))
+    assert [n.name for n in sim.nodes] == ["camera", "always"]
+    assert sim.node("camera").parameters == {"src": "render"}
+    real = graph_from_dict(data, Path("w.yaml"), {"driver": "real"})
+    assert real.node("camera").parameters == {"src": "rs"}
+    with pytest.raises(ConfigError, match=r"driver:='rael' is invalid: choose one of"):
+        graph_from_dict(data, Path("w.yaml"), {"driver": "rael"})
 
 
 def test_launch_argument_errors() -> None:

@@ -11,6 +11,10 @@ launch/ call :func:`load_graph`), so both start the same executables with the sa
       model_path:
         default: ""                    # omit default to make the argument required
         description: what it sets
+      driver:
+        default: sim
+        choices: [sim, real]           # optional: any other value is refused, naming these
+        description: which drivers run
     nodes:
       - name: policy                   # ROS node name (-r __node:=policy)
         executable: policy_node        # module human_video_policy.nodes.policy_node
@@ -20,6 +24,8 @@ launch/ call :func:`load_graph`), so both start the same executables with the sa
         remappings:                    # from: to
           /camera/color/image_raw: /camera/color/image_raw
         required: true                 # its exit stops the whole graph
+        when: {driver: sim}            # optional: the node runs only when every named argument
+                                       # has this value (or one of a list of values)
 
 ``$(arg name)`` is replaced by the argument's value; a value that is exactly ``$(arg name)``
 takes the type the text has in YAML (``15`` -> 15, ``true`` -> True), as in ros2 launch.
@@ -47,8 +53,10 @@ _ARG = re.compile(r"\$\(arg\s+([A-Za-z_][A-Za-z0-9_]*)\s*\)")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TOPIC = re.compile(r"^~?/?[A-Za-z_][A-Za-z0-9_/~{}]*$")
 _TOP_KEYS = ("graph", "description", "arguments", "nodes")
-_NODE_KEYS = ("name", "executable", "parameter_files", "parameters", "remappings", "required")
-_ARGUMENT_KEYS = ("default", "description")
+_NODE_KEYS = (
+    "name", "executable", "parameter_files", "parameters", "remappings", "required", "when",
+)  # fmt: skip
+_ARGUMENT_KEYS = ("default", "description", "choices")
 
 ParameterValue = bool | int | float | str | list
 
@@ -60,6 +68,7 @@ class GraphArgument:
     name: str
     default: str | None
     description: str
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -206,7 +215,10 @@ def graph_from_dict(
     nodes_data = data["nodes"]
     if not isinstance(nodes_data, list) or not nodes_data:
         raise ConfigError(f"{where}: nodes must be a non-empty list of node entries")
-    nodes = tuple(_parse_node(where, i, entry, values) for i, entry in enumerate(nodes_data))
+    parsed = [_parse_node(where, i, entry, values) for i, entry in enumerate(nodes_data)]
+    nodes = tuple(node for node in parsed if node is not None)
+    if not nodes:
+        raise ConfigError(f"{where}: no node runs with the arguments {values}")
     names = [n.name for n in nodes]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -243,8 +255,16 @@ def _parse_arguments(where: str, data: Any) -> dict[str, GraphArgument]:
             raise ConfigError(f"{where}: arguments.{name}.default must be a scalar")
         if isinstance(default, bool):
             default = "true" if default else "false"
+        choices = entry.get("choices") or []
+        if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+            raise ConfigError(f"{where}: arguments.{name}.choices must be a list of strings")
+        if choices and default is not None and str(default) not in choices:
+            raise ConfigError(f"{where}: arguments.{name}.default {default!r} is not a choice")
         declared[name] = GraphArgument(
-            name, None if default is None else str(default), str(entry.get("description", ""))
+            name,
+            None if default is None else str(default),
+            str(entry.get("description", "")),
+            tuple(choices),
         )
     return declared
 
@@ -262,6 +282,11 @@ def _resolve_argument_values(
     for name, argument in declared.items():
         if name in given:
             values[name] = str(given[name])
+            if argument.choices and values[name] not in argument.choices:
+                raise ConfigError(
+                    f"{where}: launch argument {name}:={values[name]!r} is invalid: choose one "
+                    f"of {list(argument.choices)} ({argument.description})"
+                )
         elif argument.default is not None:
             values[name] = argument.default
         else:
@@ -318,12 +343,31 @@ def _check_parameter_value(where: str, context: str, value: Any) -> ParameterVal
     )
 
 
+def _runs(where: str, context: str, when: Any, values: Mapping[str, str]) -> bool:
+    """A node's ``when``: every named argument has the value (or one of the values) given."""
+    if when is None:
+        return True
+    if not isinstance(when, dict) or not when:
+        raise ConfigError(f"{where}: {context} when must be a mapping argument -> value(s)")
+    for argument, wanted in when.items():
+        if argument not in values:
+            raise ConfigError(
+                f"{where}: {context} when names {argument!r}, which is no argument of the graph"
+            )
+        wanted = wanted if isinstance(wanted, list) else [wanted]
+        if values[argument] not in [str(w).lower() if isinstance(w, bool) else str(w)
+                                    for w in wanted]:  # fmt: skip
+            return False
+    return True
+
+
 def _parse_node(
     where: str,
     index: int,
     entry: Any,
     values: Mapping[str, str],
-) -> NodeSpec:
+) -> NodeSpec | None:
+    """The node of ``entry``; None when its ``when`` does not hold for ``values``."""
     context = f"nodes[{index}]"
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: {context} must be a mapping with keys {list(_NODE_KEYS)}")
@@ -332,6 +376,8 @@ def _parse_node(
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(f"{where}: {context}.name={name!r} is invalid: a ROS node name")
     context = f"node {name!r}"
+    if not _runs(where, context, entry.get("when"), values):
+        return None
     executable = entry["executable"]
     if not isinstance(executable, str) or not _NAME.match(executable):
         raise ConfigError(f"{where}: {context} executable={executable!r} is invalid")

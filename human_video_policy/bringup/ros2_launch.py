@@ -54,6 +54,7 @@ def launch_description(graph_name: str) -> Any:
             argument.name,
             default_value=argument.default,
             description=argument.description,
+            choices=list(argument.choices) or None,
         )
         for argument in declared.arguments.values()
     ]

@@ -59,6 +59,8 @@ def describe(graph: GraphSpec) -> str:
             shown = repr(value)  # the default, printed once
         else:
             shown = f"{value!r} (default {argument.default!r})"
+        if argument.choices:
+            shown += f" [one of {', '.join(argument.choices)}]"
         lines.append(f"  {argument.name} = {shown}: {argument.description}")
     lines.append("nodes:")
     for node in graph.nodes:

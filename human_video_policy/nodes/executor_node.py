@@ -1,8 +1,12 @@
 """Plays action chunks as joint commands at the control rate (receding horizon, clamped).
 
-Subscribes /policy/action_chunk and /arm/joint_states, runs
+Subscribes /policy/action_chunk and the robot's joint states, runs
 :class:`runtime.chunk_executor.ChunkExecutor` at ``control_rate_hz`` on the node clock (sim time
-under use_sim_time) and publishes /arm/joint_commands (JointState, the 7 WidowX command joints).
+under use_sim_time) and publishes joint commands (JointState) to each controller of ``robot``
+(robots/spec.py ``joint_topics``): /arm/joint_commands with the 7 WidowX command joints, or for
+``rm75_xhand`` the 7 arm joints on /arm/joint_commands and the 12 XHand joints, in the hand's
+own order, on /hand/joint_commands; the measured state is assembled from each controller's
+``<namespace>/joint_states`` (no command before every controller has reported).
 Every command is within the URDF joint limits and the scaled velocity limits; chunks that are
 stale, malformed or for other joints are refused and counted on /diagnostics.
 
@@ -42,7 +46,7 @@ from human_video_policy.nodes.conversions import (
 )
 from human_video_policy.nodes.estop_input import EstopInput
 from human_video_policy.nodes.qos import RELIABLE
-from human_video_policy.robots.spec import get_robot
+from human_video_policy.robots.spec import get_robot, robot_names
 from human_video_policy.runtime.chunk_executor import (
     EXECUTION_MODES,
     ChunkExecutor,
@@ -56,16 +60,14 @@ class ExecutorNode(HvpNode):
     """ActionChunk + joint states -> clamped joint commands; see the module docstring."""
 
     default_name = "executor"
-    # Robots whose every command joint is on /arm (one controller); their facts: robots/spec.py.
-    ROBOTS = ("widowx",)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(self.default_name, **kwargs)
         robot = self.param(
             "robot",
             "widowx",
-            f"Robot whose joints and URDF limits are used: one of {list(self.ROBOTS)}.",
-            lambda n, v: check_choice(n, v, self.ROBOTS),
+            f"Robot whose joints, controllers and URDF limits are used: one of {robot_names()}.",
+            lambda n, v: check_choice(n, v, robot_names()),
         )
         config = ChunkExecutorConfig(
             execute_steps=self.param(
@@ -116,11 +118,26 @@ class ExecutorNode(HvpNode):
         self.smoothness = SmoothnessMonitor(window, 1.0 / config.control_rate_hz)
         spec = get_robot(robot)
         self.joint_names = spec.command_joints
+        # per controller: (namespace, its command joints, their columns in a command)
+        self.groups = [
+            (ns, joints, np.array([self.joint_names.index(j) for j in joints]))
+            for ns, joints, _ in spec.joint_topics()
+        ]
         self.chunk_executor = ChunkExecutor(config, spec.limits())
-        self._command_pub = self.create_publisher(JointState, "/arm/joint_commands", RELIABLE)
+        self._command_pubs = [
+            self.create_publisher(JointState, f"{ns}/joint_commands", RELIABLE)
+            for ns, _, _ in self.groups
+        ]
         self._chunk_start_pub = self.create_publisher(Time, "/executor/chunk_start", RELIABLE)
         self.create_subscription(ActionChunkMsg, "/policy/action_chunk", self._on_chunk, RELIABLE)
-        self.create_subscription(JointState, "/arm/joint_states", self._on_joint_state, RELIABLE)
+        for index, (ns, _, _) in enumerate(self.groups):
+            self.create_subscription(
+                JointState,
+                f"{ns}/joint_states",
+                lambda msg, i=index: self._on_joint_state(msg, i),
+                RELIABLE,
+            )
+        self._parts: list[np.ndarray | None] = [None] * len(self.groups)
         self.estop = EstopInput(self, self._on_estop)
         self.create_subscription(UInt32, "/episode/start", self._on_episode_start, RELIABLE)
         self.create_timer(1.0 / config.control_rate_hz, self._tick)
@@ -149,13 +166,21 @@ class ExecutorNode(HvpNode):
             return
         self._last_chunk_stamp = chunk.observation_stamp
 
-    def _on_joint_state(self, msg: JointState) -> None:
+    def _on_joint_state(self, msg: JointState, part: int) -> None:
+        """One controller's joint state: its joints' slice of the measured command joints."""
+        _, joints, _ = self.groups[part]
         try:
-            self._measured = joint_state_to_numpy(msg, self.joint_names)
+            self._parts[part] = joint_state_to_numpy(msg, joints)
         except InputError as exc:
             self.invalid_states += 1
-            self._measured = np.full(len(self.joint_names), np.nan)  # counted by the executor
+            self._parts[part] = np.full(len(joints), np.nan)  # counted by the executor
             self.get_logger().warning(f"invalid joint state: {exc}", throttle_duration_sec=2.0)
+        if any(p is None for p in self._parts):
+            return  # a controller has not reported yet
+        measured = np.empty(len(self.joint_names))
+        for (_, _, columns), values in zip(self.groups, self._parts, strict=True):
+            measured[columns] = values
+        self._measured = measured
 
     def _on_estop(self, asserted: bool) -> None:
         if asserted != self._estop:
@@ -166,6 +191,7 @@ class ExecutorNode(HvpNode):
     def _on_episode_start(self, msg: UInt32) -> None:
         self.chunk_executor.reset()
         self._measured = None  # wait for a joint state of the new episode
+        self._parts = [None] * len(self.groups)
         self.get_logger().info(f"episode {msg.data} started: chunks and last command cleared")
 
     def _tick(self) -> None:
@@ -182,7 +208,8 @@ class ExecutorNode(HvpNode):
         if command is None:
             return
         stamp = self.now_msg()
-        self._command_pub.publish(numpy_to_joint_state(self.joint_names, command, stamp))
+        for publisher, (_, joints, columns) in zip(self._command_pubs, self.groups, strict=True):
+            publisher.publish(numpy_to_joint_state(joints, command[columns], stamp))
         started = self.chunk_executor.last_command_started_chunk
         if started:
             self._chunk_start_pub.publish(stamp)
@@ -228,7 +255,9 @@ class ExecutorNode(HvpNode):
         if estop_warning:
             return DiagnosticsReport(Level.WARN, estop_warning, values)
         if self._measured is None:
-            return DiagnosticsReport(Level.WARN, "waiting for /arm/joint_states", values)
+            parts = zip(self.groups, self._parts, strict=True)
+            waiting = [f"{ns}/joint_states" for (ns, _, _), p in parts if p is None]
+            return DiagnosticsReport(Level.WARN, f"waiting for {', '.join(waiting)}", values)
         if counters["commands"] == 0:
             return DiagnosticsReport(Level.WARN, "waiting for action chunks", values)
         clamps = counters["position_clamps"]

@@ -204,7 +204,8 @@ class PolicyNode(HvpNode):
         self.model_path = model_path or default_model_path()
         self.policy = self._make_policy(plugin, plugin_args, provider_choice, threads)
         meta = self.policy.metadata
-        _check_against_robot(meta, get_robot(robot))
+        spec = get_robot(robot)
+        _check_against_robot(meta, spec)
         self.provider = str(getattr(self.policy, "providers", ["(not reported)"])[0])
         self.needs_image = bool(getattr(self.policy, "needs_image", True))
         self.needs_depth = bool(getattr(self.policy, "needs_depth", False))
@@ -218,6 +219,15 @@ class PolicyNode(HvpNode):
             rows = max(1, round(1.0 / self.rate_hz / meta.dt))
             self.policy = RealTimeChunker(self.policy, execute_rows=rows)
         self.state_names = tuple(meta.state_names)
+        # The state is assembled from the joint states of each controller it comes from (the
+        # arm's and the hand's for rm75_xhand): (namespace, the policy's state joints there).
+        self.state_parts = [
+            (ns, tuple(n for n in self.state_names if n in joints))
+            for ns, _, joints in spec.joint_topics()
+            if any(n in joints for n in self.state_names)
+        ]
+        concatenated = [n for _, names in self.state_parts for n in names]
+        self._state_order = np.array([concatenated.index(n) for n in self.state_names])
         self.period_s = 1.0 / self.rate_hz
         self.sync = ObservationSync(
             sync_tolerance_s,
@@ -226,6 +236,7 @@ class PolicyNode(HvpNode):
             needs_depth=self.needs_depth,
             needs_prompt=self.needs_prompt,
             needs_sim_state=self.needs_sim_state,
+            state_parts=tuple(ns for ns, _ in self.state_parts),
         )
 
         # Status and counters (written by the executor thread and the inference thread).
@@ -264,7 +275,13 @@ class PolicyNode(HvpNode):
             self.create_subscription(PromptEmbedding, "/prompt/embedding", self._on_prompt, LATCHED)
         if self.needs_sim_state:
             self.create_subscription(SimState, "/sim/state", self._on_sim_state, RELIABLE)
-        self.create_subscription(JointState, "/arm/joint_states", self._on_joint_state, RELIABLE)
+        for index, (ns, _) in enumerate(self.state_parts):
+            self.create_subscription(
+                JointState,
+                f"{ns}/joint_states",
+                lambda msg, i=index: self._on_joint_state(msg, i),
+                RELIABLE,
+            )
         self.create_subscription(UInt32, "/episode/start", self._on_episode_start, RELIABLE)
         self.create_subscription(JointState, "/arm/joint_commands", self._on_command, RELIABLE)
         self.create_subscription(Time, "/executor/chunk_start", self._on_chunk_start, RELIABLE)
@@ -326,15 +343,17 @@ class PolicyNode(HvpNode):
             return
         self.sync.depth.add(stamp_to_seconds(msg.header.stamp), depth)
 
-    def _on_joint_state(self, msg: JointState) -> None:
+    def _on_joint_state(self, msg: JointState, part: int) -> None:
+        ns, names = self.state_parts[part]
+        stream = self.sync.states[part]
         try:
-            q = joint_state_to_numpy(msg, self.state_names)
+            q = joint_state_to_numpy(msg, names)
         except InputError as exc:
             self.invalid_states += 1
-            self.sync.state.refuse(f"last joint state invalid: {exc}")
+            stream.refuse(f"last joint state invalid ({ns}/joint_states): {exc}")
             self.get_logger().warning(f"ignoring joint state: {exc}", throttle_duration_sec=2.0)
             return
-        self.sync.state.add(stamp_to_seconds(msg.header.stamp), q)
+        stream.add(stamp_to_seconds(msg.header.stamp), q)
 
     def _on_sim_state(self, msg: SimState) -> None:
         self.sync.sim_state.add(stamp_to_seconds(msg.header.stamp), sim_state_from_msg(msg))
@@ -437,7 +456,7 @@ class PolicyNode(HvpNode):
     def _infer(self, observation: Observation) -> tuple[ActionChunk, Observation]:
         chunk = self.policy.predict_chunk(
             observation.image,
-            observation.state,
+            observation.state[self._state_order],
             observation_stamp=observation.stamp,
             **self._extras(observation.depth, observation.prompt, observation.sim_state),
         )
@@ -455,7 +474,7 @@ class PolicyNode(HvpNode):
             else:
                 self._set_status(
                     PolicyStatus.STATE_WAITING_FOR_INPUT,
-                    f"ready (warm-up {self.warmup_ms:.0f} ms); waiting for the first observation",
+                    f"warmed up in {self.warmup_ms:.0f} ms; waiting for the first observation",
                 )
             return
         if error is not None:

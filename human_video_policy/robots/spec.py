@@ -87,6 +87,9 @@ class RobotSpec:
         driver_adapters: (real driver kind, ``"module:Class"``) pairs: the class wraps that
             driver so it speaks the command joints (e.g. the WidowX gripper servo angle as the
             finger position in m).
+        topic_namespace: where the robot's joint controller publishes and listens
+            (``<namespace>/joint_states``, ``<namespace>/joint_commands``): ``/arm`` for an
+            arm, ``/hand`` for a hand; a robot with ``parts`` uses its parts' namespaces.
     """
 
     name: str
@@ -104,6 +107,7 @@ class RobotSpec:
     mirrored: tuple[tuple[str, str, float], ...] = ()
     parts: tuple[str, ...] = ()
     driver_adapters: tuple[tuple[str, str], ...] = ()
+    topic_namespace: str = "/arm"
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.isidentifier():
@@ -147,6 +151,14 @@ class RobotSpec:
     def joint_action_space(self) -> str:
         """Id of the robot's joint-position action space (names = command joints)."""
         return self.action_spaces[0]
+
+    def joint_topics(self) -> tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]:
+        """(namespace, command joints, state joints) of each controller that drives this
+        robot: one for a simple robot, one per part for an arm with a hand."""
+        if not self.parts:
+            return ((self.topic_namespace, self.command_joints, self.state_joints),)
+        parts = [get_robot(part) for part in self.parts]
+        return tuple((p.topic_namespace, p.command_joints, p.state_joints) for p in parts)
 
     def limits(self) -> JointLimits:
         """Position and velocity limits of the command joints, from the URDF (read once)."""
@@ -213,6 +225,7 @@ def _xhand() -> RobotSpec:
             gravity_compensation=True,
             contacts=False,
         ),
+        topic_namespace="/hand",
     )
 
 

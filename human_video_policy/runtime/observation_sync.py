@@ -83,6 +83,9 @@ class ObservationSync:
             observation must have (the sim state: a simulator's privileged state, paired like
             the joint state).
         history: messages kept per stream (bounded memory; images are kept at most 4).
+        state_parts: the joint-state topics one state is assembled from, in order (e.g. an
+            arm's and a hand's controller: ``("/arm", "/hand")``); each part is paired with
+            the image on its own, and ``Observation.state`` is their concatenation.
     """
 
     def __init__(
@@ -94,6 +97,7 @@ class ObservationSync:
         needs_prompt: bool = False,
         needs_sim_state: bool = False,
         history: int = 200,
+        state_parts: tuple[str, ...] = ("",),
     ) -> None:
         for name, value in (("tolerance_s", tolerance_s), ("max_age_s", max_age_s)):
             if not (np.isfinite(value) and value > 0):
@@ -107,7 +111,10 @@ class ObservationSync:
             needs_depth,
             needs_prompt,
         )
-        self.state = _Stream("joint state", history)
+        if not state_parts:
+            raise ConfigError("ObservationSync.state_parts must name at least one part")
+        self.states = [_Stream(f"joint state {part}".strip(), history) for part in state_parts]
+        self.state = self.states[0]
         self.image = _Stream("image", min(history, 4))
         self.depth = _Stream("depth image", min(history, 4))
         self.needs_sim_state = needs_sim_state
@@ -123,7 +130,7 @@ class ObservationSync:
 
     def reset(self) -> None:
         """Forget every time series (a new episode); the prompt stays."""
-        for stream in (self.state, self.image, self.depth, self.sim_state):
+        for stream in (*self.states, self.image, self.depth, self.sim_state):
             stream.items.clear()
 
     def assemble(self, now: float) -> Observation | Refusal:
@@ -133,7 +140,7 @@ class ObservationSync:
             (self.depth, self.needs_depth),
             (self.sim_state, self.needs_sim_state),
         )
-        streams = [self.state] + [stream for stream, need in wanted if need]
+        streams = [*self.states] + [stream for stream, need in wanted if need]
         missing = [s.missing_reason() for s in streams if not s.items]
         if self.needs_prompt and self._prompt is None:
             missing.append(self._prompt_error)
@@ -162,7 +169,7 @@ class ObservationSync:
             values[stream.name] = value
         return Observation(
             stamp=stamp,
-            state=values["joint state"],
+            state=np.concatenate([np.asarray(values[s.name]) for s in self.states]),
             image=values.get("image"),
             depth=values.get("depth image"),
             prompt=self._prompt if self.needs_prompt else None,
