@@ -109,7 +109,9 @@ def test_videos_are_encoded_cached_refused_and_recovered_from(tmp_path: Path) ->
         assert (reply.num_tokens, reply.dims, reply.encoder_id) == (8, 768, ENCODER_ID)
         assert reply.encode_ms > 0 and not reply.cached
         assert wait_for(lambda: _latest(embeddings).source == str(clip), 10.0)
-        expected = KeyframesEncoder().encode(read_video_frames(clip, 100, 1 << 30))
+        encoder = KeyframesEncoder()
+        frames = read_video_frames(clip, 100, 1 << 30, encoder.input_size)
+        expected = encoder.encode(frames)
         assert np.allclose(_array(_latest(embeddings)), expected, atol=1e-6)
         late = _late_subscriber(probe)  # created after the publication: gets it, and only it
         assert [m.source for m in late.messages()] == [str(clip)]

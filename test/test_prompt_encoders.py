@@ -231,6 +231,14 @@ def test_a_real_mp4_decodes_whole_and_longer_ones_are_refused_not_truncated(
         read_video_frames(path, max_frames=11, max_bytes=64 * MIB)
     with pytest.raises(InputError, match="decode to 0 MiB, more than max_clip_mb"):
         read_video_frames(path, max_frames=100, max_bytes=100_000)
+    # an encoder's input_size: frames are area-resized as they are decoded (bounded memory),
+    # and the keyframes embedding stays what the full frames give
+    encoder = KeyframesEncoder()
+    small = read_video_frames(path, 12, 64 * MIB, size=(24, 32))
+    assert small.shape == (12, 24, 32, 3)
+    at_input = read_video_frames(path, 12, 64 * MIB, size=encoder.input_size)
+    assert at_input.shape == (12, *encoder.input_size, 3)
+    assert np.abs(encoder.encode(at_input) - encoder.encode(decoded)).max() < 0.01
     # the real example video (621 frames of 1280x720) is refused from its header, undecoded
     with pytest.raises(InputError, match="has 621 frames, more than max_frames=100"):
         read_video_frames(EXAMPLE_VIDEO, max_frames=100, max_bytes=4096 * MIB)

@@ -175,7 +175,10 @@ class PromptEncoderNode(HvpNode):
     def _on_frame(self, msg: Image) -> None:
         if self._clip is None:
             self._clip = FrameClip(
-                self.max_frames, self.embedder.max_bytes, f"clip on {self.frames_topic}"
+                self.max_frames,
+                self.embedder.max_bytes,
+                f"clip on {self.frames_topic}",
+                size=self.embedder.input_size,
             )
         self._last_frame = time.monotonic()
         try:

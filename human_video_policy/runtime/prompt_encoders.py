@@ -10,7 +10,10 @@ The interface a prompt encoder implements (duck-typed, like the runtime policies
   from an encoder it was not trained with;
 - ``encode(frames) -> np.ndarray``: ``frames`` is the whole clip, ``(T, H, W, 3)`` uint8 RGB
   with T >= 1 (checked by :func:`check_frames` before the call); the result is a finite
-  ``(num_tokens, dims)`` array castable to float32 (checked by :func:`check_embedding` after).
+  ``(num_tokens, dims)`` array castable to float32 (checked by :func:`check_embedding` after);
+- optional ``input_size``: ``(height, width)`` the encoder works at; frames are then area-resized
+  to it as they are decoded or received, so a clip costs T x height x width x 3 bytes of memory
+  instead of T full frames (a 20 s 720p video: ~1.7 GB whole, ~7.6 MB at 64 x 64).
 
 A prompt encoder is made by a factory ``factory(**arguments)``, registered under a name. The
 built-in one is ``keyframes`` (:class:`KeyframesEncoder`, a baseline without learned weights).
@@ -135,6 +138,10 @@ class KeyframesEncoder:
                 )
         self.num_tokens, self.size = num_tokens, size
         self.encoder_id = f"keyframes-{num_tokens}x{size}x{size}"
+        # frames arrive at 4 x the token size (at least 64): an exact area average of an area
+        # average, without holding whole video frames
+        side = max(64, 4 * size)
+        self.input_size = (side, side)
         self._weights: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def encode(self, frames: np.ndarray) -> np.ndarray:
@@ -226,11 +233,21 @@ class FrameClip:
     :meth:`frames` raises an InputError saying what it was. A clip longer than the bounds is
     refused, never cut short. ``expected``: frames announced (0 = unknown); without it the
     buffer is reserved for the whole bound at once (pages not written are not used on Linux).
+    ``size``: (height, width) every frame is area-resized to on arrival (an encoder's
+    ``input_size``); the bounds then count resized frames.
     """
 
-    def __init__(self, max_frames: int, max_bytes: int, what: str = "clip", expected: int = 0):
+    def __init__(
+        self,
+        max_frames: int,
+        max_bytes: int,
+        what: str = "clip",
+        expected: int = 0,
+        size: tuple[int, int] | None = None,
+    ):
         self.max_frames, self.max_bytes, self.what = int(max_frames), int(max_bytes), what
         self.expected = int(expected)
+        self.size = size  # (height, width) frames are area-resized to, None = kept as they are
         self.received = 0
         self.count = 0
         self.problem = ""
@@ -258,6 +275,11 @@ class FrameClip:
         if rgb.dtype != np.uint8 or min(rgb.shape) < 1:
             self.fail(f"{self.what}: frame {self.received - 1} is {rgb.dtype} {rgb.shape}")
             return
+        if self.size is not None and rgb.shape[:2] != self.size:
+            import cv2
+
+            height, width = self.size
+            rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
         if self._buffer is None:
             if not self._allocate(rgb.shape):
                 return
@@ -331,9 +353,12 @@ class FrameClip:
         return self._buffer[: self.count]
 
 
-def read_video_frames(path: str | Path, max_frames: int, max_bytes: int) -> np.ndarray:
+def read_video_frames(
+    path: str | Path, max_frames: int, max_bytes: int, size: tuple[int, int] | None = None
+) -> np.ndarray:
     """Every frame of the video ``path`` as ``(T, H, W, 3)`` uint8 RGB, decoded with the
-    project's :class:`~human_video_policy.video.reader.VideoReader`.
+    project's :class:`~human_video_policy.video.reader.VideoReader` (area-resized to ``size``,
+    (height, width), as they are decoded, when given).
 
     Bounded: a container announcing more than ``max_frames`` frames (or more decoded bytes than
     ``max_bytes``) is refused before decoding; decoding stops at the first frame past either
@@ -343,7 +368,8 @@ def read_video_frames(path: str | Path, max_frames: int, max_bytes: int) -> np.n
     from human_video_policy.video.reader import VideoReader
 
     reader = VideoReader(path)  # InputError: missing, cannot be opened, no decodable frame
-    announced, frame_bytes = reader.frame_count, reader.width * reader.height * 3
+    height, width = size if size is not None else (reader.height, reader.width)
+    announced, frame_bytes = reader.frame_count, width * height * 3
     if announced > max_frames:
         raise InputError(
             f"{path}: the video has {announced} frames, more than max_frames={max_frames}: "
@@ -351,11 +377,11 @@ def read_video_frames(path: str | Path, max_frames: int, max_bytes: int) -> np.n
         )
     if announced * frame_bytes > max_bytes:
         raise InputError(
-            f"{path}: {announced} frames of {reader.width}x{reader.height} decode to "
+            f"{path}: {announced} frames of {width}x{height} decode to "
             f"{announced * frame_bytes / MIB:.0f} MiB, more than max_clip_mb="
             f"{max_bytes / MIB:g}: refused"
         )
-    clip = FrameClip(max_frames, max_bytes, f"{path}", expected=announced)
+    clip = FrameClip(max_frames, max_bytes, f"{path}", expected=announced, size=size)
     frames = iter(reader)
     try:
         for frame in frames:
@@ -418,6 +444,22 @@ class PromptResult:
         return int(self.embedding.shape[0]), int(self.embedding.shape[1])
 
 
+def _input_size(encoder: Any) -> tuple[int, int] | None:
+    """The encoder's optional ``input_size`` as (height, width), checked."""
+    size = getattr(encoder, "input_size", None)
+    if size is None:
+        return None
+    try:
+        height, width = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"encoder {encoder.encoder_id!r}: input_size={size!r} must be (height, width)"
+        ) from None
+    if not (1 <= height <= 4096 and 1 <= width <= 4096):
+        raise ConfigError(f"encoder {encoder.encoder_id!r}: input_size={size!r} out of range")
+    return height, width
+
+
 class PromptEmbedder:
     """Runs ``encoder`` on video files or frame clips, keeping the last ``cache_size``
     embeddings by the content's SHA-256 (file bytes, or shape + pixels of a clip), so the same
@@ -430,6 +472,7 @@ class PromptEmbedder:
     ) -> None:
         self.encoder = encoder
         self.encoder_id = str(encoder.encoder_id)
+        self.input_size = _input_size(encoder)
         self.max_frames, self.max_bytes, self.cache_size = max_frames, max_bytes, cache_size
         self.cache: OrderedDict[str, tuple[np.ndarray, int]] = OrderedDict()  # (embedding, T)
         self.hits = 0
@@ -441,7 +484,7 @@ class PromptEmbedder:
         found = self._cached(key)
         if found is not None:
             return found
-        frames = read_video_frames(path, self.max_frames, self.max_bytes)
+        frames = read_video_frames(path, self.max_frames, self.max_bytes, self.input_size)
         return self._encode(key, frames, start, f"{path}")
 
     def embed_frames(self, frames: np.ndarray, what: str = "clip") -> PromptResult:
