@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering of the sim camera
 
 MODES = {
     "k_of_n": {"mode": "k_of_n", "execute_steps": 2},
@@ -34,11 +37,39 @@ MODES = {
 }
 
 
+def _smoothness(log: list):
+    """runtime/smoothness.py over one episode's command log (time, command, starts a chunk)."""
+    from human_video_policy.runtime.smoothness import command_smoothness
+
+    t = np.array([e[0] for e in log])
+    q = np.array([e[1] for e in log])
+    starts = np.flatnonzero([e[2] for e in log])
+    return command_smoothness(t, q, starts, 1.0 / 50.0)
+
+
+def _summary(rows: list) -> dict:
+    """Means over the episodes of a cell: (result, smoothness report, wall seconds) rows."""
+    ok = [r for r, _, _ in rows if r.success]
+
+    def mean(key: str) -> float:
+        return float(np.nanmean([getattr(rep, key) for _, rep, _ in rows]))
+
+    return {
+        "episodes": len(rows),
+        "success": len(ok),
+        "mean_time_to_target_s": float(np.mean([r.time_to_success for r in ok])) if ok else None,
+        "boundary_step": mean("boundary_step"),
+        "boundary_jump": mean("boundary_jump"),
+        "within_step": mean("within_step"),
+        "jerk_rms": mean("jerk_rms"),
+        "wall_s_per_episode": float(np.mean([w for _, _, w in rows])),
+    }
+
+
 def run_cell(model: str, mode: str, delay: int, seeds: list[int]) -> dict:
     from human_video_policy.runtime.chunk_executor import ChunkExecutorConfig
     from human_video_policy.runtime.load_policy import load_policy
     from human_video_policy.runtime.rtc import RealTimeChunker
-    from human_video_policy.runtime.smoothness import command_smoothness
     from human_video_policy.sim.evaluate import EvaluationConfig, run_episode
     from human_video_policy.sim.widowx_world import WidowXWorld
 
@@ -54,36 +85,14 @@ def run_cell(model: str, mode: str, delay: int, seeds: list[int]) -> dict:
             log: list = []
             start = time.perf_counter()
             result = run_episode(world, policy, seed, config, None, delay, log)
-            wall = time.perf_counter() - start
-            t = np.array([e[0] for e in log])
-            q = np.array([e[1] for e in log])
-            starts = np.flatnonzero([e[2] for e in log])
-            report = command_smoothness(t, q, starts, 1.0 / config.control_rate_hz)
-            rows.append((result, report, wall))
-    ok = [r for r, _, _ in rows if r.success]
-
-    def mean(key: str) -> float:
-        return float(np.nanmean([getattr(rep, key) for _, rep, _ in rows]))
-
-    return {
-        "mode": mode,
-        "delay_steps": delay,
-        "episodes": len(rows),
-        "success": len(ok),
-        "mean_time_to_target_s": float(np.mean([r.time_to_success for r in ok])) if ok else None,
-        "boundary_step": mean("boundary_step"),
-        "boundary_jump": mean("boundary_jump"),
-        "within_step": mean("within_step"),
-        "jerk_rms": mean("jerk_rms"),
-        "wall_s_per_episode": float(np.mean([w for _, _, w in rows])),
-    }
+            rows.append((result, _smoothness(log), time.perf_counter() - start))
+    return {"mode": mode, "delay_steps": delay, **_summary(rows)}
 
 
 def run_task_cell(task: str, robot: str, mode: str, delay: int, seeds: list[int]) -> dict:
     """Like :func:`run_cell` on a benchmark task, the task's scripted expert as the policy."""
     from human_video_policy.runtime.chunk_executor import ChunkExecutorConfig
     from human_video_policy.runtime.rtc import RealTimeChunker
-    from human_video_policy.runtime.smoothness import command_smoothness
     from human_video_policy.sim.task_episode import run_task_episode
     from human_video_policy.sim.task_world import TaskWorld, TaskWorldConfig
 
@@ -100,31 +109,10 @@ def run_task_cell(task: str, robot: str, mode: str, delay: int, seeds: list[int]
                 world, policy, seed, safety=True, execution=ChunkExecutorConfig(**MODES[mode]),
                 inference_delay_steps=delay, command_log=log,
             )  # fmt: skip
-            wall = time.perf_counter() - start
-            t = np.array([e[0] for e in log])
-            q = np.array([e[1] for e in log])
-            starts = np.flatnonzero([e[2] for e in log])
-            rows.append((episode, command_smoothness(t, q, starts, 1 / 50.0), wall))
-    ok = [e for e, _, _ in rows if e.success]
-
-    def mean(key: str) -> float:
-        return float(np.nanmean([getattr(rep, key) for _, rep, _ in rows]))
-
-    return {
-        "task": task,
-        "robot": robot,
-        "mode": mode,
-        "delay_steps": delay,
-        "episodes": len(rows),
-        "success": len(ok),
-        "task_score": float(np.mean([e.score for e, _, _ in rows])),
-        "mean_time_to_target_s": float(np.mean([e.time_to_success for e in ok])) if ok else None,
-        "boundary_step": mean("boundary_step"),
-        "boundary_jump": mean("boundary_jump"),
-        "within_step": mean("within_step"),
-        "jerk_rms": mean("jerk_rms"),
-        "wall_s_per_episode": float(np.mean([w for _, _, w in rows])),
-    }
+            rows.append((episode, _smoothness(log), time.perf_counter() - start))
+    score = float(np.mean([e.score for e, _, _ in rows]))
+    return {"task": task, "robot": robot, "mode": mode, "delay_steps": delay,
+            "task_score": score, **_summary(rows)}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

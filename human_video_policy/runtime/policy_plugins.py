@@ -35,9 +35,7 @@ is asked for (``ConfigError``), and never breaks the built-in names.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from typing import Any
 
 import numpy as np
@@ -45,6 +43,7 @@ import numpy as np
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.policies.model_spec import PolicyMetadata
 from human_video_policy.runtime.action_chunk import ActionChunk
+from human_video_policy.runtime.plugin_registry import PluginGroup
 
 ENTRY_POINT_GROUP = "human_video_policy.runtime_policies"
 
@@ -109,46 +108,23 @@ def _exported(path: str, providers=None, intra_op_threads: int = 1, **kwargs: An
 BUILT_IN: dict[str, Callable[..., Any]] = {"exported": _exported, "replay": ReplayPolicy}
 
 
+RUNTIME_POLICIES = PluginGroup(ENTRY_POINT_GROUP, BUILT_IN, "policy", "policy", "policy_args")
+
+
 def runtime_policy_names() -> list[str]:
     """The built-in names and those of the installed plugins."""
-    return sorted({*BUILT_IN, *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))})
+    return RUNTIME_POLICIES.names()
 
 
 def parse_policy_args(text: str) -> dict[str, Any]:
     """``policy_args``: a JSON object of keyword arguments ("" = none)."""
-    if not text.strip():
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"policy_args={text!r} is not JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise ConfigError(f"policy_args={text!r} must be a JSON object of keyword arguments")
-    return value
+    return RUNTIME_POLICIES.parse_args(text)
 
 
 def make_runtime_policy(name: str, **arguments: Any):
     """The runtime policy ``name`` made with ``arguments``; checked to implement the
     interface (module docstring), with a ConfigError naming what is wrong otherwise."""
-    factory = BUILT_IN.get(name)
-    if factory is None:
-        found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
-        if not found:
-            raise ConfigError(
-                f"policy={name!r} is unknown: choose one of {runtime_policy_names()} (plugins "
-                f"register under the entry-point group {ENTRY_POINT_GROUP!r})"
-            )
-        try:
-            factory = found[0].load()
-        except Exception as exc:  # a plugin's own import failure, whatever it raises
-            raise ConfigError(
-                f"policy plugin {name!r} ({found[0].value}) cannot be loaded: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
-    try:
-        policy = factory(**arguments)
-    except TypeError as exc:
-        raise ConfigError(f"policy {name!r}: bad policy_args {arguments}: {exc}") from exc
+    policy = RUNTIME_POLICIES.make(name, **arguments)
     meta = getattr(policy, "metadata", None)
     if not isinstance(meta, PolicyMetadata) or not callable(getattr(policy, "predict_chunk", None)):
         raise ConfigError(

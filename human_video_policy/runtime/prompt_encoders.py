@@ -36,18 +36,17 @@ the content's SHA-256, with every failure turned into one :class:`InputError` na
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from human_video_policy.errors import ConfigError, InputError, ModelLoadError
+from human_video_policy.errors import ConfigError, InputError
+from human_video_policy.runtime.plugin_registry import PluginGroup
 
 ENTRY_POINT_GROUP = "human_video_policy.prompt_encoders"
 MIB = 1 << 20
@@ -164,53 +163,25 @@ BUILT_IN: dict[str, Callable[..., Any]] = {"keyframes": KeyframesEncoder}
 
 
 # -- discovery ----------------------------------------------------------------------------------
+PROMPT_ENCODERS = PluginGroup(
+    ENTRY_POINT_GROUP, BUILT_IN, "prompt encoder", "encoder", "encoder_args"
+)
+
+
 def prompt_encoder_names() -> list[str]:
     """The built-in names and those of the installed plugins."""
-    return sorted({*BUILT_IN, *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))})
+    return PROMPT_ENCODERS.names()
 
 
 def parse_encoder_args(text: str) -> dict[str, Any]:
     """``encoder_args``: a JSON object of keyword arguments ("" = none)."""
-    if not text.strip():
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"encoder_args={text!r} is not JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise ConfigError(f"encoder_args={text!r} must be a JSON object of keyword arguments")
-    return value
+    return PROMPT_ENCODERS.parse_args(text)
 
 
 def make_prompt_encoder(name: str, **arguments: Any):
     """The prompt encoder ``name`` made with ``arguments``; checked to implement the interface
     (module docstring), with a ConfigError naming what is wrong otherwise."""
-    factory = BUILT_IN.get(name)
-    if factory is None:
-        found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
-        if not found:
-            raise ConfigError(
-                f"encoder={name!r} is unknown: choose one of {prompt_encoder_names()} (plugins "
-                f"register under the entry-point group {ENTRY_POINT_GROUP!r})"
-            )
-        try:
-            factory = found[0].load()
-        except Exception as exc:  # a plugin's own import failure, whatever it raises
-            raise ConfigError(
-                f"prompt encoder plugin {name!r} ({found[0].value}) cannot be loaded: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
-    try:
-        encoder = factory(**arguments)
-    except (ConfigError, ModelLoadError):
-        raise
-    except TypeError as exc:
-        raise ConfigError(f"prompt encoder {name!r}: bad encoder_args {arguments}: {exc}") from exc
-    except Exception as exc:  # a plugin's constructor refusing its arguments or weights
-        raise ConfigError(
-            f"prompt encoder {name!r} cannot be made with encoder_args {arguments}: "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
+    encoder = PROMPT_ENCODERS.make(name, **arguments)
     encoder_id = getattr(encoder, "encoder_id", None)
     if (
         not isinstance(encoder_id, str)
