@@ -118,3 +118,73 @@ def test_rm75_xhand_graph_splits_chunks_between_arm_and_hand(tmp_path: Path) -> 
     # The hand moved: a press closes some fingers away from the open hand it starts with.
     hand = np.array([m.position for m in hand_commands.messages()])
     assert np.ptp(hand, axis=0).max() > 0.2
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_wrist_pose_policy_drives_the_rm75_xhand_through_ik(tmp_path: Path) -> None:
+    """Method A's action space on the robot: the policy says where the wrist and fingers should
+    be (base frame); policy_node gives it the wrist pose of the measured joints as its state and
+    turns its chunks into joint chunks by IK; the arm puts the wrist there."""
+    import os
+
+    from fixture_packages import install_plugin_fixture
+    from ros_helpers import RosProbe, ros_env, start_process, wait_for
+
+    from human_video_policy.hands.rotations import matrix_to_rot6d
+    from human_video_policy.kinematics.robots import rm75_xhand_forward_kinematics
+    from human_video_policy.robots.rm75 import HAND_ROOT_FRAME
+    from human_video_policy.robots.spec import get_robot
+
+    site = install_plugin_fixture(tmp_path / "plugin")
+    home = get_robot("rm75_xhand").home()
+    goal = home[:7] + np.array([0.25, -0.2, 0.15, 0.2, -0.15, 0.2, 0.1])
+    fk = rm75_xhand_forward_kinematics()
+    target = fk.frame_pose(dict(zip(RM75_ARM_JOINTS, goal, strict=True)), HAND_ROOT_FRAME)
+    limits = get_robot("xhand").limits()
+    fingers = np.clip(0.4, limits.lower, limits.upper)
+    pose = np.concatenate([fingers, matrix_to_rot6d(target[:3, :3]), target[:3, 3]])
+    base = ros_env()
+    env = {**base, "PYTHONPATH": f"{site}{os.pathsep}{base['PYTHONPATH']}"}
+    args = json.dumps({"pose": [round(float(v), 6) for v in pose]})
+    command = [
+        sys.executable, "-m", "human_video_policy.cli.main", "launch", "policy_rm75_xhand",
+        "policy:=wrist_hold", f"policy_args:={args}",
+    ]  # fmt: skip
+    with RosProbe("probe_wrist_graph") as probe, start_process(command, env=env) as graph:
+        arm_states = probe.record("/arm/joint_states", JointState)
+        hand_states = probe.record("/hand/joint_states", JointState)
+
+        def wrist_error() -> float:
+            if not arm_states.messages():
+                return float("inf")
+            arm = arm_states.messages()[-1]
+            values = dict(zip(arm.name, arm.position, strict=True))
+            reached = fk.frame_pose(values, HAND_ROOT_FRAME)
+            return float(np.linalg.norm(reached[:3, 3] - target[:3, 3]))
+
+        assert wait_for(lambda: wrist_error() < 0.01, 90.0), (wrist_error(), graph.output())
+        hand = hand_states.messages()[-1]
+        assert np.abs(np.asarray(hand.position) - fingers).max() < 0.05
+        assert graph.stop() == 0, graph.output()
+
+
+@pytest.mark.ros
+def test_a_wrist_pose_policy_on_a_robot_without_the_space_is_refused(tmp_path: Path) -> None:
+    import os
+
+    from fixture_packages import install_plugin_fixture
+    from ros_helpers import node_command, ros_env, start_process
+
+    site = install_plugin_fixture(tmp_path / "plugin")
+    base = ros_env()
+    env = {**base, "PYTHONPATH": f"{site}{os.pathsep}{base['PYTHONPATH']}"}
+    args = json.dumps({"pose": [0.0] * 12 + [1, 0, 0, 0, 1, 0] + [0.3, 0.0, 0.3]})
+    command = node_command(
+        "policy_node", "-p", "policy:=wrist_hold", "-p", f"policy_args:='{args}'",
+        "-p", "robot:=widowx",
+    )  # fmt: skip
+    with start_process(command, env=env) as node:
+        assert node.wait(timeout=60) == 2, node.output()
+        assert "'xhand_wrist_method_a' is not one robot 'widowx' acts in" in node.output()

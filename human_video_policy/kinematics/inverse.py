@@ -329,8 +329,10 @@ class IkSolver:
         config: IkConfig | None = None,
         mount: HandMount | None = None,
         rest_posture: Sequence[float] | np.ndarray | None = None,
+        frame: str | None = None,
     ) -> IkSolver:
-        """IK of the RM75 + XHand EE point (right_hand_ee_link) over the 7 arm joints.
+        """IK of the RM75 + XHand EE point (right_hand_ee_link; or ``frame``, e.g. the hand's
+        wrist flange right_hand_link) over the 7 arm joints.
 
         The hand joints are locked open (they do not move the EE frame, which hangs on the
         hand's root). ``config`` defaults to :data:`RM75_IK_CONFIG` (null-space pull on: the
@@ -343,7 +345,7 @@ class IkSolver:
         return cls(
             fk,
             spec.ik_joints,
-            spec.ee_frame,
+            spec.ee_frame if frame is None else frame,
             spec.limits(),
             RM75_IK_CONFIG if config is None else config,
             spec.home() if rest_posture is None else rest_posture,

@@ -48,6 +48,7 @@ from human_video_policy_msgs.msg import PolicyStatus, PromptEmbedding, SimState
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import UInt32
 
+from human_video_policy.camera.pinhole import IDENTITY_POSE_PARAM, CameraExtrinsics
 from human_video_policy.errors import ConfigError, InputError, ModelLoadError
 from human_video_policy.nodes.base import DiagnosticsReport, HvpNode, Level, RateMeter, run_node
 from human_video_policy.nodes.conversions import (
@@ -65,6 +66,7 @@ from human_video_policy.runtime.latency import LatencyStats
 from human_video_policy.runtime.observation_sync import Observation, ObservationSync, Refusal
 from human_video_policy.runtime.onnx_policy import DEFAULT_MAX_ABS_ACTION, PolicyOutputError
 from human_video_policy.runtime.smoothness import SmoothnessMonitor
+from human_video_policy.runtime.wrist_pose_mapping import WRIST_POSE_KIND, WristPoseMapping
 from human_video_policy.validation import check_choice, check_int_range, check_range
 
 #: ONNX Runtime providers in priority order for each ``execution_provider`` choice.
@@ -195,6 +197,18 @@ class PolicyNode(HvpNode):
             "against it at start.",
             lambda n, v: check_choice(n, v, robot_names()),
         )
+        camera_frame = self.param(
+            "camera_frame",
+            "",
+            "Wrist-pose policies: frame_id of chunks in the camera's optical frame, taken to the "
+            "base frame with camera_extrinsic; empty = such chunks are refused.",
+        )
+        T_base_camera = self.param(
+            "camera_extrinsic",
+            list(IDENTITY_POSE_PARAM),
+            "Camera optical frame in the base frame: [x, y, z (m), qx, qy, qz, qw].",
+            lambda n, v: CameraExtrinsics.from_param(n, v).matrix,
+        )
         smoothness_window = self.param(
             "smoothness_window",
             500,
@@ -205,7 +219,18 @@ class PolicyNode(HvpNode):
         self.policy = self._make_policy(plugin, plugin_args, provider_choice, threads)
         meta = self.policy.metadata
         spec = get_robot(robot)
-        _check_against_robot(meta, spec)
+        # A wrist-pose policy (method A) runs through IK: it observes the wrist pose computed
+        # from the measured joints and its chunks become joint chunks (runtime/wrist_pose_mapping).
+        self.mapping = None
+        if _action_space_kind(meta.action_space) == WRIST_POSE_KIND:
+            if meta.action_space not in spec.action_spaces:
+                raise ConfigError(
+                    f"the policy's action space {meta.action_space!r} is not one robot "
+                    f"{robot!r} acts in ({list(spec.action_spaces)}) (parameter robot)"
+                )
+            self.mapping = WristPoseMapping.for_robot(robot, camera_frame, T_base_camera)
+        else:
+            _check_against_robot(meta, spec)
         self.provider = str(getattr(self.policy, "providers", ["(not reported)"])[0])
         self.needs_image = bool(getattr(self.policy, "needs_image", True))
         self.needs_depth = bool(getattr(self.policy, "needs_depth", False))
@@ -218,7 +243,10 @@ class PolicyNode(HvpNode):
             # rows executed between two inferences: the period over the chunk's row spacing
             rows = max(1, round(1.0 / self.rate_hz / meta.dt))
             self.policy = RealTimeChunker(self.policy, execute_rows=rows)
-        self.state_names = tuple(meta.state_names)
+        self.policy_state_names = tuple(meta.state_names)
+        # what the joint states are read for: the policy's joints, or all of the robot's when
+        # the policy's state is computed from them
+        self.state_names = tuple(spec.state_joints if self.mapping else meta.state_names)
         # The state is assembled from the joint states of each controller it comes from (the
         # arm's and the hand's for rm75_xhand): (namespace, the policy's state joints there).
         self.state_parts = [
@@ -454,13 +482,20 @@ class PolicyNode(HvpNode):
         return extras
 
     def _infer(self, observation: Observation) -> tuple[ActionChunk, Observation]:
+        state = observation.state[self._state_order]
+        robot_q = state
+        if self.mapping is not None:
+            state = self.mapping.state(robot_q, self.policy_state_names)
         chunk = self.policy.predict_chunk(
             observation.image,
-            observation.state[self._state_order],
+            state,
             observation_stamp=observation.stamp,
             **self._extras(observation.depth, observation.prompt, observation.sim_state),
         )
         check_chunk(chunk, self.policy.metadata, self.max_abs_action)
+        if self.mapping is not None:  # wrist poses -> joints by IK; an unreachable row refuses
+            chunk = self.mapping.convert(chunk, robot_q)
+            check_chunk(chunk, _joint_metadata(chunk), self.max_abs_action)
         return chunk, observation
 
     def _on_inference_done(self, result: Any, error: BaseException | None, seconds: float) -> None:
@@ -662,6 +697,22 @@ def _check_against_robot(meta: Any, robot: Any) -> None:
             )
             + " (parameter robot)"
         )
+
+
+def _action_space_kind(name: str) -> str:
+    from human_video_policy.policies.action_spaces import get_action_space
+
+    try:
+        return get_action_space(name).kind
+    except ConfigError:
+        return ""  # an action space this project does not register: checked by joint names
+
+
+def _joint_metadata(chunk: ActionChunk) -> Any:
+    """What check_chunk compares a converted joint chunk with: its own names and space."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(action_space=chunk.action_space, action_names=tuple(chunk.names))
 
 
 def _finite_or_nan(value: float) -> float:
