@@ -164,6 +164,7 @@ def test_onnx_export_matches_pytorch_per_step_and_per_chunk(tmp_path: Path) -> N
     # Independently of the export's own report: the runtime (numpy loop on ORT) against
     # DiTPolicy.sample for a recorded-like observation and fixed noise, CFG 5.
     policy = DiffusionPolicy(out)
+    assert policy.needs_instruction  # the node must hand it the task's words
     assert spec.sampler.guidance_scale == 5.0 and spec.sampler.inference_steps == 10
     rng = np.random.default_rng(1)
     image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
@@ -191,6 +192,7 @@ def test_guidance_scale_one_is_the_conditional_model(tmp_path: Path) -> None:
     noise = np.random.default_rng(0).standard_normal((1, 8, 7)).astype(np.float32)
     image = np.full((64, 64, 3), 90, np.uint8)
     state = np.zeros(8, np.float32)
+    assert not DiffusionPolicy(out).needs_instruction  # no vocabulary: no instruction needed
     one = DiffusionPolicy(out, guidance_scale=1.0).predict(image, state, noise=noise)
     five = DiffusionPolicy(out, guidance_scale=5.0).predict(image, state, noise=noise)
     assert np.abs(one - five).max() > 1e-4

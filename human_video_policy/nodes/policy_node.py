@@ -12,8 +12,9 @@ not the slow one (lerobot PR #4223: a 0.7 s first call made the queue skip 21 of
 Each tick of ``rate_hz`` (node clock: sim time under use_sim_time) assembles one observation
 (runtime/observation_sync.py): the newest image with the joint state, and depth image when the
 policy needs one, closest to its stamp within ``sync_tolerance_s``, plus the prompt embedding
-(/prompt/embedding, transient-local) when the policy needs one, and the sim's privileged
-/sim/state for the scripted expert. Inputs missing, invalid, older
+(/prompt/embedding, transient-local) when the policy needs one, the task instruction
+(``instruction``, then latched /task/instruction) for a language-conditioned policy, and the
+sim's privileged /sim/state for the scripted expert. Inputs missing, invalid, older
 than ``max_input_age_s`` or out of sync: no chunk, /policy/status says WAITING_FOR_INPUT and
 why. Otherwise the observation goes to the inference thread (runtime/inference_worker.py), and
 the chunk is published on /policy/action_chunk when it is ready, with ``observation_stamp`` =
@@ -46,7 +47,7 @@ from builtin_interfaces.msg import Time
 from human_video_policy_msgs.msg import ActionChunk as ActionChunkMsg
 from human_video_policy_msgs.msg import PolicyStatus, PromptEmbedding, SimState
 from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import UInt32
+from std_msgs.msg import String, UInt32
 
 from human_video_policy.camera.pinhole import IDENTITY_POSE_PARAM, CameraExtrinsics
 from human_video_policy.errors import ConfigError, InputError, ModelLoadError
@@ -76,6 +77,8 @@ PROVIDERS = {
     "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
 }
 PROVIDER_CHOICES = ["auto", *sorted(PROVIDERS)]
+#: Longest task instruction accepted from /task/instruction (characters).
+MAX_INSTRUCTION_CHARS = 1000
 
 _STATE_NAMES = {
     PolicyStatus.STATE_STARTING: "STARTING",
@@ -197,6 +200,12 @@ class PolicyNode(HvpNode):
             "against it at start.",
             lambda n, v: check_choice(n, v, robot_names()),
         )
+        instruction = self.param(
+            "instruction",
+            "",
+            "Task instruction for a language-conditioned policy until /task/instruction says "
+            "otherwise (latched std_msgs/String); such a policy waits while it is empty.",
+        )
         camera_frame = self.param(
             "camera_frame",
             "",
@@ -236,6 +245,7 @@ class PolicyNode(HvpNode):
         self.needs_depth = bool(getattr(self.policy, "needs_depth", False))
         self.needs_prompt = bool(getattr(self.policy, "needs_prompt", False))
         self.needs_sim_state = bool(getattr(self.policy, "needs_sim_state", False))
+        self.needs_instruction = bool(getattr(self.policy, "needs_instruction", False))
         self.prompt_encoder_id = str(getattr(self.policy, "prompt_encoder_id", "") or "")
         if rtc:
             from human_video_policy.runtime.rtc import RealTimeChunker
@@ -264,6 +274,7 @@ class PolicyNode(HvpNode):
             needs_depth=self.needs_depth,
             needs_prompt=self.needs_prompt,
             needs_sim_state=self.needs_sim_state,
+            needs_instruction=self.needs_instruction,
             state_parts=tuple(ns for ns, _ in self.state_parts),
         )
 
@@ -303,6 +314,9 @@ class PolicyNode(HvpNode):
             self.create_subscription(PromptEmbedding, "/prompt/embedding", self._on_prompt, LATCHED)
         if self.needs_sim_state:
             self.create_subscription(SimState, "/sim/state", self._on_sim_state, RELIABLE)
+        if self.needs_instruction:
+            self.sync.instruction = instruction.strip()
+            self.create_subscription(String, "/task/instruction", self._on_instruction, LATCHED)
         for index, (ns, _) in enumerate(self.state_parts):
             self.create_subscription(
                 JointState,
@@ -383,6 +397,16 @@ class PolicyNode(HvpNode):
             return
         stream.add(stamp_to_seconds(msg.header.stamp), q)
 
+    def _on_instruction(self, msg: String) -> None:
+        text = msg.data.strip()
+        if len(text) > MAX_INSTRUCTION_CHARS:
+            self.get_logger().error(
+                f"instruction of {len(text)} characters refused (at most {MAX_INSTRUCTION_CHARS})"
+            )
+            return
+        self.sync.instruction = text
+        self.get_logger().info(f"task instruction: {text!r}")
+
     def _on_sim_state(self, msg: SimState) -> None:
         self.sync.sim_state.add(stamp_to_seconds(msg.header.stamp), sim_state_from_msg(msg))
 
@@ -461,24 +485,28 @@ class PolicyNode(HvpNode):
             meta = self.policy.metadata
             image = np.zeros((max(meta.image_height, 1), max(meta.image_width, 1), 3), np.uint8)
             state = np.zeros(len(meta.state_names), np.float32)
-            extras = self._extras(
-                np.zeros(image.shape[:2], np.float32), np.zeros((1, 1), np.float32), None
-            )
-            self.policy.predict_chunk(image if self.needs_image else None, state, 0.0, **extras)
+            zero = Observation(
+                0.0, state, depth=np.zeros(image.shape[:2], np.float32),
+                prompt=np.zeros((1, 1), np.float32),
+            )  # fmt: skip
+            image = image if self.needs_image else None
+            self.policy.predict_chunk(image, state, 0.0, **self._extras(zero))
         if hasattr(self.policy, "reset"):
             self.policy.reset()
         self.warmup_ms = (time.perf_counter() - start) * 1e3
         return "warmup"
 
-    def _extras(self, depth: Any, prompt: Any, sim_state: Any) -> dict[str, Any]:
+    def _extras(self, observation: Observation) -> dict[str, Any]:
         """The optional inputs the policy asked for, as keywords of ``predict_chunk``."""
         extras: dict[str, Any] = {}
         if self.needs_depth:
-            extras["depth"] = depth
+            extras["depth"] = observation.depth
         if self.needs_prompt:
-            extras["prompt"] = prompt
+            extras["prompt"] = observation.prompt
         if self.needs_sim_state:
-            extras["sim_state"] = sim_state
+            extras["sim_state"] = observation.sim_state
+        if self.needs_instruction:
+            extras["instruction"] = observation.instruction
         return extras
 
     def _infer(self, observation: Observation) -> tuple[ActionChunk, Observation]:
@@ -490,7 +518,7 @@ class PolicyNode(HvpNode):
             observation.image,
             state,
             observation_stamp=observation.stamp,
-            **self._extras(observation.depth, observation.prompt, observation.sim_state),
+            **self._extras(observation),
         )
         check_chunk(chunk, self.policy.metadata, self.max_abs_action)
         if self.mapping is not None:  # wrist poses -> joints by IK; an unreachable row refuses

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from human_video_policy.errors import InputError, ModelLoadError
+from human_video_policy.errors import ConfigError, InputError, ModelLoadError
 from human_video_policy.policies.diffusion_schedule import DiffusionSchedule, guided_eps
 from human_video_policy.policies.instruction_vocab import tokenize
 from human_video_policy.policies.model_spec import (
@@ -61,6 +61,9 @@ class DiffusionPolicy:
         guidance_scale: override the spec's CFG scale.
         inference_steps: override the spec's number of DDIM steps (1..train_steps): fewer for
             speed, more for fidelity; the trained denoiser serves any of them.
+        fixed_noise: start every chunk from the same noise (drawn once from ``seed``): DDIM
+            (eta 0) is then deterministic, the same observation always gives the same chunk
+            (repeatable runs, and a check that an input reaches the model).
         max_abs_action: largest |action| accepted (see runtime/onnx_policy.py).
         self_test: sample one chunk from a neutral input at load.
     """
@@ -75,6 +78,7 @@ class DiffusionPolicy:
         max_abs_action: float = DEFAULT_MAX_ABS_ACTION,
         self_test: bool = True,
         inference_steps: int | None = None,
+        fixed_noise: bool = False,
     ) -> None:
         import onnxruntime as ort
 
@@ -113,6 +117,13 @@ class DiffusionPolicy:
         )
         self.guidance_scale = s.guidance_scale if guidance_scale is None else float(guidance_scale)
         self.rng = np.random.default_rng(s.seed if seed is None else seed)
+        if not isinstance(fixed_noise, bool):
+            raise ConfigError(f"fixed_noise={fixed_noise!r} must be true or false")
+        self._fixed_noise = (
+            self.rng.standard_normal((1, spec.horizon, spec.dims)).astype(np.float32)
+            if fixed_noise
+            else None
+        )
         self.action_mean = np.asarray(spec.normalization["action_mean"], dtype=np.float32)
         self.action_std = np.asarray(spec.normalization["action_std"], dtype=np.float32)
         self.max_abs_action = float(max_abs_action)
@@ -136,6 +147,13 @@ class DiffusionPolicy:
             image_width=int(image["width"]),
             training=spec.training,
         )
+
+    @property
+    def needs_instruction(self) -> bool:
+        """True for a policy trained with language instructions (an instruction vocabulary):
+        the policy node then passes the task instruction (``instruction=``)."""
+        vocab = self.spec.instruction or {}
+        return "instruction_ids" in self.encoder_inputs and bool(vocab.get("vocabulary"))
 
     # --- load-time checks ---------------------------------------------------------------------
     def _check_io(self, name: str, session) -> None:
@@ -238,6 +256,8 @@ class DiffusionPolicy:
         feed = self._encoder_feed(image, state, instruction, fov)
         condition, state_norm = self.sessions["encoder"].run(["condition", "state_norm"], feed)
         shape = (1, spec.horizon, spec.dims)
+        if noise is None:
+            noise = self._fixed_noise
         x = self.rng.standard_normal(shape).astype(np.float32) if noise is None else noise
         x = np.asarray(x, dtype=np.float32).reshape(shape)
         denoiser = self.sessions["denoiser"]

@@ -45,6 +45,7 @@ class Observation:
     depth: np.ndarray | None = None
     prompt: Any = None
     sim_state: Any = None
+    instruction: str = ""
     skew_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -81,7 +82,8 @@ class ObservationSync:
         max_age_s: an observation whose stamp is older than this (against ``now``) is stale.
         needs_image / needs_depth / needs_prompt / needs_sim_state: which inputs an
             observation must have (the sim state: a simulator's privileged state, paired like
-            the joint state).
+            the joint state); the instruction (a task's words, not a time series) is taken as
+            it is, like the prompt.
         history: messages kept per stream (bounded memory; images are kept at most 4).
         state_parts: the joint-state topics one state is assembled from, in order (e.g. an
             arm's and a hand's controller: ``("/arm", "/hand")``); each part is paired with
@@ -96,6 +98,7 @@ class ObservationSync:
         needs_depth: bool = False,
         needs_prompt: bool = False,
         needs_sim_state: bool = False,
+        needs_instruction: bool = False,
         history: int = 200,
         state_parts: tuple[str, ...] = ("",),
     ) -> None:
@@ -121,6 +124,8 @@ class ObservationSync:
         self.sim_state = _Stream("sim state", history)
         self._prompt: Any = None
         self._prompt_error = "no prompt embedding received yet"
+        self.needs_instruction = needs_instruction
+        self.instruction = ""
 
     def set_prompt(self, prompt: Any) -> None:
         self._prompt, self._prompt_error = prompt, ""
@@ -144,6 +149,10 @@ class ObservationSync:
         missing = [s.missing_reason() for s in streams if not s.items]
         if self.needs_prompt and self._prompt is None:
             missing.append(self._prompt_error)
+        if self.needs_instruction and not self.instruction:
+            missing.append(
+                "no task instruction (publish /task/instruction or set the instruction parameter)"
+            )
         if missing:
             return Refusal("missing", "; ".join(missing))
         lead = self.image if self.needs_image else self.state
@@ -174,5 +183,6 @@ class ObservationSync:
             depth=values.get("depth image"),
             prompt=self._prompt if self.needs_prompt else None,
             sim_state=values.get("sim state"),
+            instruction=self.instruction if self.needs_instruction else "",
             skew_s=skew,
         )

@@ -13,7 +13,8 @@ The interface a runtime policy implements (duck-typed, as the built-in ones do):
   flag: ``needs_depth`` (``depth=``: HxW float32 metres, aligned to the colour image),
   ``needs_prompt`` (``prompt=``: the (tokens, dims) float32 prompt embedding; with
   ``prompt_encoder_id`` set, an embedding of another encoder is refused),
-  ``needs_sim_state`` (``sim_state=``: the simulator's privileged state, sim only).
+  ``needs_sim_state`` (``sim_state=``: the simulator's privileged state, sim only),
+  ``needs_instruction`` (``instruction=``: the task instruction, a str).
 
 A runtime policy is made by a factory ``factory(**arguments)``, registered under a name. The
 built-in ones: ``exported`` (``path=``: a ``hvp export`` directory or a .onnx file, through

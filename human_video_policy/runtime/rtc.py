@@ -138,6 +138,7 @@ class RealTimeChunker:
         self.needs_depth = getattr(policy, "needs_depth", False)
         self.needs_prompt = getattr(policy, "needs_prompt", False)
         self.needs_sim_state = getattr(policy, "needs_sim_state", False)
+        self.needs_instruction = getattr(policy, "needs_instruction", False)
         self.metadata = getattr(policy, "metadata", None)
         self.providers = getattr(policy, "providers", ["CPUExecutionProvider"])
         self._latencies: deque[float] = deque(maxlen=latency_window)
