@@ -284,6 +284,8 @@ class PolicyNode(HvpNode):
         self._status_message = "warming up the policy"
         self._last_observation = -np.inf
         self._hang_reported = False
+        self._episode = 0  # /episode/start count (executor thread)
+        self._policy_episode = 0  # the episode the policy's memory belongs to (inference thread)
         self.latency = LatencyStats()
         self.inference = LatencyStats()
         self.warmup_ms = float("nan")
@@ -441,8 +443,10 @@ class PolicyNode(HvpNode):
     def _on_episode_start(self, msg: UInt32) -> None:
         self.sync.reset()
         self.smoothness.reset()
-        if hasattr(self.policy, "reset"):
-            self.policy.reset()  # the next chunk continues nothing of the last episode
+        # The policy forgets the last episode on the inference thread, before its next call
+        # (never under a call in flight), and a chunk of the last episode still being computed
+        # is dropped when it comes.
+        self._episode += 1
 
     # -- inference ---------------------------------------------------------------------------
     def _tick(self) -> None:
@@ -474,7 +478,8 @@ class PolicyNode(HvpNode):
         if observation.stamp <= self._last_observation:
             return  # nothing new since the last chunk
         self._last_observation = observation.stamp
-        self.worker.submit(lambda: self._infer(observation))
+        episode = self._episode
+        self.worker.submit(lambda: self._infer(observation, episode))
 
     def _warmup(self) -> str:
         """Run the policy once on a zero observation (its own ``warmup`` when it has one)."""
@@ -509,7 +514,13 @@ class PolicyNode(HvpNode):
             extras["instruction"] = observation.instruction
         return extras
 
-    def _infer(self, observation: Observation) -> tuple[ActionChunk, Observation]:
+    def _infer(
+        self, observation: Observation, episode: int
+    ) -> tuple[ActionChunk, Observation, int]:
+        if episode != self._policy_episode:
+            if hasattr(self.policy, "reset"):
+                self.policy.reset()  # the next chunk continues nothing of the last episode
+            self._policy_episode = episode
         state = observation.state[self._state_order]
         robot_q = state
         if self.mapping is not None:
@@ -524,7 +535,7 @@ class PolicyNode(HvpNode):
         if self.mapping is not None:  # wrist poses -> joints by IK; an unreachable row refuses
             chunk = self.mapping.convert(chunk, robot_q)
             check_chunk(chunk, _joint_metadata(chunk), self.max_abs_action)
-        return chunk, observation
+        return chunk, observation, episode
 
     def _on_inference_done(self, result: Any, error: BaseException | None, seconds: float) -> None:
         """Inference thread: publish a good chunk; count and report anything else."""
@@ -546,7 +557,10 @@ class PolicyNode(HvpNode):
                 self.invalid_outputs += 1
             self._report_error(f"no chunk published: {type(error).__name__}: {error}")
             return
-        chunk, observation = result
+        chunk, observation, episode = result
+        if episode != self._episode:
+            self.late_chunks_dropped += 1
+            return  # computed for the episode before: the new one starts afresh
         if hung or seconds > self.inference_timeout_s:
             self.late_chunks_dropped += 1
             self._report_error(
