@@ -134,7 +134,8 @@ def test_rate_meter_and_value_format() -> None:
         (
             "executor_node",
             ["-p", "robot:=ur5"],
-            "executor: error: parameter robot='ur5' is invalid: must be one of ['widowx']",
+            "executor: error: parameter robot='ur5' is invalid: must be one of "
+            "['widowx', 'xhand', 'rm75', 'rm75_xhand']",
         ),
         (
             "sim_node",
