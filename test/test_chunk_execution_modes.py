@@ -103,6 +103,12 @@ def test_the_soft_mask_and_the_prefix_follow_black_et_al() -> None:
     assert prefix.actions[0, 0] == pytest.approx(0.4)
     assert prefix.weights[7:].tolist() == [0.0, 0.0, 0.0]  # past the previous chunk's end
     assert chunk_prefix(previous, 1.2, 10, 0.1, 0.0, 1) is None  # it no longer reaches
+    # a shorter guidance window: frozen rows as before, the decay over 2 rows, then free
+    short = soft_mask(10, 2, 1, guidance_rows=2)
+    assert short[:2].tolist() == [1.0, 1.0] and 0 < short[3] < short[2] < 1
+    assert short[4:].tolist() == [0.0] * 6
+    assert soft_mask(10, 2, 1, guidance_rows=0).tolist() == [1.0, 1.0] + [0.0] * 8
+    assert np.allclose(soft_mask(10, 2, 1, guidance_rows=10), w)  # the whole overlap
 
 
 def test_the_guided_noise_implies_the_wanted_clean_chunk() -> None:

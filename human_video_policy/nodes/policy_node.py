@@ -66,6 +66,7 @@ from human_video_policy.runtime.inference_worker import InferenceWorker
 from human_video_policy.runtime.latency import LatencyStats
 from human_video_policy.runtime.observation_sync import Observation, ObservationSync, Refusal
 from human_video_policy.runtime.onnx_policy import DEFAULT_MAX_ABS_ACTION, PolicyOutputError
+from human_video_policy.runtime.rtc import DEFAULT_GUIDANCE_ROWS
 from human_video_policy.runtime.smoothness import SmoothnessMonitor
 from human_video_policy.runtime.wrist_pose_mapping import WRIST_POSE_KIND, WristPoseMapping
 from human_video_policy.validation import check_choice, check_int_range, check_range
@@ -191,6 +192,14 @@ class PolicyNode(HvpNode):
             "Generate each chunk to continue the previous one over the inference delay "
             "(runtime/rtc.py); run the executor with mode:=rtc.",
         )
+        rtc_guidance_rows = self.param(
+            "rtc_guidance_rows",
+            DEFAULT_GUIDANCE_ROWS,
+            "real_time_chunking: chunk rows after the frozen delay rows over which the pull "
+            "toward the previous chunk decays (more = smoother plans, slower answers to new "
+            "observations; the chunk's horizon = Black et al.'s whole overlap).",
+            lambda n, v: check_int_range(n, v, 0, 1000),
+        )
         from human_video_policy.robots.spec import get_robot, robot_names
 
         robot = self.param(
@@ -252,7 +261,9 @@ class PolicyNode(HvpNode):
 
             # rows executed between two inferences: the period over the chunk's row spacing
             rows = max(1, round(1.0 / self.rate_hz / meta.dt))
-            self.policy = RealTimeChunker(self.policy, execute_rows=rows)
+            self.policy = RealTimeChunker(
+                self.policy, execute_rows=rows, guidance_rows=rtc_guidance_rows
+            )
         self.policy_state_names = tuple(meta.state_names)
         # what the joint states are read for: the policy's joints, or all of the robot's when
         # the policy's state is computed from them
