@@ -304,3 +304,41 @@ def test_a_main_loop_that_ignores_the_stop_ends_within_the_guard(tmp_path) -> No
         assert 3.0 < time.monotonic() - start < 8.0
         assert "main loop did not return within 4 s" in p.output()
         assert "in run" in p.output()  # the stack shows where it was stuck
+
+
+_FROZEN_NODE = """
+import ctypes, sys, threading
+from human_video_policy.nodes.base import HvpNode, run_node
+
+class Frozen(HvpNode):
+    def __init__(self, **kwargs):
+        super().__init__("frozen", **kwargs)
+
+    def run(self, stop):
+        print("running", flush=True)
+        libc = ctypes.PyDLL(None)  # PyDLL: the call keeps the GIL
+        mutex = ctypes.create_string_buffer(64)
+        libc.pthread_mutex_lock(mutex)
+        libc.pthread_mutex_lock(mutex)  # deadlocked in native code, holding the GIL
+
+sys.exit(run_node(Frozen, sys.argv[1:]))
+"""
+
+
+def test_a_node_frozen_in_native_code_dumps_its_stacks_on_sigabrt(tmp_path) -> None:
+    """With the GIL held forever no Python code runs (SIGINT, SIGTERM and the stop guard do
+    nothing): the launcher's SIGABRT before SIGKILL makes faulthandler, from C, write every
+    thread's stack, so a frozen node says where it froze."""
+    script = tmp_path / "frozen_node.py"
+    script.write_text(_FROZEN_NODE)
+    with start_process([sys.executable, str(script), "--ros-args", "-r", "__node:=frozen"]) as p:
+        assert wait_for(lambda: "running" in p.output(), 30.0), p.output()
+        time.sleep(0.5)
+        p.send_signal(signal.SIGINT)
+        time.sleep(1.0)
+        assert p.popen.poll() is None  # frozen: the stop cannot run
+        p.send_signal(signal.SIGABRT)
+        assert p.wait(15.0) == -signal.SIGABRT, p.output()
+        output = p.output()
+    assert "Fatal Python error: Aborted" in output
+    assert "frozen_node.py" in output and "in run" in output  # where it froze

@@ -6,7 +6,8 @@ own process group, with each output line prefixed by ``[name]``.
 
 Stopping (Ctrl-C, SIGTERM, ``duration`` elapsed, or a required node exiting): SIGINT to every
 node, SIGTERM to those still running after ``sigint_timeout_s``, SIGKILL after
-``sigterm_timeout_s`` more (ros2 launch's escalation). Nodes also get SIGTERM if the launcher
+``sigterm_timeout_s`` more (ros2 launch's escalation), with a SIGABRT just before it so that a
+frozen node writes its threads' stacks to its log. Nodes also get SIGTERM if the launcher
 itself dies, even by SIGKILL (Linux parent-death signal, :mod:`human_video_policy.parent_death`;
 children are started from the thread that calls :meth:`GraphLauncher.start`, which must outlive
 them), so a killed launcher leaves no orphans.
@@ -37,6 +38,8 @@ from human_video_policy.parent_death import die_with_parent
 from human_video_policy.resources import share_dir
 
 PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE",)
+#: Seconds a node gets to write its stacks after SIGABRT before SIGKILL.
+ABORT_WAIT_S = 2.0
 
 
 def fastdds_profile() -> Path:
@@ -221,7 +224,15 @@ class GraphLauncher:
             self._signal_alive(signal.SIGTERM)
             if not self._wait_all(self.sigterm_timeout_s):
                 alive = [p.name for p in self.processes if p.returncode is None]
-                self.log(f"still running after SIGTERM: {alive}; SIGKILL")
+                # SIGABRT first: a node's faulthandler (nodes/base.py) writes every thread's
+                # stack to its output without needing the GIL, so a node frozen in native code
+                # says where; then SIGKILL for anything still there.
+                self.log(f"still running after SIGTERM: {alive}; SIGABRT (stacks), then SIGKILL")
+                for process in self.processes:
+                    if process.returncode is None:
+                        process.killed = True
+                        process.popen.send_signal(signal.SIGABRT)
+                self._wait_all(ABORT_WAIT_S)
                 for process in self.processes:
                     if process.returncode is None:
                         process.killed = True

@@ -289,6 +289,11 @@ def run_node(
     configuration or model file (one line on stderr says which); 1 on an unexpected error.
     """
     argv = list(sys.argv if args is None else args)
+    # A fatal signal (SIGSEGV, SIGABRT: the launcher's last resort before SIGKILL) writes every
+    # thread's Python stack to stderr from C, without the GIL: a node frozen in native code
+    # says where.
+    if sys.stderr is not None and not faulthandler.is_enabled():
+        faulthandler.enable(file=sys.stderr, all_threads=True)
     name = node_name_from_args(
         argv, default_name or getattr(node_factory, "default_name", None) or "node"
     )
