@@ -95,6 +95,14 @@ def test_the_policy_waits_for_an_instruction_and_hears_it(tmp_path: Path) -> Non
             instruction.publish(String(data="press the button"))
             assert wait_for(lambda: len(chunks) >= count + 5, 30.0)
             second = action_chunk_from_msg(chunks.messages()[-1]).actions
+            # a hostile instruction (far too long) is refused; the last good one stays
+            instruction.publish(String(data="press " * 500))
+            time.sleep(1.0)
+            count = len(chunks)
+            assert wait_for(lambda: len(chunks) >= count + 3, 30.0)
+            kept = action_chunk_from_msg(chunks.messages()[-1]).actions
+            np.testing.assert_allclose(kept, second, atol=1e-5)
+            assert "refused" in node.output()
         finally:
             stop.set()
             feeder.join()
