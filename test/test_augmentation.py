@@ -113,9 +113,9 @@ def make_sample(
     return {
         "task": task,
         "observation.state": f32(state),
-        "observation.state.mask": f32(state_mask),
+        "mask.observation.state": f32(state_mask),
         "action": f32(action),
-        "action.mask": f32(mask),
+        "mask.action": f32(mask),
         "action_is_pad": torch.zeros(T, dtype=torch.bool),
         CAM: f32(images),
         KEY_K: f32(K0),
@@ -128,9 +128,9 @@ def trajectory_pixels(sample: dict) -> np.ndarray:
     """Projection of the sample's own future wrist trajectory with its own intrinsics."""
     tracks = future_wrist_positions(
         sample["observation.state"].numpy(),
-        sample["observation.state.mask"].numpy(),
+        sample["mask.observation.state"].numpy(),
         sample["action"].numpy(),
-        sample["action.mask"].numpy(),
+        sample["mask.action"].numpy(),
     )
     return project(sample[KEY_K].numpy().astype(np.float64), np.concatenate(tracks))
 
@@ -257,7 +257,7 @@ def test_flip_twice_is_the_identity_and_flip_swaps_hands_and_words() -> None:
     assert twice["task"] == sample["task"]
     assert once["task"] == "Put the RIGHT cup left of the plate"
     # the left hand became the right hand: values moved (x negated), masks moved
-    assert once["action.mask"][:, :51].sum() == 0 and once["action.mask"][:, 51:].sum() == T * 51
+    assert once["mask.action"][:, :51].sum() == 0 and once["mask.action"][:, 51:].sum() == T * 51
     a, b = sample["action"].numpy(), once["action"].numpy()
     np.testing.assert_allclose(b[:, 51], -a[:, 0])
     np.testing.assert_allclose(b[:, 52:54], a[:, 1:3])
@@ -359,13 +359,13 @@ def test_masked_dims_stay_masked_and_untouched() -> None:
     out = crop.apply(sample, crop.choose(sample, 0))
     assert torch.equal(out["action"][:, :51], garbage)
     assert torch.equal(out["observation.state"][:, :51], sample["observation.state"][:, :51])
-    assert torch.equal(out["action.mask"], sample["action.mask"])
+    assert torch.equal(out["mask.action"], sample["mask.action"])
     assert not torch.allclose(out["action"][:, 51:54], sample["action"][:, 51:54])
     flipped = HorizontalFlip(HorizontalFlipConfig(probability=1.0)).apply(out)
     assert torch.equal(flipped["action"][:, 51:], garbage)
-    assert flipped["action.mask"][:, 51:].sum() == 0
+    assert flipped["mask.action"][:, 51:].sum() == 0
     # a half-masked translation cannot be rotated
-    sample["action.mask"][0, 52] = 0
+    sample["mask.action"][0, 52] = 0
     with pytest.raises(InputError, match="partly masked"):
         crop.apply(sample, crop.choose(make_sample(5, hands=(False, True)), 0))
 
@@ -454,12 +454,12 @@ def write_human_dataset(root: Path) -> tuple[Path, np.ndarray]:
     video = np.repeat(np.stack(frames)[..., None], 3, axis=-1).astype(np.uint8)
     columns = {
         "observation.state": state,
-        "observation.state.mask": mask,
+        "mask.observation.state": mask,
         "action": action,
-        "action.mask": amask,
+        "mask.action": amask,
         "segment_index": np.zeros(n, np.int64),
         "source_frame_index": np.arange(n),
-        "observation.hand_keypoints": keypoints,
+        "human.hand_keypoints": keypoints.reshape(n, -1),
     }
     with DatasetWriter(root, human_dataset_spec(10.0, height, width, cfg, camera)) as w:
         w.add_episode(columns, "wipe the table with the left hand", {CAM: video})
@@ -489,7 +489,7 @@ def test_on_a_human_dataset_through_the_loader(tmp_path: Path) -> None:
     for index in (2, 5, 7):
         s = augmented[index]
         assert s["task"] == "wipe the table with the right hand"
-        assert s["action.mask"][:, 51:].sum() == 0 and s["action.mask"][:, :51].sum() > 0
+        assert s["mask.action"][:, 51:].sum() == 0 and s["mask.action"][:, :51].sum() > 0
         wrist = s["observation.state"].numpy()[-1, :3].astype(float)
         np.testing.assert_allclose(s[KEYPOINTS_KEY].numpy()[-1, 0, 0], wrist, atol=1e-6)
         found = centroid(s[CAM][-1], threshold=0.5)  # the video's background is not 0

@@ -263,7 +263,7 @@ def test_round_trip_bag_to_dataset_to_torch_loader(tmp_path: Path) -> None:
             n_valid = min(4, len(actions) - t)
             np.testing.assert_array_equal(s["action"][:n_valid].numpy(), actions[t : t + 4])
             assert s["action_is_pad"].tolist() == [i >= n_valid for i in range(4)]
-            assert s["action.mask"][n_valid:].abs().sum() == 0
+            assert s["mask.action"][n_valid:].abs().sum() == 0
             assert s["task"] == "reach the red cube"
         seek = dataset[start + 5][key][0].numpy()  # (3, H, W) in [0, 1], decoded by seeking
         assert psnr((seek.transpose(1, 2, 0) * 255).round(), images[5]) > 35.0

@@ -30,7 +30,7 @@ def small_spec(**kw) -> DatasetSpec:
     feats = (
         vector_feature("observation.state", ["a", "b", "c"]),
         vector_feature("action", ["a", "b"]),
-        vector_feature("action.mask", ["a", "b"]),
+        vector_feature("mask.action", ["a", "b"]),
         FeatureSpec("segment_index", "int64", (1,)),
         hand_keypoints_feature(),
         video_feature(CAM, 16, 24, 10),
@@ -45,9 +45,9 @@ def episode(n: int, seed: int) -> tuple[dict, dict]:
     frames = {
         "observation.state": rng.standard_normal((n, 3)),
         "action": rng.standard_normal((n, 2)),
-        "action.mask": np.ones((n, 2)),
+        "mask.action": np.ones((n, 2)),
         "segment_index": np.arange(n) // 4,
-        "observation.hand_keypoints": rng.standard_normal((n, 2, 21, 3)),
+        "human.hand_keypoints": rng.standard_normal((n, 126)),
     }
     yy, xx = np.mgrid[0:16, 0:24]
     pictures = [  # smooth, different per frame and episode (h264 keeps such pictures well)
@@ -93,16 +93,21 @@ def test_layout_matches_lerobot_v3_field_by_field(tmp_path: Path) -> None:
     assert cam["names"] == ["height", "width", "channels"]
     assert cam["info"]["video.codec"] == "h264" and cam["info"]["video.pix_fmt"] == "yuv420p"
     assert info["features"]["action"]["names"] == ["a", "b"]
-    assert info["hvp"]["embodiment"] == "widowx" and info["hvp"]["format_version"] == 1
+    assert info["hvp"]["embodiment"] == "widowx" and info["hvp"]["format_version"] == 2
 
     # data/chunk-000/file-000.parquet: many episodes in one file, arrow types as HF features
     data = pq.read_table(root / "data/chunk-000/file-000.parquet")
     assert data.num_rows == 15
     assert data.schema.field("action").type == pa.list_(pa.float32(), 2)
     assert data.schema.field("timestamp").type == pa.float32()
-    assert data.schema.field("observation.hand_keypoints").type == pa.list_(
-        pa.list_(pa.list_(pa.float32(), 3), 21), 2
-    )
+    assert data.schema.field("human.hand_keypoints").type == pa.list_(pa.float32(), 126)
+    hf = json.loads(data.schema.metadata[b"huggingface"])["info"]["features"]
+    assert hf["action"] == {
+        "feature": {"dtype": "float32", "_type": "Value"},
+        "length": 2,
+        "_type": "List",
+    }
+    assert hf["index"] == {"dtype": "int64", "_type": "Value"}
     assert data.column("index").to_pylist() == list(range(15))
     assert data.column("episode_index").to_pylist() == [0] * 5 + [1] * 7 + [2] * 3
 
@@ -115,6 +120,8 @@ def test_layout_matches_lerobot_v3_field_by_field(tmp_path: Path) -> None:
     assert [e[f"videos/{CAM}/to_timestamp"] for e in eps] == [0.5, 1.2, 1.5]
     assert eps[1]["hvp/prompt_video"] == "prompts/1.mp4"
     assert len(eps[0]["stats/action/mean"]) == 2 and eps[0]["stats/action/count"] == [5]
+    assert np.asarray(eps[0][f"stats/{CAM}/q50"]).shape == (3, 1, 1)
+    assert eps[2]["stats/index/min"] == [12.0] and eps[2]["stats/index/max"] == [14.0]
 
     # meta/tasks.parquet: pandas DataFrame, index = task, column task_index
     tasks = pq.read_table(root / "meta/tasks.parquet")
@@ -123,10 +130,15 @@ def test_layout_matches_lerobot_v3_field_by_field(tmp_path: Path) -> None:
     assert tasks.column("task_index").to_pylist() == [0, 1]
     assert read_tasks(root / "meta/tasks.parquet") == ["pick", "place"]
 
-    # meta/stats.json: min/max/mean/std/count per feature; images per channel (3, 1, 1)
+    # meta/stats.json: min/max/mean/std/count and quantiles per feature, integer columns too;
+    # images per channel (3, 1, 1)
     stats = json.loads((root / "meta/stats.json").read_text())
-    assert set(stats["action"]) == {"min", "max", "mean", "std", "count"}
+    quantiles = {"q01", "q10", "q50", "q90", "q99"}
+    assert set(stats["action"]) == {"min", "max", "mean", "std", "count", *quantiles}
     assert stats["action"]["count"] == [15]
+    assert stats["index"]["min"] == [0.0] and stats["index"]["max"] == [14.0]
+    assert stats["index"]["mean"] == [7.0] and set(stats["segment_index"]) >= quantiles
+    assert np.asarray(stats["human.hand_keypoints"]["mean"]).shape == (126,)
     assert np.asarray(stats[CAM]["mean"]).shape == (3, 1, 1)
     assert np.min(stats[CAM]["min"]) >= 0.0 and np.max(stats[CAM]["max"]) <= 1.0
 

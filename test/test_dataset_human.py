@@ -107,7 +107,7 @@ def test_plot_leaves_masked_dimensions_out_and_groups_by_finger(
     drawn = plot_episode_curves(work["human"], 0, png)
     assert png.read_bytes()[:4] == b"\x89PNG"
     reader = DatasetReader(work["human"])
-    mask = reader.episode_rows(0)["action.mask"].max(axis=0) > 0
+    mask = reader.episode_rows(0)["mask.action"].max(axis=0) > 0
     expected = [n for n, k in zip(reader.names("action"), mask, strict=True) if k]
     action = [name for panel in drawn["action"] for name in panel]
     assert sorted(action) == sorted(expected)
@@ -140,18 +140,18 @@ def test_human_columns_equal_the_pipeline_output(work: dict[str, Path]) -> None:
             np.testing.assert_array_equal(rows["action"][0, right], actions[a - 1])
         expected_mask = np.ones(b - a)
         expected_mask[0] = 0.0 if a == 0 else 1.0  # no transition into the piece's first frame
-        np.testing.assert_array_equal(rows["action.mask"][:, 51], expected_mask)
-        assert np.all(rows["action.mask"][:, right] == rows["action.mask"][:, [51]])
+        np.testing.assert_array_equal(rows["mask.action"][:, 51], expected_mask)
+        assert np.all(rows["mask.action"][:, right] == rows["mask.action"][:, [51]])
         # the left hand is absent: masked and zero
-        assert not rows["action.mask"][:, :51].any() and not rows["action"][:, :51].any()
-        assert not rows["observation.state.mask"][:, :51].any()
+        assert not rows["mask.action"][:, :51].any() and not rows["action"][:, :51].any()
+        assert not rows["mask.observation.state"][:, :51].any()
         np.testing.assert_array_equal(rows["observation.state"][:, right], state[a:b])
-        assert rows["observation.state.mask"][:, right].all()
+        assert rows["mask.observation.state"][:, right].all()
         np.testing.assert_array_equal(
-            rows["observation.hand_keypoints"][:, 1],
+            rows["human.hand_keypoints"].reshape(-1, 2, 21, 3)[:, 1],
             ep.arrays["keypoints_cam"][a:b].astype(np.float32),
         )
-        assert not rows["observation.hand_keypoints"][:, 0].any()
+        assert not rows["human.hand_keypoints"].reshape(-1, 2, 21, 3)[:, 0].any()
         assert (rows["segment_index"] == i).all()
         np.testing.assert_array_equal(rows["source_frame_index"], ep.arrays["frame_index"][a:b])
     assert reader.names("observation.state") == list(HUMAN_STATE_NAMES)
@@ -211,14 +211,14 @@ def test_one_loader_mixes_human_and_robot_episodes(work: dict[str, Path]) -> Non
     is_human = batch["dataset_index"] == 0
     kinds = {e for e, h in zip(batch["embodiment"], is_human.tolist(), strict=True) if h}
     assert kinds == {"human_hand"} and set(batch["embodiment"]) == {"human_hand", "widowx"}
-    mask, pad = batch["action.mask"], batch["action_is_pad"]
+    mask, pad = batch["mask.action"], batch["action_is_pad"]
     # human rows: right hand only; robot rows: the gripper -> right index1 flexion only
     assert not mask[is_human][..., :51].any()
     pinch = human_dim("right", "index1", "flexion")
     robot_mask = mask[~is_human]
     assert torch.all(robot_mask.sum(-1) == (~pad[~is_human]).float())
     assert torch.all(robot_mask[..., pinch] == (~pad[~is_human]).float())
-    assert torch.all(batch["observation.state.mask"][~is_human].sum(-1) == 1)
+    assert torch.all(batch["mask.observation.state"][~is_human].sum(-1) == 1)
     # masked entries are zero after normalisation
     assert not batch["action"][mask == 0].any()
 
@@ -229,7 +229,7 @@ def test_mixed_normalisation_follows_vitra(work: dict[str, Path]) -> None:
     mixed = MixedChunkDataset([human, robot], weights=[3.0, 1.0])
     h_rows = [human.reader.episode_rows(e) for e in range(human.reader.num_episodes)]
     h_act = np.concatenate([r["action"] for r in h_rows]).astype(np.float64)
-    h_mask = np.concatenate([r["action.mask"] for r in h_rows]) > 0
+    h_mask = np.concatenate([r["mask.action"] for r in h_rows]) > 0
     r_native = np.concatenate(
         [robot.reader.episode_rows(e)["action"] for e in range(robot.reader.num_episodes)]
     )
@@ -249,7 +249,7 @@ def test_mixed_normalisation_follows_vitra(work: dict[str, Path]) -> None:
     assert stats["action"].std[:51].max() == 0  # no dataset has the left hand
     s = mixed[len(human) + 5]
     raw = robot[5]
-    m = raw["action.mask"].numpy()
+    m = raw["mask.action"].numpy()
     z = (raw["action"].numpy() - stats["action"].mean) / np.maximum(stats["action"].std, 1e-8)
     np.testing.assert_allclose(s["action"].numpy(), z * m, rtol=1e-5, atol=1e-5)
     assert s["dataset_index"] == 1
@@ -328,8 +328,8 @@ def test_two_hands_and_bad_inputs(
     assert reader.num_episodes == 2 * len(ep.arrays["segments"])
     assert reader.info["features"][CAM]["shape"] == [180, 320, 3]  # default: longest side 320
     rows = reader.episode_rows(0)
-    np.testing.assert_array_equal(rows["action.mask"][:, :51], rows["action.mask"][:, 51:])
-    assert rows["observation.state.mask"].all()
+    np.testing.assert_array_equal(rows["mask.action"][:, :51], rows["mask.action"][:, 51:])
+    assert rows["mask.observation.state"].all()
     task = reader.tasks[int(rows["task_index"][0])]
     caption = str(ep.arrays["captions"][0])  # the left copy carries the right hand's captions
     assert task == f"Left hand: {caption}. Right hand: {caption}."
@@ -421,7 +421,7 @@ def test_dit_trains_on_mixed_human_and_robot_data_and_ignores_masked_dims(
         [ChunkDataset(work["human"], cfg), ChunkDataset(work["sim"], cfg)], weights=[0.7, 0.3]
     )
     batch = chunk_collate([mixed[i] for i in (0, 5, len(mixed) - 1, len(mixed) - 20)])
-    mask = batch["action.mask"]
+    mask = batch["mask.action"]
     assert (mask == 0).any() and (mask == 1).any()
 
     def loss(b: dict) -> torch.Tensor:

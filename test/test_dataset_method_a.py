@@ -110,7 +110,7 @@ def test_method_a_dataset_is_valid_with_the_registry_names(work: dict[str, Path]
     ]
     assert len(names) == 21
     assert list(get_action_space(XHAND_WRIST_METHOD_A).names) == names
-    for key in ("action", "action.mask", "observation.state", "observation.state.mask"):
+    for key in ("action", "mask.action", "observation.state", "mask.observation.state"):
         assert reader.names(key) == names and reader.info["features"][key]["shape"] == [21]
     assert reader.info["hvp"]["action_names"] == names == reader.info["hvp"]["state_names"]
     # one episode per segment of the right hand's track piece
@@ -158,8 +158,8 @@ def test_columns_equal_the_pipeline_output_in_the_base_frame(work: dict[str, Pat
         rows = reader.episode_rows(i)
         np.testing.assert_array_equal(rows["source_frame_index"], a["frame_index"][s:e])
         np.testing.assert_array_equal(rows["action"], rows["observation.state"])
-        np.testing.assert_array_equal(rows["action.mask"], rows["observation.state.mask"])
-        ok = rows["action.mask"][:, 0] > 0
+        np.testing.assert_array_equal(rows["mask.action"], rows["mask.observation.state"])
+        ok = rows["mask.action"][:, 0] > 0
         np.testing.assert_array_equal(ok, seen[s:e])
         act = rows["action"][ok].astype(np.float64)
         np.testing.assert_allclose(act[:, :12], fingers[s:e][ok], atol=1e-6)
@@ -189,11 +189,11 @@ def test_frames_where_tracking_failed_are_masked(work: dict[str, Path]) -> None:
     assert set(BLANK) <= set(filled)
     rows = {
         k: np.concatenate([reader.episode_rows(i)[k] for i in range(reader.num_episodes)])
-        for k in ("source_frame_index", "action", "action.mask", "observation.state.mask")
+        for k in ("source_frame_index", "action", "mask.action", "mask.observation.state")
     }
     lost = np.isin(rows["source_frame_index"], filled)
     assert lost.sum() == len(filled)
-    for key in ("action.mask", "observation.state.mask"):
+    for key in ("mask.action", "mask.observation.state"):
         assert not rows[key][lost].any() and rows[key][~lost].all()
     assert not rows["action"][lost].any()  # masked values are zero
     # the human-space dataset keeps its own rule (the filled frames stay in the track)
@@ -302,6 +302,6 @@ def test_extrinsic_only_with_method_a_and_loads_for_training(
     data = ChunkDataset(work["ds"], ChunkDatasetConfig(image_keys=()))
     sample = data[0]
     assert tuple(sample["action"].shape) == (16, 21)
-    assert tuple(sample["action.mask"].shape) == (16, 21)
+    assert tuple(sample["mask.action"].shape) == (16, 21)
     with pytest.raises(InputError, match="differ from embodiment human_hand"):
         ChunkDataset(work["ds"], ChunkDatasetConfig(image_keys=(), action_space="human"))

@@ -60,7 +60,7 @@ def rm75_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
         features=(
             vector_feature("observation.state", names),
             vector_feature("action", names),
-            vector_feature("action.mask", names),
+            vector_feature("mask.action", names),
             video_feature(CAM, 16, 24, 10),
         ),
         embodiment="rm75_xhand",
@@ -73,7 +73,7 @@ def rm75_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     action[MASKED_ROWS, 0] = 0.0
     with DatasetWriter(root, spec) as w:
         w.add_episode(
-            {"observation.state": action - 0.01, "action": action, "action.mask": mask},
+            {"observation.state": action - 0.01, "action": action, "mask.action": mask},
             "wave",
             {CAM: _video(T)},
         )
@@ -88,7 +88,7 @@ def human_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec = DatasetSpec(
         fps=10,
         robot_type="human_hand",
-        features=(vector_feature("action", names), vector_feature("action.mask", names)),
+        features=(vector_feature("action", names), vector_feature("mask.action", names)),
         embodiment="human_hand",
         action_space=HUMAN_HAND_102,
     )
@@ -96,7 +96,7 @@ def human_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     mask[:, 51:] = 1
     rng = np.random.default_rng(0)
     with DatasetWriter(root, spec) as w:
-        w.add_episode({"action": rng.normal(size=(T, 102)), "action.mask": mask}, "pinch")
+        w.add_episode({"action": rng.normal(size=(T, 102)), "mask.action": mask}, "pinch")
     return root
 
 

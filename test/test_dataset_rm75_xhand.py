@@ -100,12 +100,12 @@ def write_human_dataset(root: Path, key: str, frames: int = 20) -> None:
     writer.add_episode(
         {
             "observation.state": rng.normal(0, 0.3, (frames, 102)) * right,
-            "observation.state.mask": right,
+            "mask.observation.state": right,
             "action": rng.normal(0, 0.3, (frames, 102)) * right,
-            "action.mask": right,
+            "mask.action": right,
             "segment_index": np.zeros(frames, np.int64),
             "source_frame_index": np.arange(frames),
-            "observation.hand_keypoints": np.zeros((frames, 2, 21, 3)),
+            "human.hand_keypoints": np.zeros((frames, 126)),
         },
         "Left hand: None. Right hand: wave.",
         {key: np.full((frames, H, W, 3), 128, np.uint8)},
@@ -141,7 +141,7 @@ def test_the_robot_dataset_mixes_with_human_data(datasets: dict[str, Path]) -> N
     mixed = MixedChunkDataset([human, robot], normalize=False)
     sample = mixed[len(human) + 2]
     assert sample["dataset_index"] == 1 and sample["embodiment"] == "rm75_xhand"
-    action, mask = sample["action"].numpy(), sample["action.mask"].numpy()
+    action, mask = sample["action"].numpy(), sample["mask.action"].numpy()
     assert action.shape == (4, 102) and mask.shape == (4, 102)
     emb = EMBODIMENTS["rm75_xhand"]
     xhand = EMBODIMENTS["xhand"]
@@ -156,7 +156,7 @@ def test_the_robot_dataset_mixes_with_human_data(datasets: dict[str, Path]) -> N
     np.testing.assert_array_equal(
         action[:, human_dim("right", "index1", "flexion")], rows["action"][3:7, index1]
     )
-    state_mask = sample["observation.state.mask"].numpy().reshape(-1, 102)
+    state_mask = sample["mask.observation.state"].numpy().reshape(-1, 102)
     assert np.all(state_mask.sum(-1) == 12)  # the measured fingers, the arm masked
     # back to the robot's 19 joints: the fingers from the human values, the arm from fill
     fill = rows["action"][3:7]

@@ -33,7 +33,7 @@ def test_chunks_follow_the_policy_contract_and_pad_at_the_end(root: Path) -> Non
     np.testing.assert_array_equal(s["action"][:2].numpy(), actions[5:7])
     assert s["action_is_pad"].tolist() == [False, False, True, True]
     np.testing.assert_array_equal(s["action"][2].numpy(), actions[6])  # padding repeats last
-    assert s["action.mask"][:2].sum() == 4 and s["action.mask"][2:].sum() == 0
+    assert s["mask.action"][:2].sum() == 4 and s["mask.action"][2:].sum() == 0
     assert s["observation.state"].shape == (2, 3) and s["observation.state_is_pad"].tolist() == [
         False,
         False,
@@ -75,9 +75,9 @@ def test_human_space_from_a_widowx_dataset(tmp_path: Path) -> None:
     convert_bags([tmp_path / "bag"], tmp_path / "ds", BagConversionConfig(camera_topics=()))
     ds = ChunkDataset(tmp_path / "ds", ChunkDatasetConfig(horizon=5, action_space="human"))
     s = ds[0]
-    assert s["action"].shape == (5, 102) and s["action.mask"].shape == (5, 102)
+    assert s["action"].shape == (5, 102) and s["mask.action"].shape == (5, 102)
     pinch = human_dim("right", "index1", "flexion")
-    assert s["action.mask"][0].sum() == 1 and s["action.mask"][0, pinch] == 1
+    assert s["mask.action"][0].sum() == 1 and s["mask.action"][0, pinch] == 1
     native = ds.reader.episode_rows(0)["action"][1:6]
     expected, _ = EMBODIMENTS["widowx"].to_human(native)
     np.testing.assert_array_equal(s["action"].numpy(), expected)

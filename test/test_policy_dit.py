@@ -40,7 +40,7 @@ def _batch(b: int = 3, seed: int = 0, horizon: int = 8, dims: int = 7) -> dict:
         KEY: torch.rand(b, 1, 3, 64, 64, generator=g),
         "observation.state": torch.randn(b, 1, 8, generator=g),
         "action": torch.randn(b, horizon, dims, generator=g),
-        "action.mask": torch.ones(b, horizon, dims),
+        "mask.action": torch.ones(b, horizon, dims),
         "task": ["reach the red target"] * b,
     }
 
@@ -53,8 +53,8 @@ def _loss(model: DiTPolicy, batch: dict, seed: int = 5) -> dict[str, torch.Tenso
 def test_masked_action_dims_are_ignored_by_the_loss() -> None:
     model = _model()
     batch = _batch()
-    batch["action.mask"][:, :, 2] = 0.0  # joint_2 unlabelled (e.g. a human hand dim)
-    batch["action.mask"][0, 5:] = 0.0  # a padded chunk end
+    batch["mask.action"][:, :, 2] = 0.0  # joint_2 unlabelled (e.g. a human hand dim)
+    batch["mask.action"][0, 5:] = 0.0  # a padded chunk end
     before = _loss(model, batch)["loss"]
     changed = dict(batch, action=batch["action"].clone())
     changed["action"][:, :, 2] = 1e3
@@ -289,7 +289,7 @@ def test_sample_prediction_trains_on_the_clean_chunk_and_exports_as_noise(tmp_pa
     and matches PyTorch."""
     model = _model(prediction="sample")
     batch = _batch()
-    batch["action.mask"][:, :, 1] = 0.0
+    batch["mask.action"][:, :, 1] = 0.0
     before = _loss(model, batch)["loss"]
     changed = dict(batch, action=batch["action"].clone())
     changed["action"][:, :, 1] = 99.0

@@ -45,9 +45,9 @@ def _episode(n: int, seed: int) -> tuple[dict, dict]:
     frames = {
         "observation.state": rng.standard_normal((n, 4)),
         "action": rng.standard_normal((n, 4)),
-        "action.mask": np.ones((n, 4)),
+        "mask.action": np.ones((n, 4)),
         "segment_index": np.arange(n) // 3,
-        "observation.hand_keypoints": hands,
+        "human.hand_keypoints": hands.reshape(n, -1),
     }
     yy, xx = np.mgrid[0:32, 0:48]
     pictures = [
@@ -66,7 +66,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
         features=(
             vector_feature("observation.state", JOINTS),
             vector_feature("action", ACTIONS),
-            vector_feature("action.mask", ACTIONS),
+            vector_feature("mask.action", ACTIONS),
             FeatureSpec("segment_index", "int64", (1,)),
             hand_keypoints_feature(),
             video_feature(CAM, 32, 48, 10),
@@ -120,7 +120,7 @@ def test_a_dataset_episode_in_rerun_has_every_dimension_named(
             assert column(entities[path], "SeriesLines:names") == [[name]]
     assert entity("observation.state", "left finger") == "/observation.state/left\\ finger"
     assert entity("action", "gripper/open") == "/action/gripper\\/open"
-    assert entity("segment_index") in entities and entity("action.mask", "waist") in entities
+    assert entity("segment_index") in entities and entity("mask.action", "waist") in entities
 
     # the camera: one JPEG per frame, close to the dataset's decoded video
     blobs = column(entities[entity(CAM)], "EncodedImage:blob")
@@ -133,14 +133,16 @@ def test_a_dataset_episode_in_rerun_has_every_dimension_named(
         assert np.abs(rgb - frames[i].astype(int)).mean() < 4.0
 
     # hands: the right hand as 21 named keypoints, not drawn where lost; the left never drawn
-    right = entities[entity("observation.hand_keypoints", "right")]
+    right = entities[entity("human.hand_keypoints", "right")]
     positions = column(right, "Points3D:positions")
     counts = [len(p or []) for p in positions]
     assert counts == [21] * (n // 2) + [0] + [21] * (n - n // 2 - 1)
-    np.testing.assert_allclose(positions[0], rows["observation.hand_keypoints"][0, 1], rtol=1e-6)
+    np.testing.assert_allclose(
+        positions[0], rows["human.hand_keypoints"].reshape(-1, 2, 21, 3)[0, 1], rtol=1e-6
+    )
     context = str(column(right, "AnnotationContext:context"))
     assert all(name in context for name in KEYPOINT_NAMES)
-    left = entities[entity("observation.hand_keypoints", "left")]
+    left = entities[entity("human.hand_keypoints", "left")]
     assert all(not p for p in column(left, "Points3D:positions"))
     assert "reach the red cube" in str(column(entities["/task"], "TextDocument:text"))
 

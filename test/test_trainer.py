@@ -173,7 +173,7 @@ def test_demo_dataset_has_the_chunk_dataset_keys(demos: Path):
     ds = DemoDataset(demos, horizon=3, image_size=(8, 8))
     s = ds[9]
     assert s["observation.state"].shape == (1, 8) and s[DEMO_CAMERA].shape == (1, 3, 8, 8)
-    assert s["action"].shape == (3, 7) and torch.all(s["action.mask"] == 1)
+    assert s["action"].shape == (3, 7) and torch.all(s["mask.action"] == 1)
     assert s["task"] == REACH_TASK and s["embodiment"] == "widowx"
     assert s["episode_index"] == 1 and s["frame_index"] == 1
     assert float(s[DEMO_CAMERA].min()) >= 0 and float(s[DEMO_CAMERA].max()) <= 1
@@ -480,9 +480,9 @@ def write_mixed_sources(root: Path) -> tuple[Path, Path]:
         action_space=HUMAN_ACTION_SPACE,
         features=(
             vector_feature("observation.state", HUMAN_STATE_NAMES),
-            vector_feature("observation.state.mask", HUMAN_STATE_NAMES),
+            vector_feature("mask.observation.state", HUMAN_STATE_NAMES),
             vector_feature("action", HUMAN_ACTION_NAMES),
-            vector_feature("action.mask", HUMAN_ACTION_NAMES),
+            vector_feature("mask.action", HUMAN_ACTION_NAMES),
         ),
     )
     right = np.zeros(102)
@@ -492,9 +492,9 @@ def write_mixed_sources(root: Path) -> tuple[Path, Path]:
             w.add_episode(
                 {
                     "observation.state": rng.standard_normal((n, 102)) * right,
-                    "observation.state.mask": np.tile(right, (n, 1)),
+                    "mask.observation.state": np.tile(right, (n, 1)),
                     "action": rng.standard_normal((n, 102)) * right,
-                    "action.mask": np.tile(right, (n, 1)),
+                    "mask.action": np.tile(right, (n, 1)),
                 },
                 "wave",
             )

@@ -89,7 +89,7 @@ class ToyPolicy(nn.Module):
         target = (batch["action"] - self.action_mean) / self.action_std
         if c.noise:
             target = target + c.noise * torch.randn_like(target)
-        mse = ((pred - target) ** 2 * batch["action.mask"]).mean()
+        mse = ((pred - target) ** 2 * batch["mask.action"]).mean()
         aux = 0.01 * pred.pow(2).mean()
         self.calls += 1
         if "dataset_index" in batch:  # which source each trained sample came from

@@ -821,8 +821,8 @@ def episode_spec(
     feats: list[FeatureSpec] = [
         vector_feature("observation.state", state_names),
         vector_feature("action", action_names),
-        vector_feature("action.mask", action_names),
-        vector_feature("observation.state.mask", state_names),
+        vector_feature("mask.action", action_names),
+        vector_feature("mask.observation.state", state_names),
         FeatureSpec("segment_index", "int64", (1,)),
     ]
     cams: dict[str, dict[str, Any]] = {}
@@ -899,8 +899,8 @@ def convert_bags(
                 frames = {
                     "observation.state": ep.state,
                     "action": ep.action,
-                    "action.mask": np.ones_like(ep.action),
-                    "observation.state.mask": np.ones_like(ep.state),
+                    "mask.action": np.ones_like(ep.action),
+                    "mask.observation.state": np.ones_like(ep.state),
                     "segment_index": np.zeros(n, np.int64),
                     "timestamp": ((ep.times_ns - ep.times_ns[0]) / 1e9).astype(np.float32),
                 }

@@ -13,16 +13,23 @@ Layout (paths relative to the dataset root)::
     data/chunk-000/file-000.parquet                  one row per frame, many episodes per file
     videos/<camera key>/chunk-000/file-000.mp4       many episodes per file, h264/yuv420p
 
-Project additions (LeRobot ignores unknown columns and keys):
+Project additions (LeRobot ignores unknown columns and keys). Their names start with neither
+``observation`` nor ``action``, so LeRobot's ``dataset_to_policy_features`` leaves them out of a
+stock policy's inputs and outputs:
 
-* frame columns ``action.mask`` / ``observation.state.mask`` (float32 0/1 per dimension),
+* frame columns ``mask.action`` / ``mask.observation.state`` (float32 0/1 per dimension),
   ``segment_index`` (int64, motion segment within the episode) and, for human data,
-  ``observation.hand_keypoints`` (float32 [2, 21, 3], left then right, NaN-free: missing hands
-  are zero with a zero mask);
+  ``human.hand_keypoints`` (float32 (126,) = [2 hands (left, right), 21 MediaPipe joints, xyz m]
+  flattened, NaN-free: missing hands are zero with a zero mask). Flat, because LeRobot 0.4.4's
+  edit tools (split, merge, delete) stop on multi-dimensional (Array2D/Array3D) columns, LeRobot's
+  own included;
 * episode columns ``hvp/embodiment``, ``hvp/action_space``, ``hvp/prompt_video`` (path or URI of
   a prompt video, "" when none) and ``hvp/source`` (the bag or video it came from);
 * ``info.json["hvp"]``: format version, embodiment, action space, state/action joint names and
   the camera topics and intrinsics.
+
+Format version 1 named these ``action.mask``, ``observation.state.mask`` and
+``observation.hand_keypoints`` (2, 21, 3); the reader maps those names (LEGACY_FEATURE_KEYS).
 """
 
 from __future__ import annotations
@@ -34,14 +41,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from human_video_policy.errors import ConfigError, InputError
+from human_video_policy.pipeline.episode_format import KEYPOINT_NAMES
 from human_video_policy.validation import check_int_range, check_positive
 
 CODEBASE_VERSION = "v3.0"
-HVP_FORMAT_VERSION = 1
+HVP_FORMAT_VERSION = 2
+
+MASK_PREFIX = "mask."
+HAND_KEYPOINTS_KEY = "human.hand_keypoints"
+HAND_KEYPOINTS_SHAPE = (2, 21, 3)  # hands (left, right) x MediaPipe joints x xyz
+HANDS = ("left", "right")
+#: Format-version-1 names of the project's columns -> today's names.
+LEGACY_FEATURE_KEYS: dict[str, str] = {
+    "action.mask": MASK_PREFIX + "action",
+    "observation.state.mask": MASK_PREFIX + "observation.state",
+    "observation.hand_keypoints": HAND_KEYPOINTS_KEY,
+}
+
+
+def mask_key(feature: str) -> str:
+    """The column holding the 0/1 validity mask of ``feature`` (``mask.action``...)."""
+    return MASK_PREFIX + feature
+
+
+ACTION_MASK_KEY = mask_key("action")
+STATE_MASK_KEY = mask_key("observation.state")
 DEFAULT_CHUNK_SIZE = 1000  # files per chunk folder
 DEFAULT_DATA_FILE_SIZE_IN_MB = 100
 DEFAULT_VIDEO_FILE_SIZE_IN_MB = 500
@@ -152,6 +181,11 @@ class FeatureSpec:
             )
         if not self.shape or any(not isinstance(d, int) or d < 1 for d in self.shape):
             raise ConfigError(f"feature {self.key}: shape={self.shape!r} must be positive ints")
+        if len(self.shape) > MAX_FEATURE_DIMS:
+            raise ConfigError(
+                f"feature {self.key}: shape={self.shape!r} has {len(self.shape)} dimensions; "
+                f"LeRobot datasets hold at most {MAX_FEATURE_DIMS}"
+            )
         if self.dtype == "video" and (len(self.shape) != 3 or self.shape[2] != 3):
             raise ConfigError(
                 f"feature {self.key}: video shape must be (H, W, 3), got {self.shape}"
@@ -220,13 +254,23 @@ def vector_feature(key: str, names: Sequence[str], dtype: str = "float32") -> Fe
 
 
 def hand_keypoints_feature() -> FeatureSpec:
-    """``observation.hand_keypoints``: [2 hands (left, right), 21 MediaPipe joints, xyz m]."""
-    return FeatureSpec(
-        key="observation.hand_keypoints",
-        dtype="float32",
-        shape=(2, 21, 3),
-        names=("hand", "keypoint", "xyz"),
-    )
+    """``human.hand_keypoints``: (126,) = [2 hands (left, right), 21 MediaPipe joints, xyz m]
+    flattened; names ``left.wrist.x`` ... ``right.pinky_tip.z``."""
+    names = tuple(f"{h}.{j}.{a}" for h in HANDS for j in KEYPOINT_NAMES for a in "xyz")
+    return FeatureSpec(key=HAND_KEYPOINTS_KEY, dtype="float32", shape=(len(names),), names=names)
+
+
+def hand_keypoints_array(values: np.ndarray) -> np.ndarray:
+    """Hand keypoints of ``T`` frames as ``(T, 2, 21, 3)``, from the stored ``(T, 126)`` (or a
+    format-1 ``(T, 2, 21, 3)``) column."""
+    a = np.asarray(values)
+    size = int(np.prod(HAND_KEYPOINTS_SHAPE))
+    if a.ndim < 1 or a.size != a.shape[0] * size:
+        raise InputError(
+            f"{HAND_KEYPOINTS_KEY}: rows of shape {a.shape[1:]}; expected ({size},) or "
+            f"{HAND_KEYPOINTS_SHAPE}"
+        )
+    return a.reshape(a.shape[0], *HAND_KEYPOINTS_SHAPE)
 
 
 def default_features() -> list[FeatureSpec]:
@@ -337,15 +381,80 @@ class DatasetSpec:
         )
 
 
+_ARRAY_TYPES = {2: "Array2D", 3: "Array3D", 4: "Array4D", 5: "Array5D"}
+MAX_FEATURE_DIMS = 5  # datasets (and so LeRobot) has ArrayND types up to 5-D
+
+
 def arrow_type(spec: FeatureSpec) -> pa.DataType:
-    """Arrow type of a frame column (as LeRobot's HF features: scalar, fixed list, nested)."""
+    """Arrow type of a frame column as LeRobot writes it through ``datasets``: a scalar for
+    shape (1,), a fixed-size list for (n,), and nested lists for 2-5 dimensions (the storage of
+    ``datasets``' Array2D..Array5D extension types, whose name :func:`arrow_field` adds)."""
     base = pa.from_numpy_dtype(spec.dtype) if spec.dtype != "string" else pa.string()
     if spec.shape == (1,):
         return base
+    if len(spec.shape) == 1:
+        return pa.list_(base, spec.shape[0])
     t: pa.DataType = base
-    for d in reversed(spec.shape):
-        t = pa.list_(t, d)
+    for _ in spec.shape:
+        t = pa.list_(t)
     return t
+
+
+def arrow_field(spec: FeatureSpec) -> pa.Field:
+    """The parquet field of a frame column; multi-dimensional ones carry the ``datasets``
+    extension name and metadata (``ARROW:extension:*``) so ``datasets`` (and LeRobot) read them
+    as Array2D..Array5D, while plain pyarrow reads the nested lists."""
+    t = arrow_type(spec)
+    if len(spec.shape) < 2:
+        return pa.field(spec.key, t)
+    name = f"datasets.features.features.{_ARRAY_TYPES[len(spec.shape)]}ExtensionType"
+    meta = {
+        b"ARROW:extension:name": name.encode(),
+        b"ARROW:extension:metadata": json.dumps([list(spec.shape), spec.dtype]).encode(),
+    }
+    return pa.field(spec.key, t, metadata=meta)
+
+
+def huggingface_feature(spec: FeatureSpec) -> dict[str, Any]:
+    """The ``datasets`` feature description of a frame column (as LeRobot's
+    ``get_hf_features_from_features`` makes it, serialised by datasets 4)."""
+    if spec.shape == (1,):
+        return {"dtype": spec.dtype, "_type": "Value"}
+    if len(spec.shape) == 1:
+        value = {"dtype": spec.dtype, "_type": "Value"}
+        return {"feature": value, "length": spec.shape[0], "_type": "List"}
+    return {"shape": list(spec.shape), "dtype": spec.dtype, "_type": _ARRAY_TYPES[len(spec.shape)]}
+
+
+def huggingface_schema_metadata(specs: Sequence[FeatureSpec]) -> dict[bytes, bytes]:
+    """The ``huggingface`` schema metadata LeRobot's data files carry (``datasets`` reads the
+    column types from it)."""
+    info = {"info": {"features": {s.key: huggingface_feature(s) for s in specs}}}
+    return {b"huggingface": json.dumps(info).encode()}
+
+
+def column_type_problem(spec: FeatureSpec, column_type: pa.DataType) -> str | None:
+    """Why ``column_type`` cannot hold ``spec``, or None when it is a layout LeRobot writes:
+    scalars, fixed-size or variable lists (pandas rewrites the former as the latter in
+    ``lerobot-edit-dataset merge``), nested lists with or without the ``datasets`` extension
+    type. Variable list lengths are checked when the rows are read."""
+    t = column_type.storage_type if isinstance(column_type, pa.ExtensionType) else column_type
+    sizes: list[int | None] = []
+    while pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        sizes.append(t.list_size if pa.types.is_fixed_size_list(t) else None)
+        t = t.value_type
+    leaf = pa.from_numpy_dtype(spec.dtype) if spec.dtype != "string" else pa.string()
+    if not t.equals(leaf):
+        return f"values are {t}, expected {leaf}"
+    want: list[int] = [] if spec.shape == (1,) else list(spec.shape)
+    if spec.shape == (1,) and sizes in ([1], [None]):
+        return None
+    if len(sizes) != len(want):
+        return f"{len(sizes)} list level(s) for shape {spec.shape}"
+    for level, (got, expected) in enumerate(zip(sizes, want, strict=True)):
+        if got is not None and got != expected:
+            return f"list level {level} has fixed size {got}, shape {spec.shape} needs {expected}"
+    return None
 
 
 def episode_schema(
@@ -539,11 +648,12 @@ def check_conformance(root: str | Path) -> list[str]:
             if key not in schema.names:
                 problems.append(f"{path.relative_to(root)}: column {key!r} is missing")
                 continue
-            want = arrow_type(FeatureSpec.from_json(key, f))
-            if not schema.field(key).type.equals(want):
+            spec = FeatureSpec.from_json(key, f)
+            got = schema.field(key).type
+            if why := column_type_problem(spec, got):
                 problems.append(
-                    f"{path.relative_to(root)}: column {key} is {schema.field(key).type}, "
-                    f"expected {want}"
+                    f"{path.relative_to(root)}: column {key} is {got}, expected "
+                    f"{arrow_type(spec)} or a list layout LeRobot writes ({why})"
                 )
     if n_frames != info["total_frames"] and not unreadable:
         problems.append(f"data files hold {n_frames} frames, info says {info['total_frames']}")
@@ -570,22 +680,32 @@ def check_conformance(root: str | Path) -> list[str]:
 
 
 __all__ = [
+    "ACTION_MASK_KEY",
     "CODEBASE_VERSION",
     "DATA_PATH",
     "DEFAULT_FEATURES",
     "EPISODES_PATH",
+    "HAND_KEYPOINTS_KEY",
+    "HAND_KEYPOINTS_SHAPE",
     "INFO_PATH",
+    "LEGACY_FEATURE_KEYS",
+    "STATE_MASK_KEY",
     "STATS_PATH",
     "TASKS_PATH",
     "VIDEO_PATH",
     "DatasetSpec",
     "FeatureSpec",
+    "arrow_field",
     "arrow_type",
     "check_conformance",
+    "column_type_problem",
     "data_file",
     "episode_schema",
     "episodes_file",
+    "hand_keypoints_array",
     "hand_keypoints_feature",
+    "huggingface_schema_metadata",
+    "mask_key",
     "read_parquet",
     "read_parquet_schema",
     "read_tasks",

@@ -21,9 +21,11 @@ from typing import Any
 import cv2
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from human_video_policy.data.dataset_format import (
     INFO_PATH,
+    LEGACY_FEATURE_KEYS,
     TASKS_PATH,
     DatasetSpec,
     data_file,
@@ -34,6 +36,7 @@ from human_video_policy.data.dataset_format import (
 from human_video_policy.data.normalization import FeatureStats, load_stats
 from human_video_policy.errors import InputError
 from human_video_policy.runtime.image_ops import center_crop_to_aspect
+from human_video_policy.video.stream_decoder import StreamDecoder
 
 
 @dataclass
@@ -85,6 +88,9 @@ class DatasetReader:
             raise InputError(
                 f"{self.root}: codebase_version={version!r}; only LeRobot v3.0 datasets are read"
             )
+        if not isinstance(self.info.get("features"), dict):
+            raise InputError(f"{info_path}: 'features' is missing or not an object")
+        self._column_of = self._map_legacy_names()
         try:
             self.spec = DatasetSpec.from_info(self.info)
         except (KeyError, TypeError) as exc:
@@ -95,10 +101,24 @@ class DatasetReader:
         self._tables: dict[tuple[int, int], pa.Table] = {}
         self._video_cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
         self._video_cache_size = max(1, video_cache_episodes)
-        self._captures: dict[Path, Any] = {}
+        self._decoders: dict[Path, StreamDecoder] = {}
         self._numeric = [k for k in self.info["features"] if self.feature_dtype(k) != "video"]
 
     # -- metadata -----------------------------------------------------------------------------
+
+    def _map_legacy_names(self) -> dict[str, str]:
+        """Format-1 datasets name the project's columns ``mask.action`` etc.: present them
+        under today's names (LEGACY_FEATURE_KEYS); returns today's name -> stored column."""
+        hvp = self.info.get("hvp")
+        if not isinstance(hvp, dict) or int(hvp.get("format_version", 1)) >= 2:
+            return {}
+        feats = self.info["features"]
+        column_of: dict[str, str] = {}
+        for old, new in LEGACY_FEATURE_KEYS.items():
+            if old in feats and new not in feats:
+                feats[new] = feats.pop(old)
+                column_of[new] = old
+        return column_of
 
     def _load_episodes(self) -> list[dict[str, Any]]:
         files = sorted((self.root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
@@ -132,7 +152,12 @@ class DatasetReader:
         return int(self.info.get("total_frames", 0))
 
     def stats(self) -> dict[str, FeatureStats]:
-        return load_stats(self.root)
+        """meta/stats.json, under today's feature names (see LEGACY_FEATURE_KEYS)."""
+        stats = load_stats(self.root)
+        for new, old in self._column_of.items():
+            if old in stats:
+                stats[new] = stats.pop(old)
+        return stats
 
     def names(self, key: str) -> list[str]:
         names = self.info["features"][key].get("names")
@@ -164,9 +189,16 @@ class DatasetReader:
         part = table.slice(lo, hi - lo)
         out: dict[str, np.ndarray] = {}
         for key in keys or self._numeric:
-            if key not in part.column_names:
+            column = self._column_of.get(key, key)
+            if column not in part.column_names:
                 raise InputError(f"{self.root}: episode {episode} has no column {key!r}")
-            out[key] = _column_array(part.column(key), self.info["features"][key])
+            feature = self.info["features"].get(key)
+            if feature is None:
+                raise InputError(f"{self.root}: {key!r} is not a feature of this dataset")
+            try:
+                out[key] = _column_array(part.column(column), feature, key)
+            except InputError as exc:
+                raise InputError(f"{self.root}: episode {episode}: {exc}") from exc
         return out
 
     def frame(self, index: int, *, with_video: bool = True) -> dict[str, Any]:
@@ -245,34 +277,25 @@ class DatasetReader:
                 f"frame {frame_index} outside episode {episode} (0..{ep['length'] - 1})"
             )
         path = self.video_path(episode, key)
-        cap = self._captures.get(path)
-        if cap is None:
+        decoder = self._decoders.get(path)
+        if decoder is None:
             if not path.is_file():
                 raise InputError(f"{self.root}: video {path.relative_to(self.root)} is missing")
-            cap = cv2.VideoCapture(str(path))
-            if not cap.isOpened():
-                raise InputError(f"{path}: cannot be opened as a video")
-            self._captures[path] = cap
-        first = round(ep[f"videos/{key}/from_timestamp"] * self.fps)
-        cap.set(cv2.CAP_PROP_POS_FRAMES, first + frame_index)
-        ok, bgr = cap.read()
-        if not ok:
-            raise InputError(
-                f"{path}: frame {first + frame_index} (episode {episode}) cannot be decoded "
-                "(truncated video?)"
-            )
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            decoder = StreamDecoder(path)
+            self._decoders[path] = decoder
+        start = float(ep[f"videos/{key}/from_timestamp"]) + frame_index / self.fps
+        return decoder.frames(start, 1, self.fps)[0]
 
     def __getstate__(self) -> dict[str, Any]:  # picklable for DataLoader workers
         state = dict(self.__dict__)
-        state["_captures"] = {}
+        state["_decoders"] = {}
         state["_video_cache"] = OrderedDict()
         return state
 
     def close(self) -> None:
-        for cap in self._captures.values():
-            cap.release()
-        self._captures.clear()
+        for decoder in self._decoders.values():
+            decoder.close()
+        self._decoders.clear()
 
     def _decode(
         self,
@@ -284,28 +307,13 @@ class DatasetReader:
         path = self.video_path(episode, key)
         if not path.is_file():
             raise InputError(f"{self.root}: video {path.relative_to(self.root)} is missing")
-        first = round(ep[f"videos/{key}/from_timestamp"] * self.fps)
-        count = int(ep["length"])
-        cap = cv2.VideoCapture(str(path))
-        if not cap.isOpened():
-            raise InputError(f"{path}: cannot be opened as a video")
-        try:
-            if first:
-                cap.set(cv2.CAP_PROP_POS_FRAMES, first)
-            frames = []
-            for _ in range(count):
-                ok, bgr = cap.read()
-                if not ok:
-                    break
-                if size is not None:
-                    bgr = resize_area(bgr, *size)
-                frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-        finally:
-            cap.release()
-        h, w, _ = self.info["features"][key]["shape"] if size is None else (*size, 3)
-        if not frames:
-            return np.zeros((0, h, w, 3), np.uint8)
-        return np.stack(frames)
+        start = float(ep[f"videos/{key}/from_timestamp"])
+
+        def resize(frame: np.ndarray) -> np.ndarray:
+            return resize_area(frame, *size) if size is not None else frame
+
+        with StreamDecoder(path) as decoder:
+            return decoder.frames(start, int(ep["length"]), self.fps, resize)
 
     # -- validation ---------------------------------------------------------------------------
 
@@ -381,21 +389,48 @@ def resize_area(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
 
 
-def _column_array(column: pa.ChunkedArray, feature: dict[str, Any]) -> np.ndarray:
-    """An arrow column -> numpy ``(T, *shape)`` of the feature's dtype."""
+def _column_array(column: pa.ChunkedArray, feature: dict[str, Any], key: str) -> np.ndarray:
+    """An arrow column -> numpy ``(T, *shape)`` of the feature's dtype.
+
+    Accepts every layout LeRobot writes (scalars, fixed-size lists, variable lists as pandas
+    rewrites them, nested lists with or without ``datasets``' ArrayND extension type) and
+    checks each list level holds exactly the feature's size (a ragged or short row is an error
+    naming the column, never a silently reshaped array)."""
     shape = tuple(feature["shape"])
     dtype = feature["dtype"]
     arr = column.combine_chunks()
+    if isinstance(arr, pa.ExtensionArray):
+        arr = arr.storage
     n = len(arr)
-    if (
-        shape == (1,)
-        and not pa.types.is_list(arr.type)
-        and not pa.types.is_fixed_size_list(arr.type)
+    if arr.null_count:
+        raise InputError(f"column {key}: {arr.null_count} null row(s)")
+    flat: pa.Array = arr
+    dims = [] if shape == (1,) else list(shape)
+    level = 0
+    while (
+        pa.types.is_fixed_size_list(flat.type)
+        or pa.types.is_list(flat.type)
+        or (pa.types.is_large_list(flat.type))
     ):
-        return arr.to_numpy(zero_copy_only=False)
-    flat = arr
-    while pa.types.is_fixed_size_list(flat.type) or pa.types.is_list(flat.type):
+        want = dims[level] if level < len(dims) else 1
+        if pa.types.is_fixed_size_list(flat.type):
+            sizes_ok = flat.type.list_size == want
+        else:
+            lengths = pc.list_value_length(flat)
+            sizes_ok = len(lengths) == 0 or (
+                pc.min(lengths).as_py() == want and pc.max(lengths).as_py() == want
+            )
+        if not sizes_ok:
+            raise InputError(
+                f"column {key}: list level {level} does not hold {want} values in every row "
+                f"(feature shape {shape}); ragged or truncated rows"
+            )
         flat = flat.flatten()
+        level += 1
+    if level not in (len(dims), 1 if shape == (1,) else -1) and not (shape == (1,) and level == 0):
+        raise InputError(f"column {key}: {level} list level(s) for feature shape {shape}")
+    if flat.null_count:
+        raise InputError(f"column {key}: {flat.null_count} null value(s)")
     values = flat.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
     return values.reshape((n, *shape)) if shape != (1,) else values.reshape(n)
 

@@ -29,18 +29,25 @@ from human_video_policy.data.dataset_format import (
     TASKS_PATH,
     DatasetSpec,
     FeatureSpec,
-    arrow_type,
+    arrow_field,
     data_file,
     episode_schema,
     episodes_file,
+    huggingface_schema_metadata,
     video_file,
     write_tasks,
 )
-from human_video_policy.data.normalization import STAT_NAMES, RunningStats, stats_to_json
+from human_video_policy.data.dataset_stats import (
+    QUANTILE_KEYS,
+    aggregate_stats,
+    decimate_for_stats,
+    episode_stats,
+    image_episode_stats,
+    sample_indices,
+)
+from human_video_policy.data.normalization import STAT_NAMES, FeatureStats, stats_to_json
 from human_video_policy.errors import ConfigError, HvpError, InputError
 from human_video_policy.validation import check_int_range
-
-_IMAGE_STATS_STRIDE = 4  # every 4th pixel in each direction feeds the per-channel image stats
 
 
 @dataclass(frozen=True)
@@ -136,14 +143,17 @@ class DatasetWriter:
         self.root.mkdir(parents=True, exist_ok=True)
         self._features = spec.all_features
         self._numeric = [k for k in spec.numeric_keys]
-        self._float = [k for k in self._numeric if self._features[k].dtype.startswith("float")]
-        self._schema = pa.schema([(k, arrow_type(self._features[k])) for k in self._column_order()])
+        order = self._column_order()
+        self._schema = pa.schema(
+            [arrow_field(self._features[k]) for k in order],
+            metadata=huggingface_schema_metadata([self._features[k] for k in order]),
+        )
         self._tasks: list[str] = []
         self._episodes: list[dict[str, Any]] = []
-        self._stats = {k: RunningStats(self._features[k].shape) for k in self._float}
-        self._stats["timestamp"] = RunningStats((1,))
-        for key in spec.video_keys:
-            self._stats[key] = RunningStats((3, 1, 1))
+        # Per-episode statistics of every numeric column and camera (LeRobot computes them for
+        # all, integer columns included), combined in finalize() as LeRobot combines them.
+        self._stats_keys = [*order, *spec.video_keys]
+        self._episode_stats: dict[str, list[FeatureStats]] = {k: [] for k in self._stats_keys}
         self._frames = 0
         self._data_pos = (0, 0)
         self._data_writer: pq.ParquetWriter | None = None
@@ -209,18 +219,11 @@ class DatasetWriter:
             "timestamp": timestamps.astype(np.float32).reshape(length),
             "task_index": np.full(length, task_index, np.int64),
         }
-        self._stats["timestamp"].update(columns["timestamp"].reshape(-1, 1), name="timestamp")
-        episode_stats: dict[str, Any] = {}
         for key in self._numeric:
-            if key in columns:
-                continue
-            columns[key] = arrays[key]
-            if key in self._float:
-                ep = RunningStats(self._features[key].shape)
-                ep.update(arrays[key], name=key)
-                self._stats[key].merge(ep)
-                episode_stats[key] = ep.result()
-        video_rows = self._write_videos(videos or {}, length, episode_stats)
+            if key not in columns:
+                columns[key] = arrays[key]
+        ep_stats = {key: episode_stats(columns[key], name=key) for key in self._schema.names}
+        video_rows = self._write_videos(videos or {}, length, ep_stats)
         data_pos = self._write_rows(columns, length)
         row: dict[str, Any] = {
             "episode_index": ep_index,
@@ -238,9 +241,10 @@ class DatasetWriter:
             "hvp/prompt_video": prompt_video,
             "hvp/source": source,
         }
-        for key, s in episode_stats.items():
-            for name, value in s.to_json().items():
-                row[f"stats/{key}/{name}"] = np.asarray(value).reshape(-1).tolist()
+        for key, st in ep_stats.items():
+            self._episode_stats[key].append(st)
+            for name, value in st.to_json().items():
+                row[f"stats/{key}/{name}"] = value
         self._episodes.append(row)
         self._frames += length
         return ep_index
@@ -281,11 +285,15 @@ class DatasetWriter:
         for name in self._schema.names:
             t = self._schema.field(name).type
             value = columns[name]
-            if isinstance(t, pa.FixedSizeListType):
-                flat = np.ascontiguousarray(value).reshape(length, -1)
-                arr: pa.Array = pa.array(flat.reshape(-1), type=_leaf(t))
+            if isinstance(t, pa.FixedSizeListType | pa.ListType):
+                flat = np.ascontiguousarray(value).reshape(-1)
+                arr: pa.Array = pa.array(flat, type=_leaf(t))
                 for d in reversed(self._features[name].shape):
-                    arr = pa.FixedSizeListArray.from_arrays(arr, d)
+                    if isinstance(t, pa.FixedSizeListType):
+                        arr = pa.FixedSizeListArray.from_arrays(arr, d)
+                    else:  # datasets' ArrayND storage: nested variable lists of fixed length
+                        offsets = pa.array(np.arange(0, len(arr) + 1, d, dtype=np.int32))
+                        arr = pa.ListArray.from_arrays(offsets, arr)
                 arrays.append(arr)
             else:
                 arrays.append(pa.array(value, type=t))
@@ -324,7 +332,7 @@ class DatasetWriter:
         self,
         videos: Mapping[str, np.ndarray | Iterable[np.ndarray]],
         length: int,
-        episode_stats: dict[str, Any],
+        ep_stats: dict[str, FeatureStats],
     ) -> dict[str, Any]:
         keys = self.spec.video_keys
         rows: dict[str, Any] = {}
@@ -342,7 +350,8 @@ class DatasetWriter:
                 stream = _VideoStream(path, h, w, self.spec.fps, self.encoding)
                 self._videos[key] = stream
             start = stream.frames
-            ep_stats = RunningStats((3, 1, 1))
+            sampled = set(sample_indices(length).tolist())
+            stats_frames: list[np.ndarray] = []
             count = 0
             for frame in videos[key]:
                 f = np.asarray(frame)
@@ -352,13 +361,12 @@ class DatasetWriter:
                         f"{stream.shape} uint8 RGB"
                     )
                 stream.write(f)
-                if count % max(1, round(self.spec.fps)) == 0:  # ~1 frame per second
-                    px = f[::_IMAGE_STATS_STRIDE, ::_IMAGE_STATS_STRIDE].reshape(-1, 3)
-                    ep_stats.update(px.reshape(-1, 3, 1, 1) / 255.0, name=key)
+                if count in sampled:
+                    stats_frames.append(decimate_for_stats(f).copy())
                 count += 1
             if count != length:
                 raise InputError(f"camera {key}: {count} frames for an episode of {length} rows")
-            self._stats[key].merge(ep_stats)
+            ep_stats[key] = image_episode_stats(stats_frames, name=key)
             rows[f"videos/{key}/chunk_index"] = self._video_pos[key][0]
             rows[f"videos/{key}/file_index"] = self._video_pos[key][1]
             rows[f"videos/{key}/from_timestamp"] = start / self.spec.fps
@@ -378,18 +386,23 @@ class DatasetWriter:
             stream.close()
         self._write_episodes()
         write_tasks(self.root / TASKS_PATH, self._tasks)
-        stats = {k: s.result() for k, s in self._stats.items() if s.count}
+        stats = {k: aggregate_stats(v, name=k) for k, v in self._episode_stats.items() if v}
         (self.root / STATS_PATH).write_text(json.dumps(stats_to_json(stats), indent=4) + "\n")
         info = self.spec.info(len(self._episodes), self._frames, len(self._tasks))
         (self.root / INFO_PATH).write_text(json.dumps(info, indent=4) + "\n", encoding="utf-8")
         return self.root
 
     def _write_episodes(self) -> None:
-        stats_cols = {
-            f"stats/{k}/{s}": pa.list_(pa.int64() if s == "count" else pa.float64())
-            for k in self._float
-            for s in STAT_NAMES
-        }
+        stats_cols: dict[str, pa.DataType] = {}
+        for key in self._stats_keys:
+            depth = 3 if key in self.spec.video_keys else 1  # (3, 1, 1) camera statistics
+            value_type: pa.DataType = pa.float64()
+            for _ in range(depth):
+                value_type = pa.list_(value_type)
+            for name in (*STAT_NAMES, *QUANTILE_KEYS):
+                stats_cols[f"stats/{key}/{name}"] = (
+                    pa.list_(pa.int64()) if name == "count" else value_type
+                )
         schema = episode_schema(self.spec.video_keys, stats_cols)
         cols = {name: [row.get(name) for row in self._episodes] for name in schema.names}
         table = pa.table({n: pa.array(v, schema.field(n).type) for n, v in cols.items()})
@@ -432,7 +445,7 @@ class DatasetWriter:
 
 
 def _leaf(t: pa.DataType) -> pa.DataType:
-    while isinstance(t, pa.FixedSizeListType):
+    while isinstance(t, pa.FixedSizeListType | pa.ListType):
         t = t.value_type
     return t
 

@@ -234,7 +234,7 @@ def _kept(
     values with masked rows set to NaN (drawn as gaps)."""
     values = np.asarray(rows[key], dtype=np.float64)
     names = names if len(names) == values.shape[1] else [str(j) for j in range(values.shape[1])]
-    mask = rows.get(f"{key}.mask")
+    mask = rows.get(f"mask.{key}")
     if mask is None:
         return values, names, np.ones(values.shape[1], bool)
     mask = np.asarray(mask) > 0

@@ -15,10 +15,10 @@ per atomic action; sec. 3.2). Its columns, per frame ``t`` of the segment:
   (``actions_51[t - 1]``: ``[dp, dR, theta_t]``), so that, as for robot rows (the command in
   force at ``t``), a chunk for an observation at ``t`` with ``action_offset=1`` holds the
   transitions ``t -> t+1, t+1 -> t+2 ...`` (VITRA's ``a_t .. a_{t+N}``);
-* ``action.mask`` / ``observation.state.mask`` (102): 1 where the hand is tracked at that frame
+* ``mask.action`` / ``mask.observation.state`` (102): 1 where the hand is tracked at that frame
   (the action also needs the previous frame in the same track piece); a hand that is not
   present is 0 and its values are 0;
-* ``observation.hand_keypoints`` (2, 21, 3): lifted 3D keypoints (m, camera frame), 0 if absent;
+* ``human.hand_keypoints`` (2, 21, 3): lifted 3D keypoints (m, camera frame), 0 if absent;
 * ``segment_index``: the segment's index within its track piece; ``source_frame_index``: the
   frame number in the source video;
 * the camera (``camera_key``): the source video's frames, centre-cropped to ``image_size`` and
@@ -58,6 +58,7 @@ import numpy as np
 
 from human_video_policy.camera.pinhole import CameraExtrinsics
 from human_video_policy.data.dataset_format import (
+    HAND_KEYPOINTS_KEY,
     DatasetSpec,
     FeatureSpec,
     hand_keypoints_feature,
@@ -292,9 +293,9 @@ def human_dataset_spec(
         }
     feats: list[FeatureSpec] = [
         vector_feature("observation.state", state_names),
-        vector_feature("observation.state.mask", state_names),
+        vector_feature("mask.observation.state", state_names),
         vector_feature("action", action_names),
-        vector_feature("action.mask", action_names),
+        vector_feature("mask.action", action_names),
         FeatureSpec("segment_index", "int64", (1,)),
         FeatureSpec("source_frame_index", "int64", (1,)),
         hand_keypoints_feature(),
@@ -432,10 +433,10 @@ def _columns(
                 action_mask[t, cols] = 1.0
     return {
         "observation.state": state,
-        "observation.state.mask": state_mask,
+        "mask.observation.state": state_mask,
         "action": action,
-        "action.mask": action_mask,
-        "observation.hand_keypoints": keypoints,
+        "mask.action": action_mask,
+        HAND_KEYPOINTS_KEY: keypoints.reshape(len(keypoints), -1),
         "source_frame_index": frames.copy(),
     }
 
@@ -454,9 +455,9 @@ def _method_a_columns(
     state = values[rows] * mask
     return {
         "observation.state": state,
-        "observation.state.mask": mask,
+        "mask.observation.state": mask,
         "action": state.copy(),
-        "action.mask": mask.copy(),
+        "mask.action": mask.copy(),
     }
 
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,19 @@ from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.validation import check_choice, check_positive
 
 STAT_NAMES = ("min", "max", "mean", "std", "count")
+_QUANTILE_KEY = re.compile(r"^q\d\d$")
 
 
 @dataclass(frozen=True)
 class FeatureStats:
-    """Statistics of one feature, per dimension (arrays of the feature's shape).
+    """Statistics of one feature, per dimension.
 
-    ``count`` is the number of rows (frames, or pixels for images) the statistics saw.
+    Fields:
+        mean, std, min, max: arrays of the statistics' shape (LeRobot's: the feature's last
+            axis for numeric features, (3, 1, 1) for cameras).
+        count: the number of frames the statistics saw (sampled frames for cameras).
+        quantiles: ``q01``, ``q10``, ``q50``, ``q90``, ``q99`` (LeRobot's keys) -> arrays of the
+            same shape; empty when the source had none (older stats files).
     """
 
     mean: np.ndarray
@@ -41,16 +48,20 @@ class FeatureStats:
     min: np.ndarray
     max: np.ndarray
     count: int
+    quantiles: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The LeRobot stats.json entry: lists per statistic, ``count`` as a one-element list."""
-        return {
+        out: dict[str, Any] = {
             "min": self.min.tolist(),
             "max": self.max.tolist(),
             "mean": self.mean.tolist(),
             "std": self.std.tolist(),
             "count": [int(self.count)],
         }
+        for key in sorted(self.quantiles):
+            out[key] = np.asarray(self.quantiles[key]).tolist()
+        return out
 
     @classmethod
     def from_json(cls, name: str, entry: Mapping[str, Any]) -> FeatureStats:
@@ -68,7 +79,16 @@ class FeatureStats:
             raise InputError(f"stats for {name!r}: std < 0")
         count_raw = entry.get("count", [0])
         count = int(np.asarray(count_raw).reshape(-1)[0]) if np.size(count_raw) else 0
-        return cls(count=count, **arrays)
+        quantiles: dict[str, np.ndarray] = {}
+        for key in sorted(k for k in entry if _QUANTILE_KEY.match(str(k))):
+            q = np.asarray(entry[key], dtype=np.float64)
+            if q.shape != arrays["mean"].shape or not np.all(np.isfinite(q)):
+                raise InputError(
+                    f"stats for {name!r}: {key} has shape {q.shape} or non-finite values; "
+                    f"expected finite values of shape {arrays['mean'].shape}"
+                )
+            quantiles[key] = q
+        return cls(count=count, quantiles=quantiles, **arrays)
 
 
 class RunningStats:

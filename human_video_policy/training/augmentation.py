@@ -36,7 +36,7 @@ Sample keys beyond :class:`ChunkDataset`'s (added by :class:`AddCamera`, or by t
   ``observation.images.<camera>`` at its current size;
 * ``observation.fov``: ``(2,)`` float32 horizontal and vertical field of view in radians
   (what the DiT's FoV token reads), ``2 atan(W / (2 fx))``, ``2 atan(H / (2 fy))``;
-* ``observation.hand_keypoints``: ``(history, 2, 21, 3)`` camera-frame keypoints (m) of both
+* ``human.hand_keypoints``: ``(history, 2, 21, 3)`` camera-frame keypoints (m) of both
   hands (left, right), 0 where a hand is absent.
 
 Randomness: every transform takes a ``numpy.random.Generator`` or an int seed (its own stream,
@@ -60,6 +60,12 @@ import numpy as np
 import torch
 
 from human_video_policy.camera.pinhole import CameraIntrinsics
+from human_video_policy.data.dataset_format import (
+    ACTION_MASK_KEY,
+    HAND_KEYPOINTS_KEY,
+    STATE_MASK_KEY,
+    hand_keypoints_array,
+)
 from human_video_policy.data.embodiment import HAND_DIM, HUMAN_DIM
 from human_video_policy.errors import ConfigError, InputError
 from human_video_policy.hands.rotations import euler_xyz_from_matrix, matrix_from_euler_xyz
@@ -72,11 +78,9 @@ RngLike = np.random.Generator | int | None
 IMAGE_PREFIX = "observation.images."
 INTRINSICS_PREFIX = "observation.intrinsics."
 FOV_KEY = "observation.fov"
-KEYPOINTS_KEY = "observation.hand_keypoints"
+KEYPOINTS_KEY = HAND_KEYPOINTS_KEY
 STATE_KEY = "observation.state"
-STATE_MASK_KEY = "observation.state.mask"
 ACTION_KEY = "action"
-ACTION_MASK_KEY = "action.mask"
 
 #: Offsets of the hands' 51-d blocks (left, right) and, within a block, of the translation
 #: group (dt / wrist position) and the rotation group (dr / wrist rotation).
@@ -382,7 +386,7 @@ class AddCamera:
     :class:`CameraIntrinsics` of the stored frames (datasets without them in their meta). The
     matrix is adapted to the sample's image size the way the loader resizes (largest centred
     crop of that aspect, then scale; pixel centres at integer coordinates).
-    ``keypoints=True`` adds ``observation.hand_keypoints`` ``(history, 2, 21, 3)`` of the
+    ``keypoints=True`` adds ``human.hand_keypoints`` ``(history, 2, 21, 3)`` of the
     sample's observation frames (needs a dataset with that column).
     """
 
@@ -460,7 +464,7 @@ class AddCamera:
         ep, t = int(sample["episode_index"]), int(sample["frame_index"])
         if self._rows is None or self._rows[0] != ep:
             rows = self._open().episode_rows(ep, [KEYPOINTS_KEY])[KEYPOINTS_KEY]
-            self._rows = (ep, np.asarray(rows, np.float64))
+            self._rows = (ep, hand_keypoints_array(rows).astype(np.float64))
         rows = self._rows[1]
         history = int(sample[STATE_KEY].shape[0]) if STATE_KEY in sample else 1
         hist = np.clip(np.arange(t - history + 1, t + 1), 0, len(rows) - 1)
@@ -1005,7 +1009,7 @@ class VitraAugmentationConfig:
         crop: the crop + warp, or None to leave it out.
         flip: the horizontal flip, or None.
         jitter: the colour jitter, or None.
-        keypoints: also load ``observation.hand_keypoints`` of the observation frames (so they
+        keypoints: also load ``human.hand_keypoints`` of the observation frames (so they
             are transformed too) when a dataset is given.
     """
 

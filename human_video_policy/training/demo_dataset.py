@@ -5,11 +5,11 @@ So one trainer (``training/trainer.py``) trains on the reach demos and on LeRobo
 with ``history=1``:
 
 * ``observation.state`` (1, 8) float32: the measured WidowX joints (WIDOWX_STATE_JOINTS),
-  with ``observation.state.mask`` (ones) and ``observation.state_is_pad`` ([False]);
+  with ``mask.observation.state`` (ones) and ``observation.state_is_pad`` ([False]);
 * ``observation.images.scene`` (1, 3, H, W) float32 in [0, 1]: the rendered scene image, as
   recorded (already resized with the runtime's ``prepare_rgb``) or resized to ``image_size``;
 * ``action`` (horizon, 7) float32: the expert's absolute joint targets (WIDOWX_COMMAND_JOINTS),
-  the first ``horizon`` rows of the recorded chunk; ``action.mask`` ones, ``action_is_pad``
+  the first ``horizon`` rows of the recorded chunk; ``mask.action`` ones, ``action_is_pad``
   all False;
 * ``task`` "reach the red target", ``embodiment`` "widowx", ``index``, ``episode_index`` (the
   world seed of the sample's episode), ``frame_index`` (position within that episode).
@@ -131,11 +131,11 @@ class DemoDataset(Dataset):
             "task": self.task,
             "embodiment": self.embodiment,
             "observation.state": torch.from_numpy(state.copy()),
-            "observation.state.mask": torch.ones(state.shape),
+            "mask.observation.state": torch.ones(state.shape),
             "observation.state_is_pad": torch.zeros(1, dtype=torch.bool),
             "action": torch.from_numpy(action),
             "action_is_pad": torch.zeros(self.horizon, dtype=torch.bool),
-            "action.mask": torch.ones(action.shape),
+            "mask.action": torch.ones(action.shape),
         }
         if self.images is not None:
             image = torch.from_numpy(np.ascontiguousarray(self.images[index]))

@@ -107,8 +107,8 @@ class _EpisodeRows:
                 {
                     "observation.state": np.stack(self.state),
                     "action": np.stack(self.action),
-                    "action.mask": np.ones((n, len(self.command_joints)), np.float32),
-                    "observation.state.mask": np.ones((n, len(self.state_joints)), np.float32),
+                    "mask.action": np.ones((n, len(self.command_joints)), np.float32),
+                    "mask.observation.state": np.ones((n, len(self.state_joints)), np.float32),
                     "segment_index": np.zeros(n, np.int64),
                     "timestamp": (times - times[0]).astype(np.float32),
                 },

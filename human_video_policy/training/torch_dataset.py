@@ -2,7 +2,7 @@
 
 Why: VITRA's action expert and the project's policies learn chunks of ``horizon`` future
 actions. A chunk that runs past the end of its episode is padded by repeating the last action
-and flagged in ``action_is_pad``; its ``action.mask`` rows are zero so the loss ignores them
+and flagged in ``action_is_pad``; its ``mask.action`` rows are zero so the loss ignores them
 (VITRA trains with action masks). With ``action_space="human"`` robot actions are written into
 the 102-d human hand space through the episode's embodiment (nearest joint, rest masked), so
 human and robot data can be mixed in one batch.
@@ -160,12 +160,12 @@ class ChunkDataset(Dataset):
 
         state = rows["observation.state"][hist]
         state_mask = (
-            rows["observation.state.mask"][hist]
-            if "observation.state.mask" in rows
+            rows["mask.observation.state"][hist]
+            if "mask.observation.state" in rows
             else np.ones_like(state)
         )
         action = rows["action"][fut]
-        mask = rows["action.mask"][fut] if "action.mask" in rows else np.ones_like(action)
+        mask = rows["mask.action"][fut] if "mask.action" in rows else np.ones_like(action)
         emb = self._embodiment
         if emb is not None and emb.name == "human_hand":
             pass  # already in the human space, with per-hand masks
@@ -189,13 +189,13 @@ class ChunkDataset(Dataset):
             "task": self.reader.tasks[int(rows["task_index"][t])],
             "embodiment": self.embodiment,
             "observation.state": torch.from_numpy(np.ascontiguousarray(state, np.float32)),
-            "observation.state.mask": torch.from_numpy(
+            "mask.observation.state": torch.from_numpy(
                 np.ascontiguousarray(state_mask, np.float32)
             ),
             "observation.state_is_pad": torch.from_numpy(hist_pad),
             "action": torch.from_numpy(np.ascontiguousarray(action, np.float32)),
             "action_is_pad": torch.from_numpy(fut_pad),
-            "action.mask": torch.from_numpy(np.ascontiguousarray(mask, np.float32)),
+            "mask.action": torch.from_numpy(np.ascontiguousarray(mask, np.float32)),
         }
         for key in self.image_keys:
             sample[key] = self._images(ep, key, hist)
@@ -269,7 +269,7 @@ def human_space_stats(dataset: ChunkDataset) -> dict[str, tuple[FeatureStats, np
         rows = dataset._episode_rows(ep)
         for key in values:
             x = rows[key]
-            m = rows.get(f"{key}.mask", np.ones_like(x))
+            m = rows.get(f"mask.{key}", np.ones_like(x))
             if emb.name != "human_hand":
                 if key == "action":
                     x, hm = emb.to_human(x)
@@ -413,7 +413,7 @@ class MixedChunkDataset(Dataset):
         sample = self.datasets[d][local]
         sample["dataset_index"] = d
         for key, norm in self._norm.items():
-            mask = sample[f"{key}.mask"].numpy()
+            mask = sample[f"mask.{key}"].numpy()
             z = norm.normalize(sample[key].numpy()) * mask
             sample[key] = torch.from_numpy(np.ascontiguousarray(z, np.float32))
         return sample

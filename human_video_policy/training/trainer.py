@@ -5,7 +5,7 @@ A trainable model is a ``torch.nn.Module`` with ``.config`` (a dataclass) and
 minimised) and optionally named parts (``"loss_fingers"``...) that are logged. Batches have the
 keys of ``torch_dataset.ChunkDataset`` / ``demo_dataset.DemoDataset`` collated by
 ``chunk_collate`` (``observation.state`` (B, history, S), ``observation.images.<cam>``
-(B, history, 3, H, W), ``action`` / ``action.mask`` (B, T, A), ``task`` list of strings...).
+(B, history, 3, H, W), ``action`` / ``mask.action`` (B, T, A), ``task`` list of strings...).
 
 Normalisation: a model with ``fit_normalization(batches)`` gets, at the start of a fresh run
 (not on resume: its buffers come from the checkpoint), an iterable of collated batches of

@@ -8,8 +8,8 @@ A dataset episode (LeRobot v3, :class:`~human_video_policy.data.dataset_reader.D
   ``meta/info.json`` (``dim_<i>`` where a dataset gives none), with that name as the series
   label; one-value features (``segment_index``) at ``<feature>``;
 * each camera (``observation.images.*``) as JPEG frames at ``<camera key>``;
-* ``observation.hand_keypoints`` as 3D points with a hand skeleton (MediaPipe keypoint names and
-  bones through an annotation context) at ``observation.hand_keypoints/left|right``; a hand the
+* ``human.hand_keypoints`` as 3D points with a hand skeleton (MediaPipe keypoint names and
+  bones through an annotation context) at ``human.hand_keypoints/left|right``; a hand the
   dataset marks missing (all zeros) is not drawn;
 * the task text at ``task`` and the dataset's info.json at ``dataset/info``.
 
@@ -38,13 +38,13 @@ import numpy as np
 import rerun as rr
 
 from human_video_policy.data.bags import BagReader
+from human_video_policy.data.dataset_format import HAND_KEYPOINTS_KEY, hand_keypoints_array
 from human_video_policy.data.dataset_reader import DatasetReader
 from human_video_policy.errors import InputError
 from human_video_policy.viz.skeleton import BONES, HAND_COLOURS, KEYPOINT_NAMES
 
 #: Default columns of every LeRobot dataset: indices and time, not signals worth plotting.
 _INDEX_FEATURES = {"timestamp", "frame_index", "episode_index", "index", "task_index"}
-HAND_KEYPOINTS_KEY = "observation.hand_keypoints"
 HAND_ORDER = ("left", "right")  # the dataset's hand axis (dataset_format.hand_keypoints_feature)
 DEFAULT_JPEG_QUALITY = 90
 
@@ -152,8 +152,8 @@ def log_dataset_episode(
         if key in _INDEX_FEATURES:
             continue
         values = np.asarray(values)
-        if key == HAND_KEYPOINTS_KEY and values.shape[1:] == (2, 21, 3):
-            _log_dataset_hands(rec, values, indexes, summary)
+        if key == HAND_KEYPOINTS_KEY:
+            _log_dataset_hands(rec, hand_keypoints_array(values), indexes, summary)
             continue
         if not np.issubdtype(values.dtype, np.number) and values.dtype != np.bool_:
             summary.skipped[key] = f"dtype {values.dtype} is not numeric"

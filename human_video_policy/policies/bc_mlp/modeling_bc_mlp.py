@@ -121,7 +121,7 @@ class BCMLPPolicy(nn.Module):
         """MSE on the normalised joint offsets; masked dims and padded rows excluded."""
         image, state, actions = self._inputs(batch)
         target = self.normalized_delta(state, actions)
-        mask = batch.get("action.mask")
+        mask = batch.get("mask.action")
         mask = torch.ones_like(target) if mask is None else mask.float()
         err = (self.forward_delta(image, state) - target) ** 2 * mask
         loss = err.sum() / mask.sum().clamp_min(1.0)

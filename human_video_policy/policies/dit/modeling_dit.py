@@ -451,7 +451,7 @@ class DiTPolicy(nn.Module):
                 f"batch action has shape {tuple(actions.shape)}, the model predicts "
                 f"(B, {cfg.horizon}, {cfg.action_dim}) in {cfg.action_space}"
             )
-        mask = batch.get("action.mask")
+        mask = batch.get("mask.action")
         mask = torch.ones_like(actions) if mask is None else mask.float()
         state = None
         if self.has_state:
