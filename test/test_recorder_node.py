@@ -8,14 +8,17 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from ros_helpers import RosProbe, node_command, start_process, wait_for
+from builtin_interfaces.msg import Time
+from ros_helpers import PeriodicThread, RosProbe, node_command, start_process, wait_for
+from rosgraph_msgs.msg import Clock
+from ruamel.yaml import YAML
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
-from std_srvs.srv import SetBool
+from std_srvs.srv import SetBool, Trigger
 
 from human_video_policy.data import BagReader
 from human_video_policy.data.bag_repair import read_custom_data, repair_bag
-from human_video_policy.nodes.qos import LATCHED, RELIABLE, SENSOR_DATA
+from human_video_policy.nodes.qos import CLOCK, LATCHED, RELIABLE, SENSOR_DATA
 
 JOINTS = "/arm/joint_states"
 CAMERA = "/camera/color/image_raw"
@@ -158,6 +161,9 @@ def test_hvp_record_runs_the_node_for_a_duration_and_repairs(tmp_path: Path, cap
     assert "complete sqlite3 file(s)" in capsys.readouterr().out
     assert hvp_record("--duration", "1") == 2  # no -o
     assert hvp_record("-o", str(out), "--episodes", "0") == 2
+    assert hvp_record("-o", str(out), "--clock-timeout", "5") == 2  # without --use-sim-time
+    sim = parser.parse_args(["record", "-o", str(out), "--use-sim-time", "--clock-timeout", "5"])
+    assert "clock_timeout_s:=5.0" in record_cmd.node_command(sim)
 
 
 def test_a_topic_that_goes_silent_is_reported(tmp_path: Path) -> None:
@@ -200,3 +206,113 @@ def test_a_topic_that_goes_silent_is_reported(tmp_path: Path) -> None:
         assert warn.level == b"\x01" and "no message for" in warn.message
         assert {kv.key: kv.value for kv in warn.values}["silent_topics"] == JOINTS
         assert node.stop(signal.SIGINT) == 0, node.output()
+
+
+class _SimClock(PeriodicThread):
+    """/clock at 100 Hz as a simulator publishes it: sim time from ``start_s`` on, at the wall
+    clock's pace, from the moment the ``with`` block opens."""
+
+    def __init__(self, probe: RosProbe, start_s: float) -> None:
+        super().__init__(0.01)
+        self.pub = probe.publisher("/clock", Clock, CLOCK)
+        self.start_ns = int(start_s * 1e9)
+        self._t0: float | None = None
+
+    def step(self) -> None:
+        if self._t0 is None:
+            self._t0 = time.monotonic()
+        ns = self.start_ns + int((time.monotonic() - self._t0) * 1e9)
+        self.pub.publish(Clock(clock=Time(sec=ns // 10**9, nanosec=ns % 10**9)))
+
+
+def test_sim_time_episode_starts_when_a_late_clock_arrives(tmp_path: Path) -> None:
+    """use_sim_time with a /clock that starts late, at 1000 s of sim time, and an instruction
+    latched before it. Before: what arrived before the first /clock (the instruction) was
+    stamped 0, so episode 1's metadata said starting_time 0 and a duration of the whole sim
+    time (1000+ s for ~2 s of data). Now the bag starts at the clock and spans the data."""
+    out = tmp_path / "rec"
+    command = node_command(
+        "recorder_node",
+        "-p", f"output_dir:={out}",
+        "-p", f"topics:=['{JOINTS}']",
+        "-p", "use_sim_time:=true",
+        "-p", "fsync:=false",
+    )  # fmt: skip
+    with RosProbe("recorder_sim_clock") as probe:
+        instruction = probe.publisher("/task/instruction", String, LATCHED)
+        instruction.publish(String(data="reach the red cube"))
+        joints = probe.publisher(JOINTS, JointState, RELIABLE)
+        with start_process(command) as node:
+            assert probe.wait_for_subscribers(joints), node.output()
+            assert wait_for(lambda: "waiting" in node.output() and "/clock" in node.output(), 10), (
+                node.output()
+            )
+            time.sleep(1.0)  # the latched instruction reaches the recorder before any /clock
+            assert "episode 1 started" not in node.output(), node.output()
+            with _SimClock(probe, start_s=1000.0):
+                assert wait_for(lambda: "episode 1 started" in node.output(), 10), node.output()
+                time.sleep(0.3)
+                for i in range(100):  # 1 s at 100 Hz
+                    joints.publish(_joint_state(i))
+                    time.sleep(0.01)
+                time.sleep(0.3)
+                client = probe.node.create_client(SetBool, "/recorder/stop_episode")
+                assert client.wait_for_service(timeout_sec=10)
+                future = client.call_async(SetBool.Request(data=True))
+                assert wait_for(future.done, 10)
+                assert future.result().success, future.result().message
+                assert node.stop(signal.SIGINT) == 0, node.output()
+            log = node.output()
+
+    bag = _session(out) / "episode_000001"
+    with BagReader(bag) as reader:
+        start_s, duration_s = reader.start_ns * 1e-9, reader.duration_ns * 1e-9
+        stamps = {t: [s * 1e-9 for _, s, _ in reader.messages([t])] for t in reader.topics}
+    info = YAML(typ="safe").load((bag / "metadata.yaml").read_text(encoding="utf-8"))
+    info = info["rosbag2_bagfile_information"]
+    meta_start_s = info["starting_time"]["nanoseconds_since_epoch"] * 1e-9
+    meta_duration_s = info["duration"]["nanoseconds"] * 1e-9
+    data = stamps[JOINTS]
+    print(
+        f"\nmetadata: starting_time {meta_start_s:.3f} s, duration {meta_duration_s:.3f} s; "
+        f"data {data[0]:.3f}..{data[-1]:.3f} s ({len(data)} messages)"
+    )
+    assert len(data) >= 90, log
+    assert (meta_start_s, meta_duration_s) == (start_s, duration_s)
+    assert 1000.0 <= meta_start_s <= data[0], (meta_start_s, data[0], log)
+    assert data[0] - meta_start_s < 2.0, (meta_start_s, data[0])  # the episode's start marker
+    assert data[-1] - data[0] <= meta_duration_s < data[-1] - data[0] + 3.0, log
+    assert stamps["/task/instruction"] == [meta_start_s]  # at the clock, not at 0
+    assert stamps["/episode/start"] == [meta_start_s]
+
+
+def test_sim_time_without_a_clock_gives_up_at_the_deadline(tmp_path: Path) -> None:
+    """use_sim_time and no simulator. Before: the recorder waited for /clock forever, and a
+    start request held its spin thread 5 s before failing with "did not answer". Now the request
+    is refused at once saying why, and after clock_timeout_s the node exits 1 with one line
+    naming the cause (no traceback); nothing is recorded."""
+    out = tmp_path / "rec"
+    command = node_command(
+        "recorder_node",
+        "-p", f"output_dir:={out}",
+        "-p", f"topics:=['{JOINTS}']",
+        "-p", "use_sim_time:=true",
+        "-p", "clock_timeout_s:=6.0",
+        "-p", "fsync:=false",
+    )  # fmt: skip
+    with RosProbe("recorder_no_clock") as probe, start_process(command) as node:
+        client = probe.node.create_client(Trigger, "/recorder/start_episode")
+        assert client.wait_for_service(timeout_sec=10), node.output()
+        asked = time.monotonic()
+        future = client.call_async(Trigger.Request())
+        assert wait_for(future.done, 10), node.output()
+        answered_s = time.monotonic() - asked
+        assert not future.result().success
+        assert "no /clock message yet" in future.result().message, future.result().message
+        assert answered_s < 2.0, answered_s
+        assert wait_for(lambda: node.popen.poll() is not None, 20), node.output()
+        code, log = node.popen.returncode, node.output()
+    assert code == 1, log
+    assert "no /clock message arrived within 6 s (clock_timeout_s); nothing was recorded" in log
+    assert "Traceback" not in log, log
+    assert not list(out.rglob("episode_*")), list(out.rglob("*"))

@@ -18,7 +18,8 @@ config/recorder.params.yaml and the options given here, prints its progress, and
 cleanly on Ctrl-C or SIGTERM (passed on to the node, which closes the bag). If this command is
 killed (SIGKILL), the node gets SIGTERM from the kernel (parent-death signal) and closes the bag
 too: no recorder outlives it. Exit code: the node's (0 after Ctrl-C, SIGTERM, --episodes or
---duration; 1 when the disk filled; 2 for a rejected option). See docs/recording.md.
+--duration; 1 when the disk filled, or with --use-sim-time when no /clock came within
+--clock-timeout; 2 for a rejected option). See docs/recording.md.
 """
 
 from __future__ import annotations
@@ -100,6 +101,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--use-sim-time", action="store_true", help="stamp with /clock time (default: off)"
     )
+    parser.add_argument(
+        "--clock-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="with --use-sim-time: exit 1 if no /clock message came within S seconds "
+        "(default: --params-file's, 30)",
+    )
     limit = parser.add_mutually_exclusive_group()
     limit.add_argument(
         "--episodes",
@@ -157,6 +166,8 @@ def node_command(args: argparse.Namespace) -> list[str]:
             ros_args += ["-p", f"image_format:={args.image_format}"]
     if args.use_sim_time:
         ros_args += ["-p", "use_sim_time:=true"]
+    if args.clock_timeout is not None:
+        ros_args += ["-p", f"clock_timeout_s:={float(args.clock_timeout)}"]
     if args.episodes is not None:
         ros_args += ["-p", f"episodes:={args.episodes}"]
     if args.duration is not None:
@@ -179,6 +190,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.duration is not None and args.duration <= 0:
         print(f"hvp record: --duration {args.duration} is invalid: must be > 0")
+        return 2
+    if args.clock_timeout is not None and not args.use_sim_time:
+        print("hvp record: --clock-timeout is for --use-sim-time (it bounds the wait for /clock)")
         return 2
     if args.preset:
         from human_video_policy.data.bag_to_dataset import conversion_preset, recording_topics

@@ -36,6 +36,10 @@ from human_video_policy.errors import HvpError, InputError
 METADATA_VERSION = 9
 """rosbag2 metadata format version written here (Jazzy; rosbags' ``Writer.VERSION_LATEST``)."""
 
+ROS_DISTRO = "jazzy"
+"""``ros_distro`` every bag of the project names (metadata.yaml and the storage files), as
+rosbag2 of the ROS 2 distribution the project targets writes it (rosbags would say ``rosbags``)."""
+
 STORAGE_SUFFIX = {"mcap": ".mcap", "sqlite3": ".db3"}
 CUSTOM_PREFIX = "hvp."
 """Prefix of the project's keys in metadata.yaml's ``custom_data`` (episode, instruction...)."""
@@ -126,7 +130,7 @@ def bag_metadata(
             for f in files
         ],
         "custom_data": dict(custom_data) if custom_data else None,
-        "ros_distro": "jazzy",
+        "ros_distro": ROS_DISTRO,
     }
 
 

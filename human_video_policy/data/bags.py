@@ -5,7 +5,9 @@
 * :class:`BagReader` opens a rosbag2 directory (sqlite3 or MCAP storage), lists its topics and
   yields ``(topic, stamp_ns, msg)`` with deserialized messages.
 * :class:`BagWriter` writes a rosbag2 directory (MCAP by default, sqlite3 on request) with the
-  QoS the stack publishes with (sensor-data QoS for images).
+  QoS the stack publishes with (sensor-data QoS for images). It and the recorder's split files
+  open their ``rosbags`` writer with :func:`open_rosbag2_writer`, so the files say what ROS 2
+  Jazzy's rosbag2 says (MCAP channels with ``topic_type_hash``, ``ros_distro: jazzy``).
 
 QoS note: rosbag2 keeps each topic's offered QoS twice, in metadata.yaml and in the storage
 file, and some recorders write different values to the two (e.g. ``deadline: {sec: 0, nsec: 0}``
@@ -18,11 +20,13 @@ iterates the storage's own connections instead and reports the differences in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from io import BytesIO, StringIO
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 from rosbags.interfaces import (
     Connection,
@@ -36,9 +40,13 @@ from rosbags.interfaces import (
     QosTime,
 )
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.rosbag2.storage_mcap import McapWriter, write_channel, write_string
+from rosbags.rosbag2.storage_sqlite3 import Sqlite3Writer
 from rosbags.typesys import Stores, get_types_from_idl, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
+from ruamel.yaml import YAML
 
+from human_video_policy.data.bag_repair import ROS_DISTRO, write_bag_metadata
 from human_video_policy.errors import ConfigError, HvpError, InputError
 
 PROJECT_MSG_PACKAGE = "human_video_policy_msgs"
@@ -478,9 +486,152 @@ class BagReader:
 # --------------------------------------------------------------------------------------------
 # Writing
 
+TYPE_HASH_KEY = "topic_type_hash"
+"""MCAP channel metadata key that holds a topic's RIHS01 type hash (rosbag2's MCAP storage)."""
+
+
+def _safe_yaml() -> YAML:
+    yaml = YAML(typ="safe")
+    yaml.default_flow_style = False  # how rosbags and rosbag2 lay out bag metadata
+    return yaml
+
+
+_TOP_LEVEL_DISTRO = re.compile(r"^ros_distro: .*$", re.MULTILINE)
+
+
+def with_ros_distro(serialized_metadata: str) -> str:
+    """``serialized_metadata`` (the YAML rosbag2 keeps inside a storage file) naming
+    :data:`ROS_DISTRO` as the distribution.
+
+    The one top-level ``ros_distro:`` line is replaced in place: parsing and dumping the YAML
+    again costs ~30 ms for a dozen topics, at every split file the recorder closes. Any other
+    layout is parsed and dumped again.
+    """
+    text, count = _TOP_LEVEL_DISTRO.subn(f"ros_distro: {ROS_DISTRO}", serialized_metadata)
+    if count == 1:
+        return text
+    try:
+        info = _safe_yaml().load(serialized_metadata)
+    except Exception as exc:  # ruamel raises its own error types
+        raise HvpError(f"bag metadata written by rosbags is not YAML: {exc}") from exc
+    if not isinstance(info, dict):
+        raise HvpError(f"bag metadata written by rosbags is not a mapping: {info!r}")
+    info["ros_distro"] = ROS_DISTRO
+    out = StringIO()
+    _safe_yaml().dump(info, out)
+    return out.getvalue().strip()
+
+
+class _Rosbag2Storage:
+    """Adapter around the storage object of a rosbags ``Writer`` (set after ``open``) so that the
+    storage file holds what ROS 2 Jazzy's rosbag2 writes.
+
+    Why: rosbags 0.11.9 (pinned) departs from rosbag2 in two places and has no option for
+    either: its MCAP channels carry only ``offered_qos_profiles`` (rosbag2 adds
+    ``topic_type_hash``, which it reads back as the topic's type description hash), and it
+    writes ``ros_distro: rosbags`` into the serialized metadata it keeps in the storage file
+    (the MCAP ``rosbag2`` metadata record, the sqlite3 ``metadata`` table) and into the sqlite3
+    ``schema`` table. Subclassing ``Writer`` would mean copying its ``close``; this adapter keeps
+    rosbags' own record and table code and changes only those values. It uses the writers'
+    internals (``McapWriter.chunk``/``channels``, ``Sqlite3Writer.conn``), checked on creation,
+    so a rosbags upgrade that changes them fails loudly instead of writing different bags.
+    """
+
+    def __init__(self, storage: McapWriter | Sqlite3Writer) -> None:
+        self._storage = storage
+        if isinstance(storage, McapWriter):
+            needed = ("chunk", "channels", "schemas", "add_connection")
+        elif isinstance(storage, Sqlite3Writer):
+            needed = ("conn", "add_connection")
+        else:
+            raise HvpError(f"rosbags storage {type(storage).__name__} is not supported here")
+        if missing := [name for name in needed if not hasattr(storage, name)]:
+            raise HvpError(
+                f"rosbags' {type(storage).__name__} lacks {missing}: this rosbags version is "
+                "not the one human_video_policy supports (see requirements/)"
+            )
+        if isinstance(storage, Sqlite3Writer):
+            # rosbags' script committed the schema row already; change it the same way.
+            storage.conn.execute("UPDATE schema SET ros_distro = ?", (ROS_DISTRO,))
+            storage.conn.commit()
+
+    @property
+    def path(self) -> Path:
+        return self._storage.path
+
+    def add_msgtype(self, connection: Connection) -> None:
+        self._storage.add_msgtype(connection)
+
+    def add_connection(self, connection: Connection, offered_qos_profiles: str) -> None:
+        """rosbags' connection, plus ``topic_type_hash`` on an MCAP channel."""
+        storage = self._storage
+        if not isinstance(storage, McapWriter):
+            storage.add_connection(connection, offered_qos_profiles)
+            return
+        bio = storage.chunk.bio
+        start = bio.tell()
+        storage.add_connection(connection, offered_qos_profiles)
+        channel = storage.channels[-1]
+        if channel.id != connection.id or storage.chunk.bio is not bio or bio.tell() <= start:
+            raise HvpError(
+                "rosbags' McapWriter.add_connection no longer appends one channel record to the "
+                "open chunk: this rosbags version is not the one human_video_policy supports"
+            )
+        extra = BytesIO()
+        write_string(extra, TYPE_HASH_KEY)
+        write_string(extra, connection.digest)
+        channel = channel._replace(metadata=channel.metadata + extra.getvalue())
+        storage.channels[-1] = channel
+        bio.seek(start)  # replace the record rosbags just wrote with the completed one
+        bio.truncate()
+        write_channel(bio, channel, storage.schemas)
+
+    def write(self, connection: Connection, timestamp: int, data: bytes | memoryview) -> None:
+        self._storage.write(connection, timestamp, data)
+
+    def close(self, version: int, metadata: str) -> None:
+        self._storage.close(version, with_ros_distro(metadata))
+
+    def abort(self) -> None:
+        self._storage.abort()
+
+
+def open_rosbag2_writer(path: Path, storage: str) -> Writer:
+    """An open rosbags ``Writer`` (format version 9) for a new bag at ``path`` whose storage
+    file says what ROS 2 Jazzy's rosbag2 says (see :class:`_Rosbag2Storage`).
+
+    metadata.yaml, which ``Writer.close`` writes with ``ros_distro: rosbags``, is the caller's
+    to fix (:func:`fix_metadata_yaml`) or to replace (the recorder writes its own).
+    """
+    if storage not in STORAGES:
+        raise ConfigError(f"storage={storage!r} is invalid: must be one of {list(STORAGES)}")
+    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+    writer = Writer(path, version=Writer.VERSION_LATEST, storage_plugin=plugin)
+    writer.open()
+    try:
+        adapter = _Rosbag2Storage(cast("McapWriter | Sqlite3Writer", writer.storage))
+    except BaseException:
+        writer.abort()
+        raise
+    writer.storage = cast(Any, adapter)
+    return writer
+
+
+def fix_metadata_yaml(bag_dir: Path) -> None:
+    """Rewrite the metadata.yaml a rosbags ``Writer`` wrote with ``ros_distro`` set to
+    :data:`ROS_DISTRO` (atomically; nothing else changes)."""
+    path = bag_dir / "metadata.yaml"
+    try:
+        info = _safe_yaml().load(path.read_text(encoding="utf-8"))["rosbag2_bagfile_information"]
+    except Exception as exc:  # a missing file, or not what rosbags writes
+        raise HvpError(f"{path}: cannot read the metadata rosbags wrote: {exc}") from exc
+    info["ros_distro"] = ROS_DISTRO
+    write_bag_metadata(bag_dir, info, fsync=False)
+
 
 class BagWriter:
-    """Write a rosbag2 directory (rosbag2 format version 9; MCAP unless ``storage='sqlite3'``).
+    """Write a rosbag2 directory (rosbag2 format version 9; MCAP unless ``storage='sqlite3'``)
+    as Jazzy's rosbag2 writes it (:func:`open_rosbag2_writer`, ``ros_distro: jazzy``).
 
     The directory must not exist yet. Use as a context manager; metadata.yaml is written on
     close.
@@ -502,21 +653,19 @@ class BagWriter:
             raise InputError(f"bag {self.path}: parent directory {self.path.parent} is missing")
         self.storage = storage
         self.typestore = typestore if typestore is not None else make_typestore()
-        plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
-        self._writer = Writer(self.path, version=Writer.VERSION_LATEST, storage_plugin=plugin)
+        self._writer: Writer | None = None
         self._connections: dict[str, Connection] = {}
-        self._open = False
 
     def open(self) -> BagWriter:
-        if not self._open:
-            self._writer.open()
-            self._open = True
+        if self._writer is None:
+            self._writer = open_rosbag2_writer(self.path, self.storage)
         return self
 
     def close(self) -> None:
-        if self._open:
-            self._open = False
-            self._writer.close()
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+            fix_metadata_yaml(self.path)
 
     def __enter__(self) -> BagWriter:
         return self.open()
@@ -537,7 +686,7 @@ class BagWriter:
     ) -> None:
         """Declare a topic; ``qos`` is a :class:`Qos`, a preset name for :func:`qos_profile`,
         or None for the topic contract's default (sensor data for images)."""
-        if not self._open:
+        if self._writer is None:
             raise InputError(f"bag {self.path} is not open: use `with BagWriter(path) as bag:`")
         if not topic.startswith("/"):
             raise InputError(f"topic {topic!r} is invalid: must start with '/'")
@@ -583,4 +732,6 @@ class BagWriter:
             raise InputError(
                 f"bag {self.path}: cannot serialize the {conn.msgtype} message for {topic}: {exc}"
             ) from exc
+        if self._writer is None:
+            raise InputError(f"bag {self.path} is closed; {topic} was not written")
         self._writer.write(conn, stamp_ns, data)

@@ -2,8 +2,11 @@
 
 :class:`EpisodeRecorder` takes ``(topic, type, CDR bytes or message, stamp)`` and writes
 ``<output_dir>/<session>/episode_000NNN/``, one rosbag2 directory per episode (MCAP by default,
-sqlite3 on request) with ``rosbags``' ``Writer``. No rclpy here: the recorder node
-(``human_video_policy.nodes.recorder_node``) feeds it serialized messages from the graph.
+sqlite3 on request) with ``rosbags``' ``Writer``, opened through
+:func:`human_video_policy.data.bags.open_rosbag2_writer` so every storage file holds what ROS 2
+Jazzy's rosbag2 writes (MCAP ``topic_type_hash``, ``ros_distro: jazzy``). No rclpy here: the
+recorder node (``human_video_policy.nodes.recorder_node``) feeds it serialized messages from the
+graph.
 
 Why split files. ``rosbags``' MCAP writer keeps the open chunk (up to 1 MiB) in memory and writes
 the summary and footer only on close; its reader refuses a file without footer. Its sqlite3
@@ -43,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from rosbags.interfaces import Connection, Qos
-from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2 import Writer
 from rosbags.typesys.store import Typestore
 
 from human_video_policy.data.bag_repair import (
@@ -54,7 +57,12 @@ from human_video_policy.data.bag_repair import (
     bag_metadata,
     write_bag_metadata,
 )
-from human_video_policy.data.bags import default_qos_for, make_typestore, normalize_msgtype
+from human_video_policy.data.bags import (
+    default_qos_for,
+    make_typestore,
+    normalize_msgtype,
+    open_rosbag2_writer,
+)
 from human_video_policy.errors import ConfigError, HvpError, InputError
 from human_video_policy.validation import check_choice, check_range
 
@@ -136,10 +144,10 @@ class _OpenSplit:
     """The storage file being written: a rosbags Writer in a hidden ``.part_NNNNNN`` folder."""
 
     def __init__(self, folder: Path, storage: str, opened_at: float) -> None:
-        plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
         self.folder = folder
-        self.writer = Writer(folder, version=Writer.VERSION_LATEST, storage_plugin=plugin)
-        self.writer.open()
+        # rosbag2's MCAP channel keys and ros_distro in the storage file; the split's own
+        # metadata.yaml is dropped on close (the episode's comes from bag_repair).
+        self.writer: Writer = open_rosbag2_writer(folder, storage)
         self.storage_file = folder / f"{folder.name}{STORAGE_SUFFIX[storage]}"
         self.connections: dict[str, Connection] = {}
         self.counts: dict[str, int] = {}

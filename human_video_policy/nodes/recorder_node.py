@@ -11,6 +11,13 @@ bgr8``), so ``ros2 bag play`` + any image_transport subscriber, Foxglove and ``h
 from-bags`` read them. Stamps are receive times on the node's clock (sim time with
 ``use_sim_time``: nothing is recorded before the first /clock message).
 
+Sim time (``use_sim_time``): the node's clock reads 0 until the first /clock message, so the
+writer waits for it (at most ``clock_timeout_s``; then the node exits 1 with one line saying so)
+before episode 1 starts and before it handles any episode event. An event that arrived before
+the clock (a latched /task/instruction, an /episode/start) is stamped with the first clock
+value instead of 0, which would make the episode's bag start at 0 and span the whole sim time;
+a service call before the clock is refused at once with a message saying why.
+
 ``preset`` (a ``config/datasets/`` preset or YAML file) sets ``topics`` to what
 ``hvp dataset from-bags --preset`` of the same preset needs (plus ``extra_topics``). At each
 episode end a topic that was asked for and never arrived in that episode is named in a warning.
@@ -100,6 +107,10 @@ IMAGE_FORMATS = ("jpeg", "png")
 #: How long a /episode/start waits for the outcome of the episode it ends (sim_node sends the
 #: outcome first, but two topics are not ordered), while a publisher of /episode/success exists.
 OUTCOME_WAIT_S = 1.0
+
+
+#: What a service call before the first /clock answers (use_sim_time): no time to stamp it with.
+NO_CLOCK_YET = "use_sim_time: no /clock message yet; call again once the simulator publishes /clock"
 
 
 #: A subscribed topic without a message for this long is reported on /diagnostics (WARN): a
@@ -288,6 +299,12 @@ class RecorderNode(HvpNode):
             "Stop the episode and exit 0 after this many seconds; 0 = never.",
             lambda n, v: check_range(n, v, 0.0, 1e9),
         )
+        self.clock_timeout_s = self.param(
+            "clock_timeout_s",
+            30.0,
+            "With use_sim_time: how long to wait for the first /clock before giving up (exit 1).",
+            lambda n, v: check_range(n, v, 0.1, 3600.0),
+        )
         max_queue_mb = self.param(
             "max_queue_mb",
             256.0,
@@ -319,6 +336,7 @@ class RecorderNode(HvpNode):
         self._started_at = time.monotonic()
         self._sim_time = self.use_sim_time()
         self.before_clock = 0  # messages dropped with use_sim_time before the first /clock
+        self._clock_start_ns = 0  # with use_sim_time: the first /clock value the writer saw
         self._outcome_publishers = 0  # publishers of /episode/success seen by _discover
         self._all_done = False  # ``episodes`` episodes ended: no further episode starts
 
@@ -423,6 +441,9 @@ class RecorderNode(HvpNode):
         self._queue.put(_Item("instruction", data=msg.data, stamp_ns=self._stamp()))
 
     def _call(self, item: _Item, timeout: float = 5.0) -> tuple[bool, str]:
+        if self._sim_time and item.stamp_ns == 0:
+            # Answer now: waiting here would hold the spin thread, and with it /clock.
+            return False, NO_CLOCK_YET
         item.done, item.result = threading.Event(), []
         self._queue.put(item)
         if not item.done.wait(timeout):
@@ -443,10 +464,12 @@ class RecorderNode(HvpNode):
     def run(self, stop: threading.Event) -> None:
         rec = self.recorder
         try:
-            if self.auto_start:
-                if self._sim_time and not self._wait_for_clock(stop):
+            if self._sim_time:
+                if not self._wait_for_clock(stop):
                     return
-                self._start(self._stamp())
+                self._started_at = time.monotonic()  # duration_s counts from the clock on
+            if self.auto_start:
+                self._start(self._clock_start_ns if self._sim_time else self._stamp())
             while not stop.is_set():
                 try:
                     item = self._queue.get(timeout=0.05)
@@ -487,19 +510,42 @@ class RecorderNode(HvpNode):
             self._handle(item)
 
     def _wait_for_clock(self, stop: threading.Event) -> bool:
-        """With use_sim_time, wait for the first /clock so that the episode starts at sim time
-        (not at 0, which would make it as long as the whole simulation). False if stopped."""
+        """With use_sim_time, wait for the first /clock so that episodes start at sim time (not
+        at 0, which would make the first bag as long as the whole simulation).
+
+        At most ``clock_timeout_s``: then the node is asked to exit 1 with a line saying why
+        (no simulator running, or it runs in another ROS domain). False if stopped or timed out.
+        """
+        deadline = time.monotonic() + self.clock_timeout_s
         logged = False
-        while self._stamp() == 0:
+        while (now := self._stamp()) == 0:
             if not logged:
-                self.get_logger().info("use_sim_time: waiting for /clock before episode 1")
+                self.get_logger().info(
+                    f"use_sim_time: waiting up to {self.clock_timeout_s:g} s for /clock before "
+                    "recording"
+                )
                 logged = True
+            if time.monotonic() >= deadline:
+                self.request_exit(
+                    EXIT_FAILURE,
+                    f"error: use_sim_time is true but no /clock message arrived within "
+                    f"{self.clock_timeout_s:g} s (clock_timeout_s); nothing was recorded. Start "
+                    "the simulator first (it publishes /clock, in this ROS_DOMAIN_ID), or record "
+                    "without use_sim_time.",
+                )
+                return False
             if stop.wait(0.02):
                 return False
+        self._clock_start_ns = now
+        if logged:
+            self.get_logger().info(f"use_sim_time: /clock at {now * 1e-9:.3f} s")
         return True
 
     def _handle(self, item: _Item) -> None:
         result: tuple[bool, str] = (True, "")
+        if self._sim_time and item.stamp_ns == 0:
+            # An event from before the first /clock: it happened when sim time began, not at 0.
+            item.stamp_ns = self._clock_start_ns
         try:
             if item.kind == "msg":
                 with self._lock:
@@ -690,6 +736,8 @@ class RecorderNode(HvpNode):
         }
         if rec.failed is not None:
             return DiagnosticsReport(Level.ERROR, str(rec.failed), values)
+        if self._sim_time and not self._clock_start_ns:
+            return DiagnosticsReport(Level.WARN, "use_sim_time: waiting for /clock", values)
         if missing := [t for t in self.topics if t not in self._subscribed]:
             return DiagnosticsReport(Level.WARN, f"waiting for {missing}", values)
         now = time.monotonic()
