@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from human_video_policy import __version__
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Headless MuJoCo rendering (hvp dataset from-sim, bench, eval...) as the sim nodes do; must
+    # be set before mujoco is imported. A user's own MUJOCO_GL (glfw, osmesa) wins.
+    os.environ.setdefault("MUJOCO_GL", "egl")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
