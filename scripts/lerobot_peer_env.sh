@@ -3,8 +3,8 @@
 # written here are read, edited and trained on by LeRobot itself, and to make the fixture
 # datasets in test/fixtures/lerobot_written/. It is a separate virtual environment on purpose:
 # LeRobot 0.4.4 pins torch<2.11 and torchvision<0.26, older than the project's torch, so it
-# stays out of the project's dependencies. Needs PyPI (torch 2.9.1 is a CUDA build, ~3 GB of
-# downloads) and Debian's ffmpeg libraries (torchcodec links them; scripts/setup.sh installs
+# stays out of the project's dependencies. Needs PyPI (torch 2.9.1 is a CUDA build; ~8 GB in all, most of it
+# CUDA libraries) and Debian's ffmpeg libraries (torchcodec links them; scripts/setup.sh installs
 # ffmpeg). Idempotent: a second run returns at once.
 #   bash scripts/lerobot_peer_env.sh            # -> .peer/lerobot (override: HVP_LEROBOT_VENV)
 set -euo pipefail
