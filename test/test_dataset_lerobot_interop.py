@@ -288,3 +288,24 @@ def test_project_columns_stay_out_of_a_stock_policy() -> None:
         assert roles == {"observation.state": "STATE", "action": "ACTION", **cameras}, roles
         assert "mask.action" in spec.all_features and "segment_index" in spec.all_features
     assert hand_keypoints_feature().key in human.all_features and human.video_keys == [CAM]
+
+
+def test_string_feature_and_constant_large_column(tmp_path: Path) -> None:
+    """A LeRobot text feature reads as strings; statistics of a constant column far from 0
+    (where the histogram's padding vanishes) give that value as every quantile."""
+    root = tmp_path / "ds"
+    shutil.copytree(FIXTURES / "h264", root)
+    table = pq.read_table(root / DATA)
+    text = pa.array([f"step {i}" for i in range(table.num_rows)], pa.string())
+    pq.write_table(table.append_column("language_instruction", text), root / DATA)
+    info = json.loads((root / "meta/info.json").read_text())
+    info["features"]["language_instruction"] = {"dtype": "string", "shape": [1], "names": None}
+    (root / "meta/info.json").write_text(json.dumps(info))
+    assert check_conformance(root) == []
+    reader = DatasetReader(root)
+    assert reader.validate().ok
+    assert reader.episode_rows(1)["language_instruction"][0] == "step 8"
+
+    st = episode_stats(np.full((20, 2), 1.0e9))
+    assert all(np.array_equal(v, [1.0e9, 1.0e9]) for v in st.quantiles.values())
+    assert np.array_equal(st.std, [0.0, 0.0])

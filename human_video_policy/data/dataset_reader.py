@@ -431,6 +431,9 @@ def _column_array(column: pa.ChunkedArray, feature: dict[str, Any], key: str) ->
         raise InputError(f"column {key}: {level} list level(s) for feature shape {shape}")
     if flat.null_count:
         raise InputError(f"column {key}: {flat.null_count} null value(s)")
+    if dtype == "string":  # LeRobot's text features: Python strings
+        values = np.asarray(flat.to_pylist(), dtype=object)
+        return values.reshape((n, *shape)) if shape != (1,) else values.reshape(n)
     values = flat.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
     return values.reshape((n, *shape)) if shape != (1,) else values.reshape(n)
 

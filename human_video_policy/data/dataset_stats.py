@@ -43,6 +43,10 @@ def _histogram_quantiles(x: np.ndarray) -> dict[str, np.ndarray]:
     lo, hi = x.min(axis=0), x.max(axis=0)
     for d in range(dims):
         edges = np.linspace(lo[d] - _EDGE_PAD, hi[d] + _EDGE_PAD, HISTOGRAM_BINS + 1)
+        if not np.all(np.diff(edges) > 0):  # a constant column too large for the padding
+            for key in QUANTILE_KEYS:
+                out[key][d] = lo[d]
+            continue
         hist, _ = np.histogram(x[:, d], bins=edges)
         cum = np.cumsum(hist)
         for q, key in zip(QUANTILES, QUANTILE_KEYS, strict=True):
