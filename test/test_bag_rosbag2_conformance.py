@@ -310,6 +310,16 @@ def store() -> Typestore:
     return make_typestore()
 
 
+def _assert_talker_messages(decoded: dict, bag: Path, store) -> None:
+    """Messages a third-party reader decoded equal rosbags' and are the talker's 10 strings."""
+    with BagReader(bag, typestore=store) as reader:
+        by_rosbags: dict = {}
+        for topic, stamp, msg in reader:
+            by_rosbags.setdefault(topic, []).append((stamp, plain(msg)))
+    assert decoded == by_rosbags
+    assert [m["data"] for _, m in decoded["/topic"]] == [f"Hello, world! {i}" for i in range(10)]
+
+
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_bag_writer_writes_what_rosbag2_writes(
     tmp_path: Path, store: Typestore, storage: str
@@ -430,14 +440,7 @@ def test_mcap_as_the_real_rosbag2_recording_and_more(tmp_path: Path, store: Type
         assert set(channel.metadata) == {"offered_qos_profiles"}, topic  # predates type hashes
         assert isinstance(_yaml(channel.metadata["offered_qos_profiles"]), list)
     assert real.records == {}  # predates the rosbag2 metadata record
-    with BagReader(_talker("mcap"), typestore=store) as reader:
-        by_rosbags = {}
-        for topic, stamp, msg in reader:
-            by_rosbags.setdefault(topic, []).append((stamp, plain(msg)))
-    assert real.messages == by_rosbags
-    assert [m["data"] for _, m in real.messages["/topic"]] == [
-        f"Hello, world! {i}" for i in range(10)
-    ]
+    _assert_talker_messages(real.messages, _talker("mcap"), store)
 
     ours = check_mcap(_talker_like(tmp_path, store, "mcap") / "ours.mcap", store, None)
     assert ours.profile == real.profile
@@ -473,14 +476,7 @@ def test_sqlite3_as_the_real_rosbag2_recording(tmp_path: Path, store: Typestore)
     assert real.metadata == []  # predates the serialized metadata in the storage file
     assert {n: t[4] for n, t in real.topics.items()} == dict.fromkeys(real.topics, "")
     assert {n: d[0] for n, d in real.definitions.items()} == dict.fromkeys(full, "ros2msg")
-    with BagReader(bag, typestore=store) as reader:
-        by_rosbags = {}
-        for topic, stamp, msg in reader:
-            by_rosbags.setdefault(topic, []).append((stamp, plain(msg)))
-    assert real.messages == by_rosbags
-    assert [m["data"] for _, m in real.messages["/topic"]] == [
-        f"Hello, world! {i}" for i in range(10)
-    ]
+    _assert_talker_messages(real.messages, bag, store)
 
     ours = check_sqlite3(_talker_like(tmp_path, store, "sqlite3") / "ours.db3", store, None)
     assert {t: ours.columns[t] for t in SQLITE3_TABLES} == {

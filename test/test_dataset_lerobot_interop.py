@@ -4,6 +4,7 @@ writer lays out columns and statistics as LeRobot does; undecodable video names 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -44,14 +45,20 @@ DATA = "data/chunk-000/file-000.parquet"
 H, W = 48, 64
 
 
-def fixture_frame(episode: int, t: int) -> np.ndarray:
-    """The picture make_fixtures.py gave LeRobot for frame ``t`` of episode ``episode``."""
-    yy, xx = np.mgrid[0:H, 0:W]
-    img = np.empty((H, W, 3), np.uint8)
-    img[..., 0] = (xx * 4 + t * 9 + episode * 40) % 256
-    img[..., 1] = (yy * 5 + t * 3) % 256
-    img[..., 2] = (128 + 60 * np.sin((xx + yy + t * 4) / 9.0)).astype(np.uint8)
-    return img
+def _load_make_fixtures():
+    """benchmarks/lerobot_peer/make_fixtures.py as a module (its top level needs no LeRobot)."""
+    path = Path(__file__).parents[1] / "benchmarks" / "lerobot_peer" / "make_fixtures.py"
+    spec = importlib.util.spec_from_file_location("make_fixtures", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+MAKE_FIXTURES = _load_make_fixtures()
+#: the picture make_fixtures.py gave LeRobot for frame t of episode e: fixture_frame(e, t)
+fixture_frame = MAKE_FIXTURES.frame_image
+assert (MAKE_FIXTURES.HEIGHT, MAKE_FIXTURES.WIDTH) == (H, W)
 
 
 ALL = ["av1", "hevc", "h264", "av1_merged", "av1_deleted", "av1_split_train"]

@@ -47,6 +47,16 @@ def _session(out: Path) -> Path:
     return sessions[0]
 
 
+def _stop_episode_and_node(probe, node) -> None:
+    """Stop the episode through /recorder/stop_episode, then the node with SIGINT (exit 0)."""
+    client = probe.node.create_client(SetBool, "/recorder/stop_episode")
+    assert client.wait_for_service(timeout_sec=10)
+    future = client.call_async(SetBool.Request(data=True))
+    assert wait_for(future.done, 10)
+    assert future.result().success, future.result().message
+    assert node.stop(signal.SIGINT) == 0, node.output()
+
+
 def test_records_published_topics_exactly_with_jpeg_images(tmp_path: Path) -> None:
     out = tmp_path / "rec"
     command = node_command(
@@ -74,12 +84,7 @@ def test_records_published_topics_exactly_with_jpeg_images(tmp_path: Path) -> No
                 sent_images.append(rgb)
             time.sleep(0.01)
         time.sleep(0.5)
-        client = probe.node.create_client(SetBool, "/recorder/stop_episode")
-        assert client.wait_for_service(timeout_sec=10)
-        future = client.call_async(SetBool.Request(data=True))
-        assert wait_for(future.done, 10)
-        assert future.result().success, future.result().message
-        assert node.stop(signal.SIGINT) == 0, node.output()
+        _stop_episode_and_node(probe, node)
 
     bag = _session(out) / "episode_000001"
     with BagReader(bag) as reader:
@@ -256,12 +261,7 @@ def test_sim_time_episode_starts_when_a_late_clock_arrives(tmp_path: Path) -> No
                     joints.publish(_joint_state(i))
                     time.sleep(0.01)
                 time.sleep(0.3)
-                client = probe.node.create_client(SetBool, "/recorder/stop_episode")
-                assert client.wait_for_service(timeout_sec=10)
-                future = client.call_async(SetBool.Request(data=True))
-                assert wait_for(future.done, 10)
-                assert future.result().success, future.result().message
-                assert node.stop(signal.SIGINT) == 0, node.output()
+                _stop_episode_and_node(probe, node)
             log = node.output()
 
     bag = _session(out) / "episode_000001"
