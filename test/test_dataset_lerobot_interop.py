@@ -316,3 +316,32 @@ def test_string_feature_and_constant_large_column(tmp_path: Path) -> None:
     st = episode_stats(np.full((20, 2), 1.0e9))
     assert all(np.array_equal(v, [1.0e9, 1.0e9]) for v in st.quantiles.values())
     assert np.array_equal(st.std, [0.0, 0.0])
+
+
+def test_hostile_video_metadata_is_refused(tmp_path: Path) -> None:
+    """A camera whose frames are not the size info.json gives, or an episode whose
+    from_timestamp is NaN or negative, is reported; nothing is silently decoded."""
+    root = tmp_path / "ds"
+    shutil.copytree(FIXTURES / "hevc", root)
+    info_path = root / "meta/info.json"
+    info = json.loads(info_path.read_text())
+    info["features"][CAM]["shape"] = [4800, 6400, 3]  # 100x the real size
+    info_path.write_text(json.dumps(info))
+    with pytest.raises(InputError, match="64x48 frames; the dataset says 6400x4800"):
+        DatasetReader(root).video_frames(0, CAM)
+    with pytest.raises(InputError, match="64x48 frames; the dataset says 6400x4800"):
+        DatasetReader(root).video_frame(1, CAM, 2)
+
+    shutil.rmtree(root)
+    shutil.copytree(FIXTURES / "hevc", root)
+    episodes = root / "meta/episodes/chunk-000/file-000.parquet"
+    table = pq.read_table(episodes)
+    column = f"videos/{CAM}/from_timestamp"
+    for bad in (float("nan"), -1.0):
+        i = table.schema.get_field_index(column)
+        pq.write_table(table.set_column(i, column, pa.array([bad, 0.8], pa.float64())), episodes)
+        reader = DatasetReader(root)
+        with pytest.raises(InputError, match="is not a finite time >= 0 s"):
+            reader.video_frames(0, CAM)
+        report = reader.validate()
+        assert report.broken_episodes == [0], report.problems

@@ -283,8 +283,23 @@ class DatasetReader:
                 raise InputError(f"{self.root}: video {path.relative_to(self.root)} is missing")
             decoder = StreamDecoder(path)
             self._decoders[path] = decoder
-        start = float(ep[f"videos/{key}/from_timestamp"]) + frame_index / self.fps
-        return decoder.frames(start, 1, self.fps)[0]
+        start = self._video_start(episode, key, ep) + frame_index / self.fps
+        return decoder.frames(start, 1, self.fps, expect_size=self._camera_size(key))[0]
+
+    def _video_start(self, episode: int, key: str, ep: dict[str, Any]) -> float:
+        """The episode's ``from_timestamp`` in the camera's MP4, checked finite and >= 0."""
+        raw = ep.get(f"videos/{key}/from_timestamp")
+        start = float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else -1.0
+        if not np.isfinite(start) or start < 0:
+            raise InputError(
+                f"{self.root}: episode {episode}: videos/{key}/from_timestamp={raw!r} is not a "
+                "finite time >= 0 s"
+            )
+        return start
+
+    def _camera_size(self, key: str) -> tuple[int, int]:
+        shape = self.info["features"][key]["shape"]
+        return int(shape[0]), int(shape[1])
 
     def __getstate__(self) -> dict[str, Any]:  # picklable for DataLoader workers
         state = dict(self.__dict__)
@@ -307,13 +322,15 @@ class DatasetReader:
         path = self.video_path(episode, key)
         if not path.is_file():
             raise InputError(f"{self.root}: video {path.relative_to(self.root)} is missing")
-        start = float(ep[f"videos/{key}/from_timestamp"])
+        start = self._video_start(episode, key, ep)
 
         def resize(frame: np.ndarray) -> np.ndarray:
             return resize_area(frame, *size) if size is not None else frame
 
         with StreamDecoder(path) as decoder:
-            return decoder.frames(start, int(ep["length"]), self.fps, resize)
+            return decoder.frames(
+                start, int(ep["length"]), self.fps, resize, expect_size=self._camera_size(key)
+            )
 
     # -- validation ---------------------------------------------------------------------------
 

@@ -81,11 +81,17 @@ class StreamDecoder:
         count: int,
         fps: float,
         transform: Callable[[np.ndarray], np.ndarray] | None = None,
+        *,
+        expect_size: tuple[int, int] | None = None,
     ) -> np.ndarray:
         """``count`` RGB frames from time ``start_s`` (s); ``transform`` (e.g. a resize) is
-        applied to each frame as it is decoded, so the full-size stretch is never held."""
+        applied to each frame as it is decoded, so the full-size stretch is never held.
+        ``expect_size`` (height, width): a frame of another size is refused before it is
+        converted (a dataset whose video does not match its info.json, or a hostile one)."""
         if count < 1:
             raise InputError(f"count={count} is invalid: at least one frame")
+        if not np.isfinite(start_s) or start_s < 0:
+            raise InputError(f"start_s={start_s!r} is invalid: a finite time >= 0 s")
         tol = 0.5 / fps
         base = self._stream.time_base
         out: list[np.ndarray] = []
@@ -102,6 +108,11 @@ class StreamDecoder:
                 index += 1
                 if t < start_s - tol:
                     continue
+                if expect_size is not None and (frame.height, frame.width) != expect_size:
+                    raise VideoDecodeError(
+                        f"{self.path}: the {self.codec} stream has {frame.width}x{frame.height} "
+                        f"frames; the dataset says {expect_size[1]}x{expect_size[0]}"
+                    )
                 rgb = frame.to_ndarray(format="rgb24")
                 out.append(transform(rgb) if transform is not None else rgb)
                 if len(out) == count:
