@@ -345,3 +345,10 @@ def test_hostile_video_metadata_is_refused(tmp_path: Path) -> None:
             reader.video_frames(0, CAM)
         report = reader.validate()
         assert report.broken_episodes == [0], report.problems
+
+
+def test_info_names_the_codec_and_the_writer(capsys: pytest.CaptureFixture) -> None:
+    assert hvp_dataset("info", str(FIXTURES / "av1")) == 0
+    text = capsys.readouterr().out
+    assert "no hvp block (written by another tool, e.g. LeRobot)" in text
+    assert "codec av1" in text and "observation.keypoints        float32  [2, 5, 3]" in text

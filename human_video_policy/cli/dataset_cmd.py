@@ -169,17 +169,23 @@ def _info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    hvp = info.get("hvp", {})
-    print(f"dataset   {reader.root}")
-    print(f"format    LeRobot {info['codebase_version']}, hvp format {hvp.get('format_version')}")
-    print(
-        f"robot     {_robot_line(info.get('robot_type'))} (action space {hvp.get('action_space')})"
+    hvp = info.get("hvp") if isinstance(info.get("hvp"), dict) else {}
+    extras = (
+        f"hvp format {hvp.get('format_version')}"
+        if hvp
+        else "no hvp block (written by another tool, e.g. LeRobot)"
     )
+    print(f"dataset   {reader.root}")
+    print(f"format    LeRobot {info['codebase_version']}, {extras}")
+    space = f" (action space {hvp['action_space']})" if hvp.get("action_space") else ""
+    print(f"robot     {_robot_line(info.get('robot_type'))}{space}")
     print(f"episodes  {reader.num_episodes}, frames {reader.num_frames} at {reader.fps:g} fps")
     print(f"tasks     {reader.tasks}")
     for key, f in info["features"].items():
         names = f.get("names")
         shown = "" if not names else f"  {names[:8]}{' ...' if len(names) > 8 else ''}"
+        if f["dtype"] == "video":
+            shown += f"  codec {(f.get('info') or {}).get('video.codec', '?')}"
         print(f"  {key:28s} {f['dtype']:8s} {f['shape']}{shown}")
     return 0
 
