@@ -24,7 +24,7 @@ from human_video_policy.data.dataset_format import (
     vector_feature,
     video_feature,
 )
-from human_video_policy.data.dataset_reader import DatasetReader
+from human_video_policy.data.dataset_reader import DatasetReader, resize_area
 from human_video_policy.data.dataset_stats import (
     aggregate_stats,
     decimate_for_stats,
@@ -352,3 +352,23 @@ def test_info_names_the_codec_and_the_writer(capsys: pytest.CaptureFixture) -> N
     text = capsys.readouterr().out
     assert "no hvp block (written by another tool, e.g. LeRobot)" in text
     assert "codec av1" in text and "observation.keypoints        float32  [2, 5, 3]" in text
+
+
+@pytest.mark.parametrize("name", ["av1", "av1_merged"])
+def test_training_loader_reads_lerobot_datasets(name: str) -> None:
+    from human_video_policy.training.torch_dataset import ChunkDataset, ChunkDatasetConfig
+
+    root = FIXTURES / name
+    loader = ChunkDataset(root, ChunkDatasetConfig(horizon=4, image_size=(24, 32)))
+    reader = DatasetReader(root)
+    last = reader.num_episodes - 1
+    start = int(reader.episodes[last]["dataset_from_index"])
+    sample = loader[start + 2]  # frame 2 of the last episode
+    rows = reader.episode_rows(last)
+    np.testing.assert_array_equal(sample["action"].numpy(), rows["action"][3:7])
+    np.testing.assert_array_equal(
+        sample["observation.state"].numpy()[0], rows["observation.state"][2]
+    )
+    image = sample[CAM].numpy()[0]  # (3, 24, 32) float in [0, 1]
+    expected = resize_area(reader.video_frames(last, CAM)[2], 24, 32)
+    assert np.abs(image.transpose(1, 2, 0) * 255.0 - expected).max() <= 1.0
