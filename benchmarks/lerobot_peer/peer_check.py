@@ -1,6 +1,5 @@
 """LeRobot peer check: datasets written here, opened, edited and trained on by LeRobot itself.
 
-    bash scripts/lerobot_peer_env.sh                          # once: LeRobot 0.4.4 in .peer/
     .venv/bin/python benchmarks/lerobot_peer/peer_check.py    # ~5 min on 2 cores
 
 1. Makes the three kinds of dataset the CLI writes (``hvp dataset from-video`` on the example
@@ -11,8 +10,10 @@
    same rows; lists the features ``dataset_to_policy_features`` hands a stock policy.
 3. Runs ``lerobot-edit-dataset`` split, delete_episodes and merge on the human dataset, then
    ``hvp dataset validate`` and the comparison of 2. on every result.
-4. Trains a stock LeRobot diffusion policy for a few steps on the sim dataset with
-   ``lerobot-train`` (CPU), unchanged.
+4. Trains stock LeRobot policies for a few steps with ``lerobot-train`` (CPU), unchanged:
+   diffusion on the sim dataset, ACT on the human dataset.
+
+The peer environment is built first when it is missing (scripts/lerobot_peer_env.sh).
 
 Writes benchmarks/results/lerobot_peer.json and prints a markdown summary (docs/dataset_format.md
 quotes it).
@@ -124,8 +125,12 @@ def main() -> int:
     ap.add_argument("--train-steps", type=int, default=10)
     args = ap.parse_args()
     peer_python = str(Path(args.peer) / "bin" / "python")
-    if not Path(peer_python).exists():
-        sys.exit(f"no peer environment at {args.peer}: run bash scripts/lerobot_peer_env.sh")
+    if not Path(peer_python).exists():  # build it (idempotent; ~8 GB from PyPI)
+        env_script = ROOT / "scripts" / "lerobot_peer_env.sh"
+        build = subprocess.run(["bash", str(env_script)], env={**os.environ,
+                               "HVP_LEROBOT_VENV": str(args.peer)})  # fmt: skip
+        if build.returncode:
+            sys.exit(f"could not build the peer environment at {args.peer} ({env_script})")
     results: dict[str, Any] = {"lerobot": "0.4.4", "datasets": {}, "edits": {}, "train": {}}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -174,25 +179,37 @@ def main() -> int:
                 entry["hvp_validate"] = validate(out)
                 entry["compare"] = compare(out, peer_python, work)
             results["edits"][op] = entry
-        # 4. a stock LeRobot policy trains on a project dataset, unchanged
+        # 4. stock LeRobot policies train on project datasets, unchanged
         train = str(Path(args.peer) / "bin" / "lerobot-train")
-        code, text = run([train, "--dataset.repo_id=local/sim", f"--dataset.root={local / 'sim'}",
-                          "--policy.type=diffusion", "--policy.device=cpu",
-                          "--policy.push_to_hub=false", f"--steps={args.train_steps}",
-                          "--batch_size=4", "--num_workers=0", "--wandb.enable=false",
-                          "--save_checkpoint=false", "--eval_freq=0", "--log_freq=1",
-                          f"--output_dir={work / 'train'}"], env=env, timeout=1800)  # fmt: skip
-        losses = [float(x.split("loss:")[1].split()[0]) for x in text.splitlines() if "loss:" in x]
-        results["train"] = {
-            "policy": "diffusion", "dataset": "sim", "steps": args.train_steps, "exit": code,
-            "losses": losses, "tail": "" if code == 0 else text.strip()[-1500:],
-        }  # fmt: skip
+        results["train"] = []
+        # ACT's default backbone is ImageNet ResNet-18 weights from the internet: none here
+        runs = (
+            ("diffusion", "sim", []),
+            ("act", "human", ["--policy.pretrained_backbone_weights=null"]),
+        )
+        for policy, dataset, extra in runs:
+            code, text = run([train, f"--dataset.repo_id=local/{dataset}",
+                              f"--dataset.root={local / dataset}", f"--policy.type={policy}",
+                              *extra,
+                              "--policy.device=cpu", "--policy.push_to_hub=false",
+                              f"--steps={args.train_steps}", "--batch_size=4", "--num_workers=0",
+                              "--wandb.enable=false", "--save_checkpoint=false", "--eval_freq=0",
+                              "--log_freq=1", f"--output_dir={work / f'train_{policy}'}"],
+                             env=env, timeout=1800)  # fmt: skip
+            losses = [
+                float(x.split("loss:")[1].split()[0]) for x in text.splitlines() if "loss:" in x
+            ]
+            results["train"].append({
+                "policy": policy, "dataset": dataset, "steps": args.train_steps, "exit": code,
+                "losses": losses, "tail": "" if code == 0 else text.strip()[-1500:],
+            })  # fmt: skip
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {args.out}\n")
     print(json.dumps(results, indent=1)[:6000])
     ok = all(d.get("lerobot_read") for d in results["datasets"].values())
-    ok = ok and all(e["exit"] == 0 for e in results["edits"].values()) and code == 0
+    ok = ok and all(e["exit"] == 0 for e in results["edits"].values())
+    ok = ok and all(t["exit"] == 0 for t in results["train"])
     return 0 if ok else 1
 
 
