@@ -385,8 +385,14 @@ def test_recorder_split_files_are_what_rosbag2_writes(
             content = check_mcap(path, store, None)
             assert content.message_count == sum(len(m) for m in content.messages.values())
             messages = content.messages
+            stored = _yaml(content.records["rosbag2"].metadata["serialized_metadata"])
         else:
-            messages = check_sqlite3(path, store, None).messages
+            lite = check_sqlite3(path, store, None)
+            messages = lite.messages
+            stored = _yaml(lite.metadata[0][1])
+        # the metadata inside each file names that file as it is now, not its temporary name
+        assert stored["relative_file_paths"] == [path.name], stored["relative_file_paths"]
+        assert [f["path"] for f in stored["files"]] == [path.name]
         for topic, msgs in messages.items():
             got.setdefault(topic, []).extend(msgs)
     expected = _expected(sent)

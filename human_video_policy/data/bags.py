@@ -537,8 +537,9 @@ class _Rosbag2Storage:
     so a rosbags upgrade that changes them fails loudly instead of writing different bags.
     """
 
-    def __init__(self, storage: McapWriter | Sqlite3Writer) -> None:
+    def __init__(self, storage: McapWriter | Sqlite3Writer, file_name: str | None = None) -> None:
         self._storage = storage
+        self._file_name = file_name
         if isinstance(storage, McapWriter):
             needed = ("chunk", "channels", "schemas", "add_connection")
         elif isinstance(storage, Sqlite3Writer):
@@ -590,15 +591,21 @@ class _Rosbag2Storage:
         self._storage.write(connection, timestamp, data)
 
     def close(self, version: int, metadata: str) -> None:
-        self._storage.close(version, with_ros_distro(metadata))
+        text = with_ros_distro(metadata)
+        if self._file_name:  # the name the file will have once the caller renames it
+            text = text.replace(self._storage.path.name, self._file_name)
+        self._storage.close(version, text)
 
     def abort(self) -> None:
         self._storage.abort()
 
 
-def open_rosbag2_writer(path: Path, storage: str) -> Writer:
+def open_rosbag2_writer(path: Path, storage: str, file_name: str | None = None) -> Writer:
     """An open rosbags ``Writer`` (format version 9) for a new bag at ``path`` whose storage
     file says what ROS 2 Jazzy's rosbag2 says (see :class:`_Rosbag2Storage`).
+
+    ``file_name``: the name the storage file gets after the caller moves it (the recorder
+    writes split files in hidden folders), used in the metadata stored inside the file.
 
     metadata.yaml, which ``Writer.close`` writes with ``ros_distro: rosbags``, is the caller's
     to fix (:func:`fix_metadata_yaml`) or to replace (the recorder writes its own).
@@ -609,7 +616,7 @@ def open_rosbag2_writer(path: Path, storage: str) -> Writer:
     writer = Writer(path, version=Writer.VERSION_LATEST, storage_plugin=plugin)
     writer.open()
     try:
-        adapter = _Rosbag2Storage(cast("McapWriter | Sqlite3Writer", writer.storage))
+        adapter = _Rosbag2Storage(cast("McapWriter | Sqlite3Writer", writer.storage), file_name)
     except BaseException:
         writer.abort()
         raise

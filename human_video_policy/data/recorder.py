@@ -143,11 +143,13 @@ class EpisodeSummary:
 class _OpenSplit:
     """The storage file being written: a rosbags Writer in a hidden ``.part_NNNNNN`` folder."""
 
-    def __init__(self, folder: Path, storage: str, opened_at: float) -> None:
+    def __init__(self, folder: Path, storage: str, opened_at: float, target: Path) -> None:
         self.folder = folder
-        # rosbag2's MCAP channel keys and ros_distro in the storage file; the split's own
-        # metadata.yaml is dropped on close (the episode's comes from bag_repair).
-        self.writer: Writer = open_rosbag2_writer(folder, storage)
+        self.target = target  # where the storage file goes once complete
+        # rosbag2's MCAP channel keys and ros_distro in the storage file, whose stored metadata
+        # names its final file; the split's own metadata.yaml is dropped on close (the
+        # episode's comes from bag_repair).
+        self.writer: Writer = open_rosbag2_writer(folder, storage, file_name=target.name)
         self.storage_file = folder / f"{folder.name}{STORAGE_SUFFIX[storage]}"
         self.connections: dict[str, Connection] = {}
         self.counts: dict[str, int] = {}
@@ -407,16 +409,17 @@ class EpisodeRecorder:
     def _open_split(self) -> _OpenSplit:
         assert self.episode is not None
         folder = self.episode.path / f".part_{self._split_index:06d}"
-        self._split = _OpenSplit(folder, self.config.storage, self._clock())
+        target = self.episode.path / (
+            f"{self.episode.path.name}_{self._split_index}{STORAGE_SUFFIX[self.config.storage]}"
+        )
+        self._split = _OpenSplit(folder, self.config.storage, self._clock(), target)
         return self._split
 
     def _close_split(self) -> None:
         split, self._split = self._split, None
         if split is None or self.episode is None:
             return
-        target = self.episode.path / (
-            f"{self.episode.path.name}_{self._split_index}{STORAGE_SUFFIX[self.config.storage]}"
-        )
+        target = split.target
         try:
             split.writer.close()
             if self.config.fsync:
