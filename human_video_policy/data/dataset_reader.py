@@ -238,12 +238,7 @@ class DatasetReader:
             self._video_cache.move_to_end(cache_key)
             return self._video_cache[cache_key]
         ep = self._episode(episode)
-        frames = self._decode(episode, key, ep)
-        if len(frames) != ep["length"]:
-            raise InputError(
-                f"{self.video_path(episode, key)}: {len(frames)} frames decoded for episode "
-                f"{episode} of {ep['length']} rows (truncated video?)"
-            )
+        frames = self._decode(episode, key, ep)  # exactly `length` frames, or InputError
         self._video_cache[cache_key] = frames
         while len(self._video_cache) > self._video_cache_size * max(1, len(self.video_keys)):
             self._video_cache.popitem(last=False)
@@ -257,13 +252,7 @@ class DatasetReader:
         ``cv2.INTER_AREA`` frame by frame (so the full-size stretch is never held). Not cached:
         callers that reuse frames keep them at the size they need (the training loader does)."""
         ep = self._episode(episode)
-        frames = self._decode(episode, key, ep, size)
-        if len(frames) != ep["length"]:
-            raise InputError(
-                f"{self.video_path(episode, key)}: {len(frames)} frames decoded for episode "
-                f"{episode} of {ep['length']} rows (truncated video?)"
-            )
-        return frames
+        return self._decode(episode, key, ep, size)  # exactly `length` frames, or InputError
 
     def video_frame(self, episode: int, key: str, frame_index: int) -> np.ndarray:
         """One frame (H, W, 3) uint8 RGB: from the cache if the episode is decoded, else by
@@ -444,7 +433,8 @@ def _column_array(column: pa.ChunkedArray, feature: dict[str, Any], key: str) ->
             )
         flat = flat.flatten()
         level += 1
-    if level not in (len(dims), 1 if shape == (1,) else -1) and not (shape == (1,) and level == 0):
+    allowed = (0, 1) if shape == (1,) else (len(dims),)  # a scalar may sit in a 1-list
+    if level not in allowed:
         raise InputError(f"column {key}: {level} list level(s) for feature shape {shape}")
     if flat.null_count:
         raise InputError(f"column {key}: {flat.null_count} null value(s)")
