@@ -52,7 +52,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 VIDEO = (
     Path(__file__).resolve().parents[2] / "shared/data/human_video/dexret_hand/human_hand_video.mp4"
 )
-CAMERA = "/camera/color/image_raw"
+CAMERA = "/camera/camera/color/image_raw"
 
 
 def write_bag(path: Path, seconds: float, size: tuple[int, int], camera_hz: float) -> None:

@@ -50,7 +50,7 @@ def measure_policy_node(model: Path, frames, state, seconds: float) -> dict:
     )
     try:
         with spinning_probe("latency_probe") as node:
-            image_pub = node.create_publisher(Image, "/camera/color/image_raw", SENSOR_DATA)
+            image_pub = node.create_publisher(Image, "/camera/camera/color/image_raw", SENSOR_DATA)
             joint_pub = node.create_publisher(JointState, "/arm/joint_states", RELIABLE)
             node.create_subscription(ActionChunk, "/policy/action_chunk", on_chunk, RELIABLE)
             counter = {"i": 0}

@@ -109,7 +109,7 @@ def _sample_messages(store):
         out += [
             ("/policy/action_chunk", stamp_ns, chunk),
             ("/arm/joint_states", stamp_ns + 1, joints),
-            ("/camera/color/image_raw", stamp_ns + 2, image),
+            ("/camera/camera/color/image_raw", stamp_ns + 2, image),
         ]
     return out
 
@@ -135,7 +135,7 @@ def test_round_trip(tmp_path: Path, storage: str) -> None:
     with BagWriter(path, storage=storage) as bag:
         bag.add_topic("/policy/action_chunk", "human_video_policy_msgs/msg/ActionChunk")
         bag.add_topic("/arm/joint_states", "sensor_msgs/JointState")
-        bag.add_topic("/camera/color/image_raw", "sensor_msgs/msg/Image")
+        bag.add_topic("/camera/camera/color/image_raw", "sensor_msgs/msg/Image")
         for topic, stamp, msg in written:
             bag.write(topic, stamp, msg)
     assert (path / "metadata.yaml").is_file()
@@ -145,17 +145,17 @@ def test_round_trip(tmp_path: Path, storage: str) -> None:
         assert {n: s.count for n, s in bag.topics.items()} == {
             "/policy/action_chunk": 3,
             "/arm/joint_states": 3,
-            "/camera/color/image_raw": 3,
+            "/camera/camera/color/image_raw": 3,
         }
         assert bag.qos_mismatches == {}
         qos = {c.topic: c.ext.offered_qos_profiles for c in bag._meta_connections}
-        assert qos["/camera/color/image_raw"] == [qos_profile("sensor_data")]
+        assert qos["/camera/camera/color/image_raw"] == [qos_profile("sensor_data")]
         assert qos["/arm/joint_states"] == [qos_profile("default")]
         read = list(bag)
         assert [(t, s) for t, s, _ in read] == [(t, s) for t, s, _ in written]
         for (_, _, a), (_, _, b) in zip(written, read, strict=True):
             _assert_same(a, b)
-        only_images = list(bag.messages(["/camera/color/image_raw"]))
+        only_images = list(bag.messages(["/camera/camera/color/image_raw"]))
         assert len(only_images) == 3
         img = only_images[0].msg
         assert img.data.reshape(img.height, img.width, 3).shape == (4, 6, 3)

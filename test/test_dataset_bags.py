@@ -28,7 +28,7 @@ from human_video_policy.errors import ConfigError
 from human_video_policy.robots.widowx import WIDOWX_COMMAND_JOINTS, WIDOWX_STATE_JOINTS
 
 T0_NS = 1_700_000_000_000_000_000
-CAMERA = "/camera/color/image_raw"
+CAMERA = "/camera/camera/color/image_raw"
 H, W = 48, 64
 TALKER = SHARED_DATA / "rosbags" / "rosbag2_talker"
 
@@ -179,7 +179,7 @@ def make_bag(
                 x_offset=0, y_offset=0, height=0, width=0, do_rectify=False
             ),
         )
-        events.append((T0_NS, "/camera/color/camera_info", info))
+        events.append((T0_NS, "/camera/camera/color/camera_info", info))
     events.sort(key=lambda e: e[0])
     with BagWriter(path, storage=storage, typestore=store) as bag:
         bag.add_topic("/arm/joint_states", "sensor_msgs/msg/JointState")
@@ -188,7 +188,7 @@ def make_bag(
         if with_camera:
             image_type = "CompressedImage" if compressed else "Image"
             bag.add_topic(camera_topic, f"sensor_msgs/msg/{image_type}")
-            bag.add_topic("/camera/color/camera_info", "sensor_msgs/msg/CameraInfo")
+            bag.add_topic("/camera/camera/color/camera_info", "sensor_msgs/msg/CameraInfo")
         for ns, topic, msg in events:
             bag.write(topic, ns, msg)
     return written

@@ -121,9 +121,9 @@ def test_from_bags_refuses_once_overwrites_and_leaves_no_failure_behind(
     assert DatasetReader(out).num_episodes == 1  # replaced
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "session"]  # no staging left
 
-    fresh = tmp_path / "new" / "ds"
+    fresh = tmp_path / "new" / "deeper" / "ds"  # before: new/deeper/ stayed behind
     assert hvp_dataset("from-bags", talker, "-o", str(fresh), *no_camera) == 1
-    assert not fresh.exists() and list((tmp_path / "new").iterdir()) == []
+    assert not (tmp_path / "new").exists()
 
     capsys.readouterr()
     assert hvp_dataset("from-bags", first, "-o", session, "--overwrite", *no_camera) == 2

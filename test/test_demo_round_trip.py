@@ -349,7 +349,7 @@ def test_conversion_config_and_presets_reject_bad_input(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"preset 'nope' not found.*sim_rm75"):
         conversion_preset("nope")
     bad = tmp_path / "bad.yaml"
-    bad.write_text("rate_hz: 10\ncamera_topic: /camera/color/image_raw\n")
+    bad.write_text("rate_hz: 10\ncamera_topic: /camera/camera/color/image_raw\n")
     with pytest.raises(ConfigError, match=r"unknown key\(s\) \['camera_topic'\]"):
         conversion_preset(bad)
     with pytest.raises(ConfigError, match=r"joint_names=.*with embodiment='widowx'"):

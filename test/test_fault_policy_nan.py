@@ -160,7 +160,7 @@ class _Feeder(PeriodicThread):
 
     def __init__(self, probe: RosProbe) -> None:
         super().__init__(0.05)
-        self.images = probe.publisher("/camera/color/image_raw", Image, SENSOR_DATA)
+        self.images = probe.publisher("/camera/camera/color/image_raw", Image, SENSOR_DATA)
         self.states = probe.publisher("/arm/joint_states", JointState)
         self.open_fingers = False
         self._rgb = np.full((48, 48, 3), 90, dtype=np.uint8)

@@ -99,7 +99,7 @@ class Publishers(PeriodicThread):
         super().__init__(0.05)
         self.i = 0
         kinds = {
-            "/camera/color/image_raw": (Image, SENSOR_DATA, image_msg),
+            "/camera/camera/color/image_raw": (Image, SENSOR_DATA, image_msg),
             "/hand/keypoints": (HandKeypoints, SENSOR_DATA, keypoints_msg),
             "/arm/joint_states": (JointState, RELIABLE, joint_state_msg),
             "/policy/action_chunk": (ActionChunk, RELIABLE, chunk_msg),
@@ -141,7 +141,7 @@ def test_a_foxglove_client_receives_every_kind_of_topic_of_a_live_graph() -> Non
             pose.pose.position.x, pose.pose.orientation.w = 0.25, 1.0
             latched.publish(pose)
             topics = [
-                "/camera/color/image_raw",
+                "/camera/camera/color/image_raw",
                 "/hand/keypoints",
                 "/hand/keypoints/annotations",
                 "/hand/keypoints/scene",
@@ -163,7 +163,7 @@ def test_a_foxglove_client_receives_every_kind_of_topic_of_a_live_graph() -> Non
     assert "ws://127.0.0.1:" in output
 
     # the schemas Foxglove's panels know
-    assert channels["/camera/color/image_raw"]["schemaName"] == "foxglove.RawImage"
+    assert channels["/camera/camera/color/image_raw"]["schemaName"] == "foxglove.RawImage"
     assert channels["/hand/keypoints/annotations"]["schemaName"] == "foxglove.ImageAnnotations"
     assert channels["/hand/keypoints/scene"]["schemaName"] == "foxglove.SceneUpdate"
     assert channels["/arm/joint_states"]["encoding"] == "json"
@@ -171,7 +171,7 @@ def test_a_foxglove_client_receives_every_kind_of_topic_of_a_live_graph() -> Non
     assert channels["/policy/action_chunk"]["schemaName"] == "hvp.ActionChunk"
 
     # the image, byte for byte, with its stamp and frame
-    _, image = got["/camera/color/image_raw"][-1]
+    _, image = got["/camera/camera/color/image_raw"][-1]
     i = image["__proto__"].timestamp.seconds - 100
     assert 1 <= i <= sent
     assert (image["width"], image["height"], image["encoding"]) == (W, H, "rgb8")
@@ -323,4 +323,49 @@ def test_the_view_graph_runs_the_bridge_beside_any_graph() -> None:
         output = launcher.output()
         launcher.close()
     assert got["/leader/joint_states"][-1][1]["by_name"]["waist"]["position"] == pytest.approx(0.7)
+    assert code == 0, output
+
+
+def test_hvp_view_live_bridges_what_its_options_select() -> None:
+    """`hvp view live --port P --include RE --exclude RE` (the command the docs give a lab):
+    of three topics published together, the client is offered only the included one that is
+    not excluded, and receives it."""
+    port = free_port()
+    view = start_process(
+        [sys.executable, "-m", "human_video_policy.cli.main", "view", "live", "--port", str(port),
+         "--include", "^/leader/", "--exclude", "^/leader/secret"]
+    )  # fmt: skip
+
+    async def watch() -> tuple[set[str], dict]:
+        async with FoxgloveClient(f"ws://127.0.0.1:{port}") as client:
+            await client.wait_for_channels(["/leader/joint_states"], timeout=20.0)
+            await client.subscribe(["/leader/joint_states"])
+            got = await client.receive(["/leader/joint_states"], count=2, timeout=20.0)
+            await asyncio.sleep(1.0)  # several discovery periods after the first advertisement
+            await client.receive(["/leader/joint_states"], count=3, timeout=20.0)
+            return set(client.channels), got
+
+    try:
+        assert wait_for(
+            lambda: f"127.0.0.1:{port}" in view.output() or view.popen.poll() is not None, 30
+        )
+        assert view.popen.poll() is None, view.output()
+        with RosProbe("view_live_pub") as probe:
+            shown = probe.publisher("/leader/joint_states", JointState, RELIABLE)
+            hidden = probe.publisher("/leader/secret_states", JointState, RELIABLE)
+            other = probe.publisher("/arm/joint_states", JointState, RELIABLE)
+
+            class States(PeriodicThread):
+                def step(self) -> None:
+                    for pub in (shown, hidden, other):
+                        pub.publish(joint_state_msg(7))
+
+            with States(0.05):
+                advertised, got = asyncio.run(watch())
+    finally:
+        code = view.stop()
+        output = view.output()
+        view.close()
+    assert got["/leader/joint_states"][-1][1]["by_name"]["waist"]["position"] == pytest.approx(0.7)
+    assert advertised == {"/leader/joint_states"}, advertised
     assert code == 0, output

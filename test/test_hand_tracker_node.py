@@ -21,6 +21,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from human_video_policy_msgs.msg import HandKeypoints
 from ros_helpers import RosProbe, node_command, start_process, wait_for
 from sensor_msgs.msg import CameraInfo, Image
+from test_video_cli import MEDIAPIPE_NOISE
 
 from human_video_policy.camera.pinhole import CameraIntrinsics
 from human_video_policy.errors import InputError
@@ -130,6 +131,10 @@ def test_node_publishes_what_the_tracker_and_lifting_compute() -> None:
         assert _by_stamp(out, old) is None
         values = _diag(diagnostics, name)
         assert process.stop(signal.SIGINT) == 0, process.output()
+        # MediaPipe's start-up noise stays off the terminal (hvp launch shows a node's stderr);
+        # before: GetPrototype's AttributeError, XNNPACK, absl and W0000 lines on every start
+        noise = [n for n in MEDIAPIPE_NOISE if n in process.output()]
+        assert not noise, process.output()
 
     # The same tracker in this process, frame by frame, with the same lifting.
     with MediaPipeHandTracker(MediaPipeHandsConfig()) as tracker:

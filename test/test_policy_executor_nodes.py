@@ -67,7 +67,7 @@ class _Feeder:
     """Publishes camera images and joint states at 20 Hz, stamped with wall time."""
 
     def __init__(self, probe: RosProbe) -> None:
-        self.images = probe.publisher("/camera/color/image_raw", Image, SENSOR_DATA)
+        self.images = probe.publisher("/camera/camera/color/image_raw", Image, SENSOR_DATA)
         self.states = probe.publisher("/arm/joint_states", JointState)
         self.send_images = True
         self.nan_state = False

@@ -63,7 +63,7 @@ def test_the_policy_waits_for_an_instruction_and_hears_it(tmp_path: Path) -> Non
     with RosProbe("probe_words") as probe, start_process(command) as node:
         chunks = probe.record("/policy/action_chunk", ActionChunkMsg)
         statuses = probe.record("/policy/status", PolicyStatus)
-        images = probe.publisher("/camera/color/image_raw", Image, SENSOR_DATA)
+        images = probe.publisher("/camera/camera/color/image_raw", Image, SENSOR_DATA)
         states = probe.publisher("/arm/joint_states", JointState)
         instruction = probe.publisher("/task/instruction", String, LATCHED)
         stop = threading.Event()

@@ -21,7 +21,7 @@ from human_video_policy.data.bag_repair import read_custom_data, repair_bag
 from human_video_policy.nodes.qos import CLOCK, LATCHED, RELIABLE, SENSOR_DATA
 
 JOINTS = "/arm/joint_states"
-CAMERA = "/camera/color/image_raw"
+CAMERA = "/camera/camera/color/image_raw"
 
 
 def _joint_state(i: int) -> JointState:

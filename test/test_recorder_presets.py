@@ -23,6 +23,7 @@ from test_demo_round_trip import hvp
 
 from human_video_policy.data.bag_repair import read_custom_data
 from human_video_policy.data.bag_to_dataset import (
+    BagConversionConfig,
     conversion_preset,
     convert_bags,
     recording_topics,
@@ -219,17 +220,19 @@ class _Reacher(PeriodicThread):
 
 
 def test_sim_episodes_recorded_on_sim_time_with_their_outcome(tmp_path: Path) -> None:
-    """hvp record --preset sim_widowx --use-sim-time --episodes 2 on the real sim_node, started
-    after the sim has run for a while. Before: episode 1 started at time 0 (no /clock yet), so
-    its logged duration and its bag spanned the whole simulation; the sim published no outcome
-    (both bags 'unknown'); the second reset started a third, stub bag."""
+    """hvp record --use-sim-time --episodes 2 with the default topics on the real sim_node,
+    started after the sim has run for a while, then from-bags with its defaults. Before: episode
+    1 started at time 0 (no /clock yet), so its logged duration and its bag spanned the whole
+    simulation; the sim published no outcome (both bags 'unknown'); the second reset started a
+    third, stub bag; the default topics named /camera/color/... (the bag held no camera) while
+    from-bags' default read another camera than any graph published."""
     sim = node_command(
         "sim_node",
         "-p", "image_width:=64", "-p", "image_height:=48", "-p", "camera_rate_hz:=10.0",
         "-p", "publish_depth:=false",
     )  # fmt: skip
     out = tmp_path / "rec"
-    record = hvp("record", "-o", str(out), "--session", "s", "--preset", "sim_widowx")
+    record = hvp("record", "-o", str(out), "--session", "s")  # the default topics
     record += ["--use-sim-time", "--episodes", "2", "--instruction", "reach the red target"]
     with RosProbe("recorder_sim") as probe, start_process(sim) as sim_node:
         poses = probe.record("/sim/ee_pose", PoseStamped, RELIABLE)  # stamped with sim time
@@ -261,6 +264,15 @@ def test_sim_episodes_recorded_on_sim_time_with_their_outcome(tmp_path: Path) ->
         assert first_ns > 2e9, f"{bag.name} starts at {first_ns * 1e-9:.3f} s of sim time"
         assert abs(seconds - span_s) < 0.05 and span_s < 10.0, (seconds, span_s, log)
         assert success == [bag.name == "episode_000001"]
-    report = convert_bags([bags[0]], tmp_path / "ds", conversion_preset("sim_widowx"))
+    # what the sim does not publish is named once per episode; the rest is what from-bags reads
+    missing = re.findall(r"episode 1: no message on (.*?) \(requested", log)
+    assert len(missing) == 1, log
+    for topic in ("/hand/keypoints", "/hand/joint_states", "/hand/joint_commands"):
+        assert topic in missing[0].split(", "), log
+    assert "/camera/camera/color/image_raw" not in missing[0].split(", "), log
+    with BagReader(bags[0]) as reader:
+        assert "/camera/camera/color/image_raw/compressed" in reader.topics, reader.topics
+    report = convert_bags([bags[0]], tmp_path / "ds", BagConversionConfig(sync_tolerance_s=0.05))
     assert report.episodes == 1, report.outcomes
+    assert DEFAULT_CAMERA_KEY in DatasetReader(tmp_path / "ds").video_keys
     print(f"\nlogged episode durations (sim time) {logged}")

@@ -153,9 +153,9 @@ def _bag(path: Path) -> None:
     Time, Header = t["builtin_interfaces/msg/Time"], t["std_msgs/msg/Header"]
     with BagWriter(path) as bag:
         for topic, kind in (
-            ("/camera/color/image_raw", "sensor_msgs/msg/Image"),
-            ("/camera/color/image_raw/compressed", "sensor_msgs/msg/CompressedImage"),
-            ("/camera/aligned_depth_to_color/image_raw", "sensor_msgs/msg/Image"),
+            ("/camera/camera/color/image_raw", "sensor_msgs/msg/Image"),
+            ("/camera/camera/color/image_raw/compressed", "sensor_msgs/msg/CompressedImage"),
+            ("/camera/camera/aligned_depth_to_color/image_raw", "sensor_msgs/msg/Image"),
             ("/arm/joint_states", "sensor_msgs/msg/JointState"),
             ("/policy/action_chunk", "human_video_policy_msgs/msg/ActionChunk"),
             ("/hand/keypoints", "human_video_policy_msgs/msg/HandKeypoints"),
@@ -177,13 +177,13 @@ def _bag(path: Path) -> None:
                 keypoint_confidence=np.ones(21, np.float32),
             )
             messages = [
-                ("/camera/color/image_raw", t["sensor_msgs/msg/Image"](
+                ("/camera/camera/color/image_raw", t["sensor_msgs/msg/Image"](
                     header=header, height=8, width=12, encoding="rgb8", is_bigendian=0,
                     step=36, data=rgb.reshape(-1))),
-                ("/camera/color/image_raw/compressed", t["sensor_msgs/msg/CompressedImage"](
+                ("/camera/camera/color/image_raw/compressed", t["sensor_msgs/msg/CompressedImage"](
                     header=header, format="rgb8; jpeg compressed bgr8",
                     data=jpeg.reshape(-1))),
-                ("/camera/aligned_depth_to_color/image_raw", t["sensor_msgs/msg/Image"](
+                ("/camera/camera/aligned_depth_to_color/image_raw", t["sensor_msgs/msg/Image"](
                     header=header, height=8, width=12, encoding="16UC1", is_bigendian=0,
                     step=24, data=depth.view(np.uint8).reshape(-1))),
                 ("/arm/joint_states", t["sensor_msgs/msg/JointState"](
@@ -230,10 +230,10 @@ def test_a_bag_in_rerun_names_joints_and_columns_and_shows_images(
     assert [v[0] for v in column(gripper, "Scalars:scalars")] == [0, -1, -2, -3]
     assert [v[0] for v in column(entities["/episode/start"], "Scalars:scalars")] == [0, 1, 2, 3]
 
-    assert len(column(entities["/camera/color/image_raw"], "EncodedImage:blob")) == 4
-    compressed = column(entities["/camera/color/image_raw/compressed"], "EncodedImage:blob")
+    assert len(column(entities["/camera/camera/color/image_raw"], "EncodedImage:blob")) == 4
+    compressed = column(entities["/camera/camera/color/image_raw/compressed"], "EncodedImage:blob")
     assert len(compressed) == 4
-    depth = entities["/camera/aligned_depth_to_color/image_raw"]
+    depth = entities["/camera/camera/aligned_depth_to_color/image_raw"]
     assert column(depth, "DepthImage:meter") == [[1000.0]] * 4
 
     right = entities["/hand/keypoints/right"]

@@ -65,9 +65,9 @@ def test_sim_widowx_graph_reaches_the_target_at_its_rates() -> None:
     command = [sys.executable, "-m", "human_video_policy.cli.main", "launch", "sim_widowx"]
     with RosProbe("probe_sim_graph") as probe:
         joint_states = probe.record("/arm/joint_states", JointState)
-        images = probe.record("/camera/color/image_raw", Image, SENSOR_DATA)
-        depth = probe.record("/camera/aligned_depth_to_color/image_raw", Image, SENSOR_DATA)
-        infos = probe.record("/camera/color/camera_info", CameraInfo, SENSOR_DATA)
+        images = probe.record("/camera/camera/color/image_raw", Image, SENSOR_DATA)
+        depth = probe.record("/camera/camera/aligned_depth_to_color/image_raw", Image, SENSOR_DATA)
+        infos = probe.record("/camera/camera/color/camera_info", CameraInfo, SENSOR_DATA)
         chunks = probe.record("/policy/action_chunk", ActionChunkMsg)
         ee_poses = probe.record("/sim/ee_pose", PoseStamped)
         targets = probe.record("/sim/target_pose", PoseStamped)

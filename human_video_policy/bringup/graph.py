@@ -22,7 +22,7 @@ launch/ call :func:`load_graph`), so both start the same executables with the sa
         parameters:                    # inline overrides, after the files
           model_path: $(arg model_path)
         remappings:                    # from: to
-          /camera/color/image_raw: /camera/color/image_raw
+          /camera/color/image_raw: /camera/camera/color/image_raw
         required: true                 # its exit stops the whole graph
         when: {driver: sim}            # optional: the node runs only when every named argument
                                        # has this value (or one of a list of values)

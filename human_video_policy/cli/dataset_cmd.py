@@ -314,9 +314,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--preset",
         metavar="NAME|YAML",
-        help="preset: config/datasets/NAME.yaml (one per graph: sim_widowx, sim_rm75, "
-        "teleop_rm75_xhand, leader_widowx, leader_rm75; what 'hvp record --preset NAME' "
-        "records) or a YAML file; the flags below override it (default: none, each flag's "
+        help="preset: config/datasets/NAME.yaml (one per graph that drives a robot, e.g. "
+        "sim_widowx, sim_rm75, teleop_rm75_xhand, policy_widowx; what 'hvp record --preset "
+        "NAME' records) or a YAML file; the flags below override it (default: none, each flag's "
         "default)",
     )
     p.add_argument(
@@ -328,7 +328,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="TOPIC",
         help="image topic (repeatable; 'none' for no camera; default: the preset's, else "
-        "/camera/color/image_raw)",
+        "/camera/camera/color/image_raw)",
     )
     p.add_argument(
         "--state-topic",
@@ -480,5 +480,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _from_bags_entry(args: argparse.Namespace) -> int:
     if args.camera == ["none"]:
-        args.camera = []  # None: the preset's cameras, or the default /camera/color/image_raw
+        args.camera = []  # None: the preset's cameras, else /camera/camera/color/image_raw
     return _from_bags(args)

@@ -7,8 +7,8 @@
     hvp record -o recordings --duration 30 --storage sqlite3 --topics /arm/joint_states
     hvp record repair recordings/20260101_120000      # after a crash: rebuild metadata.yaml
 
-Presets are config/datasets/<graph>.yaml (sim_widowx, sim_rm75, teleop_rm75_xhand,
-leader_widowx, leader_rm75), the same files 'hvp dataset from-bags --preset' reads. Images are
+Presets are config/datasets/<graph>.yaml, one per graph that drives a robot ('hvp launch --list'
+names the graphs), the same files 'hvp dataset from-bags --preset' reads. Images are
 stored compressed (sensor_msgs/CompressedImage on <topic>/compressed, image_transport's format:
 JPEG for colour, lossless PNG for depth) unless --raw-images. At each episode end, a topic that
 was asked for and never arrived is named in a warning.

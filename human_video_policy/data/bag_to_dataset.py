@@ -120,7 +120,7 @@ class BagConversionConfig:
     """
 
     rate_hz: float = 10.0
-    camera_topics: tuple[str, ...] = ("/camera/color/image_raw",)
+    camera_topics: tuple[str, ...] = ("/camera/camera/color/image_raw",)
     camera_keys: tuple[str, ...] = ()
     state_topic: str = "/arm/joint_states"
     action_topic: str = "/arm/joint_commands"
@@ -242,12 +242,26 @@ class BagConversionConfig:
 def conversion_preset(name_or_path: str | Path, **overrides: Any) -> BagConversionConfig:
     """A :class:`BagConversionConfig` from ``config/datasets/<name>.yaml`` (or a YAML file).
 
-    The file maps field names to values (topic lists, ``image_size: [H, W]``...); ``overrides``
+    The file maps field names to values (topic lists, ``image_size: [H, W]``...), after those of
+    the preset named by its ``inherits`` key, if any; ``overrides``
     (field=value) replace what it says (overriding ``camera_topics`` drops the file's
     ``camera_keys`` unless they are overridden too). Unknown keys are a :class:`ConfigError`
     naming them. The same file gives ``hvp record --preset`` its topics
     (:func:`recording_topics`).
     """
+    data, path = _preset_fields(name_or_path, ())
+    if "camera_topics" in overrides and "camera_keys" not in overrides:
+        data.pop("camera_keys", None)
+    data.update(overrides)
+    fields = set(BagConversionConfig.__dataclass_fields__) - {"video"}
+    if unknown := sorted(set(data) - fields):
+        raise ConfigError(f"{path}: unknown key(s) {unknown}; allowed: {sorted(fields)}")
+    return BagConversionConfig(**data)
+
+
+def _preset_fields(name_or_path: str | Path, seen: tuple[Path, ...]) -> tuple[dict, Path]:
+    """The fields a preset file sets, after those of the preset it names in ``inherits``
+    (a graph that records what another records says so instead of repeating it)."""
     import yaml
 
     from human_video_policy.resources import share_dir
@@ -259,16 +273,18 @@ def conversion_preset(name_or_path: str | Path, **overrides: Any) -> BagConversi
         raise ConfigError(
             f"preset {name_or_path!r} not found ({path}); known: {preset_names()}, or a YAML file"
         )
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: 'inherits' makes a cycle ({' -> '.join(map(str, seen))})")
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: must map BagConversionConfig fields to values")
-    if "camera_topics" in overrides and "camera_keys" not in overrides:
-        data.pop("camera_keys", None)
-    data.update(overrides)
-    fields = set(BagConversionConfig.__dataclass_fields__) - {"video"}
-    if unknown := sorted(set(data) - fields):
-        raise ConfigError(f"{path}: unknown key(s) {unknown}; allowed: {sorted(fields)}")
-    return BagConversionConfig(**data)
+    base = data.pop("inherits", None)
+    if base is None:
+        return data, path
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: inherits={base!r} must name a preset")
+    fields, _ = _preset_fields(base, (*seen, path.resolve()))
+    return {**fields, **data}, path
 
 
 def preset_names() -> list[str]:
@@ -282,7 +298,8 @@ COMPRESSED_SUFFIX = "/compressed"
 
 
 def raw_image_topic(topic: str) -> str:
-    """``/camera/color/image_raw/compressed`` -> ``/camera/color/image_raw`` (others as given)."""
+    """``/camera/camera/color/image_raw/compressed`` -> ``/camera/camera/color/image_raw``
+    (others as given)."""
     if topic.endswith(COMPRESSED_SUFFIX) and topic != COMPRESSED_SUFFIX:
         return topic[: -len(COMPRESSED_SUFFIX)]
     return topic
@@ -327,13 +344,17 @@ def find_bags(paths: Sequence[str | Path]) -> list[Path]:
 
 
 def camera_key(topic: str) -> str:
-    """``/camera/color/image_raw`` (or its ``/compressed`` twin) ->
-    ``observation.images.camera_color``."""
+    """``/camera/camera/color/image_raw`` (or its ``/compressed`` twin) ->
+    ``observation.images.camera_color``: realsense-ros's doubled namespace/name (``camera/camera``)
+    counts once, so its topics and the older ``/camera/color/...`` give the human datasets' key."""
     name = topic.strip("/")
     for suffix in ("/compressed", "/image_raw", "/image"):
         if name.endswith(suffix) and name != suffix.strip("/"):
             name = name[: -len(suffix)]
-    return "observation.images." + name.replace("/", "_")
+    parts = name.split("/")
+    if len(parts) > 2 and parts[0] == parts[1]:
+        parts = parts[1:]
+    return "observation.images." + "_".join(parts)
 
 
 @dataclass
@@ -860,8 +881,9 @@ def convert_bags(
     before any bag is read, unless ``overwrite`` (which replaces only a dataset folder, one
     with ``meta/info.json``). The dataset is written into a hidden staging folder beside
     ``out_dir`` and moved into place when at least one bag converted (``report.written``);
-    when none did, or on an error, the staging folder is removed and ``out_dir`` is left as it
-    was: nothing is left behind, and an overwritten dataset survives a failed conversion.
+    when none did, or on an error, the staging folder and any parent folder made for it are
+    removed and ``out_dir`` is left as it was: nothing is left behind, and an overwritten
+    dataset survives a failed conversion.
     """
     cfg = cfg or BagConversionConfig()
     if not bags:
@@ -872,6 +894,7 @@ def convert_bags(
     report = ConversionReport(dataset=out)
     writer: DatasetWriter | None = None
     spec: DatasetSpec | None = None
+    created = [d for d in (out.parent, *out.parent.parents) if not d.exists()]  # deepest first
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -926,6 +949,10 @@ def convert_bags(
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if not report.written:  # the parent folders made for a dataset that was not written
+            for folder in created:
+                with contextlib.suppress(OSError):  # (something else put a file there)
+                    folder.rmdir()
     return report
 
 

@@ -373,7 +373,10 @@ class HandTrackerNode(HvpNode):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(HandTrackerNode, args)
+    from human_video_policy.hands.native_logs import filtered_native_stderr
+
+    with filtered_native_stderr():  # MediaPipe's harmless start-up noise (hands/native_logs.py)
+        return run_node(HandTrackerNode, args)
 
 
 if __name__ == "__main__":

@@ -318,10 +318,15 @@ class PolicyNode(HvpNode):
         self._chunk_pub = self.create_publisher(ActionChunkMsg, "/policy/action_chunk", RELIABLE)
         self._status_pub = self.create_publisher(PolicyStatus, "/policy/status", RELIABLE)
         if self.needs_image:
-            self.create_subscription(Image, "/camera/color/image_raw", self._on_image, SENSOR_DATA)
+            self.create_subscription(
+                Image, "/camera/camera/color/image_raw", self._on_image, SENSOR_DATA
+            )
         if self.needs_depth:
             self.create_subscription(
-                Image, "/camera/aligned_depth_to_color/image_raw", self._on_depth, SENSOR_DATA
+                Image,
+                "/camera/camera/aligned_depth_to_color/image_raw",
+                self._on_depth,
+                SENSOR_DATA,
             )
         if self.needs_prompt:
             self.create_subscription(PromptEmbedding, "/prompt/embedding", self._on_prompt, LATCHED)

@@ -10,9 +10,9 @@ through the real executor and topics (``hvp launch sim_task``).
 Publishes, all stamped with sim time:
 - /clock (rosgraph_msgs/Clock) every physics tick, so nodes with use_sim_time follow the sim;
 - /arm/joint_states (8 state joints) at ``joint_state_rate_hz`` (Hz of sim time);
-- /camera/color/image_raw (rgb8), /camera/color/camera_info and
-  /camera/aligned_depth_to_color/image_raw (16UC1, mm) at ``camera_rate_hz``, rendered offscreen
-  (MUJOCO_GL=egl unless set);
+- /camera/camera/color/image_raw (rgb8), /camera/camera/color/camera_info and
+  /camera/camera/aligned_depth_to_color/image_raw (16UC1, mm; realsense-ros names) at
+  ``camera_rate_hz``, rendered offscreen (MUJOCO_GL=egl unless set);
 - /sim/target_pose (reach only) and /sim/ee_pose (geometry_msgs/PoseStamped, base frame) at the
   camera rate, so tests and evaluators can see the task;
 - /sim/applied_commands (sensor_msgs/JointState, 7 command joints) every physics tick: what the
@@ -243,10 +243,14 @@ class SimNode(HvpNode):
         self._clock_pub = self.create_publisher(Clock, "/clock", CLOCK)
         self._sim_state_pub = self.create_publisher(SimState, "/sim/state", RELIABLE)
         self._joint_pub = self.create_publisher(JointState, "/arm/joint_states", RELIABLE)
-        self._image_pub = self.create_publisher(Image, "/camera/color/image_raw", SENSOR_DATA)
-        self._info_pub = self.create_publisher(CameraInfo, "/camera/color/camera_info", SENSOR_DATA)
+        self._image_pub = self.create_publisher(
+            Image, "/camera/camera/color/image_raw", SENSOR_DATA
+        )
+        self._info_pub = self.create_publisher(
+            CameraInfo, "/camera/camera/color/camera_info", SENSOR_DATA
+        )
         self._depth_pub = self.create_publisher(
-            Image, "/camera/aligned_depth_to_color/image_raw", SENSOR_DATA
+            Image, "/camera/camera/aligned_depth_to_color/image_raw", SENSOR_DATA
         )
         self._target_pub = self.create_publisher(PoseStamped, "/sim/target_pose", RELIABLE)
         self._ee_pub = self.create_publisher(PoseStamped, "/sim/ee_pose", RELIABLE)

@@ -45,7 +45,13 @@ COMMAND_TOPIC = "/arm/joint_commands"
 APPLIED_TOPIC = "/sim/applied_commands"
 CHUNK_TOPIC = "/policy/action_chunk"
 OUTCOME_TOPIC = "/episode/success"
-IMAGE_TOPICS = ("/camera/color/image_raw/compressed", "/camera/color/image_raw")
+#: realsense-ros names first; bags recorded before sim_node used them kept /camera/color/...
+IMAGE_TOPICS = (
+    "/camera/camera/color/image_raw/compressed",
+    "/camera/camera/color/image_raw",
+    "/camera/color/image_raw/compressed",
+    "/camera/color/image_raw",
+)
 PHYSICS_TICK_S = 0.01  # sim_node's joint_state_rate_hz default: one physics tick
 
 
