@@ -10,13 +10,26 @@ Skipped only where the SDK's binary (``libapi_c.so``) does not load.
 from __future__ import annotations
 
 import json
+import re
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from human_video_policy.drivers.base import (
+    DeviceFault,
+    DriverConnectionError,
+    DriverError,
+    DriverProtocolError,
+    DriverTimeoutError,
+)
+from human_video_policy.drivers.fake_devices import FaultMode
 from human_video_policy.drivers.fake_devices.realman_fake import FakeRealmanController
-from human_video_policy.drivers.realman import RealmanArmConfig, RealmanArmDriver
+from human_video_policy.drivers.realman import RealmanArmConfig, RealmanArmDriver, RealmanDriver
+from human_video_policy.drivers.realman_sdk import PIPE_MARGIN_S
+from human_video_policy.errors import ConfigError
 
 try:
     from Robotic_Arm.rm_robot_interface import RoboticArm, rm_thread_mode_e
@@ -70,14 +83,16 @@ def test_the_vendor_sdk_runs_a_whole_session_against_the_fake() -> None:
             arm.rm_delete_robot_arm()
 
 
-def test_the_vendor_sdk_and_the_driver_send_the_same_trajectory() -> None:
-    """The same joint trajectory (rad -> the SDK's degrees) through both clients: each fake
-    receives identical integer targets in 0.001 degree (units, rounding, joint order)."""
+@pytest.mark.parametrize("follow", [False, True])
+def test_the_vendor_sdk_and_the_driver_send_the_same_trajectory(follow: bool) -> None:
+    """The same joint trajectory (rad -> the SDK's degrees) through both clients, in low and
+    high follow: each fake receives identical integer targets in 0.001 degree (units,
+    rounding, joint order) and the same follow flag."""
     rng = np.random.default_rng(12)
     trajectory = np.cumsum(rng.normal(0.0, 0.01, (40, 7)), axis=0)  # rad, a random walk
     with FakeRealmanController() as ours, FakeRealmanController() as theirs:
         ours.joint_mdeg = theirs.joint_mdeg = list(START_MDEG)
-        driver = RealmanArmDriver(RealmanArmConfig(host="127.0.0.1", port=ours.port))
+        driver = RealmanArmDriver(RealmanArmConfig(host="127.0.0.1", port=ours.port, follow=follow))
         driver.connect()
         driver.enable()
         arm = _vendor_arm(theirs)
@@ -85,7 +100,7 @@ def test_the_vendor_sdk_and_the_driver_send_the_same_trajectory() -> None:
             assert arm.rm_set_arm_power(1) == 0
             for q in trajectory:
                 driver.send_positions(q)
-                assert arm.rm_movej_canfd([float(v) for v in np.degrees(q)], False) == 0
+                assert arm.rm_movej_canfd([float(v) for v in np.degrees(q)], follow) == 0
             deadline = time.monotonic() + 2.0
             while theirs.movej_canfd_count() < len(trajectory):
                 assert time.monotonic() < deadline
@@ -93,6 +108,7 @@ def test_the_vendor_sdk_and_the_driver_send_the_same_trajectory() -> None:
         finally:
             arm.rm_delete_robot_arm()
             driver.close()
+        assert {flag for _, flag in _canfd_targets(ours) + _canfd_targets(theirs)} == {follow}
         sent_by_driver = [joints for joints, _ in _canfd_targets(ours)]
         sent_by_vendor = [joints for joints, _ in _canfd_targets(theirs)]
         assert len(sent_by_driver) == len(sent_by_vendor) == len(trajectory)
@@ -119,19 +135,29 @@ def test_doctor_reports_the_sdk_and_whether_the_controller_answers() -> None:
         assert fake.movej_canfd_count() == 0  # a check moves nothing
     nobody = check_realman("127.0.0.1:1")
     assert not nobody.ok and "does not answer" in nobody.detail
+    with FakeRealmanController() as hostile:  # before: this reply aborted the doctor (SIGABRT)
+        huge = b'{"min_pos": [' + b"-1000," * 999 + b'-1000], "state": "joint_min_pos"}\r\n'
+        hostile.reply_hook = lambda request: (
+            huge if request.get("command") == "get_joint_min_pos" else None
+        )
+        result = check_realman(f"127.0.0.1:{hostile.port}")
+        assert not result.ok and "killed by SIGABRT" in result.detail, result
 
 
 def test_the_sdk_backend_drives_the_arm_behind_the_controller_core() -> None:
     """driver_config backend: sdk: the same JointDriver on Realman's SDK, ticked by the
     controller core (safety layer) against the fake: it reads, powers on, follows, holds."""
     from human_video_policy.control import JointController
-    from human_video_policy.drivers.realman import RealmanDriver
     from human_video_policy.robots.rm75 import rm75_joint_limits
     from human_video_policy.safety import SafetyConfig, SafetyLayer
 
     with FakeRealmanController() as fake:
         fake.joint_mdeg = list(START_MDEG)
-        driver = RealmanDriver(RealmanArmConfig(host="127.0.0.1", port=fake.port, backend="sdk"))
+        # 20 ms: the fake is a Python thread in this busy process, not a controller's firmware
+        config = RealmanArmConfig(
+            host="127.0.0.1", port=fake.port, backend="sdk", state_timeout_s=0.02
+        )
+        driver = RealmanDriver(config)
         assert driver.inner.name.startswith("realman-sdk@")
         core = JointController(driver, SafetyLayer(SafetyConfig(limits=rm75_joint_limits())))
         start = core.start()
@@ -151,8 +177,13 @@ def test_the_sdk_backend_drives_the_arm_behind_the_controller_core() -> None:
             if request.get("command") == "get_current_arm_state"
             else None
         )
-        result = core.tick(time.monotonic())  # whatever the SDK makes of it: no state, no crash
-        assert result.state is None or np.all(np.isfinite(result.state.positions))
+        errors = core.counters.driver_errors
+        # the SDK reads 1e400 as the int 2147483647 (2147483.75 deg): the adapter's bound
+        # refuses it; an error, held, no state
+        result = core.tick(time.monotonic())
+        assert result.state is None and not result.sent
+        assert "2147483.75 deg is not finite within +-360" in result.error, result.error
+        assert core.counters.driver_errors == errors + 1 and core.layer.holding
         fake.reply_hook = None
         core.stop()
         assert not driver.is_connected
@@ -181,6 +212,39 @@ def test_the_vendor_sdk_waits_for_the_pushed_end_of_a_planned_move() -> None:
                 assert code == 0 and len(state["joint"]) == 7
                 time.sleep(0.01)
             np.testing.assert_allclose(state["joint"], back)
+        finally:
+            arm.rm_delete_robot_arm()
+
+
+def test_stop_and_slow_stop_halt_a_planned_move() -> None:
+    """Found by the audit: the fake acknowledged stops but its planned move still arrived.
+    Now a quick stop after a non-blocking movej leaves the joints where they were, and a slow
+    stop during a blocking movej ends it early with the SDK's "controller returned false" (1),
+    the end of the move pushed as failed."""
+    with FakeRealmanController() as fake:
+        fake.joint_mdeg = list(START_MDEG)
+        fake.motion_s = 0.4
+        arm = _vendor_arm(fake)
+        try:
+            assert arm.rm_set_arm_power(1) == 0
+            goal = [5.0, -10.0, 15.0, -20.0, 25.0, -30.0, 35.0]
+            assert arm.rm_movej(goal, 20, 0, 0, 0) == 0  # non-blocking: returns on the ack
+            assert arm.rm_set_arm_stop() == 0
+            time.sleep(fake.motion_s + 0.2)
+            assert fake.joint_mdeg == START_MDEG and fake.moves_halted == 1
+
+            stopped: list[int] = []
+            stopper = threading.Timer(0.1, lambda: stopped.append(arm.rm_set_arm_slow_stop()))
+            stopper.start()
+            start = time.monotonic()
+            assert arm.rm_movej(goal, 20, 0, 0, 1) == 1  # blocking: ended by the slow stop
+            assert time.monotonic() - start < fake.motion_s
+            stopper.join()
+            assert stopped == [0] and fake.moves_halted == 2
+            time.sleep(fake.motion_s)
+            assert fake.joint_mdeg == START_MDEG
+            assert arm.rm_movej(goal, 20, 0, 0, 1) == 0  # an unstopped move still arrives
+            assert fake.joint_mdeg == [round(v * 1000) for v in goal]
         finally:
             arm.rm_delete_robot_arm()
 
@@ -226,3 +290,181 @@ def test_the_driver_reads_state_among_pushed_trajectory_lines() -> None:
                 np.testing.assert_allclose(state.positions, np.radians([i / 10.0] * 7), atol=1e-9)
         finally:
             driver.close()
+
+
+# -- the adapter (backend sdk): what the SDK's codes and states become ------------------------
+def _sdk_driver(fake: FakeRealmanController, **extra: object) -> RealmanDriver:
+    # 20 ms: the fake is a Python thread in this busy process, not a controller's firmware
+    fields: dict = {"state_timeout_s": 0.02, **extra}
+    driver = RealmanDriver(
+        RealmanArmConfig(host="127.0.0.1", port=fake.port, backend="sdk", **fields)
+    )
+    driver.connect()
+    return driver
+
+
+def _gone(pid: int | None) -> bool:
+    return pid is not None and not Path(f"/proc/{pid}").exists()
+
+
+def test_the_sdk_backend_reports_the_controllers_error_codes_as_faults() -> None:
+    with FakeRealmanController() as fake:
+        fake.joint_mdeg = list(START_MDEG)
+        driver = _sdk_driver(fake)
+        try:
+            assert driver.read_state().faults == ()
+            fake.error_code = 0x100D
+            faults = driver.read_state().faults
+            assert [(f.code, f.meaning) for f in faults] == [(0x100D, "Robotic arm collision")]
+        finally:
+            driver.close()
+
+
+def test_a_refused_power_on_raises_the_controllers_error() -> None:
+    """The SDK's code 1 (controller said false) is a DeviceFault naming the standing error,
+    as the JSON client gives it; the arm is not reported enabled."""
+    with FakeRealmanController() as fake:
+        fake.joint_mdeg = list(START_MDEG)
+        fake.error_code = 0x100D
+        driver = _sdk_driver(fake)
+        try:
+            with pytest.raises(DeviceFault) as caught:
+                driver.enable()
+            assert caught.value.code == 0x100D and "set_arm_power 1" in str(caught.value)
+            assert not driver.read_state().enabled and not fake.powered
+            fake.error_code = 0
+            driver.enable()
+            assert driver.read_state().enabled and fake.powered
+            driver.disable()
+            assert not fake.powered
+        finally:
+            driver.close()
+
+
+# err as an int, the manual's form: the SDK cannot read it (-3); the JSON client can
+ERR_AS_INT = (
+    b'{"state":"current_arm_state","arm_state":{"joint":[0,0,0,0,0,0,0],'
+    b'"pose":[0,0,0,0,0,0],"err":4109}}\r\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("fault", "reply", "error", "text"),
+    [
+        (FaultMode.SILENT, None, DriverTimeoutError, "no reply in time (-2)"),
+        (FaultMode.NONE, ERR_AS_INT, DriverProtocolError, "reply not readable (-3)"),
+    ],
+)
+def test_sdk_link_errors_map_to_the_drivers_and_drop_the_connection(
+    fault: FaultMode, reply: bytes | None, error: type[DriverError], text: str
+) -> None:
+    """-2 and -3 are link errors, not device faults; after either the SDK process and its
+    connection are gone (a late reply can never answer a later request), and a reconnect
+    starts a fresh process."""
+    with FakeRealmanController() as fake:
+        fake.joint_mdeg = list(START_MDEG)
+        driver = _sdk_driver(fake)
+        pid = driver.inner.child_pid
+        fake.fault = fault
+        fake.reply_hook = lambda request: (
+            reply if request.get("command") == "get_current_arm_state" else None
+        )
+        with pytest.raises(error, match=re.escape(text)):
+            driver.read_state()
+        assert not driver.is_connected and _gone(pid)
+        fake.fault, fake.reply_hook = FaultMode.NONE, None
+        driver.connect()
+        assert driver.inner.child_pid != pid
+        np.testing.assert_allclose(
+            driver.read_state().positions, np.radians(np.array(START_MDEG) / 1000.0)
+        )
+        driver.close()
+
+
+def test_a_reset_connection_is_a_connection_error() -> None:
+    with FakeRealmanController() as fake:
+        driver = _sdk_driver(fake)
+        driver.enable()
+        fake.reset_connection()
+        deadline = time.monotonic() + 2.0
+        with pytest.raises(DriverError):
+            while time.monotonic() < deadline:
+                driver.read_state()
+                driver.send_positions(np.zeros(7))
+                time.sleep(0.01)
+        assert not driver.is_connected
+        driver.connect()  # the fake accepts the next connection
+        driver.read_state()
+        driver.close()
+
+
+def test_angles_beyond_360_degrees_are_refused() -> None:
+    with FakeRealmanController() as fake:
+        driver = _sdk_driver(fake)
+        fake.joint_mdeg = [0, 0, 0, 361000, 0, 0, 0]
+        with pytest.raises(DriverProtocolError, match=r"joint 4 angle 361.0 deg .*\+-360"):
+            driver.read_state()
+        assert not driver.is_connected
+        fake.joint_mdeg = [0, 0, 0, -359000, 0, 0, 0]
+        driver.connect()
+        assert np.degrees(driver.read_state().positions[3]) == pytest.approx(-359.0)
+        driver.close()
+
+
+def test_the_sdk_backend_declares_its_tick_io_bound() -> None:
+    """The node checks the bound against its period: with the default timeouts it fits
+    100 Hz; the SDK's timeout follows state_timeout_s."""
+    default = RealmanDriver(RealmanArmConfig(host="127.0.0.1", backend="sdk"))
+    assert default.tick_io_bound_s is not None and default.tick_io_bound_s <= 0.01
+    slow = RealmanDriver(RealmanArmConfig(host="127.0.0.1", backend="sdk", state_timeout_s=0.02))
+    assert slow.tick_io_bound_s == pytest.approx(0.02 + PIPE_MARGIN_S)
+    with pytest.raises(ConfigError, match="backend"):
+        RealmanArmConfig(host="127.0.0.1", backend="vendor")
+
+
+def test_an_sdk_that_does_not_load_is_a_connection_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where libapi_c.so does not load (another OS or CPU), connect says so and names the
+    other backend; the import fails in the SDK process, which a stand-in package makes
+    happen here (it shadows the real one on PYTHONPATH)."""
+    package = tmp_path / "Robotic_Arm"
+    package.mkdir()
+    (package / "__init__.py").write_text("raise OSError('libapi_c.so: wrong ELF class')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    driver = RealmanDriver(RealmanArmConfig(host="127.0.0.1", port=1, backend="sdk"))
+    with pytest.raises(DriverConnectionError, match=r"does not load: OSError.*use backend json"):
+        driver.connect()
+    assert not driver.is_connected
+
+
+@pytest.mark.ros
+def test_the_node_builds_the_sdk_backend_from_its_driver_config() -> None:
+    """driver_config as the arm controller node parses it selects backend sdk; the built
+    driver runs the controller core against the fake and declares its I/O bound."""
+    from human_video_policy.control import JointController
+    from human_video_policy.nodes.arm_controller_node import build_real_driver
+    from human_video_policy.robots.rm75 import rm75_joint_limits
+    from human_video_policy.safety import SafetyConfig, SafetyLayer
+
+    with FakeRealmanController() as fake:
+        fake.joint_mdeg = list(START_MDEG)
+        driver = build_real_driver(
+            "realman",
+            f"{{host: 127.0.0.1, port: {fake.port}, backend: sdk, state_timeout_s: 0.02}}",
+        )
+        assert driver.name.startswith("realman-sdk@")
+        assert driver.tick_io_bound_s == pytest.approx(0.02 + PIPE_MARGIN_S)
+        core = JointController(driver, SafetyLayer(SafetyConfig(limits=rm75_joint_limits())))
+        start = core.start()
+        target = start.positions - 0.02
+        for _ in range(60):
+            core.submit(target, time.monotonic())
+            result = core.tick(time.monotonic())
+            assert result.error == "" and result.sent, result.error
+            time.sleep(0.01)
+        np.testing.assert_allclose(
+            np.radians(np.array(fake.joint_mdeg) / 1000.0), target, atol=1e-4
+        )
+        core.stop()
+        assert not fake.powered and not driver.is_connected

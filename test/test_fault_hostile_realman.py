@@ -10,6 +10,7 @@ states (NaN, Infinity, 1e300, strings, booleans), and a connection reset (the dr
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -26,12 +27,13 @@ from human_video_policy.control.joint_controller import (
     LINK_RECONNECTING,
     LINK_UP,
 )
-from human_video_policy.drivers.base import DriverError
+from human_video_policy.drivers.base import DriverError, DriverTimeoutError
 from human_video_policy.drivers.fake_devices.realman_fake import FakeRealmanController
 from human_video_policy.drivers.realman import (
     MAX_LINE_BYTES,
     RealmanArmConfig,
     RealmanArmDriver,
+    RealmanDriver,
 )
 from human_video_policy.robots.rm75 import HOME_ARM_POSITION, rm75_joint_limits
 from human_video_policy.safety import SafetyConfig, SafetyLayer
@@ -518,3 +520,228 @@ def test_a_reply_buried_in_lines_costs_no_more_than_the_deadline(
         assert len(driver._buffer) <= MAX_LINE_BYTES
     assert worst < driver.tick_io_bound_s + 0.02, worst
     driver.close()
+
+
+# -- backend sdk: Realman's SDK in its own process ---------------------------------------------
+# Before: these replies crashed the whole process inside libapi_c.so (SIGSEGV, SIGABRT), a
+# controller that stopped reading held rm_movej_canfd for ever, one late reply made every
+# later state stale. Now the SDK runs in a child process the adapter kills and replaces.
+def _sdk_loads() -> bool:
+    try:
+        import Robotic_Arm.rm_robot_interface  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+requires_sdk = pytest.mark.skipif(not _sdk_loads(), reason="Realman SDK does not load here")
+
+
+def _sdk(fake: FakeRealmanController, **extra: Any) -> RealmanDriver:
+    fields: dict[str, Any] = {"state_timeout_s": 0.02, **extra}  # the fake shares our CPU
+    driver = RealmanDriver(
+        RealmanArmConfig(host="127.0.0.1", port=fake.port, backend="sdk", **fields)
+    )
+    driver.connect()
+    return driver
+
+
+def _state_line(joint: list[int], err: list[int]) -> bytes:
+    arm_state = {"joint": joint, "pose": [0] * 6, "err": err}
+    return json.dumps({"state": "current_arm_state", "arm_state": arm_state}).encode() + b"\r\n"
+
+
+SDK_CRASH_REPLIES: dict[str, bytes] = {
+    "err list of 300 (SIGABRT)": _state_line([0] * 7, [1] * 300),
+    "err list of 28 (SIGSEGV later)": _state_line([0] * 7, [1] * 28),
+    "err list of 25": _state_line([0] * 7, [1] * 25),
+    "joint list of 1000 (SIGABRT)": _state_line([0] * 1000, [0]),
+    **HOSTILE_STATE_REPLIES,
+}
+
+
+@requires_sdk
+@pytest.mark.parametrize("case", list(SDK_CRASH_REPLIES))
+def test_a_reply_that_crashes_the_sdk_is_a_driver_error_and_a_fresh_process(
+    controller: FakeRealmanController, case: str
+) -> None:
+    driver = _sdk(controller)
+    pid = driver.inner.child_pid
+    reply = SDK_CRASH_REPLIES[case]
+    controller.reply_hook = lambda request: (
+        reply if request.get("command") == "get_current_arm_state" else None
+    )
+    start = time.monotonic()
+    with pytest.raises(DriverError):
+        driver.read_state()
+    assert time.monotonic() - start < driver.tick_io_bound_s + 0.1
+    assert not driver.is_connected and not Path(f"/proc/{pid}").exists()  # killed, reaped
+    controller.reply_hook = None
+    driver.connect()  # this process is alive, and so is a fresh SDK
+    assert driver.inner.child_pid != pid
+    assert np.allclose(driver.read_state().positions, HOME_ARM_POSITION, atol=1e-4)
+    driver.close()
+
+
+@requires_sdk
+@pytest.mark.parametrize(
+    ("command", "reply"),
+    [
+        ("get_joint_min_pos", {"min_pos": [-1000] * 1000, "state": "joint_min_pos"}),
+        (
+            "get_arm_software_info",
+            {"Product_version": "X" * 5000, "command": "arm_software_info"},
+        ),
+    ],
+)
+def test_an_oversized_handshake_reply_fails_the_connect_not_the_process(
+    controller: FakeRealmanController, command: str, reply: dict[str, Any]
+) -> None:
+    line = json.dumps(reply).encode() + b"\r\n"
+    controller.reply_hook = lambda request: line if request.get("command") == command else None
+    driver = RealmanDriver(RealmanArmConfig(host="127.0.0.1", port=controller.port, backend="sdk"))
+    with pytest.raises(DriverError):
+        driver.connect()
+    assert not driver.is_connected
+    controller.reply_hook = None
+    driver.connect()
+    driver.read_state()
+    driver.close()
+
+
+class _StallingController(FakeRealmanController):
+    """Stops reading its socket while ``stalled`` is set (a hung controller task); a small
+    receive buffer makes the client's sends block after about a megabyte, not four."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.stalled = threading.Event()
+        self.released = threading.Event()
+
+    def _answer(self, line: bytes) -> bytes:
+        if self.stalled.is_set():
+            self.released.wait(30.0)
+        return super()._answer(line)
+
+
+@requires_sdk
+def test_a_controller_that_stops_reading_never_holds_a_send() -> None:
+    """Before: rm_movej_canfd never returned (26 s and counting). Now every call returns
+    within its deadline; the stuck SDK process is killed and the link reported lost."""
+    with _StallingController() as fake:
+        driver = _sdk(fake)
+        driver.enable()
+        target = driver.read_state().positions
+        fake.stalled.set()
+        worst, sends = 0.0, 0
+        end = time.monotonic() + 20.0
+        with pytest.raises(DriverTimeoutError, match="within its deadline"):
+            while time.monotonic() < end:
+                start = time.monotonic()
+                try:
+                    driver.send_positions(target)
+                finally:
+                    worst = max(worst, time.monotonic() - start)
+                sends += 1
+        assert worst < driver.tick_io_bound_s + 0.02, (worst, sends)
+        assert not driver.is_connected
+        fake.released.set()
+        fake.stalled.clear()
+        deadline = time.monotonic() + 5.0
+        while True:  # the fake first works through what it had not read
+            try:
+                driver.connect()
+                break
+            except DriverError:
+                assert time.monotonic() < deadline
+        driver.read_state()
+        driver.close()
+
+
+@requires_sdk
+@pytest.mark.parametrize("call", ["read_state", "send_then_read"])
+def test_an_sdk_process_that_hangs_is_killed_within_the_tick_bound(
+    controller: FakeRealmanController, call: str
+) -> None:
+    """Whatever holds the SDK (a send blocked in C, a spin), the parent's deadline ends the
+    call: here the SDK process is frozen (SIGSTOP), the call raises within the declared tick
+    bound, and the frozen process is killed and reaped."""
+    import os
+    import signal
+
+    driver = _sdk(controller, state_timeout_s=0.005)
+    driver.enable()
+    pid = driver.inner.child_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    start = time.monotonic()
+    with pytest.raises(DriverTimeoutError, match="within its deadline"):
+        if call == "send_then_read":
+            driver.send_positions(np.asarray(HOME_ARM_POSITION))  # only hands it over
+        driver.read_state()
+    assert time.monotonic() - start < driver.tick_io_bound_s + 0.02
+    assert not driver.is_connected and not Path(f"/proc/{pid}").exists()
+    driver.connect()
+    driver.read_state()
+    driver.close()
+
+
+@requires_sdk
+def test_one_late_reply_never_makes_the_sdk_backend_read_stale_states(
+    controller: FakeRealmanController,
+) -> None:
+    """Before: one reply later than the SDK's timeout made every later read return the
+    previous request's state (199 of 200). Now the late read is an error that drops the
+    connection, and every read after the reconnect is the controller's state of its time."""
+    driver = _sdk(controller)
+    late = [True]
+
+    def hook(request: dict[str, Any]) -> bytes | None:
+        if request.get("command") == "get_current_arm_state" and late[0]:
+            late[0] = False
+            time.sleep(0.06)  # 3x the state timeout
+            return _state_line([99_000] * 7, [0])
+        return None
+
+    controller.reply_hook = hook
+    with pytest.raises(DriverTimeoutError, match="-2"):
+        driver.read_state()
+    assert not driver.is_connected
+    driver.connect()
+    for i in range(30):
+        controller.joint_mdeg = [i * 1000] * 7
+        state = driver.read_state()
+        assert np.allclose(np.degrees(state.positions), i, atol=1e-6), (i, state.positions)
+    driver.close()
+
+
+@requires_sdk
+def test_a_flooding_controller_never_holds_an_sdk_tick(controller: FakeRealmanController) -> None:
+    """The SDK cannot read its replies among a flood of pushed lines (it times out, and cannot
+    connect while the flood lasts). The controller core on it still ticks within the
+    backend's declared bound (reconnects run in its own thread), holds, publishes no state,
+    and is back, waiting for ~/enable, once the flood stops."""
+    driver = _sdk(controller, state_timeout_s=0.005)
+    core = JointController(driver, _layer(), reconnect_delay_s=0.05, reconnect_max_delay_s=0.2)
+    core.start()
+    controller.push_flood = True
+    durations = []
+    end = time.monotonic() + 1.5
+    while time.monotonic() < end:
+        start = time.monotonic()
+        result = core.tick(time.monotonic())
+        durations.append(time.monotonic() - start)
+        assert result.state is None or controller.pushed_bytes == 0
+        time.sleep(0.01)
+    assert controller.pushed_bytes > 1_000_000, controller.pushed_bytes  # it did flood
+    assert core.link == LINK_RECONNECTING and core.counters.link_losses >= 1
+    assert np.percentile(durations, 99) < driver.tick_io_bound_s + 0.02, max(durations)
+    assert max(durations) < 0.1
+    controller.push_flood = False
+    deadline = time.monotonic() + 10.0
+    while core.link != LINK_AWAITING_ENABLE:
+        assert time.monotonic() < deadline, core.last_driver_error
+        core.tick(time.monotonic())
+        time.sleep(0.01)
+    core.stop()

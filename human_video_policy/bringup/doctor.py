@@ -357,18 +357,22 @@ def check_realman(address: str = "") -> CheckResult:
         driver.close()
     found = [f"{host}:{port} answers: joints {[round(float(q), 3) for q in joints]} rad"]
     if sdk:
-        from Robotic_Arm.rm_robot_interface import RoboticArm, rm_thread_mode_e
+        # In its own process (drivers/realman_sdk.py): a crafted reply that crashes the SDK
+        # fails this check instead of aborting the doctor, and the SDK's prints stay out.
+        from human_video_policy.drivers.realman_sdk import RealmanSdkDriver
 
-        arm = RoboticArm(rm_thread_mode_e.RM_TRIPLE_MODE_E)
-        handle = arm.rm_create_robot_arm(host, port)
+        arm = RealmanSdkDriver(RealmanArmConfig(host=host, port=port, state_timeout_s=0.5))
         try:
-            if handle.id <= 0:
-                return CheckResult(False, f"{sdk} cannot connect to {host}:{port}", "")
-            code, info = arm.rm_get_arm_software_info()
-            product = info.get("product_version", "?") if code == 0 else f"error {code}"
-            found.append(f"{sdk} connects ({product})")
+            arm.connect()
+            found.append(f"{sdk} connects ({arm.product_version()})")
+        except DriverError as exc:
+            return CheckResult(
+                False,
+                f"{sdk} cannot connect to {host}:{port}: {exc}",
+                "the project's client answers: use backend json, or check the SDK install",
+            )
         finally:
-            arm.rm_delete_robot_arm()
+            arm.close()
     return CheckResult(True, "; ".join(found))
 
 

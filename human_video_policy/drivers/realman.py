@@ -206,7 +206,9 @@ class RealmanArmConfig:
     follow: ``movej_canfd`` follow flag: true = high follow (the joint tracks each target
         at once; send at a steady high rate), false = low follow (smoothed).
     backend: "json" (this module's client, the default) or "sdk" (Realman's own Python SDK,
-        ``robotic-arm``, where installed: drivers/realman_sdk.py); see :class:`RealmanDriver`.
+        ``robotic-arm``, where installed, run in a child process: drivers/realman_sdk.py; the
+        timeouts above become the SDK's ``rm_set_timeout`` in ms, which it counts in 2 ms
+        polling steps); see :class:`RealmanDriver`.
     """
 
     host: str

@@ -4,7 +4,8 @@ Implements the commands the driver uses (``get_current_arm_state``, ``set_arm_po
 ``movej_canfd``), the connect handshake and the planned ``movej`` of Realman's own SDK (an
 acknowledgement ``receive_state``, then, ``motion_s`` later, a pushed
 ``current_trajectory_state`` line when the motion ends), keeps the joint angles in 0.001
-degree, and injects faults: drop the connection, a malformed (non-JSON) reply, no reply, and
+degree, halts a planned move on ``set_arm_stop`` / ``set_arm_slow_stop`` (its end pushed as
+failed), and injects faults: drop the connection, a malformed (non-JSON) reply, no reply, and
 a system error code (reported in
 ``current_arm_state.err``; with an error the arm refuses power-on and ignores targets). Unknown
 commands get ``{"command": ..., "receive_state": false}``. Sources: docs/hardware_protocols.md.
@@ -43,6 +44,8 @@ class FakeRealmanController:
         self.push_flood = False
         self.motion_s = 0.05  # how long a planned movej takes before its completion is pushed
         self._movej_seen = False
+        self._motion: threading.Timer | None = None  # the planned movej under way
+        self.moves_halted = 0  # planned moves a stop or slow stop ended early
         self.pushed_bytes = 0
         self.connections = 0
         self._lock = threading.Lock()
@@ -254,8 +257,18 @@ class FakeRealmanController:
             key, values = self._LIMITS[command]
             return self._line({key: values[: len(self.joint_mdeg)], "state": command[4:]})
         if command in ("set_arm_stop", "set_arm_slow_stop"):
+            # Both halt a planned move (JSON protocol, "Motion stop": slow stop stops on the
+            # trajectory, quick stop at once): the joints stay where the move left them (this
+            # fake moves in one step at the end, so where it started), and the end of the move
+            # is pushed as failed, which is what a blocked rm_movej waits for.
             key = "arm_stop" if command == "set_arm_stop" else "arm_slow_stop"
-            return self._line({"command": command, key: True})
+            reply = self._line({"command": command, key: True})
+            if self._motion is not None:
+                self._motion.cancel()
+                self._motion = None
+                self.moves_halted += 1
+                reply += self._line(self._trajectory_end(False))
+            return reply
         if command == "get_current_arm_state":
             return self._line(
                 {
@@ -307,27 +320,35 @@ class FakeRealmanController:
 
         def complete() -> None:
             with self._lock:
-                if self._client is not client or client is None:
-                    return
+                if self._client is not client or client is None or self._motion is not timer:
+                    return  # the client left, or a stop halted this move
+                self._motion = None
                 ok = self.powered and not self.error_code
                 if ok:
                     self.joint_mdeg = target
-            done = {
-                "state": "current_trajectory_state",
-                "trajectory_state": ok,
-                "device": 0,
-                "trajectory_connect": 0,
-            }
             try:
                 with self._send_lock:
-                    client.sendall(self._line(done))
+                    client.sendall(self._line(self._trajectory_end(ok)))
             except OSError:
                 pass
 
+        if self._motion is not None:
+            self._motion.cancel()  # a new planned move replaces the running one
         timer = threading.Timer(self.motion_s, complete)
         timer.daemon = True
+        self._motion = timer
         timer.start()
         return self._line({"command": "movej", "receive_state": True})
+
+    @staticmethod
+    def _trajectory_end(ok: bool) -> dict[str, Any]:
+        """The line pushed when a planned move ends: reached (true) or not (false)."""
+        return {
+            "state": "current_trajectory_state",
+            "trajectory_state": ok,
+            "device": 0,
+            "trajectory_connect": 0,
+        }
 
     @staticmethod
     def _line(message: dict[str, Any]) -> bytes:
