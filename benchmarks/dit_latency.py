@@ -3,6 +3,13 @@ ONNX Runtime (the deployed path, numpy loop) against PyTorch eager of the same w
 
     .venv/bin/python benchmarks/dit_latency.py --checkpoint runs/dit_reach --fused
     .venv/bin/python benchmarks/dit_latency.py --size b --horizon 17   # DiT-B, random weights
+    .venv/bin/python benchmarks/dit_latency.py --policy assets/policies/widowx_reach_dit --lerobot
+
+With ``--policy`` an exported policy directory (the default model) is timed on ONNX Runtime only
+(no checkpoint, no eager peer). ``--lerobot`` then times LeRobot's DiffusionPolicy at its defaults
+with the same camera, state and action sizes in the LeRobot peer environment
+(benchmarks/lerobot_peer/diffusion_latency.py; build it with scripts/lerobot_peer_env.sh) in the
+same run, one after the other, and reports LeRobot / ONNX Runtime.
 
 With ``--checkpoint`` the model is rebuilt from it and exported to a temporary directory, so
 both runtimes run the same weights; with ``--size`` a randomly initialised model of that size
@@ -15,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +47,72 @@ def _stats(times_ms: list[float]) -> dict[str, float]:
     }
 
 
+ROOT = Path(__file__).resolve().parents[1]
+PEER_PYTHON = ROOT / ".peer" / "lerobot" / "bin" / "python"
+
+
+def _time_predict(policy: DiffusionPolicy, image, state, iterations: int) -> list[float]:
+    for _ in range(10):
+        policy.predict(image, state)
+    times = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        policy.predict(image, state)
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def _lerobot_peer(image_hw: tuple[int, int], state_dim: int, action_dim: int, threads: int) -> dict:
+    """LeRobot's DiffusionPolicy chunk latency, measured in the peer environment."""
+    if not PEER_PYTHON.exists():
+        raise SystemExit(
+            f"--lerobot: no peer environment at {PEER_PYTHON}: run scripts/lerobot_peer_env.sh"
+        )
+    h, w = image_hw
+    cmd = [
+        str(PEER_PYTHON),
+        str(ROOT / "benchmarks" / "lerobot_peer" / "diffusion_latency.py"),
+        f"--image={w}x{h}",
+        f"--state-dim={state_dim}",
+        f"--action-dim={action_dim}",
+        f"--threads={threads}",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        raise SystemExit(f"--lerobot: the peer benchmark failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _exported_only(args: argparse.Namespace) -> int:
+    """Time an exported policy directory on ONNX Runtime (and LeRobot's peer with --lerobot)."""
+    policy = DiffusionPolicy(Path(args.policy), intra_op_threads=args.threads)
+    spec = policy.spec
+    h, w = policy.metadata.image_height, policy.metadata.image_width
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    state = rng.normal(0, 0.2, len(spec.state_names)).astype(np.float32)
+    result: dict = {
+        "machine": f"{platform.machine()}, {args.threads} threads",
+        "policy": str(args.policy),
+        "model": {
+            "horizon": spec.horizon,
+            "inference_steps": spec.sampler.inference_steps,
+            "cfg_batch": 2,
+        },
+        "onnxruntime_cpu": _stats(_time_predict(policy, image, state, args.iterations)),
+    }
+    if args.lerobot:
+        peer = _lerobot_peer((h, w), len(spec.state_names), len(spec.action_names), args.threads)
+        result["lerobot_diffusion_policy"] = peer
+        ours = result["onnxruntime_cpu"]["median_ms"]
+        result["lerobot_ddim10_over_ours_median"] = peer["ddim_10"]["median_ms"] / ours
+        result["lerobot_default_over_ours_median"] = peer["ddpm_100_default"]["median_ms"] / ours
+    print(json.dumps(result, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
 def _model(args: argparse.Namespace) -> DiTPolicy:
     if args.checkpoint:  # an `hvp train` run folder or checkpoint (its EMA weights)
         from human_video_policy.export.from_checkpoint import find_checkpoint
@@ -58,6 +132,10 @@ def _model(args: argparse.Namespace) -> DiTPolicy:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default="", help="hvp train run folder or checkpoint")
+    parser.add_argument("--policy", default="", help="exported policy directory (ONNX only)")
+    parser.add_argument(
+        "--lerobot", action="store_true", help="with --policy: also LeRobot's DiffusionPolicy"
+    )
     parser.add_argument("--size", default="small", help="named DiT size without --checkpoint")
     parser.add_argument("--horizon", type=int, default=16)
     parser.add_argument("--iterations", type=int, default=200)
@@ -68,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.lerobot and not args.policy:
+        parser.error(
+            "--lerobot needs --policy (the exported model LeRobot's policy is compared with)"
+        )
+    if args.policy:
+        return _exported_only(args)
     model = _model(args)
     cfg = model.config
     names = [f"joint_{i}" for i in range(cfg.action_dim)]
@@ -90,13 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         export_dit(model, Path(tmp) / "p", action_names=names, state_names=states, dt=0.1)
         policy = DiffusionPolicy(Path(tmp) / "p", intra_op_threads=args.threads)
-        for _ in range(10):
-            policy.predict(image, state)
-        ort_ms = []
-        for _ in range(args.iterations):
-            start = time.perf_counter()
-            policy.predict(image, state)
-            ort_ms.append((time.perf_counter() - start) * 1e3)
+        ort_ms = _time_predict(policy, image, state, args.iterations)
         if args.fused:
             import onnxruntime as ort
 
