@@ -190,13 +190,14 @@ def test_a_hand_grip_moves_all_hand_joints_through_its_key_postures() -> None:
         HandGrip(("a", "b"), ((0.0,),))
 
 
-@pytest.mark.parametrize(("level", "seeds"), [("position", 100), ("new_object", 30)])
+@pytest.mark.parametrize(("level", "seeds"), [("position", 50), ("new_object", 30)])
 @pytest.mark.parametrize(("task", "robot"), PAIRS, ids=PAIR_IDS)
 def test_the_scripted_expert_succeeds_on_at_least_95_percent(
     worlds, task, robot, level, seeds
 ) -> None:
-    """>= 95 of 100 seeds with the training object; >= 28 of 30 with the held-out one (the
-    100-seed figure per level is in docs/benchmark.md)."""
+    """>= 47 of 50 seeds with the training object; >= 28 of 30 with the held-out one (a guard
+    that fits the suite's time budget: the 100-seed figures per level, made by ``hvp bench``,
+    are in docs/benchmark.md)."""
     world = worlds(task, robot)
     expert = world.task.expert(world)
     episodes = [run_task_episode(world, expert, seed, level) for seed in range(seeds)]
