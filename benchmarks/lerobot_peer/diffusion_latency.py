@@ -32,6 +32,7 @@ from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy
 
 
 def _stats(times_ms: list[float]) -> dict[str, float]:
+    # the same fields as benchmarks/dit_latency.py's (this venv has none of the project's code)
     a = np.asarray(times_ms)
     return {
         "median_ms": float(np.median(a)),
