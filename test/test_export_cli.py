@@ -109,6 +109,21 @@ def test_the_bc_mlp_baseline_trains_and_exports_through_the_same_commands(
         10,
         7,
     )
+    # TensorRT engines are built for diffusion policies only: named, nothing written.
+    assert hvp_main(["export", str(run), "--tensorrt", "--out", str(tmp_path / "t.onnx")]) == 2
+    assert "not 'bc_mlp'" in capsys.readouterr().err
+    assert not (tmp_path / "t.onnx").exists()
+
+
+def test_export_with_tensorrt_on_a_machine_without_it_names_what_is_missing(
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "exported"
+    assert hvp_main(["export", str(trained_run), "--tensorrt", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "TensorrtExecutionProvider" in err[0], err
+    assert "onnxruntime-gpu" in err[0] and "without --tensorrt" in err[0]
+    assert not out.exists() and not out.with_name("exported.partial").exists()
 
 
 @pytest.mark.parametrize("policy_type", ["bc_mlp", "dit"])

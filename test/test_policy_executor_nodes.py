@@ -63,6 +63,30 @@ def test_missing_or_corrupt_model_exits_2(
     assert message in lines[0]
 
 
+def test_an_execution_provider_this_onnxruntime_lacks_exits_2_naming_it(tmp_path: Path) -> None:
+    path = make_policy_model(
+        tmp_path / "model.onnx",
+        state_names=list(WIDOWX_STATE_JOINTS),
+        action_names=list(WIDOWX_COMMAND_JOINTS),
+    )
+    with start_process(
+        node_command(
+            "policy_node",
+            "-r",
+            "__node:=policy",
+            "-p",
+            f"model_path:={path}",
+            "-p",
+            "execution_provider:=tensorrt",
+        )
+    ) as process:
+        assert process.wait(timeout=60) == 2
+        lines = [line for line in process.output().splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("policy: error: parameter execution_provider='tensorrt'")
+    assert "TensorrtExecutionProvider is not in this onnxruntime" in lines[0]
+
+
 class _Feeder:
     """Publishes camera images and joint states at 20 Hz, stamped with wall time."""
 

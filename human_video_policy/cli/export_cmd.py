@@ -14,7 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "checkpoints/last.pt, or a .pt file) so `policy_node` and `hvp sim-eval` run it with "
         "ONNX Runtime, no torch. Recorded observations from the run's own data are the parity "
         "inputs; the report (max abs error per denoiser step, encoder, whole chunk with fixed "
-        "noise) is printed and stored in the spec. Needs torch (training extra).",
+        "noise) is printed and stored in the spec. Needs torch (training extra). With "
+        "--tensorrt the TensorRT FP16 engines are built and checked the same way "
+        "(docs/policies.md).",
     )
     parser.add_argument("checkpoint", help="run folder or checkpoint .pt")
     parser.add_argument(
@@ -28,6 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--no-ema", action="store_true", help="export the raw weights, not the EMA ones"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the runtime's noise")
+    parser.add_argument(
+        "--tensorrt",
+        action="store_true",
+        help="also build the TensorRT FP16 engines (OUT/tensorrt, through ONNX Runtime's "
+        "TensorRT provider, which the runtime then loads in seconds) and check them against "
+        "PyTorch with the FP16 bars; needs an NVIDIA GPU with onnxruntime-gpu and TensorRT",
+    )
     parser.set_defaults(func=run)
 
 
@@ -43,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         parity_samples=args.parity_samples,
         use_ema=not args.no_ema,
         seed=args.seed,
+        tensorrt=args.tensorrt,
     )
     print_report(report)
     return 0

@@ -37,10 +37,19 @@ from human_video_policy.policies.model_spec import (
     sha256_of,
 )
 from human_video_policy.runtime.onnx_policy import PolicyOutputError
+from human_video_policy.runtime.providers import CPU, open_session
 
 OPSET = 17
 STEP_TOLERANCE = 1e-4
 CHUNK_TOLERANCE = 1e-3
+#: TensorRT FP16 bars. FP16 keeps ~3 significant digits; through 12 transformer layers the
+#: denoiser's noise prediction (values of order 1) may move by a few 1e-3 per step, and the
+#: guidance scale (5) amplifies the conditional/unconditional difference in the chunk. Chosen
+#: from that arithmetic, not yet measured on a GPU (benchmarks/README.md says when it is):
+#: per step 5e-2 absolute on the noise prediction, encoder 5e-2, whole chunk 5 % of the
+#: largest action standard deviation (``chunk_scale``).
+TENSORRT_STEP_TOLERANCE = 5e-2
+TENSORRT_CHUNK_TOLERANCE_OF_SCALE = 5e-2
 
 
 def _example_inputs(model: DiTPolicy, batch: int, rng: np.random.Generator) -> dict[str, Any]:
@@ -99,12 +108,8 @@ def _shapes(proto: onnx.ModelProto, which: str) -> dict[str, list[int | str]]:
     return out
 
 
-def _session(path: Path):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+def _session(path: Path, providers: Sequence[str] | None):
+    return open_session(path, providers or [CPU])
 
 
 def measure_parity(
@@ -112,52 +117,64 @@ def measure_parity(
     directory: Path,
     inputs: dict[str, torch.Tensor],
     seed: int = 0,
-) -> dict[str, float]:
-    """Max abs errors ONNX Runtime vs PyTorch: encoder outputs, each DDIM step's denoiser
-    output (conditional and unconditional), and the whole chunk from the same noise."""
+    providers: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Max abs errors ONNX Runtime (on ``providers``, default CPU) vs PyTorch eager: encoder
+    outputs, each DDIM step's denoiser output (conditional and unconditional), and the whole
+    chunk from the same noise. One observation at a time, as the runtime runs them (encoder
+    batch 1, denoiser batch 2), so a TensorRT engine is built for the shapes it will serve."""
     from human_video_policy.runtime.diffusion_policy import DiffusionPolicy
 
     cfg = model.config
     model.eval()
     names = encoder_input_names(cfg)
-    encoder = _session(directory / "encoder.onnx")
-    denoiser = _session(directory / "denoiser.onnx")
-    feed = {k: inputs[k].numpy() for k in names}
-    cond_ort, state_ort = encoder.run(["condition", "state_norm"], feed)
-    with torch.no_grad():
-        cond_pt, state_pt = EncoderGraph(model)(*[inputs[k] for k in names])
-    report = {
-        "encoder_max_abs_error": float(
+    encoder = _session(directory / "encoder.onnx", providers)
+    denoiser = _session(directory / "denoiser.onnx", providers)
+    rng = np.random.default_rng(seed)
+    schedule = cfg.schedule
+    count = len(next(iter(inputs.values())))
+    encoder_errors, step_errors = [], []
+    for i in range(count):
+        one = [inputs[k][i : i + 1] for k in names]
+        cond_ort, state_ort = encoder.run(
+            ["condition", "state_norm"], {k: v.numpy() for k, v in zip(names, one, strict=True)}
+        )
+        with torch.no_grad():
+            cond_pt, state_pt = EncoderGraph(model)(*one)
+        encoder_errors.append(
             max(
-                np.abs(cond_ort - cond_pt.numpy()).max(), np.abs(state_ort - state_pt.numpy()).max()
+                float(np.abs(cond_ort - cond_pt.numpy()).max()),
+                float(np.abs(state_ort - state_pt.numpy()).max()),
             )
         )
+        x = rng.standard_normal((1, cfg.horizon, cfg.action_dim)).astype(np.float32)
+        for t in schedule.timesteps():
+            args = {
+                "noisy_actions": np.concatenate([x, x]),
+                "timestep": np.full(2, float(t), dtype=np.float32),
+                "condition": np.concatenate([cond_pt.numpy()] * 2),
+                "cond_keep": np.array([1.0, 0.0], dtype=np.float32),
+                "state_norm": np.concatenate([state_pt.numpy()] * 2),
+                "state_keep": np.ones(2, dtype=np.float32),
+                "action_mask": np.ones((2, cfg.horizon, cfg.action_dim), dtype=np.float32),
+            }
+            (eps_ort,) = denoiser.run(["eps"], args)
+            with torch.no_grad():
+                eps_pt = model.denoise(
+                    *[torch.from_numpy(args[k]) for k in DENOISER_INPUTS]
+                ).numpy()
+            step_errors.append(float(np.abs(eps_ort - eps_pt).max()))
+            x = schedule.ddim_step(
+                x, guided_eps(eps_pt[:1], eps_pt[1:], cfg.guidance_scale), int(t)
+            )
+    report = {
+        "encoder_max_abs_error": max(encoder_errors),
+        "denoiser_step_max_abs_error": max(step_errors),
     }
-    rng = np.random.default_rng(seed)
-    b = cond_pt.shape[0]
-    schedule = cfg.schedule
-    step_errors = []
-    x = rng.standard_normal((b, cfg.horizon, cfg.action_dim)).astype(np.float32)
-    for t in schedule.timesteps():
-        args = {
-            "noisy_actions": np.concatenate([x, x]),
-            "timestep": np.full(2 * b, float(t), dtype=np.float32),
-            "condition": np.concatenate([cond_pt.numpy()] * 2),
-            "cond_keep": np.concatenate([np.ones(b), np.zeros(b)]).astype(np.float32),
-            "state_norm": np.concatenate([state_pt.numpy()] * 2),
-            "state_keep": np.ones(2 * b, dtype=np.float32),
-            "action_mask": np.ones((2 * b, cfg.horizon, cfg.action_dim), dtype=np.float32),
-        }
-        (eps_ort,) = denoiser.run(["eps"], args)
-        with torch.no_grad():
-            eps_pt = model.denoise(*[torch.from_numpy(args[k]) for k in DENOISER_INPUTS]).numpy()
-        step_errors.append(float(np.abs(eps_ort - eps_pt).max()))
-        x = schedule.ddim_step(x, guided_eps(eps_pt[:b], eps_pt[b:], cfg.guidance_scale), int(t))
-    report["denoiser_step_max_abs_error"] = max(step_errors)
     # Whole chunk: runtime (numpy loop on ORT) vs DiTPolicy.sample, same initial noise.
-    runtime = DiffusionPolicy(directory, self_test=False)
+    runtime = DiffusionPolicy(directory, providers, self_test=False)
     chunk_errors = []
-    for i in range(b):
+    for i in range(count):
         noise = rng.standard_normal((1, cfg.horizon, cfg.action_dim)).astype(np.float32)
         sample_batch = _sample_batch(model, inputs, i)
         image = None
@@ -172,6 +189,8 @@ def measure_parity(
         chunk_errors.append(float(np.abs(ours - reference).max()))
     report["chunk_max_abs_error"] = max(chunk_errors)
     report["chunk_scale"] = float(np.abs(model.action_std.numpy()).max())
+    report["samples"] = count
+    report["providers"] = list(runtime.providers)
     return report
 
 
@@ -202,12 +221,17 @@ def export_dit(
     step_tolerance: float = STEP_TOLERANCE,
     chunk_tolerance: float = CHUNK_TOLERANCE,
     overwrite: bool = False,
+    tensorrt: bool = False,
 ) -> ModelSpec:
     """Write ``directory`` (encoder.onnx, denoiser.onnx, policy.json) and check parity.
 
     ``parity_inputs``: encoder inputs by name (recorded observations); 4 random ones if None.
     Refuses to replace an existing directory unless ``overwrite``; on a parity failure the
-    directory is removed and ModelLoadError names the measured errors.
+    directory is removed and ModelLoadError names the measured errors. ``tensorrt``: also
+    build the TensorRT FP16 engines (in ``directory/tensorrt``, through ONNX Runtime's
+    TensorRT provider, as the runtime loads them) and check them with the same parity test
+    against the FP16 bars; ModelLoadError before anything is written where this onnxruntime
+    has no TensorRT provider.
     """
     cfg = model.config
     directory = Path(directory)
@@ -222,6 +246,10 @@ def export_dit(
             f"the model has {cfg.action_dim} action dims / {cfg.state_dim} state dims but "
             f"{len(action_names)} action names / {len(state_names)} state names were given"
         )
+    if tensorrt:
+        require_tensorrt()
+    if directory.exists() and not directory.is_dir():
+        raise ModelLoadError(f"{directory} exists and is not a directory")
     if directory.exists() and any(directory.iterdir()) and not overwrite:
         raise ModelLoadError(f"{directory} exists and is not empty; pass overwrite to replace it")
     staging = directory.with_name(directory.name + ".partial")
@@ -321,12 +349,72 @@ def export_dit(
     ):
         shutil.rmtree(staging, ignore_errors=True)
         raise ModelLoadError(f"ONNX export disagrees with PyTorch beyond tolerance: {parity}")
+    if tensorrt:
+        try:
+            parity["tensorrt_fp16"] = tensorrt_parity(model, staging, inputs, seed)
+        except Exception:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     spec = ModelSpec(**{**spec.__dict__, "parity": parity})
     spec.write(staging)
     if directory.exists():
         shutil.rmtree(directory)
     staging.replace(directory)
     return spec
+
+
+def require_tensorrt() -> None:
+    """ModelLoadError unless this onnxruntime has the TensorRT execution provider."""
+    from human_video_policy.runtime.providers import TENSORRT, available_providers
+
+    available = available_providers()
+    if TENSORRT not in available:
+        raise ModelLoadError(
+            f"a TensorRT engine needs ONNX Runtime's {TENSORRT}, which this onnxruntime lacks "
+            f"(available: {available}): on a machine with an NVIDIA GPU install onnxruntime-gpu "
+            "and TensorRT (pip install tensorrt), or export without --tensorrt"
+        )
+
+
+def tensorrt_parity(
+    model: DiTPolicy, directory: Path, inputs: dict[str, torch.Tensor], seed: int = 0
+) -> dict[str, Any]:
+    """Build the TensorRT FP16 engines of ``directory`` (its ``tensorrt/`` cache) and measure
+    them against PyTorch with :func:`measure_parity`; ModelLoadError beyond the FP16 bars."""
+    from human_video_policy.runtime.providers import PROVIDERS, TENSORRT
+
+    report = measure_parity(model, directory, inputs, seed, PROVIDERS["tensorrt"])
+    if report["providers"][0] != TENSORRT:
+        raise ModelLoadError(
+            f"ONNX Runtime did not run the graphs on TensorRT (providers: {report['providers']})"
+        )
+    report["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
+    return judge_fp16(report)
+
+
+def judge_fp16(report: dict[str, Any]) -> dict[str, Any]:
+    """``report`` (from :func:`measure_parity`) with the FP16 bars added; ModelLoadError
+    naming the errors and the bars when one is exceeded."""
+    chunk_bar = TENSORRT_CHUNK_TOLERANCE_OF_SCALE * float(report["chunk_scale"])
+    report = {
+        **report,
+        "precision": "fp16",
+        "step_tolerance": TENSORRT_STEP_TOLERANCE,
+        "chunk_tolerance": chunk_bar,
+    }
+    errors = [
+        float(report[k])
+        for k in ("denoiser_step_max_abs_error", "encoder_max_abs_error", "chunk_max_abs_error")
+    ]
+    if not all(np.isfinite(errors)) or not (
+        errors[0] <= TENSORRT_STEP_TOLERANCE
+        and errors[1] <= TENSORRT_STEP_TOLERANCE
+        and errors[2] <= chunk_bar
+    ):
+        raise ModelLoadError(
+            f"the TensorRT FP16 engines disagree with PyTorch beyond the FP16 bars: {report}"
+        )
+    return report
 
 
 class FusedSampler(torch.nn.Module):

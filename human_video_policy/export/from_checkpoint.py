@@ -121,8 +121,10 @@ def export_checkpoint(
     parity_samples: int = 8,
     use_ema: bool = True,
     seed: int = 0,
+    tensorrt: bool = False,
 ) -> dict[str, Any]:
-    """Export ``checkpoint`` (file or run folder); returns a report (path, parity, names)."""
+    """Export ``checkpoint`` (file or run folder); returns a report (path, parity, names).
+    ``tensorrt``: also build and check the TensorRT FP16 engines (diffusion policies)."""
     from human_video_policy.training.trainer import (
         build_sources,
         load_checkpoint,
@@ -133,6 +135,16 @@ def export_checkpoint(
     blob = load_checkpoint(path)
     model, config = load_trained_model(path, ema=use_ema)
     policy_type = blob["policy_type"]
+    if tensorrt:
+        if policy_type != "dit":
+            raise ConfigError(
+                f"--tensorrt builds the engines of a diffusion policy (dit), not {policy_type!r}: "
+                "a single-graph policy runs on TensorRT through policy_node's "
+                "execution_provider:=tensorrt, which builds its engine at load"
+            )
+        from human_video_policy.export.diffusion_onnx import require_tensorrt
+
+        require_tensorrt()
     try:
         sources = build_sources(config)
     except ConfigError as exc:
@@ -164,6 +176,7 @@ def export_checkpoint(
             parity_inputs=parity_inputs(model, sources, parity_samples, seed),
             seed=seed,
             overwrite=overwrite,
+            tensorrt=tensorrt,
         )
         return {"path": str(target), "policy_type": policy_type, "parity": spec.parity}
     if policy_type == "bc_mlp":

@@ -66,18 +66,16 @@ from human_video_policy.runtime.inference_worker import InferenceWorker
 from human_video_policy.runtime.latency import LatencyStats
 from human_video_policy.runtime.observation_sync import Observation, ObservationSync, Refusal
 from human_video_policy.runtime.onnx_policy import DEFAULT_MAX_ABS_ACTION, PolicyOutputError
+from human_video_policy.runtime.providers import (
+    PROVIDER_CHOICES,
+    available_providers,
+    choose_providers,
+)
 from human_video_policy.runtime.rtc import DEFAULT_GUIDANCE_ROWS
 from human_video_policy.runtime.smoothness import SmoothnessMonitor
 from human_video_policy.runtime.wrist_pose_mapping import WRIST_POSE_KIND, WristPoseMapping
 from human_video_policy.validation import check_choice, check_int_range, check_range
 
-#: ONNX Runtime providers in priority order for each ``execution_provider`` choice.
-PROVIDERS = {
-    "cpu": ["CPUExecutionProvider"],
-    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
-    "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
-}
-PROVIDER_CHOICES = ["auto", *sorted(PROVIDERS)]
 #: Longest task instruction accepted from /task/instruction (characters).
 MAX_INSTRUCTION_CHARS = 1000
 
@@ -94,24 +92,6 @@ def default_model_path() -> str:
     from human_video_policy.resources import default_policy_path
 
     return str(default_policy_path())
-
-
-def choose_providers(choice: str, available: list[str]) -> list[str]:
-    """The providers for ``choice`` (``auto``: the best ``available`` one first); ConfigError
-    when an explicit choice is not available in this onnxruntime."""
-    if choice == "auto":
-        for name in ("tensorrt", "cuda", "cpu"):
-            if PROVIDERS[name][0] in available:
-                return [p for p in PROVIDERS[name] if p in available]
-        raise ConfigError(f"no usable ONNX Runtime execution provider among {available}")
-    wanted = PROVIDERS[choice][0]
-    if wanted not in available:
-        raise ConfigError(
-            f"parameter execution_provider={choice!r} is invalid: {wanted} is not available in "
-            f"this onnxruntime (available: {available}); install onnxruntime-gpu for cuda / "
-            "tensorrt, or use auto or cpu"
-        )
-    return [p for p in PROVIDERS[choice] if p in available]
 
 
 class PolicyNode(HvpNode):
@@ -359,14 +339,15 @@ class PolicyNode(HvpNode):
         )
 
     def _make_policy(self, plugin: str, plugin_args: str, provider_choice: str, threads: int):
-        import onnxruntime as ort
-
         from human_video_policy.runtime.policy_plugins import (
             make_runtime_policy,
             parse_policy_args,
         )
 
-        providers = choose_providers(provider_choice, ort.get_available_providers())
+        try:
+            providers = choose_providers(provider_choice, available_providers())
+        except ConfigError as exc:
+            raise ConfigError(f"parameter execution_provider={provider_choice!r}: {exc}") from None
         arguments = parse_policy_args(plugin_args)
         if plugin == "exported":
             arguments.update(

@@ -34,20 +34,13 @@ from human_video_policy.policies.model_spec import (
 from human_video_policy.runtime.action_chunk import ActionChunk
 from human_video_policy.runtime.image_ops import check_rgb, prepare_rgb, to_chw_float
 from human_video_policy.runtime.onnx_policy import DEFAULT_MAX_ABS_ACTION, PolicyOutputError
+from human_video_policy.runtime.providers import (
+    CPU,
+    available_providers,
+    check_available,
+    open_session,
+)
 from human_video_policy.runtime.rtc import ChunkPrefix, guided_x0_eps
-
-
-def _session(path: Path, providers: list[str], threads: int):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, int(threads))
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(path), options, providers=providers)
-    except Exception as exc:  # ORT raises its own types for corrupt files
-        raise ModelLoadError(f"cannot load {path}: {exc}") from exc
 
 
 class DiffusionPolicy:
@@ -80,18 +73,10 @@ class DiffusionPolicy:
         inference_steps: int | None = None,
         fixed_noise: bool = False,
     ) -> None:
-        import onnxruntime as ort
-
         self.path = spec_path(path)
         self.spec: ModelSpec = read_spec(self.path)
         spec = self.spec
-        available = ort.get_available_providers()
-        providers = list(providers or ["CPUExecutionProvider"])
-        unknown = [p for p in providers if p not in available]
-        if unknown:
-            raise ModelLoadError(
-                f"execution providers {unknown} are not available here; available: {available}"
-            )
+        providers = check_available(providers or [CPU], available_providers())
         self.sessions = {}
         for name, graph in spec.graphs.items():
             file = self.path.parent / graph.file
@@ -104,7 +89,7 @@ class DiffusionPolicy:
                     f"{self.path} ({graph.sha256[:12]}...): the graph is not the one exported "
                     "with this spec"
                 )
-            self.sessions[name] = _session(file, providers, intra_op_threads)
+            self.sessions[name] = open_session(file, providers, intra_op_threads)
             self._check_io(name, self.sessions[name])
         self.providers = self.sessions["denoiser"].get_providers()
         s = spec.sampler

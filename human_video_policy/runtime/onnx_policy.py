@@ -24,6 +24,7 @@ from human_video_policy.errors import InputError, ModelLoadError
 from human_video_policy.policies.model_spec import parse_onnx_metadata
 from human_video_policy.runtime.action_chunk import ActionChunk
 from human_video_policy.runtime.image_ops import check_rgb, prepare_rgb, to_chw_float
+from human_video_policy.runtime.providers import open_session
 
 # Largest |action| accepted (rad / m): every joint-space action of this project lies within
 # +-2 pi rad or +-1 m, so 100 flags only outputs that no joint can mean (1e30, overflow).
@@ -62,8 +63,6 @@ class OnnxPolicy:
         max_abs_action: float = DEFAULT_MAX_ABS_ACTION,
         self_test: bool = True,
     ) -> None:
-        import onnxruntime as ort
-
         if not (np.isfinite(max_abs_action) and max_abs_action > 0):
             raise ModelLoadError(f"max_abs_action={max_abs_action!r} must be finite and > 0")
         self.max_abs_action = float(max_abs_action)
@@ -72,21 +71,7 @@ class OnnxPolicy:
         self.path = Path(model_path).expanduser()
         if not self.path.is_file():
             raise ModelLoadError(f"policy model not found: {self.path}")
-        available = ort.get_available_providers()
-        providers = list(providers or ["CPUExecutionProvider"])
-        unknown = [p for p in providers if p not in available]
-        if unknown:
-            raise ModelLoadError(
-                f"execution providers {unknown} are not available here; available: {available}"
-            )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, int(intra_op_threads))
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=providers)
-        except Exception as exc:  # ORT raises its own exception types for corrupt files
-            raise ModelLoadError(f"cannot load policy model {self.path}: {exc}") from exc
+        self.session = open_session(self.path, providers, intra_op_threads, what="policy model")
         props = dict(self.session.get_modelmeta().custom_metadata_map)
         self.metadata = parse_onnx_metadata(self.path, props)
         self._check_graph()
