@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from human_video_policy.errors import ConfigError, InputError, ModelLoadError
-from human_video_policy.export.diffusion_onnx import export_dit
+from human_video_policy.export.diffusion_onnx import FusedSampler, export_dit
 from human_video_policy.policies.diffusion_schedule import DiffusionSchedule
 from human_video_policy.policies.dit.configuration_dit import DiTConfig
 from human_video_policy.policies.dit.modeling_dit import DENOISER_INPUTS, DiTPolicy
@@ -200,6 +200,21 @@ def test_guidance_scale_one_is_the_conditional_model(tmp_path: Path) -> None:
     np.testing.assert_allclose(
         one, model.sample(batch, noise=noise, guidance_scale=1.0)[0], atol=1e-4
     )
+
+
+def test_the_fused_sampler_gives_the_reference_chunk() -> None:
+    """benchmarks/gpu_checks.py and dit_latency.py --fused time this graph: it must be the
+    same DDIM + CFG chunk as DiTPolicy.sample (the runtime's reference) for the same noise."""
+    model = _model()
+    batch = _batch(b=2, seed=4)
+    noise = np.random.default_rng(3).standard_normal((2, 8, 7)).astype(np.float32)
+    reference = model.sample(batch, noise=noise)
+    with torch.no_grad():
+        condition, state_norm, state = model.batch_condition(batch)
+        x = FusedSampler(model)(condition, state_norm, torch.from_numpy(noise)).numpy()
+    chunk = x * model.action_std.numpy() + model.action_mean.numpy() + state.numpy()[:, None, :7]
+    np.testing.assert_allclose(chunk, reference, atol=1e-4)
+    assert np.abs(reference - (noise * model.action_std.numpy())).max() > 1e-2  # not trivial
 
 
 def test_exported_policy_is_refused_when_files_disagree(tmp_path: Path) -> None:

@@ -419,8 +419,9 @@ def judge_fp16(report: dict[str, Any]) -> dict[str, Any]:
 
 class FusedSampler(torch.nn.Module):
     """The whole DDIM + CFG loop unrolled into one graph (timesteps and schedule constants baked
-    in): (condition, state_norm, noise) -> the normalised chunk. For the latency comparison
-    with the runtime's numpy loop (benchmarks/dit_latency.py --fused)."""
+    in): (condition, state_norm, noise) -> the normalised chunk, on the device of ``noise``.
+    For the latency comparison with the runtime's numpy loop (benchmarks/dit_latency.py
+    --fused) and the GPU timings (benchmarks/gpu_checks.py: eager, torch.compile)."""
 
     def __init__(self, policy: DiTPolicy) -> None:
         super().__init__()
@@ -439,13 +440,20 @@ class FusedSampler(torch.nn.Module):
         b = noise.shape[0]
         cond2 = torch.cat([condition, condition])
         state2 = torch.cat([state_norm, state_norm])
-        keep = torch.cat([torch.ones(b), torch.zeros(b)])
-        ones = torch.ones(2 * b)
-        mask = torch.ones(2 * b, noise.shape[1], noise.shape[2])
+        device = noise.device
+        keep = torch.cat([torch.ones(b, device=device), torch.zeros(b, device=device)])
+        ones = torch.ones(2 * b, device=device)
+        mask = torch.ones(2 * b, noise.shape[1], noise.shape[2], device=device)
         x = noise
         for t, a_t, a_prev in self.steps:
             eps2 = self.policy.denoise(
-                torch.cat([x, x]), torch.full((2 * b,), t), cond2, keep, state2, ones, mask
+                torch.cat([x, x]),
+                torch.full((2 * b,), t, device=device),
+                cond2,
+                keep,
+                state2,
+                ones,
+                mask,
             )
             eps = eps2[b:] + self.scale * (eps2[:b] - eps2[b:])
             x0 = (x - (1.0 - a_t) ** 0.5 * eps) / a_t**0.5
