@@ -341,6 +341,9 @@ def test_colour_jitter_changes_colours_unless_the_instruction_names_one() -> Non
     for task in ("pick up the Red cup", "the greenish block", "put it on the blue plates"):
         assert ColorJitter(rng=0)({**sample, "task": task})[CAM] is sample[CAM]
     assert not names_a_colour("bring the credit card")  # "red" inside a word does not count
+    for text in ("pick the reddish cup", "pick the Bluish mug", "the whitish one", "two reds"):
+        assert names_a_colour(text), text
+    assert not names_a_colour("the blueprint and the shredded paper")
     # same seed, same draw; identity factors, identity
     again = ColorJitter(ColorJitterConfig(), rng=0)(sample)
     assert torch.equal(again[CAM], out[CAM])

@@ -305,3 +305,44 @@ def test_extrinsic_only_with_method_a_and_loads_for_training(
     assert tuple(sample["mask.action"].shape) == (16, 21)
     with pytest.raises(InputError, match="differ from embodiment human_hand"):
         ChunkDataset(work["ds"], ChunkDatasetConfig(image_keys=(), action_space="human"))
+
+
+def test_the_method_a_config_trains_one_head_per_part(
+    work: dict[str, Path], tmp_path: Path
+) -> None:
+    """config/train/dit_method_a.yaml on the method-A dataset (tiny overrides): the DiT gets
+    the three heads of the space's groups and logs a loss for each."""
+    from human_video_policy.cli.main import main as hvp_main
+
+    run = tmp_path / "run"
+    argv = [
+        "train",
+        str(PROJECT_ROOT / "config" / "train" / "dit_method_a.yaml"),
+        f"data.sources[0].path={work['ds']}",
+        "data.image_size=[32,32]",
+        "policy.config.image_size=[32,32]",
+        "policy.config.size=tiny",
+        "data.batch_size=4",
+        "data.samples_per_episode=1",
+        "data.normalization_samples=8",
+        "optim.warmup_steps=1",
+        "train.steps=2",
+        "train.log_every=1",
+        "train.checkpoint_every=2",
+        "train.progress=false",
+        f"train.output_dir={run}",
+    ]
+    assert hvp_main(argv) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    text = json.dumps(metrics)
+    for part in ("loss_fingers", "loss_wrist_rotation", "loss_wrist_position"):
+        assert part in text, metrics
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    heads = config["policy"]["config"]["heads_split"]  # stored resolved from the registry
+    assert [(h["name"], h["start"], h["stop"]) for h in heads] == [
+        ("fingers", 0, 12),
+        ("wrist_rotation", 12, 18),
+        ("wrist_position", 18, 21),
+    ]
+    # The run resumes from its own config (heads written resolved, read back as given).
+    assert hvp_main([*argv, "train.steps=3", "--resume"]) == 0

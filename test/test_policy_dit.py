@@ -103,11 +103,31 @@ def test_heads_split_logs_each_part_and_weights_the_total() -> None:
         ({"image_encoder": "none"}, "no condition"),
         ({"guidance_scale": float("nan")}, "guidance_scale"),
         ({"inference_steps": 200}, "inference_steps"),
+        ({"causal": "false"}, "causal='false' must be true or false"),  # a truthy string
+        ({"fov_token": 1}, "fov_token=1 must be true or false"),
+        ({"vocabulary": "red"}, "must be a list of words"),  # not ('r', 'e', 'd')
+        ({"vocabulary": ["Red", "cube"]}, "lower-case"),  # would never match an instruction
+        ({"vocabulary": ["red", "red"]}, "repeated"),
+        ({"heads_split": [["a", 0, 7]]}, r"heads_split\[0\].*must be a mapping"),
+        ({"heads_split": "groups"}, "defines no groups"),  # the WidowX joint space
+        ({"image_key": 3}, "image_key=3 must be a string"),
     ],
 )
 def test_bad_configs_are_refused_by_name(fields: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         DiTConfig(**fields)
+
+
+def test_heads_split_groups_gives_method_a_its_three_heads() -> None:
+    config = DiTConfig(
+        action_space="xhand_wrist_method_a", action_dim=21, state_dim=21, heads_split="groups"
+    )
+    assert [(h.name, h.start, h.stop) for h in config.head_groups] == [
+        ("fingers", 0, 12),
+        ("wrist_rotation", 12, 18),
+        ("wrist_position", 18, 21),
+    ]
+    assert DiTConfig.from_dict(config.to_dict()) == config  # stored resolved, reads back
 
 
 def test_unknown_config_fields_are_named() -> None:

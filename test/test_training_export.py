@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -168,3 +169,45 @@ def test_committed_default_policy_reaches_targets(tmp_path, capsys):
     (learned,) = rows.values()
     assert sum(r["success"] for r in learned["results"]) >= 2, learned
     assert "learned (widowx_reach_dit)" in capsys.readouterr().out
+
+
+def test_sim_eval_keeps_a_row_per_model_when_two_share_a_folder_name(tmp_path, capsys):
+    """Every `hvp export` default is RUN/export: two such models are two rows, not one."""
+    import shutil
+
+    from human_video_policy.cli.main import main as hvp_main
+    from human_video_policy.cli.sim_eval import model_labels
+
+    model = resource_path("assets", "policies", "widowx_reach_dit")
+    first, second = tmp_path / "run_a" / "export", tmp_path / "run_b" / "export"
+    for target in (first, second):
+        shutil.copytree(model, target)
+    out = tmp_path / "eval.json"
+    argv = ["sim-eval", "--model", str(first), "--model", str(second), "--episodes", "1"]
+    assert hvp_main([*argv, "--no-progress", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert sorted(rows) == [f"learned ({first})", f"learned ({second})"]
+    assert str(second) in capsys.readouterr().out
+    assert model_labels([Path("a/p.onnx"), Path("b/q")]) == ["p.onnx", "q"]
+    assert model_labels([Path("x/m"), Path("x/m")]) == ["x/m", "x/m #2"]
+
+
+def test_record_demos_renders_headless_without_mujoco_gl(tmp_path):
+    """The README's `python -m ...record_demos` on a machine with no display and no MUJOCO_GL
+    (it imported mujoco before any module chose EGL, and failed)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "DISPLAY")}
+    out = tmp_path / "demos.npz"
+    module = "human_video_policy.training.record_demos"
+    proc = subprocess.run(
+        [sys.executable, "-m", module, "--episodes", "1", "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["samples"] > 0

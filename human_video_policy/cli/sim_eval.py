@@ -69,12 +69,13 @@ def run(args: argparse.Namespace) -> int:
     )
     rows: dict[str, dict] = {}
     if not args.no_model:
+        models = []
         for given in args.model or [_default_model()]:
             model = Path(given).expanduser()
-            if not model.is_dir():
-                model = check_file("--model", str(model))
-            summary = evaluate(exported_policy_factory(str(model)), config, description=model.name)
-            rows[f"learned ({model.name})"] = summary.to_dict()
+            models.append(model if model.is_dir() else Path(check_file("--model", str(model))))
+        for model, label in zip(models, model_labels(models), strict=True):
+            summary = evaluate(exported_policy_factory(str(model)), config, description=label)
+            rows[f"learned ({label})"] = summary.to_dict()
     if args.expert:
         rows["expert (privileged)"] = evaluate(
             expert_factory, config, description="expert"
@@ -90,3 +91,16 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0
+
+
+def model_labels(models: list[Path]) -> list[str]:
+    """A row label per model: its file or folder name, or the path as given where two share a
+    name (every `hvp export` default is RUN/export), numbered where a path is given twice."""
+    names = [m.name for m in models]
+    labels = [str(m) if names.count(m.name) > 1 else m.name for m in models]
+    out = []
+    for i, label in enumerate(labels):
+        repeat = labels[:i].count(label)
+        out.append(label if repeat == 0 else f"{label} #{repeat + 1}")
+    return out
+

@@ -53,14 +53,9 @@ CLI: ``python -m human_video_policy.sim.human_demo --task pick_place --seeds 0-9
 
 from __future__ import annotations
 
-import os
-from abc import ABC, abstractmethod
-
-if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
-    os.environ["MUJOCO_GL"] = "egl"
-
 import math
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache

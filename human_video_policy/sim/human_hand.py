@@ -31,11 +31,6 @@ keypoints is the pose set here, in every finger posture.
 
 from __future__ import annotations
 
-import os
-
-if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
-    os.environ["MUJOCO_GL"] = "egl"
-
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 

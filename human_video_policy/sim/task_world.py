@@ -13,11 +13,6 @@ Rendering is offscreen: with no display, ``MUJOCO_GL`` defaults to ``egl``.
 
 from __future__ import annotations
 
-import os
-
-if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
-    os.environ["MUJOCO_GL"] = "egl"
-
 from dataclasses import dataclass
 from typing import ClassVar
 

@@ -11,11 +11,6 @@ first ``import mujoco`` in the process to choose otherwise).
 
 from __future__ import annotations
 
-import os
-
-if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
-    os.environ["MUJOCO_GL"] = "egl"
-
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar

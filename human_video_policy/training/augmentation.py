@@ -88,7 +88,7 @@ HAND_OFFSETS = (0, HAND_DIM)
 _T, _R = 0, 3
 
 #: Words that make an instruction colour-dependent (whole words, case-insensitive; ``-ish``
-#: and plural forms count): colour jitter is skipped for such samples.
+#: and plural forms count, see :func:`names_a_colour`): colour jitter is skipped for them.
 COLOUR_WORDS: tuple[str, ...] = (
     "red", "green", "blue", "yellow", "orange", "purple", "pink", "black", "white", "gray",
     "grey", "brown", "cyan", "magenta", "violet", "indigo", "beige", "gold", "golden", "silver",
@@ -328,11 +328,18 @@ def swap_left_right_words(text: str) -> str:
 
 
 def names_a_colour(text: str, words: Sequence[str] = COLOUR_WORDS) -> bool:
-    """Whether ``text`` contains one of ``words`` as a whole word (case-insensitive; the
-    endings -s, -es and -ish count: "blues", "greenish"; "reddish" does not)."""
+    """Whether ``text`` contains one of ``words`` as a whole word (case-insensitive), plural
+    or -ish form included: "blues", "greenish", "reddish", "bluish", "whitish"."""
     if not words:
         return False
-    pattern = r"\b(?:" + "|".join(re.escape(w) for w in words) + r")(?:s|es|ish)?\b"
+    forms = []
+    for w in words:
+        stem = re.escape(w)
+        forms.append(stem + r"(?:s|es|ish)?")
+        forms.append(re.escape(w + w[-1]) + "ish")  # red -> reddish
+        if w.endswith("e"):
+            forms.append(re.escape(w[:-1]) + "ish")  # blue -> bluish, white -> whitish
+    pattern = r"\b(?:" + "|".join(forms) + r")\b"
     return re.search(pattern, text, re.IGNORECASE) is not None
 
 

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from human_video_policy.errors import ConfigError
 from human_video_policy.policies.diffusion_schedule import DiffusionSchedule
+from human_video_policy.policies.instruction_vocab import words as instruction_words
 from human_video_policy.validation import (
     check_choice,
     check_int_range,
@@ -56,6 +57,54 @@ class HeadGroup:
         check_range(f"heads.{self.name}.weight", self.weight, 0.0, 1e6)
 
 
+def _words(value: object) -> tuple[str, ...]:
+    """The vocabulary as a tuple of distinct non-empty words (a bare string is refused: it
+    would become its letters)."""
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ConfigError(f"vocabulary={value!r} must be a list of words")
+    words = tuple(value)
+    bad = [w for w in words if not isinstance(w, str) or instruction_words(w) != [w]]
+    if bad:
+        raise ConfigError(
+            f"vocabulary entries {bad[:5]!r} are not words as instructions are split into "
+            "(lower-case letters and digits)"
+        )
+    if len(set(words)) != len(words):
+        raise ConfigError("vocabulary has repeated words")
+    return words
+
+
+def _head_groups(value: object, action_space: str) -> tuple[HeadGroup, ...]:
+    """``heads_split`` as HeadGroups, from HeadGroups or mappings (YAML), or ``"groups"``: one
+    head per group of the action space (method A: fingers / wrist rotation 6D / position)."""
+    if value == "groups":
+        from human_video_policy.policies.action_spaces import get_action_space
+
+        groups = get_action_space(action_space).groups
+        if not groups:
+            raise ConfigError(
+                f"heads_split='groups': action space {action_space!r} defines no groups"
+            )
+        return tuple(HeadGroup(name, start, stop) for name, start, stop in groups)
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ConfigError(
+            f"heads_split={value!r} must be 'groups' or a list of {{name, start, stop, weight}}"
+        )
+    heads = []
+    for i, head in enumerate(value):
+        if isinstance(head, HeadGroup):
+            heads.append(head)
+            continue
+        known = {f.name for f in fields(HeadGroup)}
+        if not isinstance(head, dict) or not {"name", "start", "stop"} <= set(head) <= known:
+            raise ConfigError(
+                f"heads_split[{i}]={head!r} must be a mapping with name, start, stop and an "
+                "optional weight"
+            )
+        heads.append(HeadGroup(**head))
+    return tuple(heads)
+
+
 @dataclass(frozen=True)
 class DiTConfig:
     """The DiT action expert and what conditions it.
@@ -99,7 +148,9 @@ class DiTConfig:
         guidance_scale: classifier-free guidance at inference (VITRA: 5.0; 1.0 = none).
         condition_dropout: probability of dropping the condition in training (CFG; VITRA 0.1).
         state_dropout: probability of dropping the state token in training (VITRA 0.1).
-        heads_split: output heads over action dims with loss weights; empty: one head.
+        heads_split: output heads over action dims with loss weights; empty: one head;
+            ``"groups"``: one head (weight 1) per group of the action space, e.g. method A's
+            fingers / wrist rotation (6D) / wrist position of ``xhand_wrist_method_a``.
     """
 
     action_space: str = "widowx_joint_position"
@@ -135,6 +186,12 @@ class DiTConfig:
     heads_split: tuple[HeadGroup, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
+        for name in ("causal", "fov_token"):  # "false" from YAML/CLI would read as True
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be true or false")
+        for name in ("action_space", "image_key", "hf_model_path"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be a string")
         if not self.action_space:
             raise ConfigError("action_space must name an action space")
         check_int_range("action_dim", self.action_dim, 1, 4096)
@@ -174,7 +231,7 @@ class DiTConfig:
         object.__setattr__(self, "image_size", size)
         check_int_range("image_channels", self.image_channels, 4, 512)
         check_choice("language_encoder", self.language_encoder, LANGUAGE_ENCODERS)
-        object.__setattr__(self, "vocabulary", tuple(self.vocabulary))
+        object.__setattr__(self, "vocabulary", _words(self.vocabulary))
         check_int_range("max_words", self.max_words, 1, 512)
         if self.language_encoder == "hf" and not self.hf_model_path:
             raise ConfigError("language_encoder='hf' needs hf_model_path (a local directory)")
@@ -187,7 +244,7 @@ class DiTConfig:
         check_range("guidance_scale", self.guidance_scale, 0.0, 100.0)
         check_range("condition_dropout", self.condition_dropout, 0.0, 1.0)
         check_range("state_dropout", self.state_dropout, 0.0, 1.0)
-        heads = tuple(h if isinstance(h, HeadGroup) else HeadGroup(**h) for h in self.heads_split)
+        heads = _head_groups(self.heads_split, self.action_space)
         if heads:
             spans = sorted(heads, key=lambda h: h.start)
             contiguous = all(a.stop == b.start for a, b in itertools.pairwise(spans))
