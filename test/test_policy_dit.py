@@ -64,6 +64,24 @@ def test_masked_action_dims_are_ignored_by_the_loss() -> None:
     assert not torch.equal(_loss(model, changed)["loss"], before)
 
 
+def test_per_sample_seeds_make_the_loss_independent_of_how_the_batch_is_split() -> None:
+    """What a torchrun job relies on: with the trainer's per-sample seeds, the loss of a batch
+    is the mean of its halves' losses (each rank computes one half) and is reproducible."""
+    model = _model()
+    batch = _batch(b=4, seed=6)
+    batch["sample_seed"] = torch.tensor([11, 12, 13, 14])
+    halves = [{k: v[i : i + 2] for k, v in batch.items()} for i in (0, 2)]
+    with torch.no_grad():
+        whole = model.compute_loss(batch)["loss"]
+        parts = [model.compute_loss(h)["loss"] for h in halves]
+        again = model.compute_loss(batch)["loss"]
+        other = model.compute_loss({**batch, "sample_seed": torch.tensor([1, 2, 3, 4])})["loss"]
+    assert torch.allclose(whole, (parts[0] + parts[1]) / 2, rtol=1e-6)
+    assert torch.equal(whole, again) and not torch.allclose(whole, other)
+    with pytest.raises(InputError, match="3 sample seeds for 4 samples"):
+        model.compute_loss({**batch, "sample_seed": torch.tensor([1, 2, 3])})
+
+
 def test_causal_attention_keeps_later_actions_out_of_earlier_predictions() -> None:
     for causal in (True, False):
         model = _model(causal=causal)

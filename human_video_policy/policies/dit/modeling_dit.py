@@ -502,6 +502,38 @@ class DiTPolicy(nn.Module):
         condition, state_norm = self.encode(image, state, ids, fov, attention)
         return condition, state_norm, state
 
+    def _training_draws(
+        self, x0: torch.Tensor, sample_seeds: Any
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Timestep, noise and the two CFG dropout uniforms of each sample. With the trainer's
+        per-sample seeds (``batch["sample_seed"]``) each sample's draws are its own, whatever
+        process or batch it lands in, so a torchrun job gives the single-process loss curve;
+        without them, the global torch generator."""
+        b, device = x0.shape[0], x0.device
+        if sample_seeds is None:
+            return (
+                torch.randint(0, self.config.train_steps, (b,), device=device),
+                torch.randn_like(x0),
+                torch.rand(b, device=device),
+                torch.rand(b, device=device),
+            )
+        seeds = torch.as_tensor(sample_seeds).reshape(-1).tolist()
+        if len(seeds) != b:
+            raise InputError(f"batch has {len(seeds)} sample seeds for {b} samples")
+        t, noise, uniforms = [], [], []
+        for seed in seeds:
+            g = torch.Generator().manual_seed(int(seed))
+            t.append(torch.randint(0, self.config.train_steps, (1,), generator=g))
+            noise.append(torch.randn(x0.shape[1:], generator=g))
+            uniforms.append(torch.rand(2, generator=g))
+        u = torch.stack(uniforms).to(device)
+        return (
+            torch.cat(t).to(device),
+            torch.stack(noise).to(device=device, dtype=x0.dtype),
+            u[:, 0],
+            u[:, 1],
+        )
+
     def compute_loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Masked, per-head weighted MSE between the network's output and its target (the
         noise, or the clean chunk with ``prediction="sample"``)."""
@@ -509,13 +541,11 @@ class DiTPolicy(nn.Module):
         state, actions, mask = self._raw_inputs(batch)
         condition, state_norm, _ = self.batch_condition(batch)
         x0 = (self._target(actions, state) - self.action_mean) / self.action_std * mask
-        b = x0.shape[0]
-        t = torch.randint(0, cfg.train_steps, (b,), device=x0.device)
-        noise = torch.randn_like(x0)
+        t, noise, cond_u, state_u = self._training_draws(x0, batch.get("sample_seed"))
         abar = self.alphas_cumprod[t].float()[:, None, None]
         noisy = (abar.sqrt() * x0 + (1 - abar).sqrt() * noise) * mask
-        cond_keep = (torch.rand(b, device=x0.device) >= cfg.condition_dropout).float()
-        state_keep = (torch.rand(b, device=x0.device) >= cfg.state_dropout).float()
+        cond_keep = (cond_u >= cfg.condition_dropout).float()
+        state_keep = (state_u >= cfg.state_dropout).float()
         out = self.network(noisy, t.float(), condition, cond_keep, state_norm, state_keep, mask)
         target = noise if cfg.prediction == "epsilon" else x0
         losses: dict[str, torch.Tensor] = {}
