@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from human_video_policy.validation import check_int_range
 
     check_int_range("--parity-samples", args.parity_samples, 1, 1024)
+    check_int_range("--seed", args.seed, 0, 2**32 - 1)  # numpy's seed range
     report = export_checkpoint(
         args.checkpoint,
         args.out or None,

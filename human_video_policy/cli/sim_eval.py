@@ -103,4 +103,3 @@ def model_labels(models: list[Path]) -> list[str]:
         repeat = labels[:i].count(label)
         out.append(label if repeat == 0 else f"{label} #{repeat + 1}")
     return out
-

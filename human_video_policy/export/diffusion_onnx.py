@@ -11,7 +11,9 @@ wrote) when a tolerance is exceeded.
 from __future__ import annotations
 
 import io
+import os
 import shutil
+import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,7 +39,8 @@ from human_video_policy.policies.model_spec import (
     sha256_of,
 )
 from human_video_policy.runtime.onnx_policy import PolicyOutputError
-from human_video_policy.runtime.providers import CPU, open_session
+from human_video_policy.runtime.providers import CPU, TENSORRT_CACHE_DIR, open_session
+from human_video_policy.training.export_onnx import require_finite_weights
 
 OPSET = 17
 STEP_TOLERANCE = 1e-4
@@ -226,15 +229,18 @@ def export_dit(
     """Write ``directory`` (encoder.onnx, denoiser.onnx, policy.json) and check parity.
 
     ``parity_inputs``: encoder inputs by name (recorded observations); 4 random ones if None.
-    Refuses to replace an existing directory unless ``overwrite``; on a parity failure the
-    directory is removed and ModelLoadError names the measured errors. ``tensorrt``: also
+    Refuses a non-empty ``directory`` unless ``overwrite``, and even then one that is not an
+    earlier export (:func:`earlier_export_problem`). Everything is written to a fresh temporary
+    directory beside ``directory``, removed on any failure (ModelLoadError names the measured
+    errors on a parity failure), and moved into place only once it passed (:func:`_install`).
+    A model with NaN/inf weights is refused before anything is written. ``tensorrt``: also
     build the TensorRT FP16 engines (in ``directory/tensorrt``, through ONNX Runtime's
     TensorRT provider, as the runtime loads them) and check them with the same parity test
     against the FP16 bars; ModelLoadError before anything is written where this onnxruntime
     has no TensorRT provider.
     """
     cfg = model.config
-    directory = Path(directory)
+    directory = Path(directory).expanduser().resolve()
     if cfg.language_encoder == "hf":
         raise ModelLoadError(
             "policies conditioned on a Hugging Face model (language_encoder='hf') are not "
@@ -248,13 +254,160 @@ def export_dit(
         )
     if tensorrt:
         require_tensorrt()
-    if directory.exists() and not directory.is_dir():
+    require_finite_weights(model)
+    check_output_directory(directory, overwrite)
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.partial-"))
+    except OSError as exc:
+        raise ModelLoadError(f"cannot write the export next to {directory}: {exc}") from exc
+    try:
+        spec = _write_export(
+            model,
+            staging,
+            action_names=action_names,
+            state_names=state_names,
+            dt=dt,
+            training=training,
+            parity_inputs=parity_inputs,
+            seed=seed,
+            step_tolerance=step_tolerance,
+            chunk_tolerance=chunk_tolerance,
+            tensorrt=tensorrt,
+        )
+        _install(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return spec
+
+
+#: What an export writes into its directory; --overwrite replaces a directory holding only these.
+EXPORT_FILES = ("encoder.onnx", "denoiser.onnx", "policy.json")
+EXPORT_FOLDERS = (TENSORRT_CACHE_DIR,)
+
+
+def earlier_export_problem(directory: Path) -> str | None:
+    """Why ``directory`` is not an earlier export (None when it is one): --overwrite must never
+    delete a folder holding anything an export did not write (a run, data, the home folder)."""
+    entries = sorted(directory.iterdir())
+    foreign = [
+        entry.name + ("/" if entry.is_dir() else "")
+        for entry in entries
+        if not (
+            (entry.name in EXPORT_FILES and entry.is_file() and not entry.is_symlink())
+            or (entry.name in EXPORT_FOLDERS and entry.is_dir() and not entry.is_symlink())
+        )
+    ]
+    has_spec = (directory / "policy.json").is_file()
+    if has_spec and not foreign:
+        return None
+    shown = ", ".join(foreign[:8]) + (f" and {len(foreign) - 8} more" if len(foreign) > 8 else "")
+    if not has_spec:
+        listing = ", ".join(e.name for e in entries[:8]) + (" ..." if len(entries) > 8 else "")
+        return f"it has no policy.json; it holds {listing}"
+    return f"besides an export it holds {shown}"
+
+
+def check_output_directory(directory: Path, overwrite: bool) -> None:
+    """ModelLoadError unless ``directory`` may receive an export: absent, empty, or (with
+    ``overwrite``) an earlier export."""
+    if not directory.exists():
+        return
+    if not directory.is_dir():
         raise ModelLoadError(f"{directory} exists and is not a directory")
-    if directory.exists() and any(directory.iterdir()) and not overwrite:
-        raise ModelLoadError(f"{directory} exists and is not empty; pass overwrite to replace it")
-    staging = directory.with_name(directory.name + ".partial")
+    if not any(directory.iterdir()):
+        return
+    if not overwrite:
+        raise ModelLoadError(
+            f"{directory} exists and is not empty; pass overwrite (--overwrite) to replace an "
+            "earlier export"
+        )
+    problem = earlier_export_problem(directory)
+    if problem is not None:
+        raise ModelLoadError(
+            f"{directory} is not an earlier export ({problem}); overwrite replaces only a "
+            f"directory an export wrote ({', '.join(EXPORT_FILES)}, {TENSORRT_CACHE_DIR}/): "
+            "choose another output"
+        )
+
+
+def _directory_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o777 & ~umask
+
+
+def _install(staging: Path, directory: Path) -> None:
+    """Move the finished export ``staging`` to ``directory``. A new one is a rename; an earlier
+    export is moved aside, the rename made, then the old one removed (put back if the rename
+    fails). An existing directory that is empty or that this process works in keeps its inode
+    (a shell inside it still sees the export): its entries are swapped instead."""
+    if not directory.exists():
+        staging.chmod(_directory_mode())
+        os.rename(staging, directory)
+        return
+    try:
+        cwd: Path | None = Path.cwd()
+    except OSError:
+        cwd = None
+    if not any(directory.iterdir()) or (cwd is not None and cwd.is_relative_to(directory)):
+        _swap_entries(staging, directory)
+        return
+    aside = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.replaced-"))
+    old = aside / "export"
+    os.rename(directory, old)
+    try:
+        staging.chmod(_directory_mode())
+        os.rename(staging, directory)
+    except BaseException:
+        os.rename(old, directory)
+        shutil.rmtree(aside, ignore_errors=True)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _swap_entries(staging: Path, directory: Path) -> None:
+    """Replace the entries of ``directory`` with those of ``staging`` (the old ones are parked
+    in ``staging`` and removed with it; on failure everything goes back where it was)."""
+    new = sorted(staging.iterdir())
+    parked = Path(tempfile.mkdtemp(dir=staging, prefix=".replaced-"))
+    old = sorted(directory.iterdir())
+    moved_out: list[Path] = []
+    moved_in: list[Path] = []
+    try:
+        for entry in old:
+            os.rename(entry, parked / entry.name)
+            moved_out.append(entry)
+        for entry in new:
+            os.rename(entry, directory / entry.name)
+            moved_in.append(entry)
+    except BaseException:
+        for entry in reversed(moved_in):
+            os.rename(directory / entry.name, entry)
+        for entry in reversed(moved_out):
+            os.rename(parked / entry.name, entry)
+        raise
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+
+
+def _write_export(
+    model: DiTPolicy,
+    staging: Path,
+    *,
+    action_names: Sequence[str],
+    state_names: Sequence[str],
+    dt: float,
+    training: dict[str, Any] | None,
+    parity_inputs: dict[str, torch.Tensor] | None,
+    seed: int,
+    step_tolerance: float,
+    chunk_tolerance: float,
+    tensorrt: bool,
+) -> ModelSpec:
+    """Write the graphs and policy.json into ``staging`` and check them; raises on a failure
+    (the caller removes ``staging``)."""
+    cfg = model.config
     model.eval()
     rng = np.random.default_rng(seed)
     example = _example_inputs(model, 2, rng)
@@ -332,34 +485,22 @@ def export_dit(
         model_config=cfg.to_dict(),
     )
     spec.write(staging)
+    inputs = parity_inputs if parity_inputs is not None else _example_inputs(model, 4, rng)
     try:
-        inputs = parity_inputs if parity_inputs is not None else _example_inputs(model, 4, rng)
         parity = measure_parity(model, staging, inputs, seed)
     except PolicyOutputError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
         raise ModelLoadError(f"the exported graphs give invalid actions: {exc}") from exc
-    except Exception:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     parity.update(step_tolerance=step_tolerance, chunk_tolerance=chunk_tolerance)
     if not (
         parity["denoiser_step_max_abs_error"] <= step_tolerance
         and parity["encoder_max_abs_error"] <= step_tolerance
         and parity["chunk_max_abs_error"] <= chunk_tolerance
     ):
-        shutil.rmtree(staging, ignore_errors=True)
         raise ModelLoadError(f"ONNX export disagrees with PyTorch beyond tolerance: {parity}")
     if tensorrt:
-        try:
-            parity["tensorrt_fp16"] = tensorrt_parity(model, staging, inputs, seed)
-        except Exception:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        parity["tensorrt_fp16"] = tensorrt_parity(model, staging, inputs, seed)
     spec = ModelSpec(**{**spec.__dict__, "parity": parity})
     spec.write(staging)
-    if directory.exists():
-        shutil.rmtree(directory)
-    staging.replace(directory)
     return spec
 
 

@@ -7,8 +7,10 @@ takes recorded observations from them as parity inputs, and writes the exported 
 - ``dit``: a directory (encoder.onnx, denoiser.onnx, policy.json with the parity report);
 - ``bc_mlp``: one .onnx with its metadata inside.
 
-Nothing is overwritten unless asked; a checkpoint that is corrupt, from an unknown policy type,
-or whose data sources cannot say the names is refused with the reason.
+Nothing is overwritten unless asked, and never the run itself: an output that is the run
+folder, the checkpoint, a folder holding them or a place inside the checkpoints folder is
+refused (:func:`check_output`). A checkpoint that is corrupt, has NaN/inf weights, is from an
+unknown policy type, or whose data sources cannot say the names is refused with the reason.
 """
 
 from __future__ import annotations
@@ -47,6 +49,44 @@ def find_checkpoint(path: str | Path) -> Path:
     if not path.is_file():
         raise ModelLoadError(f"checkpoint {path} does not exist")
     return path
+
+
+def check_output(target: Path, checkpoint: Path, policy_type: str, overwrite: bool) -> None:
+    """ModelLoadError naming both paths where writing ``target`` (replacing it with
+    ``overwrite``) would destroy the training run of ``checkpoint``; all paths resolved."""
+    run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
+    if target == checkpoint:
+        why = "is the checkpoint"
+    elif run_dir is not None and target == run_dir:
+        why = "is the run folder of the checkpoint"
+    elif checkpoint.is_relative_to(target):
+        why = "is a folder holding the checkpoint"
+    elif run_dir is not None and target.is_relative_to(checkpoint.parent):
+        why = "lies inside the checkpoints folder of"
+    else:
+        why = ""
+    if why:
+        raise ModelLoadError(
+            f"output {target} {why} {checkpoint}; exporting there would replace the training "
+            "run: choose another --out (default: RUN/export for dit, RUN/policy.onnx for bc_mlp)"
+        )
+    if policy_type == "bc_mlp":
+        if target.is_dir():
+            raise ModelLoadError(
+                f"output {target} is an existing directory; a bc_mlp policy is exported to one "
+                f".onnx file (e.g. {target / 'policy.onnx'})"
+            )
+        if target.suffix != ".onnx":
+            raise ModelLoadError(
+                f"output {target} does not end in .onnx; a bc_mlp policy is one .onnx file "
+                "(the runtime loads it by that suffix)"
+            )
+        if target.exists() and not overwrite:
+            raise ModelLoadError(f"{target} exists; pass --overwrite to replace it")
+    elif policy_type == "dit":  # before the data are read; export_dit checks again
+        from human_video_policy.export.diffusion_onnx import check_output_directory
+
+        check_output_directory(target, overwrite)
 
 
 def data_names(sources: list[Any]) -> DataNames:
@@ -131,10 +171,24 @@ def export_checkpoint(
         load_trained_model,
     )
 
-    path = find_checkpoint(checkpoint)
+    path = find_checkpoint(checkpoint).resolve()
     blob = load_checkpoint(path)
-    model, config = load_trained_model(path, ema=use_ema)
     policy_type = blob["policy_type"]
+    run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    if out:
+        target = Path(out).expanduser().resolve()
+    else:
+        target = run_dir / ("policy.onnx" if policy_type == "bc_mlp" else "export")
+    check_output(target, path, policy_type, overwrite)
+    model, config = load_trained_model(path, ema=use_ema)
+    from human_video_policy.training.export_onnx import first_non_finite
+
+    if (name := first_non_finite(model)) is not None:
+        weights = "EMA weights" if use_ema and blob.get("ema") is not None else "weights"
+        raise ModelLoadError(
+            f"checkpoint {path} has NaN/inf {weights} (first: {name}); nothing was exported: "
+            "retrain, or export an earlier checkpoint"
+        )
     if tensorrt:
         if policy_type != "dit":
             raise ConfigError(
@@ -153,7 +207,6 @@ def export_checkpoint(
             f"parity inputs: {exc}"
         ) from exc
     names = data_names(sources)
-    run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     training = {
         "checkpoint": str(path),
         "step": int(blob.get("step", 0)),
@@ -165,7 +218,6 @@ def export_checkpoint(
     if policy_type == "dit":
         from human_video_policy.export.diffusion_onnx import export_dit
 
-        target = Path(out) if out else run_dir / "export"
         spec = export_dit(
             model,
             target,
@@ -182,9 +234,6 @@ def export_checkpoint(
     if policy_type == "bc_mlp":
         from human_video_policy.training.export_onnx import export_policy
 
-        target = Path(out) if out else run_dir / "policy.onnx"
-        if target.exists() and not overwrite:
-            raise ModelLoadError(f"{target} exists; pass --overwrite to replace it")
         report = export_policy(
             model,
             target,

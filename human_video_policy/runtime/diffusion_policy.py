@@ -1,9 +1,12 @@
 """Run an exported diffusion policy with ONNX Runtime: DDIM + classifier-free guidance in numpy.
 
 No torch on this path. The policy directory's ``policy.json`` (policies/model_spec.py) says
-which graphs to load and how to sample; both graphs are checked against it at load (SHA-256,
-input/output names and fixed dims), then one chunk is sampled from a neutral input as a
-self-test, so a model that disagrees with its spec or yields NaN is refused before it runs.
+which graphs to load and how to sample; it is type- and range-checked when read, both graphs
+are checked against it at load (SHA-256, input/output names and fixed dims, the spec's sizes
+against those dims, the action space against the registry), then one chunk is sampled from a
+neutral input as a self-test, so a model that disagrees with its spec or yields NaN is refused
+before it runs. The caller's own options (seed, guidance_scale, inference_steps...) are a
+ConfigError naming the option; everything wrong with the files is a ModelLoadError naming them.
 
 Per chunk: the encoder graph runs once (image, state, instruction -> condition tokens and the
 normalised state); then for each of the ``inference_steps`` DDIM timesteps the denoiser runs
@@ -25,8 +28,12 @@ from human_video_policy.errors import ConfigError, InputError, ModelLoadError
 from human_video_policy.policies.diffusion_schedule import DiffusionSchedule, guided_eps
 from human_video_policy.policies.instruction_vocab import tokenize
 from human_video_policy.policies.model_spec import (
+    MAX_GUIDANCE,
+    MAX_SEED,
+    GraphSpec,
     ModelSpec,
     PolicyMetadata,
+    check_spec_against_graphs,
     read_spec,
     sha256_of,
     spec_path,
@@ -41,6 +48,37 @@ from human_video_policy.runtime.providers import (
     open_session,
 )
 from human_video_policy.runtime.rtc import ChunkPrefix, guided_x0_eps
+from human_video_policy.validation import check_int_range, check_positive, check_range
+
+
+def _check_options(
+    spec: ModelSpec,
+    intra_op_threads: int,
+    seed: int | None,
+    guidance_scale: float | None,
+    max_abs_action: float,
+    inference_steps: int | None,
+) -> None:
+    """ConfigError naming the caller's option that is out of range (the spec's own values are
+    checked by read_spec and blamed on the file)."""
+    check_int_range("intra_op_threads", intra_op_threads, 1, 1024)
+    check_positive("max_abs_action", max_abs_action)
+    if seed is not None:
+        check_int_range("seed", seed, 0, MAX_SEED)
+    if guidance_scale is not None:
+        check_range("guidance_scale", guidance_scale, 0.0, MAX_GUIDANCE)
+    if inference_steps is not None:
+        check_int_range("inference_steps", inference_steps, 1, spec.sampler.train_steps)
+
+
+def _shapes_of(session) -> GraphSpec:
+    """The input and output shapes a loaded graph reports (ints fixed, the rest symbolic)."""
+    return GraphSpec(
+        file="",
+        sha256="",
+        inputs={i.name: list(i.shape) for i in session.get_inputs()},
+        outputs={o.name: list(o.shape) for o in session.get_outputs()},
+    )
 
 
 class DiffusionPolicy:
@@ -76,6 +114,12 @@ class DiffusionPolicy:
         self.path = spec_path(path)
         self.spec: ModelSpec = read_spec(self.path)
         spec = self.spec
+        _check_options(
+            spec, intra_op_threads, seed, guidance_scale, max_abs_action, inference_steps
+        )
+        for flag, value in (("fixed_noise", fixed_noise), ("self_test", self_test)):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{flag}={value!r} must be true or false")
         providers = check_available(providers or [CPU], available_providers())
         self.sessions = {}
         for name, graph in spec.graphs.items():
@@ -91,6 +135,9 @@ class DiffusionPolicy:
                 )
             self.sessions[name] = open_session(file, providers, intra_op_threads)
             self._check_io(name, self.sessions[name])
+        check_spec_against_graphs(
+            spec, self.path, {name: _shapes_of(session) for name, session in self.sessions.items()}
+        )
         self.providers = self.sessions["denoiser"].get_providers()
         s = spec.sampler
         self.schedule = DiffusionSchedule(
@@ -102,8 +149,6 @@ class DiffusionPolicy:
         )
         self.guidance_scale = s.guidance_scale if guidance_scale is None else float(guidance_scale)
         self.rng = np.random.default_rng(s.seed if seed is None else seed)
-        if not isinstance(fixed_noise, bool):
-            raise ConfigError(f"fixed_noise={fixed_noise!r} must be true or false")
         self._fixed_noise = (
             self.rng.standard_normal((1, spec.horizon, spec.dims)).astype(np.float32)
             if fixed_noise

@@ -36,15 +36,18 @@ is asked for (``ConfigError``), and never breaks the built-in names.
 
 from __future__ import annotations
 
+import inspect
+import os
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from human_video_policy.errors import ConfigError, InputError
+from human_video_policy.errors import ConfigError, HvpError, InputError, ModelLoadError
 from human_video_policy.policies.model_spec import PolicyMetadata
 from human_video_policy.runtime.action_chunk import ActionChunk
 from human_video_policy.runtime.plugin_registry import PluginGroup
+from human_video_policy.validation import check_int_range, check_positive
 
 ENTRY_POINT_GROUP = "human_video_policy.runtime_policies"
 
@@ -101,9 +104,35 @@ class ReplayPolicy:
 
 
 def _exported(path: str, providers=None, intra_op_threads: int = 1, **kwargs: Any):
+    """``load_policy(path, ...)``. Only the caller's own arguments are blamed on policy_args:
+    they are bound to the loader's signature and type-checked first (a TypeError there is the
+    registry's "bad policy_args", a ConfigError names the argument); whatever goes wrong after
+    that is the model's: its HvpError passes through, anything else (a stray TypeError from a
+    damaged file) becomes a ModelLoadError naming the model."""
+    from human_video_policy.runtime.diffusion_policy import DiffusionPolicy
     from human_video_policy.runtime.load_policy import load_policy
 
-    return load_policy(path, providers, intra_op_threads, **kwargs)
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise ConfigError(f"path={path!r} must name an exported policy (directory or .onnx)")
+    if providers is not None and (
+        isinstance(providers, str)
+        or not isinstance(providers, (list, tuple))
+        or not all(isinstance(p, str) for p in providers)
+    ):
+        raise ConfigError(f"providers={providers!r} must be a list of execution provider names")
+    check_int_range("intra_op_threads", intra_op_threads, 1, 1024)
+    if "max_abs_action" in kwargs:
+        check_positive("max_abs_action", kwargs["max_abs_action"])
+    # TypeError for an unknown or doubled keyword: the caller's.
+    inspect.signature(DiffusionPolicy).bind(path, providers, intra_op_threads, **kwargs)
+    try:
+        return load_policy(path, providers, intra_op_threads, **kwargs)
+    except HvpError:
+        raise
+    except Exception as exc:  # the model's fault once the arguments were checked
+        raise ModelLoadError(
+            f"{path}: cannot load the policy: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 BUILT_IN: dict[str, Callable[..., Any]] = {"exported": _exported, "replay": ReplayPolicy}

@@ -36,6 +36,24 @@ DEMO_ACTION_SPACE = "widowx_joint_position"
 DEMO_EMBODIMENT = "widowx"
 
 
+def _check_finite(name: str, array_name: str, values: np.ndarray) -> None:
+    """Refuse NaN/inf in a demo array at load, naming the file, the array and the first bad
+    sample: found later they surface as a non-finite normalisation statistic or loss with
+    no trace of which data caused them."""
+    if not np.issubdtype(values.dtype, np.floating) or len(values) == 0:
+        return
+    ok = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+    if ok.all():
+        return
+    first = int(np.argmin(ok))
+    where = tuple(int(i) for i in np.argwhere(~np.isfinite(values[first]))[0])
+    raise InputError(
+        f"{name}: array {array_name!r} holds a non-finite value "
+        f"({values[first][where]}) at sample {first} (index {list(where)} within it; "
+        f"{int((~ok).sum())} sample(s) affected); fix or re-record the demonstrations"
+    )
+
+
 class DemoDataset(Dataset):
     """Samples of a ``Demos`` set (or its ``.npz`` path), one per recorded policy tick.
 
@@ -78,6 +96,9 @@ class DemoDataset(Dataset):
             raise ConfigError(
                 f"horizon={self.horizon} is invalid for {name}: its chunks hold {recorded} rows"
             )
+        _check_finite(name, "states", self.demos.states)
+        # the rows this dataset serves (a chunk's rows past ``horizon`` are never read)
+        _check_finite(name, "actions", self.demos.actions[:, : self.horizon])
         images = self.demos.images
         if with_images and image_size is not None and tuple(images.shape[1:3]) != tuple(image_size):
             from human_video_policy.data.dataset_reader import resize_area

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sys
+import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,6 +83,33 @@ def _torch_to_onnx(model: BCMLPPolicy) -> onnx.ModelProto:
     return onnx.load_from_string(buffer.getvalue())
 
 
+def first_non_finite(model: torch.nn.Module) -> str | None:
+    """The name of the first parameter or float buffer holding NaN/inf, None when all are
+    finite: such a model exports to a graph whose actions are NaN, so it is refused first."""
+    tensors = list(model.named_parameters()) + list(model.named_buffers())
+    for name, tensor in tensors:
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return name
+    return None
+
+
+def require_finite_weights(model: torch.nn.Module, what: str = "the model") -> None:
+    """ModelLoadError naming the first NaN/inf parameter of ``model`` (``what`` names it)."""
+    name = first_non_finite(model)
+    if name is not None:
+        raise ModelLoadError(
+            f"{what} has NaN/inf weights (first: {name}): its exported graphs would give "
+            "invalid actions; nothing was exported (retrain, or export an earlier checkpoint)"
+        )
+
+
+def file_mode() -> int:
+    """Permissions of a newly created file under this process's umask (temp files are 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def verify_onnx(
     model: BCMLPPolicy,
     path: str | Path,
@@ -118,8 +147,17 @@ def export_policy(
     state_names: Sequence[str] = WIDOWX_STATE_JOINTS,
 ) -> dict:
     """Write ``model`` to ``path`` with metadata (its config's action space; the joint names
-    of its training data, the WidowX's by default); verify with ORT. Returns a report."""
+    of its training data, the WidowX's by default); verify with ORT. Returns a report.
+
+    The graph is written to a temporary file beside ``path`` and moved into place only once
+    it agrees with torch, so a failing export never leaves a bad file nor replaces a good one.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise ModelLoadError(
+            f"{path} is a directory; a bc_mlp policy is exported to one .onnx file"
+        )
+    require_finite_weights(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
     proto = _torch_to_onnx(model)
@@ -131,16 +169,25 @@ def export_policy(
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
-    errors = [verify_onnx(model, path)]
-    if check_images is not None and check_states is not None:
-        errors.append(verify_onnx(model, path, check_images, check_states))
-    max_error = max(errors)
-    if not max_error <= tolerance:
-        raise ModelLoadError(
-            f"exported {path} disagrees with torch: max |ORT - torch| = {max_error:.3g} > "
-            f"{tolerance:g}"
-        )
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.close(handle)
+    staging = Path(name)
+    try:
+        onnx.save(proto, str(staging))
+        errors = [verify_onnx(model, staging)]
+        if check_images is not None and check_states is not None:
+            errors.append(verify_onnx(model, staging, check_images, check_states))
+        max_error = max(errors)
+        if not max_error <= tolerance:
+            raise ModelLoadError(
+                f"exported {path} disagrees with torch: max |ORT - torch| = {max_error:.3g} > "
+                f"{tolerance:g}; nothing was written"
+            )
+        staging.chmod(file_mode())
+        os.replace(staging, path)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
     return {
         "path": str(path),
         "bytes": path.stat().st_size,

@@ -447,6 +447,75 @@ def _plain(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
+# Resume: which fields may differ from the checkpoint's config
+
+RESUME_MUTABLE_FIELDS = (
+    "train.steps",
+    "train.log_every",
+    "train.checkpoint_every",
+    "train.eval_every",
+    "train.eval_episodes",
+    "train.eval_seed",
+    "train.output_dir",
+    "train.device",
+    "train.threads",
+    "train.progress",
+    "train.strategy",
+    "train.find_unused_parameters",
+    "train.init_from",
+    "data.num_workers",
+    "data.normalization_samples",
+)
+"""The fields a ``--resume`` may change: the run's length (``train.steps``: training further
+is what a resume is for), logging / checkpoint / evaluation cadence and the evaluation's own
+episodes, where the run lives (``output_dir``: a moved run folder), the hardware and process
+layout (``device``, ``threads``, ``strategy``, ``find_unused_parameters``: the optimizer
+state's own check refuses a strategy it cannot load), the progress bar, and fields that only
+act on a fresh run (``init_from``, ``normalization_samples``) or do not change the samples
+(``num_workers``: each sample's transforms run under its own seed). Everything else (the
+policy, the data, the optimizer, seed, EMA) is what the checkpoint's state was built with: a
+changed value would be written to config.yaml but not take effect, so it is refused."""
+
+
+def _flatten(value: Any, path: str, out: dict[str, Any]) -> None:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _flatten(v, _join(path, str(k)), out)
+        if not value:
+            out[path] = {}
+    elif isinstance(value, list) and any(isinstance(v, (Mapping, list)) for v in value):
+        out[f"{path}.len"] = len(value)
+        for i, v in enumerate(value):
+            _flatten(v, f"{path}[{i}]", out)
+    else:
+        out[path] = value
+
+
+def flat_fields(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``{dotted.path: value}`` of a resolved config (lists of mappings by index,
+    ``data.sources[0].path``; lists of numbers as one value, ``optim.betas``)."""
+    out: dict[str, Any] = {}
+    _flatten(config, "", out)
+    return out
+
+
+def resume_differences(stored: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """The dotted fields where ``current`` (this invocation's resolved config) differs from
+    ``stored`` (the checkpoint's), leaving out :data:`RESUME_MUTABLE_FIELDS`."""
+    a, b = flat_fields(stored), flat_fields(current)
+    diff = []
+    for key in sorted(set(a) | set(b)):
+        field_name = key.removesuffix(".len")
+        if field_name in RESUME_MUTABLE_FIELDS or a.get(key, _MISSING) == b.get(key, _MISSING):
+            continue
+        diff.append(field_name)
+    return list(dict.fromkeys(diff))
+
+
+_MISSING = object()
+
+
+# --------------------------------------------------------------------------------------------
 # Overrides and files
 
 _INDEX = re.compile(r"\[(\d+)\]")
@@ -570,6 +639,7 @@ def config_reference_markdown() -> str:
 
 
 __all__ = [
+    "RESUME_MUTABLE_FIELDS",
     "DataSection",
     "DataSource",
     "OptimSection",
@@ -579,5 +649,7 @@ __all__ = [
     "apply_overrides",
     "config_reference_markdown",
     "field_docs",
+    "flat_fields",
     "load_train_config",
+    "resume_differences",
 ]

@@ -26,7 +26,12 @@ What a run does (:class:`Trainer`, :func:`train`):
 * checkpoints ``checkpoints/step_XXXXXX.pt`` and ``last.pt`` (model, EMA, optimizer,
   scheduler, step, RNG states of every process, sampler position, loss history, resolved
   config), written atomically; ``resume`` continues bit-exactly; a corrupt or truncated
-  checkpoint is refused naming the file;
+  checkpoint is refused naming the file, and so is one that unpickles with a field of the
+  wrong type or shape, non-finite weights, or an optimizer / scheduler / RNG state that does
+  not fit (:func:`check_checkpoint_fields`, :func:`_restore`), naming the field; a resume
+  whose config differs from the checkpoint's outside ``train_config.RESUME_MUTABLE_FIELDS``
+  is refused naming the fields; the checkpoint is loaded, checked and restored before
+  anything in ``output_dir`` is written;
 * a NaN/inf loss part or gradient norm stops the run naming the step and the part, before the
   weights change; the last checkpoint written stays the last good one;
 * torchrun: ``WORLD_SIZE``/``RANK``/``LOCAL_RANK`` select DDP (gloo on CPU, nccl on CUDA) or
@@ -631,7 +636,184 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         )
     if missing := [k for k in CHECKPOINT_KEYS if k not in blob]:
         raise ModelLoadError(f"checkpoint {path} lacks {missing}")
+    check_checkpoint_fields(path, blob)
     return blob
+
+
+def _one_line(exc: BaseException, limit: int = 400) -> str:
+    """An exception's text on one line (torch's load_state_dict errors span several), so the
+    CLI's error stays one line."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number_entry(entry: Any) -> bool:
+    """A history / window entry as the trainer writes them: names to numbers."""
+    return isinstance(entry, Mapping) and all(
+        isinstance(k, str) and _is_number(v) for k, v in entry.items()
+    )
+
+
+def _rng_problem(state: Any) -> str | None:
+    """Why ``state`` is not one process's :func:`rng_state` (None when it is). Each part is
+    tried on a private generator, so the check changes no global random state."""
+    if not isinstance(state, Mapping):
+        return f"is a {type(state).__name__}, not a mapping"
+    if missing := [k for k in ("python", "numpy", "torch") if k not in state]:
+        return f"lacks {missing}"
+    try:
+        py = state["python"]
+        random.Random().setstate((py[0], tuple(py[1]), py[2]))
+    except (TypeError, ValueError, IndexError, KeyError) as exc:
+        return f"has an invalid python state ({_one_line(exc, 120)})"
+    try:
+        n = state["numpy"]
+        np.random.RandomState().set_state(
+            (
+                n["kind"],
+                n["keys"].numpy().astype(np.uint32),
+                n["pos"],
+                n["has_gauss"],
+                n["cached_gaussian"],
+            )
+        )
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
+        return f"has an invalid numpy state ({_one_line(exc, 120)})"
+    try:
+        torch.Generator().set_state(state["torch"])
+    except (TypeError, ValueError, RuntimeError) as exc:
+        return f"has an invalid torch state ({_one_line(exc, 120)})"
+    cuda = state.get("cuda")
+    if cuda is not None and not (
+        isinstance(cuda, (list, tuple))
+        and all(isinstance(t, torch.Tensor) and t.dtype == torch.uint8 for t in cuda)
+    ):
+        return "has an invalid cuda state (not a list of byte tensors)"
+    return None
+
+
+def check_checkpoint_fields(path: Path, blob: Mapping[str, Any]) -> None:
+    """Refuse a checkpoint that unpickles but does not hold what :meth:`Trainer._save`
+    writes: each field's type and shape up front (ModelLoadError naming the file and the
+    field), and non-finite weights, so no resume or export starts from them (a resume from
+    NaN weights would diverge and call this file "the last good checkpoint")."""
+
+    def bad(name: str, why: str) -> ModelLoadError:
+        return ModelLoadError(f"checkpoint {path}: field {name!r} {why}; it was not used")
+
+    step = blob["step"]
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise bad("step", f"must be a non-negative integer, got {step!r}")
+    if not isinstance(blob["policy_type"], str) or not blob["policy_type"]:
+        raise bad("policy_type", f"must be a policy type name, got {blob['policy_type']!r}")
+    if not isinstance(blob["policy_config"], Mapping):
+        raise bad(
+            "policy_config",
+            f"must be a mapping of the policy's config fields, got "
+            f"{type(blob['policy_config']).__name__}",
+        )
+    config = blob["config"]
+    if not isinstance(config, Mapping):
+        raise bad("config", f"must be the run's resolved config, got {type(config).__name__}")
+    try:
+        TrainConfig.from_dict(config)
+    except ConfigError as exc:
+        raise bad("config", f"is not a valid training config ({_one_line(exc)})") from exc
+    for name in ("model", "ema"):
+        weights = blob[name]
+        if weights is None and name == "ema":
+            continue
+        if not isinstance(weights, Mapping) or not weights:
+            raise bad(
+                name,
+                f"must be a non-empty mapping of parameter names to tensors, got "
+                f"{type(weights).__name__}",
+            )
+        for key, value in weights.items():
+            if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+                raise bad(name, f"holds {key!r}: {type(value).__name__}, not a tensor")
+        nonfinite = [
+            k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()
+        ]
+        if nonfinite:
+            more = f" and {len(nonfinite) - 1} more" if len(nonfinite) > 1 else ""
+            raise ModelLoadError(
+                f"checkpoint {path} has non-finite weights in {nonfinite[0]}{more} (field "
+                f"{name!r}); it was not used"
+            )
+    if blob["ema"] is not None:  # the EMA is a copy of the model: the same names and shapes
+        model_shapes = {k: tuple(v.shape) for k, v in blob["model"].items()}
+        ema_shapes = {k: tuple(v.shape) for k, v in blob["ema"].items()}
+        if model_shapes != ema_shapes:
+            key = next(
+                k
+                for k in sorted(set(model_shapes) | set(ema_shapes))
+                if model_shapes.get(k) != ema_shapes.get(k)
+            )
+            raise ModelLoadError(
+                f"checkpoint {path}: fields 'model' and 'ema' disagree on {key} (shape "
+                f"{model_shapes.get(key, 'missing')} vs {ema_shapes.get(key, 'missing')}); "
+                "it was not used"
+            )
+    optim = blob["optimizer"]
+    groups = optim.get("param_groups") if isinstance(optim, Mapping) else None
+    if (
+        not isinstance(optim, Mapping)
+        or not isinstance(optim.get("state"), Mapping)
+        or not isinstance(groups, list)
+        or not groups
+        or not all(isinstance(g, Mapping) and isinstance(g.get("params"), list) for g in groups)
+    ):
+        raise bad("optimizer", "is not an optimizer state (state, param_groups with params)")
+    if (fmt := blob.get("optimizer_format", "torch")) not in ("torch", "fsdp"):
+        raise bad("optimizer_format", f"must be 'torch' or 'fsdp', got {fmt!r}")
+    sched = blob["scheduler"]
+    if (
+        not isinstance(sched, Mapping)
+        or not isinstance(sched.get("last_epoch"), int)
+        or not isinstance(sched.get("base_lrs"), list)
+        or not all(_is_number(v) for v in sched["base_lrs"])
+    ):
+        raise bad("scheduler", "is not a learning-rate scheduler state (last_epoch, base_lrs)")
+    rngs = blob["rng"]
+    if not isinstance(rngs, (list, tuple)) or not rngs:
+        raise bad("rng", f"must be a list of each process's generator states, got {rngs!r:.60}")
+    for i, state in enumerate(rngs):
+        if (why := _rng_problem(state)) is not None:
+            raise bad("rng", f"entry {i} {why}")
+    if not isinstance(blob["sampler"], Mapping):
+        raise bad("sampler", f"must be a mapping, got {type(blob['sampler']).__name__}")
+    history = blob["history"]
+    if not isinstance(history, list) or not all(
+        _number_entry(h) and isinstance(h.get("step"), int) for h in history
+    ):
+        raise bad(
+            "history",
+            "must be a list of {step, name: number} entries as the trainer writes them, got "
+            f"{history!r:.60}",
+        )
+    window = blob.get("window")
+    if window is not None and not _number_entry(window):
+        raise bad("window", f"must be a mapping of names to numbers, got {window!r:.60}")
+
+
+def _restore(path: Path | None, part: str, load: Callable[[], Any]) -> Any:
+    """Run one restore of a checkpoint part (load_state_dict, RNG states); torch's errors
+    (another shape, missing keys, other parameter groups) become a ModelLoadError naming the
+    file and the part. Nothing in the run folder has been written when this runs."""
+    try:
+        return load()
+    except HvpError:
+        raise
+    except (RuntimeError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise ModelLoadError(
+            f"checkpoint {path}: field {part!r} cannot be restored ({type(exc).__name__}: "
+            f"{_one_line(exc)}); it was not used, nothing was overwritten"
+        ) from exc
 
 
 def build_model(policy_type: str, policy_config: Mapping[str, Any]) -> nn.Module:
@@ -646,12 +828,21 @@ def load_trained_model(path: str | Path, *, ema: bool = True) -> tuple[nn.Module
     """The model of a training checkpoint (its EMA weights when the run kept them and
     ``ema``), in eval mode on the CPU, with the run's config."""
     blob = load_checkpoint(path)
-    model = build_model(blob["policy_type"], blob["policy_config"])
-    weights = blob["ema"] if ema and blob["ema"] is not None else blob["model"]
     try:
-        model.load_state_dict(weights)
+        model = build_model(blob["policy_type"], blob["policy_config"])
+    except ConfigError as exc:
+        raise ModelLoadError(
+            f"checkpoint {path}: fields 'policy_type' / 'policy_config' do not make a model "
+            f"({_one_line(exc)})"
+        ) from exc
+    part = "ema" if ema and blob["ema"] is not None else "model"
+    try:
+        model.load_state_dict(blob[part])
     except RuntimeError as exc:
-        raise ModelLoadError(f"checkpoint {path}: weights do not fit the model: {exc}") from exc
+        raise ModelLoadError(
+            f"checkpoint {path}: field {part!r}: the weights do not fit the model "
+            f"({_one_line(exc)})"
+        ) from exc
     return model.eval(), TrainConfig.from_dict(blob["config"])
 
 
@@ -796,6 +987,61 @@ class Trainer:
             raise ConfigError(f"weights={weights} is invalid: one weight > 0 per dataset ({n})")
         return self._datasets, weights, [f"dataset {i}" for i in range(n)]
 
+    def _check_output_dir(self) -> None:
+        """Refuse an output_dir (or its checkpoints/, tb/, outputs) that is the wrong kind of
+        file system entry, before anything is written: mkdir / os.replace would fail half-way
+        through with an OSError."""
+        out = self.output_dir
+        for parent in out.absolute().parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise ConfigError(
+                        f"train.output_dir={str(out)!r} is invalid: {parent} is a file, not a "
+                        "folder; nothing was written"
+                    )
+                break
+        folders = (out, self.checkpoint_dir, out / "tb")
+        files = (out / "config.yaml", out / "metrics.json", out / "losses.png")
+        for path in folders:
+            if path.exists() and not path.is_dir():
+                raise ConfigError(
+                    f"train.output_dir={str(out)!r} is invalid: {path} is a file, not a "
+                    "folder; nothing was written"
+                )
+        for path in files:
+            if path.is_dir():
+                raise ConfigError(
+                    f"train.output_dir={str(out)!r} is invalid: {path} is a folder, where the "
+                    "run writes a file; nothing was written"
+                )
+
+    def _check_resume_config(
+        self, path: Path, blob: Mapping[str, Any], resolved: Mapping[str, Any]
+    ) -> None:
+        """Refuse a resume whose config differs from the checkpoint's outside
+        ``RESUME_MUTABLE_FIELDS`` (train_config.py): the checkpoint's optimizer, schedule and
+        weights would win and the changed value would be written to config.yaml without
+        taking effect (``optim.lr=1e30`` silently ignored)."""
+        from human_video_policy.training.train_config import (
+            RESUME_MUTABLE_FIELDS,
+            flat_fields,
+            resume_differences,
+        )
+
+        stored = TrainConfig.from_dict(blob["config"]).to_dict()  # defaults of newer fields
+        diff = resume_differences(stored, resolved)
+        if diff:
+            old, new = flat_fields(stored), flat_fields(resolved)
+            shown = ", ".join(
+                f"{k}: {old.get(k, '(none)')!r} -> {new.get(k, '(none)')!r}" for k in diff[:6]
+            )
+            raise ConfigError(
+                f"--resume from checkpoint {path}: this config differs from the one the "
+                f"checkpoint was trained with in {diff} ({shown}); on resume only "
+                f"{', '.join(RESUME_MUTABLE_FIELDS)} may change (start a new run, or "
+                "train.init_from for a fine-tune, to change the others); nothing was overwritten"
+            )
+
     def _resolve_resume(self, resume: bool | str | Path | None) -> Path | None:
         if resume is None or resume is False:
             existing = (
@@ -843,9 +1089,18 @@ class Trainer:
                 f"data.batch_size={dcfg.batch_size} is invalid with {ctx.world_size} "
                 "processes: it must divide evenly (it is the global batch)"
             )
+        self._check_output_dir()
         resume_path = self._resolve_resume(resume)
         blob = load_checkpoint(resume_path) if resume_path is not None else None
         resolved = cfg.to_dict()
+        if blob is not None:
+            assert resume_path is not None
+            self._check_resume_config(resume_path, blob, resolved)
+            if blob["step"] >= tcfg.steps:
+                raise ConfigError(
+                    f"train.steps={tcfg.steps} but checkpoint {resume_path} is already at step "
+                    f"{blob['step']}: raise train.steps to train further"
+                )
 
         # model (identical initial weights on every rank)
         seed_everything(tcfg.seed)
@@ -876,7 +1131,9 @@ class Trainer:
         eval_fn = self.eval_fn
         if eval_fn is None and tcfg.eval_every > 0:
             eval_fn = widowx_reach_eval(model, tcfg.eval_episodes, tcfg.eval_seed)
-        ctx.barrier()  # every check passed on every rank before anything is written
+        # every check passed on every rank before anything is written; a resume's state is
+        # restored (and each part checked) below, still before the first write
+        ctx.barrier()
 
         dataset = SeededSources(sources)
         model.to(device)
@@ -893,7 +1150,7 @@ class Trainer:
                     self._normalization_batches(dataset, sources, weights, n_fit, device)
                 )
         else:
-            model.load_state_dict(blob["model"])
+            _restore(resume_path, "model", lambda: model.load_state_dict(blob["model"]))
             start_step = int(blob["step"])
             history = [dict(h) for h in blob["history"]]
             window = dict(blob.get("window") or {})
@@ -901,10 +1158,11 @@ class Trainer:
         ema = EMA(model, tcfg.ema_decay) if tcfg.ema_decay > 0 else None
         if ema is not None and blob is not None:
             if blob["ema"] is None:
-                raise ConfigError(
-                    f"train.ema_decay={tcfg.ema_decay} but checkpoint {resume_path} has no EMA"
+                raise ModelLoadError(
+                    f"checkpoint {resume_path}: field 'ema' is None but train.ema_decay="
+                    f"{tcfg.ema_decay}: the run kept no EMA weights; it was not used"
                 )
-            ema.module.load_state_dict(blob["ema"])
+            _restore(resume_path, "ema", lambda: ema.module.load_state_dict(blob["ema"]))
 
         wrapped = self._wrap(model, ctx, device)
         params = [p for p in wrapped.parameters() if p.requires_grad]
@@ -921,23 +1179,23 @@ class Trainer:
             lambda s: lr_factor(s, total, ocfg.warmup_steps, ocfg.schedule, ocfg.min_lr_ratio),
         )
         if blob is not None:
-            self._load_optimizer(
-                wrapped, optimizer, blob["optimizer"], blob.get("optimizer_format", "torch")
+            assert resume_path is not None
+            fmt = blob.get("optimizer_format", "torch")
+            _restore(
+                resume_path,
+                "optimizer",
+                lambda: self._load_optimizer(wrapped, optimizer, blob["optimizer"], fmt),
             )
-            scheduler.load_state_dict(blob["scheduler"])
+            self._check_optimizer_state(resume_path, wrapped, optimizer)
+            _restore(resume_path, "scheduler", lambda: scheduler.load_state_dict(blob["scheduler"]))
+            self._check_scheduler_state(resume_path, scheduler, optimizer, start_step)
             rngs = blob["rng"]
             if len(rngs) == ctx.world_size:
-                set_rng_state(rngs[ctx.rank])
+                _restore(resume_path, "rng", lambda: set_rng_state(rngs[ctx.rank]))
             else:  # another process count: reproducible, not bit-identical
                 seed_everything(tcfg.seed + 7919 * start_step + ctx.rank)
         else:
             seed_everything(tcfg.seed + ctx.rank)  # the model's own noise differs per rank
-
-        if start_step >= total:
-            raise ConfigError(
-                f"train.steps={total} but checkpoint {resume_path} is already at step "
-                f"{start_step}: raise train.steps to train further"
-            )
 
         sampler = StepBatchSampler(
             sources,
@@ -963,6 +1221,7 @@ class Trainer:
             persistent_workers=False,
         )
 
+        ctx.barrier()  # the resume's state restored on every rank: the run folder changes now
         writer = None
         if ctx.is_main:
             self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -1141,8 +1400,8 @@ class Trainer:
                 f"{pretrained['policy_type']!r} with a different config (fields {diff}) than "
                 f"policy {cfg.policy.type!r} of this run"
             )
-        weights = pretrained["ema"] if pretrained["ema"] is not None else pretrained["model"]
-        model.load_state_dict(weights)
+        part = "ema" if pretrained["ema"] is not None else "model"
+        _restore(path, part, lambda: model.load_state_dict(pretrained[part]))
 
     def _wrap(self, model: nn.Module, ctx: DistContext, device: torch.device) -> nn.Module:
         """The loss module, under DDP or FSDP when several processes run.
@@ -1215,6 +1474,57 @@ class Trainer:
             )
         else:
             optimizer.load_state_dict(state)
+
+    def _check_optimizer_state(
+        self, path: Path, wrapped: nn.Module, optimizer: torch.optim.Optimizer
+    ) -> None:
+        """The loaded optimizer state fits the parameters (AdamW's moments have their shapes,
+        are finite) and its hyper-parameters are numbers: load_state_dict checks only the
+        group sizes, and a misfit would fail (or poison the weights) at the first step."""
+
+        def bad(why: str) -> ModelLoadError:
+            return ModelLoadError(f"checkpoint {path}: field 'optimizer' {why}; it was not used")
+
+        for i, group in enumerate(optimizer.param_groups):
+            for key in ("lr", "eps", "weight_decay"):
+                v = group.get(key)
+                v = float(v) if isinstance(v, torch.Tensor) and v.numel() == 1 else v
+                if not _is_number(v) or not math.isfinite(v):
+                    raise bad(f"has param_groups[{i}].{key}={v!r}, not a finite number")
+            betas = group.get("betas")
+            if not isinstance(betas, (list, tuple)) or len(betas) != 2:
+                raise bad(f"has param_groups[{i}].betas={betas!r}, not a pair")
+        if self._fsdp:
+            return
+        names = {id(p): n for n, p in wrapped.named_parameters()}
+        for p, state in optimizer.state.items():
+            for key, value in state.items():
+                if not isinstance(value, torch.Tensor):
+                    continue
+                name = names.get(id(p), "?")
+                if value.dim() and value.shape != p.shape:
+                    raise bad(
+                        f"holds {key} of shape {list(value.shape)} for parameter {name} of "
+                        f"shape {list(p.shape)}"
+                    )
+                if value.is_floating_point() and not torch.isfinite(value).all():
+                    raise bad(f"holds a non-finite {key} for parameter {name}")
+
+    @staticmethod
+    def _check_scheduler_state(
+        path: Path, scheduler: Any, optimizer: torch.optim.Optimizer, step: int
+    ) -> None:
+        """The schedule is at the checkpoint's step with one base rate per parameter group
+        (LambdaLR.load_state_dict takes any mapping)."""
+        base = getattr(scheduler, "base_lrs", None)
+        if scheduler.last_epoch != step or not (
+            isinstance(base, list) and len(base) == len(optimizer.param_groups)
+        ):
+            raise ModelLoadError(
+                f"checkpoint {path}: field 'scheduler' (last_epoch {scheduler.last_epoch}, "
+                f"base_lrs {base!r:.60}) does not fit step {step} with "
+                f"{len(optimizer.param_groups)} parameter group(s); it was not used"
+            )
 
     def _model_state(self, wrapped: nn.Module, model: nn.Module) -> dict[str, torch.Tensor]:
         if self._fsdp:  # a collective: every rank calls it, rank 0 gets the full weights
@@ -1457,6 +1767,7 @@ __all__ = [
     "TrainingDivergedError",
     "build_model",
     "build_sources",
+    "check_checkpoint_fields",
     "check_compatible",
     "load_checkpoint",
     "load_trained_model",
