@@ -301,7 +301,9 @@ class SeededSources(Dataset):
     ``__getitem__`` (and so its random transforms) under python/numpy/torch seeds derived
     from ``seed``, so a sample is the same in any worker, in-process, and after a resume.
     In the main process the generators' states are restored afterwards. Adds
-    ``dataset_index``."""
+    ``dataset_index`` and, for seeded items, ``sample_seed`` (derived from the item's seed,
+    independent of the transforms' draws): a model that draws its training noise per sample
+    from it (the DiT) gives the same loss however a step's batch is split over processes."""
 
     def __init__(self, sources: Sequence[Dataset]) -> None:
         self.sources = list(sources)
@@ -329,6 +331,8 @@ class SeededSources(Dataset):
             seed_everything(seed)
             sample = self.sources[d][local]
         sample["dataset_index"] = d
+        if seed is not None:
+            sample["sample_seed"] = int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
         return sample
 
 
