@@ -370,3 +370,25 @@ def test_a_clean_copy_still_resumes(run: tuple[Path, Path], capsys: pytest.Captu
     code, err = resume_cli(cfg, capsys)
     assert code == 0, err
     assert load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 6
+
+
+def test_a_key_given_twice_in_the_yaml_config_is_refused(
+    demos: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """PyYAML keeps the last of two equal keys: a second `train:` hiding the first trains with
+    settings nobody reads in the file. Refused, one line, nothing written."""
+    text = yaml.safe_dump(config_dict(demos, tmp_path / "out"))
+    path = tmp_path / "dup.yaml"
+    path.write_text(text + "train:\n  steps: 1\n")
+    assert hvp_main(["train", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "key 'train' is given twice" in err[0], err
+    assert not (tmp_path / "out").exists()
+
+
+def test_random_bytes_are_refused_without_advice_to_unpickle_unsafely(tmp_path: Path) -> None:
+    garbage = tmp_path / "last.pt"
+    garbage.write_bytes(np.random.default_rng(0).bytes(3000))
+    with pytest.raises(ModelLoadError, match="corrupt or truncated") as info:
+        load_checkpoint(garbage)
+    assert "weights_only" not in str(info.value) and "\n" not in str(info.value)

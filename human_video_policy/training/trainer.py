@@ -46,6 +46,7 @@ import dataclasses
 import json
 import math
 import os
+import pickle
 import random
 import shutil
 import sys
@@ -627,9 +628,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # zip, pickle, EOF, unpickler errors alike
+        if isinstance(exc, pickle.UnpicklingError):  # not torch's advice to unpickle unsafely
+            detail = "UnpicklingError: not a torch file, or it holds objects a weights-only load "
+            detail += "refuses"
+        else:
+            detail = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         raise ModelLoadError(
-            f"checkpoint {path} is corrupt or truncated and was not used "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+            f"checkpoint {path} is corrupt or truncated and was not used ({detail})"
         ) from exc
     if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
         raise ModelLoadError(f"{path} is not an hvp training checkpoint (no format tag)")
