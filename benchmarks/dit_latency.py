@@ -35,17 +35,7 @@ from human_video_policy.export.diffusion_onnx import export_dit, export_fused_sa
 from human_video_policy.policies.dit.configuration_dit import DiTConfig
 from human_video_policy.policies.dit.modeling_dit import DiTPolicy
 from human_video_policy.runtime.diffusion_policy import DiffusionPolicy
-
-
-def _stats(times_ms: list[float]) -> dict[str, float]:
-    a = np.asarray(times_ms)
-    return {
-        "median_ms": float(np.median(a)),
-        "p99_ms": float(np.percentile(a, 99)),
-        "max_ms": float(a.max()),
-        "iterations": len(a),
-    }
-
+from human_video_policy.runtime.latency import timing_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER_PYTHON = ROOT / ".peer" / "lerobot" / "bin" / "python"
@@ -99,7 +89,7 @@ def _exported_only(args: argparse.Namespace) -> int:
             "inference_steps": spec.sampler.inference_steps,
             "cfg_batch": 2,
         },
-        "onnxruntime_cpu": _stats(_time_predict(policy, image, state, args.iterations)),
+        "onnxruntime_cpu": timing_summary(_time_predict(policy, image, state, args.iterations)),
     }
     if args.lerobot:
         peer = _lerobot_peer((h, w), len(spec.state_names), len(spec.action_names), args.threads)
@@ -197,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             fused_actions = out[0][0] * policy.action_std + policy.action_mean
             if cfg.action_target == "delta":
                 fused_actions = fused_actions + state[None, : cfg.action_dim]
-            result["onnxruntime_cpu_fused_graph"] = _stats(fused_ms)
+            result["onnxruntime_cpu_fused_graph"] = timing_summary(fused_ms)
             result["fused_vs_loop_max_abs_diff"] = float(np.abs(fused_actions - looped).max())
     batch = {
         cfg.image_key: torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0,
@@ -211,8 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         model.sample(batch, noise=noise)
         eager_ms.append((time.perf_counter() - start) * 1e3)
-    result["onnxruntime_cpu"] = _stats(ort_ms)
-    result["pytorch_eager_cpu"] = _stats(eager_ms)
+    result["onnxruntime_cpu"] = timing_summary(ort_ms)
+    result["pytorch_eager_cpu"] = timing_summary(eager_ms)
     result["eager_over_ort_median"] = (
         result["pytorch_eager_cpu"]["median_ms"] / result["onnxruntime_cpu"]["median_ms"]
     )

@@ -34,19 +34,10 @@ from human_video_policy.export.diffusion_onnx import FusedSampler, export_dit, m
 from human_video_policy.policies.dit.configuration_dit import DiTConfig
 from human_video_policy.policies.dit.modeling_dit import DiTPolicy, EncoderGraph
 from human_video_policy.policies.model_spec import read_spec
+from human_video_policy.runtime.latency import timing_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_POLICY = ROOT / "assets" / "policies" / "widowx_reach_dit"
-
-
-def _stats(times_ms: list[float]) -> dict[str, float]:
-    a = np.asarray(times_ms)
-    return {
-        "median_ms": float(np.median(a)),
-        "p99_ms": float(np.percentile(a, 99)),
-        "max_ms": float(a.max()),
-        "iterations": len(a),
-    }
 
 
 def _configs(quick: bool) -> dict[str, DiTConfig]:
@@ -117,7 +108,7 @@ def torch_latency(
     sampler = FusedSampler(model)
     for name, dtype in (("eager_fp32", torch.float32), ("eager_bf16", torch.bfloat16)):
         fn = _chunk_fn(model, sampler, inputs, noise, dtype)
-        out[name] = _stats(_time(fn, device, iterations, warmup=5))
+        out[name] = timing_summary(_time(fn, device, iterations, warmup=5))
     with torch.no_grad():
         gpu = _chunk_fn(model, sampler, inputs, noise, torch.float32)().float().cpu()
         bf16 = _chunk_fn(model, sampler, inputs, noise, torch.bfloat16)().float().cpu()
@@ -140,7 +131,7 @@ def torch_latency(
             _sync(device)
             compile_s = time.perf_counter() - start
             out[f"compile_{mode}_fp32"] = {
-                **_stats(_time(fn, device, iterations, warmup=5)),
+                **timing_summary(_time(fn, device, iterations, warmup=5)),
                 "compile_s": compile_s,
             }
         except Exception as exc:  # report and go on: one failed mode must not lose the rest
@@ -180,7 +171,11 @@ def onnxruntime_latency(config: DiTConfig, iterations: int, tensorrt_parity: boo
                 policy = DiffusionPolicy(directory, PROVIDERS[choice], intra_op_threads=threads)
                 load_s = time.perf_counter() - start
                 times = _time(lambda p=policy: p.predict(image, state), "cpu", iterations, 5)
-                out[choice] = {**_stats(times), "load_s": load_s, "providers": policy.providers}
+                out[choice] = {
+                    **timing_summary(times),
+                    "load_s": load_s,
+                    "providers": policy.providers,
+                }
             except Exception as exc:
                 out[choice] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
         if tensorrt_parity and "tensorrt" in wanted:
@@ -227,7 +222,7 @@ def training_throughput(config: DiTConfig, device: str, batch: int, steps: int) 
         out[name] = {"samples_per_s": batch / seconds, "step_median_ms": seconds * 1e3}
         if device.startswith("cuda"):
             out[name]["peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
-            torch.cuda.reset_peak_memory_stats()
+            torch.cuda.reset_peak_memorytiming_summary()
         del model, optimizer
     return out
 

@@ -32,7 +32,8 @@ from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy
 
 
 def _stats(times_ms: list[float]) -> dict[str, float]:
-    # the same fields as benchmarks/dit_latency.py's (this venv has none of the project's code)
+    # the fields of human_video_policy.runtime.latency.timing_summary (this venv has none of
+    # the project's code)
     a = np.asarray(times_ms)
     return {
         "median_ms": float(np.median(a)),

@@ -44,3 +44,17 @@ class LatencyStats:
             "p99_ms": self.p99,
             "count": float(self.count),
         }
+
+
+def timing_summary(times_ms: list[float]) -> dict[str, float]:
+    """Median, p99 and max (ms) and the count of a benchmark's timings (the benchmarks'
+    common report; LeRobot's peer script keeps its own copy, it runs without this package)."""
+    a = np.asarray(times_ms, dtype=np.float64)
+    if a.size == 0:
+        raise ValueError("no timings to summarise")
+    return {
+        "median_ms": float(np.median(a)),
+        "p99_ms": float(np.percentile(a, 99)),
+        "max_ms": float(a.max()),
+        "iterations": int(a.size),
+    }
