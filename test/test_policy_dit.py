@@ -15,8 +15,8 @@ from human_video_policy.errors import ConfigError, InputError, ModelLoadError
 from human_video_policy.export.diffusion_onnx import FusedSampler, export_dit
 from human_video_policy.policies.diffusion_schedule import DiffusionSchedule
 from human_video_policy.policies.dit.configuration_dit import DiTConfig
-from human_video_policy.policies.dit.modeling_dit import DENOISER_INPUTS, DiTPolicy
-from human_video_policy.policies.model_spec import read_spec
+from human_video_policy.policies.dit.modeling_dit import DiTPolicy
+from human_video_policy.policies.model_spec import DENOISER_INPUTS, read_spec
 from human_video_policy.runtime.diffusion_policy import DiffusionPolicy
 
 KEY = "observation.images.scene"

@@ -26,13 +26,13 @@ import torch
 from human_video_policy.errors import ModelLoadError
 from human_video_policy.policies.diffusion_schedule import guided_eps
 from human_video_policy.policies.dit.modeling_dit import (
-    DENOISER_INPUTS,
     DenoiserGraph,
     DiTPolicy,
     EncoderGraph,
     encoder_input_names,
 )
 from human_video_policy.policies.model_spec import (
+    DENOISER_INPUTS,
     GraphSpec,
     ModelSpec,
     SamplerSpec,

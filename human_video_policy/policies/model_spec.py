@@ -168,7 +168,8 @@ MAX_GRAPH_IO = 64
 #: Nesting depth of the free-form sections (training, parity, model_config): deeper ones would
 #: break whoever serialises them later (a RecursionError in a report).
 MAX_DEPTH = 64
-#: What the runtime feeds and reads (policies/dit/modeling_dit.py, repeated here: no torch).
+#: What the runtime feeds and reads; the export's graphs take them in this order (modeling_dit
+#: imports DENOISER_INPUTS from here: this module has no torch).
 ENCODER_INPUTS = ("image", "state", "instruction_ids", "fov")
 ENCODER_OUTPUTS = ("condition", "state_norm")
 DENOISER_INPUTS = (

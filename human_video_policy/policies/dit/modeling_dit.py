@@ -632,17 +632,6 @@ class DenoiserGraph(nn.Module):
         )
 
 
-DENOISER_INPUTS = (
-    "noisy_actions",
-    "timestep",
-    "condition",
-    "cond_keep",
-    "state_norm",
-    "state_keep",
-    "action_mask",
-)
-
-
 def encoder_input_names(config: DiTConfig) -> list[str]:
     names = []
     if config.image_encoder != "none":
