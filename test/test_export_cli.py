@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from export_helpers import reach_demos, train_bc_mlp, train_dit
 
 from human_video_policy.cli.main import main as hvp_main
 from human_video_policy.policies.model_spec import read_spec
@@ -17,37 +18,10 @@ from human_video_policy.training.record_demos import Demos
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _demos(path: Path, n: int = 32, horizon: int = 10) -> Path:
-    rng = np.random.default_rng(0)
-    states = rng.normal(0, 0.3, (n, 8)).astype(np.float32)
-    actions = states[:, None, :7] + 0.01 * np.arange(horizon, dtype=np.float32)[None, :, None]
-    images = (rng.random((n, 32, 32, 3)) * 255).astype(np.uint8)
-    return Demos(images, states, actions, np.repeat(np.arange(n // 8), 8)).save(path)
-
-
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("dit_run")
-    demos = _demos(root / "demos.npz")
-    run = root / "run"
-    code = hvp_main(
-        [
-            "train",
-            str(ROOT / "config" / "train" / "dit_reach.yaml"),
-            f"data.sources[0].path={demos}",
-            "data.image_size=[32,32]",
-            "data.batch_size=8",
-            "data.normalization_samples=32",
-            "policy.config.image_size=[32,32]",
-            "optim.warmup_steps=1",
-            "train.steps=3",
-            "train.checkpoint_every=3",
-            "train.progress=false",
-            f"train.output_dir={run}",
-        ]
-    )
-    assert code == 0
-    return run
+    return train_dit(reach_demos(root / "demos.npz"), root / "run")
 
 
 def test_export_a_run_and_run_it_by_path(
@@ -81,23 +55,7 @@ def test_the_bc_mlp_baseline_trains_and_exports_through_the_same_commands(
     trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     demos = trained_run.parent / "demos.npz"
-    run = tmp_path / "mlp"
-    code = hvp_main(
-        [
-            "train",
-            str(ROOT / "config" / "train" / "bc_mlp_reach.yaml"),
-            f"data.sources[0].path={demos}",
-            "data.image_size=[32,32]",
-            "data.batch_size=8",
-            "data.normalization_samples=32",
-            "policy.config.image_height=32",
-            "policy.config.image_width=32",
-            "train.steps=2",
-            "train.progress=false",
-            f"train.output_dir={run}",
-        ]
-    )
-    assert code == 0
+    run = train_bc_mlp(demos, tmp_path / "mlp")
     capsys.readouterr()
     assert hvp_main(["export", str(run)]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -184,7 +142,7 @@ def test_fine_tuning_starts_from_the_pretrained_weights_and_refits_the_statistic
 
     from human_video_policy.training.trainer import load_checkpoint, load_trained_model
 
-    shifted = _demos(tmp_path / "robot.npz")
+    shifted = reach_demos(tmp_path / "robot.npz")
     data = Demos.load(shifted)
     Demos(data.images, data.states + 0.5, data.actions + 0.5, data.episodes).save(shifted)
     args = [

@@ -8,77 +8,31 @@ import os
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+from export_helpers import reach_demos, train_bc_mlp, train_dit
 
 from human_video_policy.cli.main import main as hvp_main
 from human_video_policy.errors import ModelLoadError
 from human_video_policy.export.diffusion_onnx import export_dit
 from human_video_policy.policies.model_spec import read_spec
 from human_video_policy.training.export_onnx import export_policy
-from human_video_policy.training.record_demos import Demos
 from human_video_policy.training.trainer import load_trained_model
-
-ROOT = Path(__file__).resolve().parents[1]
-COMMON = [
-    "data.image_size=[32,32]",
-    "data.batch_size=8",
-    "data.normalization_samples=32",
-    "train.progress=false",
-]
-
-
-def _demos(path: Path, n: int = 32, horizon: int = 10) -> Path:
-    rng = np.random.default_rng(0)
-    states = rng.normal(0, 0.3, (n, 8)).astype(np.float32)
-    actions = states[:, None, :7] + 0.01 * np.arange(horizon, dtype=np.float32)[None, :, None]
-    images = (rng.random((n, 32, 32, 3)) * 255).astype(np.uint8)
-    return Demos(images, states, actions, np.repeat(np.arange(n // 8), 8)).save(path)
 
 
 @pytest.fixture(scope="module")
 def demos(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _demos(tmp_path_factory.mktemp("demos") / "demos.npz")
+    return reach_demos(tmp_path_factory.mktemp("demos") / "demos.npz")
 
 
 @pytest.fixture(scope="module")
 def dit_run(demos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("dit") / "run"
-    code = hvp_main(
-        [
-            "train",
-            str(ROOT / "config" / "train" / "dit_reach.yaml"),
-            f"data.sources[0].path={demos}",
-            *COMMON,
-            "policy.config.image_size=[32,32]",
-            "optim.warmup_steps=1",
-            "train.steps=3",
-            "train.checkpoint_every=3",
-            f"train.output_dir={run}",
-        ]
-    )
-    assert code == 0
-    return run
+    return train_dit(demos, tmp_path_factory.mktemp("dit") / "run")
 
 
 @pytest.fixture(scope="module")
 def mlp_run(demos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("mlp") / "run"
-    code = hvp_main(
-        [
-            "train",
-            str(ROOT / "config" / "train" / "bc_mlp_reach.yaml"),
-            f"data.sources[0].path={demos}",
-            *COMMON,
-            "policy.config.image_height=32",
-            "policy.config.image_width=32",
-            "train.steps=2",
-            f"train.output_dir={run}",
-        ]
-    )
-    assert code == 0
-    return run
+    return train_bc_mlp(demos, tmp_path_factory.mktemp("mlp") / "run")
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:

@@ -18,11 +18,11 @@ import pytest
 import torch
 import toy_policy  # registers the "toy_test" policy type
 import yaml
+from training_helpers import config_dict, make_demos, tree_bytes
 
 from human_video_policy.cli.main import main as hvp_main
 from human_video_policy.errors import ConfigError, ModelLoadError
 from human_video_policy.training.demo_dataset import DEMO_CAMERA, REACH_TASK, DemoDataset
-from human_video_policy.training.record_demos import Demos
 from human_video_policy.training.train_config import (
     TrainConfig,
     apply_overrides,
@@ -42,53 +42,9 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent
 
 
-def make_demos(path: Path, n: int = 24, horizon: int = 4, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    states = rng.standard_normal((n, 8)).astype(np.float32)
-    actions = states[:, None, :7] + 0.1 * np.arange(horizon, dtype=np.float32)[None, :, None]
-    images = (rng.random((n, 16, 16, 3)) * 255).astype(np.uint8)
-    return Demos(images, states, actions, np.repeat(np.arange(n // 8), 8)).save(path)
-
-
 @pytest.fixture(scope="module")
 def demos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_demos(tmp_path_factory.mktemp("demos") / "demos.npz")
-
-
-def config_dict(demos: Path, out: Path, **sections) -> dict:
-    cfg = {
-        "policy": {"type": toy_policy.NAME, "config": {"horizon": 4, "noise": 0.1}},
-        "data": {
-            "sources": [{"kind": "demos", "path": str(demos), "weight": 1.0}],
-            "horizon": 4,
-            "batch_size": 8,
-            "normalization_samples": 16,
-        },
-        "optim": {"lr": 1e-2, "warmup_steps": 2},
-        "train": {
-            "steps": 6,
-            "seed": 3,
-            "ema_decay": 0.9,
-            "log_every": 1,
-            "checkpoint_every": 3,
-            "output_dir": str(out),
-            "threads": 1,
-            "progress": False,
-        },
-    }
-    for section, values in sections.items():
-        for key, value in values.items():
-            if isinstance(value, dict) and isinstance(cfg[section].get(key), dict):
-                cfg[section][key].update(value)
-            else:
-                cfg[section][key] = value
-    return cfg
-
-
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -722,4 +678,3 @@ def test_two_process_dit_run_matches_the_single_process_curve(demos: Path, tmp_p
     losses = [h["loss"] for h in history]
     np.testing.assert_allclose(losses, [h["loss"] for h in single.history], rtol=1e-5)
     assert len(set(np.round(losses, 6))) == len(losses)  # a real, moving curve
-

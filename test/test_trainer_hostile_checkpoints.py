@@ -21,6 +21,7 @@ import pytest
 import torch
 import toy_policy  # registers the "toy_test" policy type
 import yaml
+from training_helpers import config_dict, make_demos, tree_bytes
 
 from human_video_policy.cli.main import main as hvp_main
 from human_video_policy.errors import InputError, ModelLoadError
@@ -28,48 +29,6 @@ from human_video_policy.training.demo_dataset import DemoDataset
 from human_video_policy.training.record_demos import Demos
 from human_video_policy.training.train_config import RESUME_MUTABLE_FIELDS, TrainConfig
 from human_video_policy.training.trainer import load_checkpoint, load_trained_model, train
-
-
-def make_demos(path: Path, n: int = 24, horizon: int = 4, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    states = rng.standard_normal((n, 8)).astype(np.float32)
-    actions = states[:, None, :7] + 0.1 * np.arange(horizon, dtype=np.float32)[None, :, None]
-    images = (rng.random((n, 16, 16, 3)) * 255).astype(np.uint8)
-    return Demos(images, states, actions, np.repeat(np.arange(n // 8), 8)).save(path)
-
-
-def config_dict(demos: Path, out: Path, **sections: dict[str, Any]) -> dict[str, Any]:
-    cfg: dict[str, Any] = {
-        "policy": {"type": toy_policy.NAME, "config": {"horizon": 4, "noise": 0.1}},
-        "data": {
-            "sources": [{"kind": "demos", "path": str(demos), "weight": 1.0}],
-            "horizon": 4,
-            "batch_size": 8,
-            "normalization_samples": 16,
-        },
-        "optim": {"lr": 1e-2, "warmup_steps": 2},
-        "train": {
-            "steps": 3,
-            "seed": 3,
-            "ema_decay": 0.9,
-            "log_every": 1,
-            "checkpoint_every": 3,
-            "output_dir": str(out),
-            "threads": 1,
-            "progress": False,
-        },
-    }
-    for section, values in sections.items():
-        cfg[section].update(values)
-    return cfg
-
-
-def tree_bytes(root: Path) -> dict[str, bytes | None]:
-    """Every entry under ``root`` (folders as None): a new empty tb/ counts as a change."""
-    return {
-        str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None)
-        for p in sorted(root.rglob("*"))
-    }
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +40,7 @@ def demos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def base_run(demos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished 3-step run (checkpoint at step 3), copied by each test."""
     out = tmp_path_factory.mktemp("base") / "run"
-    train(TrainConfig.from_dict(config_dict(demos, out)))
+    train(TrainConfig.from_dict(config_dict(demos, out, steps=3)))
     return out
 
 
@@ -91,7 +50,7 @@ def run(base_run: Path, demos: Path, tmp_path: Path) -> tuple[Path, Path]:
     out = tmp_path / "run"
     shutil.copytree(base_run, out)
     cfg = tmp_path / "run.yaml"
-    cfg.write_text(yaml.safe_dump(config_dict(demos, out)))
+    cfg.write_text(yaml.safe_dump(config_dict(demos, out, steps=3)))
     return out, cfg
 
 
@@ -322,7 +281,7 @@ def test_output_dir_that_is_a_file_is_refused_before_anything_is_written(
         out.mkdir()
         (out / "checkpoints").write_text("not a folder\n")
     cfg = tmp_path / "run.yaml"
-    cfg.write_text(yaml.safe_dump(config_dict(demos, out)))
+    cfg.write_text(yaml.safe_dump(config_dict(demos, out, steps=3)))
     before = tree_bytes(tmp_path)
     capsys.readouterr()
     assert hvp_main(["train", str(cfg)]) == 2
@@ -353,7 +312,7 @@ def test_non_finite_demos_are_named_with_file_array_and_sample_before_anything_i
         DemoDataset(path, 4)
     out = tmp_path / "run"
     cfg = tmp_path / "run.yaml"
-    cfg.write_text(yaml.safe_dump(config_dict(path, out)))
+    cfg.write_text(yaml.safe_dump(config_dict(path, out, steps=3)))
     capsys.readouterr()
     assert hvp_main(["train", str(cfg)]) == 2
     err = capsys.readouterr().err.splitlines()

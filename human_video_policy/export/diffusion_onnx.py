@@ -40,7 +40,7 @@ from human_video_policy.policies.model_spec import (
 )
 from human_video_policy.runtime.onnx_policy import PolicyOutputError
 from human_video_policy.runtime.providers import CPU, TENSORRT_CACHE_DIR, open_session
-from human_video_policy.training.export_onnx import require_finite_weights
+from human_video_policy.training.export_onnx import mode_under_umask, require_finite_weights
 
 OPSET = 17
 STEP_TOLERANCE = 1e-4
@@ -332,19 +332,13 @@ def check_output_directory(directory: Path, overwrite: bool) -> None:
         )
 
 
-def _directory_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o777 & ~umask
-
-
 def _install(staging: Path, directory: Path) -> None:
     """Move the finished export ``staging`` to ``directory``. A new one is a rename; an earlier
     export is moved aside, the rename made, then the old one removed (put back if the rename
     fails). An existing directory that is empty or that this process works in keeps its inode
     (a shell inside it still sees the export): its entries are swapped instead."""
     if not directory.exists():
-        staging.chmod(_directory_mode())
+        staging.chmod(mode_under_umask(0o777))
         os.rename(staging, directory)
         return
     try:
@@ -358,7 +352,7 @@ def _install(staging: Path, directory: Path) -> None:
     old = aside / "export"
     os.rename(directory, old)
     try:
-        staging.chmod(_directory_mode())
+        staging.chmod(mode_under_umask(0o777))
         os.rename(staging, directory)
     except BaseException:
         os.rename(old, directory)

@@ -103,11 +103,12 @@ def require_finite_weights(model: torch.nn.Module, what: str = "the model") -> N
         )
 
 
-def file_mode() -> int:
-    """Permissions of a newly created file under this process's umask (temp files are 0600)."""
+def mode_under_umask(full: int = 0o666) -> int:
+    """Permissions a new file (0o666) or folder (0o777) gets under this process's umask: a
+    temporary one is created 0600/0700, the renamed result should look like any other."""
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return full & ~umask
 
 
 def verify_onnx(
@@ -183,7 +184,7 @@ def export_policy(
                 f"exported {path} disagrees with torch: max |ORT - torch| = {max_error:.3g} > "
                 f"{tolerance:g}; nothing was written"
             )
-        staging.chmod(file_mode())
+        staging.chmod(mode_under_umask())
         os.replace(staging, path)
     except BaseException:
         staging.unlink(missing_ok=True)
