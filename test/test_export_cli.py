@@ -176,3 +176,34 @@ def test_fine_tuning_starts_from_the_pretrained_weights_and_refits_the_statistic
     wider = [*args, "policy.config.condition_tokens=2", f"train.output_dir={tmp_path / 'x'}"]
     assert hvp_main(wider) == 2
     assert "condition_tokens" in capsys.readouterr().err
+
+
+def test_a_checkpoint_exports_where_its_training_data_is_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Trained on one machine, exported on another: the checkpoint stores the action/state
+    names and dt, parity runs on random inputs (said in the spec); a checkpoint from before
+    the names were stored still needs its data and says so."""
+    import torch
+
+    demos = reach_demos(tmp_path / "demos.npz")
+    run = train_dit(demos, tmp_path / "run")
+    here = tmp_path / "with_data"
+    assert hvp_main(["export", str(run), "--out", str(here), "--parity-samples", "2"]) == 0
+    demos.unlink()
+    capsys.readouterr()
+    away = tmp_path / "without_data"
+    assert hvp_main(["export", str(run), "--out", str(away)]) == 0
+    assert "the run's data is not here" in capsys.readouterr().err
+    spec, reference = read_spec(away), read_spec(here)
+    assert spec.action_names == reference.action_names and spec.dt == reference.dt
+    assert spec.state_names == reference.state_names
+    assert spec.training["parity_inputs"].startswith("random")
+    assert spec.parity["chunk_max_abs_error"] <= 1e-3
+    last = run / "checkpoints" / "last.pt"
+    blob = torch.load(last, map_location="cpu", weights_only=False)
+    del blob["data_names"]
+    torch.save(blob, last)
+    assert hvp_main(["export", str(run), "--out", str(tmp_path / "old")]) == 2
+    assert "data sources are needed" in capsys.readouterr().err
+    assert not (tmp_path / "old").exists()

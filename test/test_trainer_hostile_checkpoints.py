@@ -117,6 +117,12 @@ HOSTILE: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
     ("history-step-str", lambda b: b.update(history=[{"step": "x", "loss": 1.0}]), "'history'"),
     ("history-str-value", lambda b: b["history"].append({"step": 3, "loss": "low"}), "'history'"),
     ("window-str", lambda b: b.update(window="x"), "'window'"),
+    ("data-names-str", lambda b: b.update(data_names="joints"), "'data_names'"),
+    (
+        "data-names-dt",
+        lambda b: b["data_names"].update(dt=float("nan")),
+        "'data_names'",
+    ),
     ("step-str", lambda b: b.update(step="abc"), "'step'"),
     ("step-negative", lambda b: b.update(step=-3), "'step'"),
     ("step-bool", lambda b: b.update(step=True), "'step'"),

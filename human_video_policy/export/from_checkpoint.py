@@ -17,25 +17,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import dataclass
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from human_video_policy.errors import ConfigError, ModelLoadError
+from human_video_policy.errors import ConfigError, InputError, ModelLoadError
+from human_video_policy.training.data_names import DataNames, data_names
 
 CHECKPOINT_NAME = "last.pt"
-
-
-@dataclass(frozen=True)
-class DataNames:
-    """What an exported policy says about its inputs and outputs, from the training data."""
-
-    action_names: tuple[str, ...]
-    state_names: tuple[str, ...]
-    dt: float
 
 
 def find_checkpoint(path: str | Path) -> Path:
@@ -89,29 +81,6 @@ def check_output(target: Path, checkpoint: Path, policy_type: str, overwrite: bo
         check_output_directory(target, overwrite)
 
 
-def data_names(sources: list[Any]) -> DataNames:
-    """Names and dt of the first training source (DemoDataset or ChunkDataset)."""
-    if not sources:
-        raise ConfigError("the run has no data sources to read the action and state names from")
-    source = sources[0]
-    if hasattr(source, "action_names") and hasattr(source, "state_names"):  # reach demos
-        return DataNames(tuple(source.action_names), tuple(source.state_names), 0.1)
-    reader = getattr(source, "reader", None)
-    if reader is None:
-        raise ConfigError(f"cannot read action/state names from {type(source).__name__}")
-    config = getattr(source, "config", None)
-    if getattr(config, "action_space", "native") == "human":
-        from human_video_policy.policies.action_spaces import HUMAN_HAND_102, get_action_space
-
-        names = get_action_space(HUMAN_HAND_102).names
-        return DataNames(tuple(names), tuple(names), 1.0 / float(reader.info["fps"]))
-    return DataNames(
-        tuple(reader.names("action")),
-        tuple(reader.names("observation.state")),
-        1.0 / float(reader.info["fps"]),
-    )
-
-
 def parity_inputs(model: Any, sources: list[Any], count: int, seed: int) -> dict[str, torch.Tensor]:
     """``count`` recorded observations (image, state) from the training sources."""
     from human_video_policy.policies.dit.modeling_dit import encoder_input_names
@@ -153,6 +122,26 @@ def _git_commit() -> str:
         return ""
 
 
+def _sources_and_names(
+    path: Path, blob: dict[str, Any], config: Any
+) -> tuple[list[Any], DataNames, str]:
+    """(the run's data sources, the names and dt, "") where the data is here; else, for a
+    checkpoint that stores its names, ([], those names, why the data is not usable)."""
+    from human_video_policy.training.trainer import build_sources
+
+    try:
+        sources = build_sources(config)
+        return sources, data_names(sources), ""
+    except (ConfigError, InputError) as exc:
+        stored = blob.get("data_names")
+        if stored is None:  # a checkpoint from before names were stored
+            raise ConfigError(
+                f"{path}: the run's data sources are needed for the action/state names and the "
+                f"parity inputs: {exc}"
+            ) from exc
+        return [], DataNames.from_dict(stored), str(exc).splitlines()[0][:200]
+
+
 def export_checkpoint(
     checkpoint: str | Path,
     out: str | Path | None = None,
@@ -165,11 +154,7 @@ def export_checkpoint(
 ) -> dict[str, Any]:
     """Export ``checkpoint`` (file or run folder); returns a report (path, parity, names).
     ``tensorrt``: also build and check the TensorRT FP16 engines (diffusion policies)."""
-    from human_video_policy.training.trainer import (
-        build_sources,
-        load_checkpoint,
-        load_trained_model,
-    )
+    from human_video_policy.training.trainer import load_checkpoint, load_trained_model
 
     path = find_checkpoint(checkpoint).resolve()
     blob = load_checkpoint(path)
@@ -199,14 +184,7 @@ def export_checkpoint(
         from human_video_policy.export.diffusion_onnx import require_tensorrt
 
         require_tensorrt()
-    try:
-        sources = build_sources(config)
-    except ConfigError as exc:
-        raise ConfigError(
-            f"{path}: the run's data sources are needed for the action/state names and the "
-            f"parity inputs: {exc}"
-        ) from exc
-    names = data_names(sources)
+    sources, names, why_missing = _sources_and_names(path, blob, config)
     training = {
         "checkpoint": str(path),
         "step": int(blob.get("step", 0)),
@@ -215,6 +193,13 @@ def export_checkpoint(
         "config": config.to_dict(),
         "git_commit": _git_commit(),
     }
+    if why_missing:
+        training["parity_inputs"] = f"random (the run's data is not here: {why_missing})"
+        print(
+            f"hvp export: the run's data is not here ({why_missing}): names and dt from the "
+            "checkpoint, parity checked on random inputs",
+            file=sys.stderr,
+        )
     if policy_type == "dit":
         from human_video_policy.export.diffusion_onnx import export_dit
 
@@ -225,7 +210,9 @@ def export_checkpoint(
             state_names=names.state_names,
             dt=names.dt,
             training=training,
-            parity_inputs=parity_inputs(model, sources, parity_samples, seed),
+            parity_inputs=(
+                parity_inputs(model, sources, parity_samples, seed) if sources else None
+            ),
             seed=seed,
             overwrite=overwrite,
             tensorrt=tensorrt,

@@ -62,6 +62,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from human_video_policy.errors import ConfigError, HvpError, InputError, ModelLoadError
+from human_video_policy.training.data_names import DataNames, data_names
 from human_video_policy.training.train_config import TrainConfig
 
 EvalFn = Callable[[nn.Module, int], Mapping[str, float]]
@@ -705,6 +706,15 @@ def _rng_problem(state: Any) -> str | None:
     return None
 
 
+def _names_of(sources: Sequence[Dataset]) -> dict[str, Any] | None:
+    """The action/state names and dt of the data (stored in checkpoints for `hvp export`), or
+    None for sources that do not say them (a Python caller's own datasets)."""
+    try:
+        return data_names(list(sources)).to_dict()
+    except (ConfigError, InputError, KeyError, TypeError, ValueError):
+        return None
+
+
 def check_checkpoint_fields(path: Path, blob: Mapping[str, Any]) -> None:
     """Refuse a checkpoint that unpickles but does not hold what :meth:`Trainer._save`
     writes: each field's type and shape up front (ModelLoadError naming the file and the
@@ -808,6 +818,12 @@ def check_checkpoint_fields(path: Path, blob: Mapping[str, Any]) -> None:
     window = blob.get("window")
     if window is not None and not _number_entry(window):
         raise bad("window", f"must be a mapping of names to numbers, got {window!r:.60}")
+    names = blob.get("data_names")  # absent in checkpoints written before it was stored
+    if names is not None:
+        try:
+            DataNames.from_dict(names)
+        except ConfigError as exc:
+            raise bad("data_names", str(exc)) from exc
 
 
 def _restore(path: Path | None, part: str, load: Callable[[], Any]) -> Any:
@@ -975,6 +991,7 @@ class Trainer:
         self.checkpoint_dir = self.output_dir / "checkpoints"
         self._written: tuple[int, Any] | None = None
         self._fsdp = False
+        self._data_names: dict[str, Any] | None = None
 
     # -- setup ---------------------------------------------------------------------------
     def _sources(self) -> tuple[list[Dataset], list[float], list[str]]:
@@ -1135,6 +1152,7 @@ class Trainer:
             )
 
         sources, weights, names = self._sources()
+        self._data_names = _names_of(sources)
         infos = [source_info(n, s) for n, s in zip(names, sources, strict=True)]
         check_compatible(getattr(model, "config", None), infos, dcfg.horizon)
         eval_fn = self.eval_fn
@@ -1638,6 +1656,7 @@ class Trainer:
                 },
                 "history": history,
                 "window": window,
+                "data_names": self._data_names,
             }
             path = self.checkpoint_dir / f"step_{step:06d}.pt"
             atomic_torch_save(blob, path)
